@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install what emachi needs on a fresh Debian machine (run as root): system packages from Debian,
+# Python packages from PyPI into ./.venv. `--test` adds what the tests need (Chromium, Redis, fonts).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debs=(python3-venv espeak-ng)
+if [[ "${1:-}" == "--test" ]]; then
+  debs+=(chromium redis-server fonts-noto-cjk sox)
+fi
+missing=()
+for d in "${debs[@]}"; do
+  dpkg-query -W -f='${Status}' "$d" 2>/dev/null | grep -q "install ok installed" || missing+=("$d")
+done
+if ((${#missing[@]})); then
+  echo "install: Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+py=${PYTHON:-python3}
+if [[ ! -x .venv/bin/python ]]; then
+  "$py" -m venv .venv
+fi
+extra=""
+[[ "${1:-}" == "--test" ]] && extra="[test]"
+.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
+.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"

@@ -1,0 +1,343 @@
+"""The aiohttp application: one port for the web client, the world, metrics and the WebSocket.
+
+The WebSocket handler is the only place where a peer's bytes enter: every frame is size-checked,
+rate-limited and decoded before it touches state. A fault of the peer closes that peer with a code
+and a reason; a bug of ours is logged and closes only that peer with 1011.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from aiohttp import WSMsgType, web
+
+from server.config import ROOT, Config
+from server.dispatch import Dispatcher
+from server.errors import PeerError, RequestError
+from server.hall import Hall
+from server.metrics import Metrics
+from server.protocol.codes import MAX_FRAME_BYTES, PROTOCOL_VERSION, CloseCode, MsgType
+from server.protocol.messages import (
+    Ack,
+    Chat,
+    ChatMsg,
+    Error,
+    Hello,
+    Input,
+    Notice,
+    Ping,
+    Pong,
+    ProtocolError,
+    Welcome,
+    decode,
+)
+from server.session import Session, SessionState
+from world.loader import World, load_world
+
+__all__ = ["create_app", "CONFIG", "HALL", "DISPATCH", "METRICS", "WORLD"]
+
+log = logging.getLogger("emachi.app")
+
+CONFIG = web.AppKey("config", Config)
+HALL = web.AppKey("hall", Hall)
+DISPATCH = web.AppKey("dispatch", Dispatcher)
+METRICS = web.AppKey("metrics", Metrics)
+WORLD = web.AppKey("world", World)
+
+CLIENT_DIR = ROOT / "clients" / "web"
+HELLO_TIMEOUT = 10.0
+CHAT_WINDOW = 10.0
+
+
+def create_app(config: Config, world: World | None = None) -> web.Application:
+    """Build the application for ``config``; loads the world unless one is given.
+
+    Raises:
+        server.errors.LoadError: the world file does not load.
+    """
+    app = web.Application(client_max_size=1024 * 1024)
+    world = world if world is not None else load_world(config.world)
+    metrics = Metrics()
+    app[CONFIG] = config
+    app[WORLD] = world
+    app[METRICS] = metrics
+    app[HALL] = Hall(world, config, metrics)
+    app[DISPATCH] = Dispatcher()
+    _register_core(app[DISPATCH], app)
+
+    app.router.add_get("/ws", ws_handler)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_handler)
+    app.router.add_get("/api/world", world_handler)
+    app.router.add_get("/", index_handler)
+    for feature in _features():
+        feature(app)
+    if CLIENT_DIR.is_dir():
+        app.router.add_static("/client/", CLIENT_DIR, append_version=False)
+    app.cleanup_ctx.append(_hall_ctx)
+    app.on_shutdown.append(_drain)
+    return app
+
+
+def _features() -> list:  # type: ignore[type-arg]
+    """The feature packages' ``setup(app)`` functions, in the order they mount."""
+    from server import features
+
+    return features.SETUPS
+
+
+async def _hall_ctx(app: web.Application) -> AsyncIterator[None]:
+    hall = app[HALL]
+    await hall.start()
+    yield
+    await hall.stop()
+
+
+async def _drain(app: web.Application) -> None:
+    """SIGTERM: tell every client to reconnect, close them with DRAINING, then let the process go."""
+    hall = app[HALL]
+    notice = Notice(kind="draining", data={"reason": "server restarting", "retry_ms": 1000}).encode()
+    sessions = [s for s in hall.sessions() if s.connected]
+    for s in sessions:
+        s.send(notice)
+        s.close(CloseCode.DRAINING)
+    log.info("draining", extra={"clients": len(sessions)})
+    deadline = time.monotonic() + app[CONFIG].drain_seconds
+    while time.monotonic() < deadline and any(s.connected for s in sessions):
+        await asyncio.sleep(0.05)
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+async def healthz(request: web.Request) -> web.Response:
+    hall = request.app[HALL]
+    return web.json_response(
+        {"status": "ok", "world": hall.world.id, "instances": len(hall.instances), "people": hall.population}
+    )
+
+
+async def metrics_handler(request: web.Request) -> web.Response:
+    hall = request.app[HALL]
+    gauges = {
+        "emachi_instances": float(len(hall.instances)),
+        "emachi_avatars": float(hall.population),
+        "emachi_watchers": float(len(hall.watchers)),
+        "emachi_sessions_detached": float(
+            sum(1 for s in hall.by_token.values() if s.state is SessionState.DETACHED)
+        ),
+    }
+    text = request.app[METRICS].render(gauges)
+    return web.Response(text=text, content_type="text/plain", charset="utf-8")
+
+
+async def world_handler(request: web.Request) -> web.Response:
+    world = request.app[WORLD]
+    etag = f'"{world.content_hash}"'
+    if request.headers.get("If-None-Match") == etag:
+        return web.Response(status=304, headers={"ETag": etag})
+    body = json.dumps(world.to_client(), ensure_ascii=False, separators=(",", ":"))
+    return web.Response(
+        text=body,
+        content_type="application/json",
+        headers={"ETag": etag, "Cache-Control": "no-cache"},
+    )
+
+
+async def index_handler(request: web.Request) -> web.StreamResponse:
+    index = CLIENT_DIR / "index.html"
+    if not index.is_file():
+        return web.Response(text="emachi: the web client is not installed", status=503)
+    return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
+    """Browsers send Origin; it must be this host or one of ``allowed``. Non-browsers send none."""
+    origin = request.headers.get("Origin")
+    if origin is None:
+        return True
+    if origin in allowed:
+        return True
+    host = request.headers.get("Host", "")
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+# -- WebSocket ----------------------------------------------------------------------------------
+
+
+async def ws_handler(request: web.Request) -> web.StreamResponse:
+    app = request.app
+    config = app[CONFIG]
+    if not origin_allowed(request, config.allowed_origins):
+        raise web.HTTPForbidden(text="origin not allowed")
+    # aiohttp refuses frames over max_msg_size with 1009; we check 64 KiB ourselves to answer 4002
+    ws = web.WebSocketResponse(max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=20.0, compress=False)
+    await ws.prepare(request)
+    metrics = app[METRICS]
+    metrics.connections_total += 1
+    hall = app[HALL]
+    session = Session(config.send_buffer_limit, config.rate_per_second, config.rate_burst)
+    session.attach(ws, request.transport)  # type: ignore[arg-type]
+    try:
+        session = await _handshake(app, session, ws, request)
+        await _receive_loop(app, session, ws)
+    except (PeerError, ProtocolError) as exc:
+        code = int(exc.code)
+        metrics.closed(code)
+        log.info("peer closed", extra={"code": code, "reason": exc.reason})
+        await ws.close(code=code, message=exc.reason.encode())
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("bug while serving a peer")
+        await ws.close(code=1011, message=b"internal error")
+    finally:
+        if session.ws is ws:
+            if session.state is SessionState.HANDSHAKE:
+                session.to(SessionState.CLOSED)
+            else:
+                hall.detach(session)
+    return ws
+
+
+async def _handshake(
+    app: web.Application, session: Session, ws: web.WebSocketResponse, request: web.Request
+) -> Session:
+    try:
+        msg = await ws.receive(timeout=HELLO_TIMEOUT)
+    except TimeoutError as exc:
+        raise PeerError(CloseCode.HANDSHAKE, "no hello within 10 s") from exc
+    hello = _decode_frame(app, session, msg)
+    if hello is None:
+        raise PeerError(CloseCode.HANDSHAKE)
+    if not isinstance(hello, Hello):
+        raise PeerError(CloseCode.HANDSHAKE)
+    if hello.version != PROTOCOL_VERSION:
+        raise PeerError(
+            CloseCode.UNSUPPORTED_VERSION,
+            f"protocol version {hello.version} not supported; this server speaks {PROTOCOL_VERSION}",
+        )
+    opts = hello.opts or {}
+    session.name = hello.name
+    session.mode = "watch" if opts.get("mode") == "watch" else "avatar"
+    session.opts = dict(opts)
+    session.resume_token = hello.resume or ""
+    joined = app[HALL].join(session)
+    if joined is not session:
+        joined.attach(ws, request.transport)  # type: ignore[arg-type]
+    config = app[CONFIG]
+    world = app[WORLD]
+    joined.send(
+        Welcome(
+            avatar_id=joined.avatar_id,
+            instance=joined.instance.id if joined.instance else "",
+            world_id=world.id,
+            world_hash=world.content_hash,
+            server_time=time.time() * 1000.0,
+            resume=joined.resume_token,
+            tick_rate=config.tick_rate,
+            snapshot_rate=config.snapshot_rate,
+        ).encode()
+    )
+    return joined
+
+
+def _decode_frame(app: web.Application, session: Session, msg: object) -> object | None:
+    """The message in a frame, or None when the socket is closing."""
+    kind = getattr(msg, "type", None)
+    if kind in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED):
+        return None
+    if kind == WSMsgType.ERROR:
+        return None
+    if kind == WSMsgType.TEXT:
+        raise PeerError(CloseCode.BAD_FRAME, "text frames are not accepted; send binary MessagePack")
+    if kind != WSMsgType.BINARY:
+        return None
+    data: bytes = msg.data  # type: ignore[attr-defined]
+    if len(data) > MAX_FRAME_BYTES:
+        raise PeerError(CloseCode.FRAME_TOO_BIG)
+    session.take_token()
+    app[METRICS].messages_in += 1
+    return decode(data)
+
+
+async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocketResponse) -> None:
+    dispatch = app[DISPATCH]
+    while True:
+        msg = await ws.receive()
+        decoded = _decode_frame(app, session, msg)
+        if decoded is None:
+            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                return
+            continue
+        try:
+            await dispatch.dispatch(session, decoded)
+        except RequestError as exc:
+            session.send(Error(code=exc.code, reason=exc.reason).encode())
+
+
+# -- core handlers ------------------------------------------------------------------------------
+
+
+def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
+    config = app[CONFIG]
+
+    async def on_input(session: Session, msg: Input) -> None:
+        if msg.ack_tick:
+            session.acked_tick = max(session.acked_tick, msg.ack_tick)
+        inst = session.instance
+        if inst is not None:
+            inst.set_input(session.avatar_id, msg.seq, msg.mx, msg.mz, msg.yaw)
+
+    async def on_ack(session: Session, msg: Ack) -> None:
+        session.acked_tick = max(session.acked_tick, msg.tick)
+
+    async def on_ping(session: Session, msg: Ping) -> None:
+        session.send(Pong(client_time=msg.client_time, server_time=time.time() * 1000.0).encode())
+
+    async def on_chat(session: Session, msg: Chat) -> None:
+        now = time.monotonic()
+        session.chat_times = [t for t in session.chat_times if now - t < CHAT_WINDOW]
+        if len(session.chat_times) >= config.chat_per_10s:
+            raise RequestError("chat_rate", f"at most {config.chat_per_10s} messages every 10 s")
+        text = msg.text.strip()
+        if not text:
+            raise RequestError("chat_empty", "the message is empty")
+        session.chat_times.append(now)
+        inst = session.instance
+        if inst is None:
+            raise RequestError("chat_no_avatar", "watch-only viewers cannot chat in the hall")
+        frame = ChatMsg(
+            from_id=session.avatar_id,
+            name=session.name,
+            scope=msg.scope,
+            text=text,
+            server_time=time.time() * 1000.0,
+        ).encode()
+        targets = list(inst.sessions.values())
+        if msg.scope == 1:
+            c = inst.crowd
+            me = session.avatar_id
+            r2 = config.aoi_radius**2
+            targets = [
+                s
+                for s in targets
+                if c.floor[s.avatar_id] == c.floor[me]
+                and float(((c.pos[s.avatar_id] - c.pos[me]) ** 2).sum()) <= r2
+            ]
+        for s in targets:
+            s.send(frame)
+
+    dispatch.register(MsgType.INPUT, on_input)
+    dispatch.register(MsgType.ACK, on_ack)
+    dispatch.register(MsgType.PING, on_ping)
+    dispatch.register(MsgType.CHAT, on_chat)
+
+
+def client_dir() -> Path:
+    return CLIENT_DIR

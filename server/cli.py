@@ -1,0 +1,142 @@
+"""The ``emachi`` command: serve, check worlds, build and check assets, render briefings."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from server.config import Config
+
+__all__ = ["main", "build_parser"]
+
+_DEFAULTS = Config(staff_token="")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emachi",
+        description="emachi: a virtual city hall in the browser. Residents walk the hall, talk to "
+        "people near them and open online procedures from kiosks; staff give narrated briefings.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    serve = sub.add_parser(
+        "serve",
+        help="start the server (one process, nothing else to start; --redis for a cluster)",
+        description="Serve the web client, the world, /ws, /healthz and /metrics on one port.",
+    )
+    serve.add_argument("--host", default=_DEFAULTS.host, help="address to listen on (default %(default)s)")
+    serve.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (default %(default)s; 0 picks a free one)")
+    serve.add_argument("--world", type=Path, default=_DEFAULTS.world, help="world folder or world.toml (default: the Machida city hall)")
+    serve.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="records and rendered assets (default %(default)s)")
+    serve.add_argument("--capacity", type=int, default=_DEFAULTS.capacity, help="avatars per instance (default %(default)s)")
+    serve.add_argument("--max-instances", type=int, default=_DEFAULTS.max_instances, help="instances of the world in this process (default %(default)s)")
+    serve.add_argument("--tick-rate", type=int, default=_DEFAULTS.tick_rate, help="simulation ticks per second (default %(default)s)")
+    serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
+    serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="extra browser origin allowed to open /ws (repeatable)")
+    serve.add_argument("--redis", default=None, metavar="URL", help="join a cluster through this Redis (e.g. redis://127.0.0.1:6379/0)")
+    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
+
+    world = sub.add_parser("world", help="world files", description="Work with world files.")
+    wsub = world.add_subparsers(dest="world_command", metavar="ACTION", required=True)
+    check = wsub.add_parser("check", help="validate a world and list every problem with its place")
+    check.add_argument("path", type=Path, help="world folder or world.toml")
+
+    assets = sub.add_parser("assets", help="asset manifest", description="Build and verify the asset manifest.")
+    asub = assets.add_subparsers(dest="assets_command", metavar="ACTION", required=True)
+    abuild = asub.add_parser("build", help="hash every asset and write the manifest")
+    acheck = asub.add_parser("check", help="verify every asset against its hash, and that every asset a world refers to exists")
+    for p in (abuild, acheck):
+        p.add_argument("--world", type=Path, default=_DEFAULTS.world, help="world folder (default: the Machida city hall)")
+        p.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="runtime asset store lives under DATA_DIR/assets")
+
+    briefing = sub.add_parser("briefing", help="briefing scripts", description="Render and check briefing scripts.")
+    bsub = briefing.add_subparsers(dest="briefing_command", metavar="ACTION", required=True)
+    render = bsub.add_parser("render", help="synthesize every segment of a script (cached by content)")
+    render.add_argument("script", type=Path, help="briefing script (YAML)")
+    render.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="where rendered assets go (default %(default)s)")
+    bcheck = bsub.add_parser("check", help="validate a script and list every problem with its place")
+    bcheck.add_argument("script", type=Path)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return _serve(args)
+    if args.command == "world":
+        return _world_check(args.path)
+    if args.command == "assets":
+        from assets_manifest import cli as assets_cli
+
+        return assets_cli.main(args)
+    if args.command == "briefing":
+        from server.briefing import cli as briefing_cli
+
+        return briefing_cli.main(args)
+    return 2
+
+
+def _world_check(path: Path) -> int:
+    from world.loader import check_world
+
+    problems = check_world(path)
+    for p in problems:
+        print(p)
+    if problems:
+        print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+        return 1
+    print(f"{path}: ok")
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import asyncio
+    import socket
+
+    from aiohttp import web
+
+    from server import logs
+    from server.app import WORLD, create_app
+    from server.errors import LoadError
+
+    logs.configure(args.log_level)
+    token = args.staff_token or os.environ.get("EMACHI_STAFF_TOKEN") or ""
+    config = Config(
+        host=args.host,
+        port=args.port,
+        world=args.world,
+        data_dir=args.data_dir,
+        capacity=args.capacity,
+        max_instances=args.max_instances,
+        tick_rate=args.tick_rate,
+        snapshot_rate=args.snapshot_rate,
+        allowed_origins=tuple(args.allow_origin),
+        redis_url=args.redis,
+    )
+    if token:
+        config.staff_token = token
+    try:
+        app = create_app(config)
+    except LoadError as exc:
+        for line in exc.problems:
+            print(line, file=sys.stderr)
+        return 1
+    # bind first so that port 0 can be reported before serving
+    sock = socket.create_server((config.host, config.port), reuse_port=False)
+    host, port = sock.getsockname()[:2]
+    print(f"emachi: serving {app[WORLD].id} on http://{host}:{port}/", flush=True)
+    if not token:
+        print(f"emachi: staff token for this run: {config.staff_token}", flush=True)
+    try:
+        web.run_app(app, sock=sock, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,41 @@
+"""Settings of one emachi process, from the command line or the environment."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+__all__ = ["Config", "ROOT"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(slots=True)
+class Config:
+    """Everything a running server needs to know; defaults serve one process well."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    world: Path = ROOT / "worlds" / "machida-city-hall"
+    data_dir: Path = ROOT / "var"
+    capacity: int = 500
+    max_instances: int = 20
+    tick_rate: int = 20
+    snapshot_rate: int = 20
+    aoi_radius: float = 30.0
+    aoi_cap: int = 64
+    resume_window: float = 30.0
+    slow_limit: float = 5.0
+    send_buffer_limit: int = 256 * 1024
+    rate_per_second: float = 60.0
+    rate_burst: float = 120.0
+    chat_per_10s: int = 5
+    staff_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    allowed_origins: tuple[str, ...] = ()
+    redis_url: str | None = None
+    drain_seconds: float = 2.0
+
+    @property
+    def asset_dir(self) -> Path:
+        return self.data_dir / "assets"

@@ -1,0 +1,34 @@
+"""Routing of inbound messages to their handlers, by message type."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from server.errors import PeerError
+from server.protocol.codes import CloseCode, MsgType
+
+if TYPE_CHECKING:
+    from server.session import Session
+
+__all__ = ["Dispatcher", "Handler"]
+
+Handler = Callable[["Session", Any], Awaitable[None]]
+
+
+class Dispatcher:
+    """One handler per client → server message type; features register theirs in ``setup(app)``."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[MsgType, Handler] = {}
+
+    def register(self, kind: MsgType, handler: Handler) -> None:
+        if kind in self._handlers:
+            raise ValueError(f"a handler for {kind.name} is already registered")
+        self._handlers[kind] = handler
+
+    async def dispatch(self, session: Session, msg: Any) -> None:
+        handler = self._handlers.get(msg.TYPE)
+        if handler is None:
+            raise PeerError(CloseCode.UNKNOWN_TYPE, f"{msg.TYPE.name} is not accepted from a client")
+        await handler(session, msg)

@@ -1,0 +1,129 @@
+"""The instances of one world in this process, and the sessions waiting to be resumed.
+
+A joining avatar goes to the first instance with room; when every instance is full a new one is
+opened, up to ``max_instances``. A session whose socket drops stays for ``resume_window`` seconds with
+its avatar in place; a hello carrying its resume token gets the same avatar back, and the old socket
+(if somehow still open) is closed with REPLACED, so there is never a duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from typing import TYPE_CHECKING
+
+from server.errors import PeerError
+from server.instance import Instance
+from server.protocol.codes import CloseCode
+from server.session import Session, SessionState
+
+if TYPE_CHECKING:
+    from server.config import Config
+    from server.metrics import Metrics
+    from world.loader import World
+
+__all__ = ["Hall"]
+
+log = logging.getLogger("emachi.hall")
+
+PALETTE = (
+    0xE76F51, 0x2A9D8F, 0xE9C46A, 0x457B9D, 0xF4A261, 0x8AB17D, 0xB5838D, 0x6D597A,
+    0x3D85C6, 0xD62828, 0x43AA8B, 0xF28482, 0x577590, 0xF9C74F, 0x90BE6D, 0x9D4EDD,
+)
+
+
+class Hall:
+    """All instances of the world served by this process."""
+
+    def __init__(self, world: World, config: Config, metrics: Metrics) -> None:
+        self.world = world
+        self.config = config
+        self.metrics = metrics
+        self.instances: list[Instance] = []
+        self.by_token: dict[str, Session] = {}
+        self.watchers: set[Session] = set()
+        self._next_instance = 1
+        self._reaper: asyncio.Task[None] | None = None
+        self._joined = 0
+
+    async def start(self) -> None:
+        self._reaper = asyncio.get_running_loop().create_task(self._reap(), name="resume reaper")
+
+    async def stop(self) -> None:
+        if self._reaper is not None:
+            self._reaper.cancel()
+        for inst in self.instances:
+            await inst.stop()
+
+    @property
+    def population(self) -> int:
+        return sum(i.population for i in self.instances)
+
+    def sessions(self) -> list[Session]:
+        out = [s for i in self.instances for s in i.sessions.values()]
+        out.extend(self.watchers)
+        return out
+
+    def _instance_with_room(self) -> Instance:
+        for inst in self.instances:
+            if inst.has_room():
+                return inst
+        if len(self.instances) >= self.config.max_instances:
+            raise PeerError(CloseCode.WORLD_FULL)
+        inst = Instance(f"{self.world.id}#{self._next_instance}", self.world, self.config, self.metrics)
+        self._next_instance += 1
+        self.instances.append(inst)
+        inst.start()
+        return inst
+
+    def join(self, session: Session) -> Session:
+        """Place a new session, or hand back the detached one its resume token names."""
+        token = session.resume_token
+        old = self.by_token.get(token) if token else None
+        if old is not None and old.state in (SessionState.ACTIVE, SessionState.DETACHED):
+            if old.state is SessionState.ACTIVE:
+                # the old socket has not noticed it is dead yet: the newer connection wins
+                old.close(CloseCode.REPLACED)
+                old.to(SessionState.DETACHED)
+            old.to(SessionState.ACTIVE)
+            return old
+        session.resume_token = secrets.token_urlsafe(18)
+        self._joined += 1
+        session.color = PALETTE[self._joined % len(PALETTE)]
+        if session.mode == "watch":
+            self.watchers.add(session)
+        else:
+            self._instance_with_room().on_join(session)
+        self.by_token[session.resume_token] = session
+        session.to(SessionState.ACTIVE)
+        return session
+
+    def detach(self, session: Session) -> None:
+        """The socket is gone; keep the avatar for the resume window (watchers just leave)."""
+        if session.state is not SessionState.ACTIVE:
+            return
+        if session.mode == "watch":
+            self.leave(session)
+            return
+        session.to(SessionState.DETACHED)
+        session.detached_at = time.monotonic()
+        session.intent_stop()
+
+    def leave(self, session: Session) -> None:
+        if session.state is SessionState.CLOSED:
+            return
+        session.to(SessionState.CLOSED)
+        self.by_token.pop(session.resume_token, None)
+        self.watchers.discard(session)
+        if session.instance is not None:
+            session.instance.on_leave(session)
+
+    async def _reap(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            now = time.monotonic()
+            for s in list(self.by_token.values()):
+                if s.state is SessionState.DETACHED and now - s.detached_at > self.config.resume_window:
+                    self.leave(s)
