@@ -21,9 +21,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from server.protocol.codes import CloseCode
-from server.protocol.messages import Snapshot
-from server.protocol.snapshot import encode_sections, quantize
+import msgpack
+
+from server.protocol.batch import PAD, encode_batch, sort_views
+from server.protocol.codes import CloseCode, MsgType
+from server.protocol.snapshot import quantize
 from world.crowd import Crowd
 from world.interest import Interest
 
@@ -40,8 +42,6 @@ log = logging.getLogger("emachi.instance")
 HISTORY = 64  # ticks of quantised state kept for delta bases (3.2 s at 20 Hz)
 ID_COOLDOWN = 10.0  # seconds before a freed avatar id is given to someone else
 
-EMPTY_IDS = np.zeros(0, dtype=np.uint16)
-EMPTY_Q = np.zeros((0, 4), dtype=np.int32)
 
 
 class InstanceState(enum.Enum):
@@ -64,6 +64,9 @@ class Instance:
         self.state = InstanceState.OPEN
         self.tick = 0
         self.history = np.zeros((HISTORY, config.capacity, 4), dtype=np.int32)
+        # the view each avatar was sent at each recent tick, for delta bases
+        self.views = np.full((HISTORY, config.capacity, config.aoi_cap), PAD, dtype=np.uint16)
+        self.view_tick = np.full((HISTORY, config.capacity), -1, dtype=np.int64)
         self.sessions: dict[int, Session] = {}
         self.pending_seq = np.zeros(config.capacity, dtype=np.int64)
         self.last_seq = np.zeros(config.capacity, dtype=np.int64)
@@ -188,51 +191,59 @@ class Instance:
         viewers = [s for s in self.sessions.values() if s.connected]
         if not viewers:
             return
-        slots = np.fromiter((s.avatar_id for s in viewers), dtype=np.int64, count=len(viewers))
-        visible, beyond = self.interest.query(self.crowd, slots)
+        n = len(viewers)
         tick = self.tick
+        slots = np.fromiter((s.avatar_id for s in viewers), dtype=np.intp, count=n)
+        acked = np.fromiter((s.acked_tick for s in viewers), dtype=np.int64, count=n)
+        visible, beyond = self.interest.query(self.crowd, slots)
+        cur = sort_views(visible)
+        ring = tick % HISTORY
+        self.views[ring, slots, : cur.shape[1]] = cur
+        self.view_tick[ring, slots] = tick
+        # a base is usable if it is recent and the view we keep for it is the one we sent then
+        base_ring = acked % HISTORY
+        usable = (acked > 0) & (tick - acked < HISTORY) & (self.view_tick[base_ring, slots] == acked)
+        base = self.views[base_ring, slots, : cur.shape[1]]
+        base[~usable] = PAD
+        base_tick = np.where(usable, acked, 0)
+        sections = encode_batch(cur, base, q, self.history, base_ring)
+
         now = time.monotonic()
         server_time = time.time() * 1000.0
         slow_limit = self.config.slow_limit
-        sent = 0
-        nbytes = 0
+        last_seq = self.last_seq
+        names, colors = self.names, self.colors
+        sent = nbytes = 0
         for i, s in enumerate(viewers):
-            row = visible[i]
-            ids = np.sort(row[row >= 0]).astype(np.uint16)
-            base = s.acked_tick
-            ids_base = s.sent_views.get(base) if base else None
-            if ids_base is None or tick - base >= HISTORY:
-                base = 0
-                ids_base = EMPTY_IDS
-                q_base = EMPTY_Q
-            else:
-                q_base = self.history[base % HISTORY][ids_base]
-            full, move, turn_move, turn, left, entered = encode_sections(
-                ids, q[ids], ids_base, q_base
+            e = sections.entered_ids(i)
+            info = [[a, names[a], colors[a]] for a in e.tolist()] if e.size else []
+            frame = _pack_snapshot(
+                tick, int(base_tick[i]), int(last_seq[s.avatar_id]), server_time,
+                *sections.sections(i), info, int(beyond[i]),
             )
-            info = [[int(a), self.names[a], self.colors[a]] for a in entered.tolist()]
-            frame = Snapshot(
-                tick=tick,
-                base_tick=base,
-                last_seq=int(self.last_seq[s.avatar_id]),
-                server_time=server_time,
-                full=full,
-                move=move,
-                turn_move=turn_move,
-                turn=turn,
-                left=left,
-                info=info,
-                crowd=int(beyond[i]),
-            ).encode()
             if s.push(frame, now):
-                s.sent_views[tick] = ids
-                if len(s.sent_views) > HISTORY:
-                    for t in [t for t in s.sent_views if tick - t >= HISTORY]:
-                        del s.sent_views[t]
                 sent += 1
                 nbytes += len(frame)
-            elif s.behind_since is not None and now - s.behind_since > slow_limit:
-                self.metrics.closed(CloseCode.TOO_SLOW)
-                s.close(CloseCode.TOO_SLOW)
-                s.abort_later()
+            else:
+                # not sent: the client cannot acknowledge it, so forget the view we kept
+                self.view_tick[ring, s.avatar_id] = -1
+                if s.behind_since is not None and now - s.behind_since > slow_limit:
+                    self.metrics.closed(CloseCode.TOO_SLOW)
+                    s.close(CloseCode.TOO_SLOW)
+                    s.abort_later()
         self.metrics.sent(sent, nbytes)
+
+
+_packb = msgpack.Packer(use_bin_type=True).pack
+_SNAPSHOT = int(MsgType.SNAPSHOT)
+
+
+def _pack_snapshot(
+    tick: int, base_tick: int, last_seq: int, server_time: float,
+    full: bytes, move: bytes, turn_move: bytes, turn: bytes, left: bytes,
+    info: list[list[object]], crowd: int,
+) -> bytes:
+    """``Snapshot(...).encode()`` without building the dataclass: this runs once per viewer per tick."""
+    return _packb(
+        [_SNAPSHOT, tick, base_tick, last_seq, server_time, full, move, turn_move, turn, left, info, crowd]
+    )
