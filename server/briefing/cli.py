@@ -52,9 +52,13 @@ def render_main(args: argparse.Namespace) -> int:
     except TTSError as e:
         print(f"{args.script}: {e}", file=sys.stderr)
         return 1
-    rtf = stats.synth_seconds / stats.audio_seconds if stats.rendered and stats.audio_seconds else 0.0
-    print(f"{script.id}: {stats.segments} segments ({stats.rendered} rendered, {stats.cached} cached), "
-          f"{timeline['duration']:.1f} s, {stats.audio_bytes / 1e6:.1f} MB new audio, "
-          f"real-time factor {rtf:.3f}, {stats.wall_seconds:.1f} s")
+    rtf = (
+        stats.synth_seconds / stats.audio_seconds if stats.rendered and stats.audio_seconds else 0.0
+    )
+    print(
+        f"{script.id}: {stats.segments} segments ({stats.rendered} rendered, {stats.cached} cached), "
+        f"{timeline['duration']:.1f} s, {stats.audio_bytes / 1e6:.1f} MB new audio, "
+        f"real-time factor {rtf:.3f}, {stats.wall_seconds:.1f} s"
+    )
     print(f"timeline: {timeline_path(data_dir, script.id)} (asset {timeline['asset']})")
     return 0

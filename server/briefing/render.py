@@ -29,8 +29,16 @@ from assets_manifest.store import AssetStore
 from server.briefing import tts, visemes
 from server.briefing.script import CastMember, Script, Segment
 
-__all__ = ["RENDER_VERSION", "RenderStats", "render_script", "render_segment", "timeline_path",
-           "load_timeline", "encode_wav", "segment_key"]
+__all__ = [
+    "RENDER_VERSION",
+    "RenderStats",
+    "render_script",
+    "render_segment",
+    "timeline_path",
+    "load_timeline",
+    "encode_wav",
+    "segment_key",
+]
 
 log = logging.getLogger("emachi.briefing.render")
 
@@ -57,8 +65,13 @@ class RenderStats:
 
 def segment_key(text: str, voice: str, speed: float) -> str:
     """The cache key: same text, voice, speed and engine → same key → same assets."""
-    doc = {"v": RENDER_VERSION, "text": text, "voice": voice, "speed": round(speed, 4),
-           "engine": tts.engine_version(voice)}
+    doc = {
+        "v": RENDER_VERSION,
+        "text": text,
+        "voice": voice,
+        "speed": round(speed, 4),
+        "engine": tts.engine_version(voice),
+    }
     return hashlib.sha256(json.dumps(doc, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
 
 
@@ -82,8 +95,14 @@ def _halve(samples: np.ndarray) -> np.ndarray:
     return np.convolve(samples.astype(np.float64), h, mode="same")[::2].astype(np.float32)
 
 
-def render_segment(seg: Segment, member: CastMember, store: AssetStore, cache_dir: Path,
-                   stats: RenderStats | None = None, progress: Any = None) -> dict[str, Any]:
+def render_segment(
+    seg: Segment,
+    member: CastMember,
+    store: AssetStore,
+    cache_dir: Path,
+    stats: RenderStats | None = None,
+    progress: Any = None,
+) -> dict[str, Any]:
     """Audio, captions and visemes of one segment, from the cache when it has them.
 
     Returns ``{audio, visemes, duration, captions: [[start, end, text], ...]}`` (seconds).
@@ -94,15 +113,19 @@ def render_segment(seg: Segment, member: CastMember, store: AssetStore, cache_di
     if entry_path.exists():
         try:
             entry = json.loads(entry_path.read_text(encoding="utf-8"))
-            if all(store.get(entry[k]) is not None and store.path(entry[k]).exists()
-                   for k in ("audio", "visemes")):
+            if all(
+                store.get(entry[k]) is not None and store.path(entry[k]).exists()
+                for k in ("audio", "visemes")
+            ):
                 stats.cached += 1
                 stats.audio_seconds += entry["duration"]
                 if progress is not None:
                     progress.update(len(seg.narration))
                 return dict(entry)
         except (OSError, ValueError, KeyError):
-            log.warning("unreadable render cache entry, rendering again", extra={"path": str(entry_path)})
+            log.warning(
+                "unreadable render cache entry, rendering again", extra={"path": str(entry_path)}
+            )
     t0 = time.perf_counter()
     parts: list[np.ndarray] = []
     captions: list[list[Any]] = []
@@ -131,16 +154,29 @@ def render_segment(seg: Segment, member: CastMember, store: AssetStore, cache_di
     duration = round(len(samples) / rate, 3)
     wav = encode_wav(samples, rate)
     base = member.voice.split(":", 1)[0]
-    audio = store.put(wav, media_type="audio/wav", licence=LICENCES[base],
-                      source=f"emachi briefing render ({tts.engine_version(member.voice)})")
+    audio = store.put(
+        wav,
+        media_type="audio/wav",
+        licence=LICENCES[base],
+        source=f"emachi briefing render ({tts.engine_version(member.voice)})",
+    )
     track = visemes.track(cues, samples, rate)
-    vis = store.put(json.dumps(track, separators=(",", ":")).encode(),
-                    media_type="application/json", licence=LICENCES[base],
-                    source="emachi briefing render: viseme track")
+    vis = store.put(
+        json.dumps(track, separators=(",", ":")).encode(),
+        media_type="application/json",
+        licence=LICENCES[base],
+        source="emachi briefing render: viseme track",
+    )
     if captions:
         captions[-1][1] = min(captions[-1][1], duration)
-    entry = {"audio": audio.sha256, "visemes": vis.sha256, "duration": duration,
-             "captions": captions, "audio_bytes": len(wav), "rate": rate}
+    entry = {
+        "audio": audio.sha256,
+        "visemes": vis.sha256,
+        "duration": duration,
+        "captions": captions,
+        "audio_bytes": len(wav),
+        "rate": rate,
+    }
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = entry_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(entry, ensure_ascii=False), encoding="utf-8")
@@ -156,8 +192,9 @@ def timeline_path(data_dir: Path, briefing_id: str) -> Path:
     return Path(data_dir) / "briefings" / f"{briefing_id}.json"
 
 
-def render_script(script: Script, data_dir: Path, *, progress: bool = False,
-                  stats: RenderStats | None = None) -> dict[str, Any]:
+def render_script(
+    script: Script, data_dir: Path, *, progress: bool = False, stats: RenderStats | None = None
+) -> dict[str, Any]:
     """Render every segment of ``script`` and write its timeline; returns the timeline.
 
     The timeline is written to ``DATA_DIR/briefings/<id>.json`` and put in the asset store.
@@ -172,8 +209,11 @@ def render_script(script: Script, data_dir: Path, *, progress: bool = False,
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=sum(len(s.narration) for s in script.segments), unit="char",
-                   desc=f"render {script.id}")
+        bar = tqdm(
+            total=sum(len(s.narration) for s in script.segments),
+            unit="char",
+            desc=f"render {script.id}",
+        )
     segments = []
     at = 0.0
     try:
@@ -181,27 +221,47 @@ def render_script(script: Script, data_dir: Path, *, progress: bool = False,
             member = script.member(seg.speaker)
             r = render_segment(seg, member, store, cache_dir, stats, bar)
             stats.segments += 1
-            segments.append({
-                "index": i, "speaker": seg.speaker, "name": member.name, "role": member.role,
-                "voice": member.voice, "speed": member.speed, "slide": seg.slide.to_json(),
-                "narration": seg.narration, "audio": r["audio"], "visemes": r["visemes"],
-                "duration": r["duration"], "pause_after": seg.pause_after,
-                "captions": r["captions"], "start": round(at, 3),
-            })
+            segments.append(
+                {
+                    "index": i,
+                    "speaker": seg.speaker,
+                    "name": member.name,
+                    "role": member.role,
+                    "voice": member.voice,
+                    "speed": member.speed,
+                    "slide": seg.slide.to_json(),
+                    "narration": seg.narration,
+                    "audio": r["audio"],
+                    "visemes": r["visemes"],
+                    "duration": r["duration"],
+                    "pause_after": seg.pause_after,
+                    "captions": r["captions"],
+                    "start": round(at, 3),
+                }
+            )
             at += r["duration"] + seg.pause_after
     finally:
         if bar is not None:
             bar.close()
     timeline = {
-        "format": "emachi-briefing-timeline/1", "id": script.id, "title": script.title,
+        "format": "emachi-briefing-timeline/1",
+        "id": script.id,
+        "title": script.title,
         "date": script.date,
-        "cast": [{"avatar": m.avatar, "role": m.role, "name": m.name, "voice": m.voice,
-                  "speed": m.speed} for m in script.cast],
-        "segments": segments, "duration": round(at, 3),
+        "cast": [
+            {"avatar": m.avatar, "role": m.role, "name": m.name, "voice": m.voice, "speed": m.speed}
+            for m in script.cast
+        ],
+        "segments": segments,
+        "duration": round(at, 3),
     }
     body = json.dumps(timeline, ensure_ascii=False, indent=1).encode()
-    entry = store.put(body, media_type="application/json", licence="CC-BY-4.0",
-                      source=f"emachi briefing render of {Path(script.path).name}")
+    entry = store.put(
+        body,
+        media_type="application/json",
+        licence="CC-BY-4.0",
+        source=f"emachi briefing render of {Path(script.path).name}",
+    )
     timeline["asset"] = entry.sha256
     out = timeline_path(data_dir, script.id)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -62,8 +62,12 @@ class Slide:
     alt: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        return {"title": self.title, "bullets": list(self.bullets), "image": self.image,
-                "alt": self.alt}
+        return {
+            "title": self.title,
+            "bullets": list(self.bullets),
+            "image": self.image,
+            "alt": self.alt,
+        }
 
 
 @dataclass(slots=True, frozen=True)
@@ -167,13 +171,22 @@ class _Validator:
             place = place[:cut] if cut > 0 else ""
         return self.lines.get("", 1)
 
-    def text(self, d: dict[str, Any], key: str, place: str, *, required: bool = True,
-             limit: int = MAX_TEXT) -> str:
+    def text(
+        self,
+        d: dict[str, Any],
+        key: str,
+        place: str,
+        *,
+        required: bool = True,
+        limit: int = MAX_TEXT,
+    ) -> str:
         where = f"{place}.{key}" if place else key
         if key not in d or d[key] is None:
             if required:
-                self.fail(where if key in d else place,
-                          f"a text `{key}`" if key not in d else "a non-empty text")
+                self.fail(
+                    where if key in d else place,
+                    f"a text `{key}`" if key not in d else "a non-empty text",
+                )
             return ""
         v = d[key]
         if not isinstance(v, str) or not v.strip():
@@ -183,8 +196,14 @@ class _Validator:
             self.fail(where, f"at most {limit} characters", f"{len(v)} characters")
         return v.strip()
 
-    def number(self, d: dict[str, Any], key: str, place: str, rng: tuple[float, float],
-               default: float | None = None) -> float:
+    def number(
+        self,
+        d: dict[str, Any],
+        key: str,
+        place: str,
+        rng: tuple[float, float],
+        default: float | None = None,
+    ) -> float:
         where = f"{place}.{key}"
         v = d.get(key, default)
         if v is None:
@@ -207,8 +226,9 @@ class _Validator:
             raise ScriptError(self.problems)
         self.unknown(data, {"format", "id", "title", "date", "cast", "segments"}, "")
         if data.get("format") != FORMAT:
-            self.fail("format" if "format" in data else "", f"format: {FORMAT}",
-                      data.get("format", ...))
+            self.fail(
+                "format" if "format" in data else "", f"format: {FORMAT}", data.get("format", ...)
+            )
         sid = data.get("id", default_id)
         if not isinstance(sid, str) or not _ID_RE.match(sid):
             self.fail("id", "an id of lower-case letters, digits, '-' or '_'", sid)
@@ -220,20 +240,32 @@ class _Validator:
         elif isinstance(date, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", date):
             date_s = date
         else:
-            self.fail("date" if "date" in data else "", "a date YYYY-MM-DD",
-                      date if "date" in data else ...)
+            self.fail(
+                "date" if "date" in data else "",
+                "a date YYYY-MM-DD",
+                date if "date" in data else ...,
+            )
             date_s = ""
         cast = self._cast(data.get("cast"))
         segments = self._segments(data.get("segments"), {m.avatar for m in cast})
         if self.problems:
             raise ScriptError(self.problems)
-        return Script(id=sid, title=title, date=date_s, cast=tuple(cast),
-                      segments=tuple(segments), path=self.filename)
+        return Script(
+            id=sid,
+            title=title,
+            date=date_s,
+            cast=tuple(cast),
+            segments=tuple(segments),
+            path=self.filename,
+        )
 
     def _cast(self, raw: Any) -> list[CastMember]:
         if not isinstance(raw, list) or not raw:
-            self.fail("cast" if raw is not None else "", "a non-empty list `cast`",
-                      raw if raw is not None else ...)
+            self.fail(
+                "cast" if raw is not None else "",
+                "a non-empty list `cast`",
+                raw if raw is not None else ...,
+            )
             return []
         out: list[CastMember] = []
         seen: set[str] = set()
@@ -245,28 +277,41 @@ class _Validator:
             self.unknown(m, {"avatar", "role", "name", "voice", "speed"}, place)
             avatar = m.get("avatar")
             if not isinstance(avatar, str) or not _ID_RE.match(avatar):
-                self.fail(f"{place}.avatar" if "avatar" in m else place,
-                          "an avatar id of lower-case letters, digits, '-' or '_'",
-                          avatar if "avatar" in m else ...)
+                self.fail(
+                    f"{place}.avatar" if "avatar" in m else place,
+                    "an avatar id of lower-case letters, digits, '-' or '_'",
+                    avatar if "avatar" in m else ...,
+                )
                 avatar = f"?{i}"
             elif avatar in seen:
                 self.fail(f"{place}.avatar", "an avatar id not used before in cast", avatar)
             seen.add(avatar)
             voice = m.get("voice")
             if not isinstance(voice, str) or voice.split(":", 1)[0] not in VOICES:
-                self.fail(f"{place}.voice" if "voice" in m else place,
-                          "a voice, one of " + ", ".join(sorted(VOICES)),
-                          voice if "voice" in m else ...)
+                self.fail(
+                    f"{place}.voice" if "voice" in m else place,
+                    "a voice, one of " + ", ".join(sorted(VOICES)),
+                    voice if "voice" in m else ...,
+                )
                 voice = "ja-openjtalk"
-            out.append(CastMember(
-                avatar=avatar, role=self.text(m, "role", place), name=self.text(m, "name", place),
-                voice=voice, speed=self.number(m, "speed", place, SPEED_RANGE, 1.0)))
+            out.append(
+                CastMember(
+                    avatar=avatar,
+                    role=self.text(m, "role", place),
+                    name=self.text(m, "name", place),
+                    voice=voice,
+                    speed=self.number(m, "speed", place, SPEED_RANGE, 1.0),
+                )
+            )
         return out
 
     def _segments(self, raw: Any, avatars: set[str]) -> list[Segment]:
         if not isinstance(raw, list) or not raw:
-            self.fail("segments" if raw is not None else "", "a non-empty list `segments`",
-                      raw if raw is not None else ...)
+            self.fail(
+                "segments" if raw is not None else "",
+                "a non-empty list `segments`",
+                raw if raw is not None else ...,
+            )
             return []
         out: list[Segment] = []
         for i, s in enumerate(raw):
@@ -277,22 +322,33 @@ class _Validator:
             self.unknown(s, {"speaker", "slide", "narration", "pause_after"}, place)
             speaker = s.get("speaker")
             if speaker not in avatars:
-                self.fail(f"{place}.speaker" if "speaker" in s else place,
-                          "a speaker that is an avatar of cast ("
-                          + ", ".join(sorted(a for a in avatars if not a.startswith("?"))) + ")",
-                          speaker if "speaker" in s else ...)
+                self.fail(
+                    f"{place}.speaker" if "speaker" in s else place,
+                    "a speaker that is an avatar of cast ("
+                    + ", ".join(sorted(a for a in avatars if not a.startswith("?")))
+                    + ")",
+                    speaker if "speaker" in s else ...,
+                )
             narration = self.text(s, "narration", place, limit=MAX_NARRATION)
             slide = self._slide(s.get("slide"), f"{place}.slide", place)
             pause = self.number(s, "pause_after", place, PAUSE_RANGE, 0.0)
-            out.append(Segment(speaker=str(speaker), slide=slide,
-                               narration=" ".join(narration.split()), pause_after=pause))
+            out.append(
+                Segment(
+                    speaker=str(speaker),
+                    slide=slide,
+                    narration=" ".join(narration.split()),
+                    pause_after=pause,
+                )
+            )
         return out
 
     def _slide(self, raw: Any, place: str, parent: str) -> Slide:
         if not isinstance(raw, dict):
-            self.fail(place if raw is not None else parent,
-                      "a slide: a mapping with title and bullets, or title and image",
-                      raw if raw is not None else ...)
+            self.fail(
+                place if raw is not None else parent,
+                "a slide: a mapping with title and bullets, or title and image",
+                raw if raw is not None else ...,
+            )
             return Slide(title="")
         self.unknown(raw, {"title", "bullets", "image", "alt"}, place)
         title = self.text(raw, "title", place)
@@ -303,16 +359,18 @@ class _Validator:
         else:
             for j, line in enumerate(b):
                 if not isinstance(line, str) or not line.strip() or len(line) > MAX_TEXT:
-                    self.fail(f"{place}.bullets[{j}]",
-                              f"a non-empty line of at most {MAX_TEXT} characters", line)
+                    self.fail(
+                        f"{place}.bullets[{j}]",
+                        f"a non-empty line of at most {MAX_TEXT} characters",
+                        line,
+                    )
                 else:
                     bullets.append(line.strip())
         image = raw.get("image")
         alt = ""
         if image is not None:
             if not isinstance(image, str) or not _SHA_RE.match(image):
-                self.fail(f"{place}.image", "the sha256 of an image asset (64 hex digits)",
-                          image)
+                self.fail(f"{place}.image", "the sha256 of an image asset (64 hex digits)", image)
                 image = None
             alt = self.text(raw, "alt", place)
             if bullets:

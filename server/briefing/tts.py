@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import threading
+import warnings
 import wave
 from dataclasses import dataclass
 
@@ -28,6 +29,7 @@ __all__ = ["Speech", "Phone", "synthesize", "engine_version", "split_sentences",
 log = logging.getLogger("emachi.briefing.tts")
 
 ESPEAK_BASE_WPM = 175
+ESPEAK_LEAD_IN = 0.15
 
 
 class TTSError(RuntimeError):
@@ -114,7 +116,10 @@ class _HtsDurations:
         lib.HTS_Engine_initialize(self._engine)
         voice = pyopenjtalk.DEFAULT_HTS_VOICE
         voice_b = voice if isinstance(voice, bytes) else str(voice).encode()
-        if lib.HTS_Engine_load(self._engine, (ctypes.c_char_p * 1)(voice_b), ctypes.c_size_t(1)) != b"\x01":
+        if (
+            lib.HTS_Engine_load(self._engine, (ctypes.c_char_p * 1)(voice_b), ctypes.c_size_t(1))
+            != b"\x01"
+        ):
             raise TTSError("HTS engine could not load the voice")
         self.rate = int(lib.HTS_Engine_get_sampling_frequency(self._engine))
         self.fperiod = int(lib.HTS_Engine_get_fperiod(self._engine))
@@ -126,16 +131,19 @@ class _HtsDurations:
             lib.HTS_Engine_set_speed(eng, ctypes.c_double(speed))
             lines = (ctypes.c_char_p * len(labels))(*[s.encode() for s in labels])
             ok = lib.HTS_Engine_generate_state_sequence_from_strings(
-                eng, lines, ctypes.c_size_t(len(labels)))
+                eng, lines, ctypes.c_size_t(len(labels))
+            )
             if ok != b"\x01":
                 lib.HTS_Engine_refresh(eng)
                 raise TTSError("HTS engine could not build the state sequence")
             nstate = int(lib.HTS_Engine_get_nstate(eng))
             total = int(lib.HTS_Engine_get_total_state(eng))
-            durs = [int(lib.HTS_Engine_get_state_duration(eng, ctypes.c_size_t(i)))
-                    for i in range(total)]
+            durs = [
+                int(lib.HTS_Engine_get_state_duration(eng, ctypes.c_size_t(i)))
+                for i in range(total)
+            ]
             lib.HTS_Engine_refresh(eng)
-        return [sum(durs[i:i + nstate]) for i in range(0, total, nstate)]
+        return [sum(durs[i : i + nstate]) for i in range(0, total, nstate)]
 
 
 @functools.cache
@@ -143,8 +151,10 @@ def _hts() -> _HtsDurations | None:
     try:
         return _HtsDurations()
     except (OSError, AttributeError, TTSError) as e:
-        log.warning("no phoneme timings from the HTS engine, visemes will follow the audio",
-                    extra={"error": str(e)})
+        log.warning(
+            "no phoneme timings from the HTS engine, visemes will follow the audio",
+            extra={"error": str(e)},
+        )
         return None
 
 
@@ -156,8 +166,10 @@ def _openjtalk(text: str, speed: float) -> Speech:
         import pyopenjtalk
     except ImportError as e:
         raise TTSError("pyopenjtalk-plus is not installed") from e
-    with _JT_LOCK:
-        # predict_nani needs onnxruntime; keep it off so output does not depend on its presence
+    with _JT_LOCK, warnings.catch_warnings():
+        # pyopenjtalk-plus calls a deprecated SudachiPy API (not ours to fix); predict_nani
+        # needs onnxruntime, so it stays off and the output does not depend on its presence
+        warnings.simplefilter("ignore", DeprecationWarning)
         labels = pyopenjtalk.extract_fullcontext(text, predict_nani=False)
         wav, rate = pyopenjtalk.synthesize(labels, speed=speed)
     samples = np.clip(np.asarray(wav, dtype=np.float64) / 32768.0, -1.0, 1.0)
@@ -197,8 +209,12 @@ def _espeak(text: str, speed: float, variant: str) -> Speech:
     if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", variant):
         raise TTSError(f"espeak voice {variant!r}: expected a language code like en-us")
     wpm = str(round(ESPEAK_BASE_WPM * speed))
-    proc = subprocess.run([exe, "-v", variant, "-s", wpm, "--stdout", "--", text],
-                          capture_output=True, check=False, timeout=120)
+    proc = subprocess.run(
+        [exe, "-v", variant, "-s", wpm, "--stdout", "--", text],
+        capture_output=True,
+        check=False,
+        timeout=120,
+    )
     if proc.returncode != 0 or not proc.stdout:
         raise TTSError(f"espeak-ng failed: {proc.stderr.decode(errors='replace').strip()}")
     data = proc.stdout
@@ -209,5 +225,8 @@ def _espeak(text: str, speed: float, variant: str) -> Speech:
             rate = w.getframerate()
     except (wave.Error, EOFError):
         rate = 22050
-    pcm = np.frombuffer(data[idx + 8:len(data) - (len(data) - idx - 8) % 2], dtype="<i2")
-    return Speech(samples=(pcm.astype(np.float32) / 32768.0), rate=rate, phones=None)
+    pcm = np.frombuffer(data[idx + 8 : len(data) - (len(data) - idx - 8) % 2], dtype="<i2")
+    # espeak-ng starts speaking on the first sample; a short lead-in, as Open JTalk has, keeps
+    # sentences apart and lets the mouth start closed
+    lead = np.zeros(round(ESPEAK_LEAD_IN * rate), dtype=np.float32)
+    return Speech(np.concatenate([lead, pcm.astype(np.float32) / 32768.0]), rate, None)

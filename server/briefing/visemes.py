@@ -55,8 +55,12 @@ def _merge(cues: list[list[Any]]) -> list[list[Any]]:
 
 def from_phones(phones: tuple[Phone, ...] | list[Phone], offset: float = 0.0) -> list[list[Any]]:
     """Cues ``[start, end, shape]`` (seconds) from phoneme timings, neighbours of one shape merged."""
-    return _merge([[round(offset + p.start, 3), round(offset + p.end, 3), phone_shape(p.name)]
-                   for p in phones])
+    return _merge(
+        [
+            [round(offset + p.start, 3), round(offset + p.end, 3), phone_shape(p.name)]
+            for p in phones
+        ]
+    )
 
 
 def _frames(samples: np.ndarray, rate: int, hop: float) -> np.ndarray:
@@ -97,7 +101,9 @@ def from_audio(samples: np.ndarray, rate: int, offset: float = 0.0) -> list[list
         else:
             shape = "I"
         start = i * _FRAME
-        cues.append([round(offset + start, 3), round(offset + min(total, start + _FRAME), 3), shape])
+        cues.append(
+            [round(offset + start, 3), round(offset + min(total, start + _FRAME), 3), shape]
+        )
     return _merge(cues)
 
 
@@ -120,5 +126,11 @@ def track(cues: list[list[Any]], samples: np.ndarray, rate: int) -> dict[str, An
     if cues[-1][1] < duration:
         cues.append([cues[-1][1], duration, "X"])
     cues[-1][1] = duration
-    return {"version": 1, "shapes": SHAPES, "duration": duration, "cues": _merge(cues),
-            "env_fps": ENV_FPS, "env": envelope(samples, rate)}
+    return {
+        "version": 1,
+        "shapes": SHAPES,
+        "duration": duration,
+        "cues": _merge(cues),
+        "env_fps": ENV_FPS,
+        "env": envelope(samples, rate),
+    }

@@ -1,0 +1,246 @@
+"""Briefings and committee sessions: scripts, TTS rendering, the live timeline, questions, minutes.
+
+``setup(app)`` mounts the feature on the server (docs/architecture.md, "Server extension
+points"):
+
+- messages: ``BRIEFING_JOIN`` (a viewer asks for a briefing; a watch-only hello that names one
+  should be followed by it), ``QUESTION`` (≤ 300 characters, 3 a minute per viewer);
+- staff API behind the staff token: ``GET /staff/briefings``, ``GET /staff/briefings/{id}``,
+  ``POST /staff/briefings/{id}/{start|pause|resume|seek|rate|end}`` (seek: ``{"segment": i}``,
+  rate: ``{"rate": r}``), ``GET /staff/briefings/{id}/questions``,
+  ``POST /staff/briefings/{id}/questions/{qid}/{show|answered}``, ``GET /staff/briefings/{id}/minutes``;
+- public: ``GET /api/briefings`` (what can be watched), ``GET /briefing/{id}`` (the watch-only page);
+- a background loop that ends briefings played to the end and writes their minutes.
+
+Formats are in ``docs/briefings.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from server.briefing.questions import QuestionError
+from server.briefing.service import BriefingService, LiveBriefing
+from server.briefing.timeline import Action, TimelineError
+from server.errors import RequestError
+from server.protocol.codes import MsgType
+from server.protocol.messages import Notice
+
+if TYPE_CHECKING:
+    from server.protocol.messages import BriefingJoin, Question
+    from server.session import Session
+
+__all__ = ["setup", "BRIEFINGS"]
+
+log = logging.getLogger("emachi.briefing")
+
+BRIEFINGS = web.AppKey("briefings", BriefingService)
+TICK_SECONDS = 0.25
+PAGE = "briefing/watch.html"
+
+
+def setup(app: web.Application) -> None:
+    """Mount briefings on the application (routes, message handlers, the end-of-briefing loop)."""
+    from server.app import CONFIG, DISPATCH, HALL
+
+    config = app[CONFIG]
+    hall = app[HALL]
+
+    def hall_sessions() -> list[Session]:
+        return [s for inst in hall.instances for s in inst.sessions.values()]
+
+    service = BriefingService(config.data_dir, hall_sessions)
+    app[BRIEFINGS] = service
+
+    async def on_join(session: Session, msg: BriefingJoin) -> None:
+        b = _live(service, msg.briefing_id)
+        if session.mode == "watch" and session.opts.get("briefing") not in (None, msg.briefing_id):
+            raise RequestError("briefing_other", "this connection watches another briefing")
+        service.join(b, session)
+
+    async def on_question(session: Session, msg: Question) -> None:
+        b = _live(service, msg.briefing_id)
+        try:
+            q = service.ask(b, session, msg.text)
+        except QuestionError as e:
+            raise RequestError(e.code, e.reason) from None
+        session.send(Notice(kind="question_received", data={"briefing": b.id, "id": q.id}).encode())
+
+    dispatch = app[DISPATCH]
+    dispatch.register(MsgType.BRIEFING_JOIN, on_join)
+    dispatch.register(MsgType.QUESTION, on_question)
+
+    r = app.router
+    r.add_get("/api/briefings", list_public)
+    r.add_get("/briefing/{id}", watch_page)
+    r.add_get("/staff/briefings", staff_list)
+    r.add_get("/staff/briefings/{id}", staff_state)
+    r.add_post("/staff/briefings/{id}/{action:start|pause|resume|seek|rate|end}", staff_action)
+    r.add_get("/staff/briefings/{id}/questions", staff_questions)
+    r.add_post("/staff/briefings/{id}/questions/{qid:\\d+}/{action:show|answered}", staff_question)
+    r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
+    app.cleanup_ctx.append(_ticker)
+
+
+def _live(service: BriefingService, briefing_id: str) -> LiveBriefing:
+    b = service.get(briefing_id)
+    if b is None:
+        raise RequestError("briefing_unknown", f"no briefing {briefing_id!r}")
+    return b
+
+
+async def _ticker(app: web.Application) -> AsyncIterator[None]:
+    service = app[BRIEFINGS]
+
+    async def loop() -> None:
+        while True:
+            await asyncio.sleep(TICK_SECONDS)
+            try:
+                service.tick()
+            except Exception:
+                log.exception("briefing tick failed")
+
+    task = asyncio.get_running_loop().create_task(loop(), name="briefing ticker")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+def _require_staff(request: web.Request) -> None:
+    from server.app import CONFIG
+
+    token = request.app[CONFIG].staff_token
+    given = request.headers.get("Authorization", "")
+    given = given[7:] if given.startswith("Bearer ") else request.query.get("token", "")
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise web.HTTPUnauthorized(
+            text="staff token missing or wrong", headers={"WWW-Authenticate": "Bearer"}
+        )
+
+
+def _briefing(request: web.Request) -> LiveBriefing:
+    b = request.app[BRIEFINGS].get(request.match_info["id"])
+    if b is None:
+        raise web.HTTPNotFound(text=f"no briefing {request.match_info['id']!r}")
+    return b
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda d: json.dumps(d, ensure_ascii=False))
+
+
+def _summary(b: LiveBriefing) -> dict[str, Any]:
+    tl = b.timeline
+    return {
+        "id": b.id,
+        "title": b.doc["title"],
+        "date": b.doc["date"],
+        "state": tl.state.value,
+        "segments": len(tl.lengths),
+        "duration": round(tl.total, 3),
+        "page": f"/briefing/{b.id}",
+    }
+
+
+async def list_public(request: web.Request) -> web.Response:
+    service = request.app[BRIEFINGS]
+    service.reload()
+    return _json({"briefings": [_summary(b) for b in service.briefings.values()]})
+
+
+async def watch_page(request: web.Request) -> web.StreamResponse:
+    from server.app import client_dir
+
+    _briefing(request)
+    page = client_dir() / PAGE
+    if not page.is_file():
+        return web.Response(text="emachi: the briefing page is not installed", status=503)
+    return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
+
+
+async def staff_list(request: web.Request) -> web.Response:
+    _require_staff(request)
+    service = request.app[BRIEFINGS]
+    service.reload()
+    return _json({"briefings": [_summary(b) for b in service.briefings.values()]})
+
+
+async def staff_state(request: web.Request) -> web.Response:
+    from server.briefing.service import now_ms
+
+    _require_staff(request)
+    b = _briefing(request)
+    return _json(b.state_json(now_ms(), full=False))
+
+
+async def staff_action(request: web.Request) -> web.Response:
+    _require_staff(request)
+    b = _briefing(request)
+    action = Action(request.match_info["action"])
+    kw: dict[str, Any] = {}
+    if action in (Action.SEEK, Action.RATE):
+        try:
+            body = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            body = None
+        key = "segment" if action is Action.SEEK else "rate"
+        value = body.get(key) if isinstance(body, dict) else None
+        if action is Action.SEEK and (not isinstance(value, int) or isinstance(value, bool)):
+            return _json(
+                {"error": "bad_request", "reason": 'body: expected {"segment": index}'}, 400
+            )
+        if action is Action.RATE and (
+            not isinstance(value, int | float) or isinstance(value, bool)
+        ):
+            return _json({"error": "bad_request", "reason": 'body: expected {"rate": number}'}, 400)
+        kw[key] = value
+    try:
+        state = request.app[BRIEFINGS].act(b, action, **kw)
+    except TimelineError as e:
+        return _json({"error": "conflict", "reason": str(e)}, 409)
+    return _json(state)
+
+
+async def staff_questions(request: web.Request) -> web.Response:
+    _require_staff(request)
+    b = _briefing(request)
+    return _json({"briefing": b.id, "questions": b.questions.all()})
+
+
+async def staff_question(request: web.Request) -> web.Response:
+    _require_staff(request)
+    b = _briefing(request)
+    service = request.app[BRIEFINGS]
+    try:
+        q = b.questions.move(int(request.match_info["qid"]), request.match_info["action"])
+    except QuestionError as e:
+        status = 404 if e.code == "question_unknown" else 409
+        return _json({"error": e.code, "reason": e.reason}, status)
+    service.broadcast_questions(b)
+    service.broadcast(b)
+    return _json(q.to_json())
+
+
+async def staff_minutes(request: web.Request) -> web.Response:
+    _require_staff(request)
+    b = _briefing(request)
+    if b.minutes is None:
+        return _json(
+            {"error": "not_ended", "reason": "minutes are written when the briefing ends"}, 409
+        )
+    md, page = b.minutes
+    if request.query.get("format") == "html":
+        return web.Response(text=page.read_text(encoding="utf-8"), content_type="text/html")
+    return web.Response(text=md.read_text(encoding="utf-8"), content_type="text/markdown")

@@ -1,0 +1,289 @@
+"""Live briefings of one process: their timelines, viewers, questions and attendance.
+
+This is the shell around the pure :class:`~server.briefing.timeline.Timeline`: it holds the
+rendered timeline documents, decides who is told what, and writes the minutes at the end.
+Every change is encoded once into a frame and the same bytes are written to every viewer with
+the session's synchronous ``send`` (never an ``await`` per viewer), so one slow viewer can not
+delay the others.
+
+Who is told: every avatar in the hall (any instance of this process: the stage screen is part
+of the hall) and every watch-only viewer of this briefing. A viewer's first BRIEFING carries the
+segments (audio and viseme URLs, durations, captions, slides); later ones only the timeline
+numbers, which is what a staff action changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import weakref
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from server.briefing.minutes import Attendance, Minutes, write_minutes
+from server.briefing.questions import Question, QuestionQueue, RateLimit
+from server.briefing.render import load_timeline
+from server.briefing.timeline import Action, State, Timeline
+from server.protocol.messages import Briefing as BriefingMsg
+from server.protocol.messages import Questions as QuestionsMsg
+
+if TYPE_CHECKING:
+    from server.session import Session
+
+__all__ = ["LiveBriefing", "BriefingService", "now_ms"]
+
+log = logging.getLogger("emachi.briefing")
+
+
+def now_ms() -> float:
+    """Server time as sent in WELCOME and PONG: Unix milliseconds."""
+    return time.time() * 1000.0
+
+
+class LiveBriefing:
+    """One rendered briefing as it is played."""
+
+    def __init__(self, doc: dict[str, Any]) -> None:
+        self.doc = doc
+        self.id: str = doc["id"]
+        self.timeline = Timeline([s["duration"] + s["pause_after"] for s in doc["segments"]])
+        self.questions = QuestionQueue()
+        self.viewers: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions told the segments
+        self.hall_seen: set[str] = set()  # resume tokens: distinct people, never stored
+        self.online_seen: set[str] = set()
+        self.hall_peak = 0
+        self.online_peak = 0
+        self.spoken: set[int] = set()
+        self._last_pos = 0.0
+        self.minutes: tuple[Path, Path] | None = None
+        self.segments_json = [
+            {
+                "index": s["index"],
+                "speaker": s["speaker"],
+                "name": s["name"],
+                "role": s["role"],
+                "start": s["start"],
+                "duration": s["duration"],
+                "pause_after": s["pause_after"],
+                "audio": f"/assets/{s['audio']}",
+                "visemes": f"/assets/{s['visemes']}",
+                "captions": s["captions"],
+                "slide": s["slide"],
+            }
+            for s in doc["segments"]
+        ]
+
+    # -- progress ---------------------------------------------------------------------------------
+
+    def note_progress(self, now: float) -> None:
+        """Remember which segments were played (for the minutes) up to ``now``."""
+        tl = self.timeline
+        if tl.state is not State.LIVE:
+            return
+        pos = tl.position(now)
+        a, b = tl.segment_at(self._last_pos), tl.segment_at(pos)
+        if pos >= tl.total and tl.lengths:
+            b = len(tl.lengths) - 1
+        self.spoken.update(range(a, b + 1))
+        self._last_pos = pos
+
+    def act(self, action: Action, now: float, **kw: Any) -> State:
+        self.note_progress(now)
+        state = self.timeline.apply(action, now, **kw)
+        self._last_pos = self.timeline.position(now)
+        if state is State.LIVE:
+            self.note_progress(now)
+        return state
+
+    # -- attendance -------------------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        hall = online = 0
+        for s in list(self.viewers):
+            if not s.connected:
+                continue
+            if s.mode == "watch":
+                online += 1
+            else:
+                hall += 1
+        return {"hall": hall, "online": online}
+
+    def add_viewer(self, session: Session) -> bool:
+        """Count a viewer; True when it is new to this briefing (it needs the full state)."""
+        new = session not in self.viewers
+        self.viewers.add(session)
+        if self.timeline.state in (State.LIVE, State.PAUSED, State.SCHEDULED):
+            (self.online_seen if session.mode == "watch" else self.hall_seen).add(
+                session.resume_token or str(id(session))
+            )
+        c = self.counts()
+        self.hall_peak = max(self.hall_peak, c["hall"])
+        self.online_peak = max(self.online_peak, c["online"])
+        return new
+
+    # -- what viewers are told --------------------------------------------------------------------
+
+    def state_json(self, now: float, full: bool) -> dict[str, Any]:
+        d = {
+            "id": self.id,
+            "title": self.doc["title"],
+            "date": self.doc["date"],
+            "server_time": now,
+            **self.timeline.to_json(now),
+            "viewers": self.counts(),
+            "question": next(
+                (q.to_json() for q in self.questions.items if q.state.value == "shown"), None
+            ),
+        }
+        if full:
+            d["segments"] = self.segments_json
+            d["cast"] = self.doc["cast"]
+        return d
+
+    def minutes_doc(self) -> Minutes:
+        tl = self.timeline
+        segs = self.doc["segments"]
+        spoken = [
+            {
+                "index": i,
+                "role": segs[i]["role"],
+                "name": segs[i]["name"],
+                "narration": segs[i]["narration"],
+                "slide": segs[i]["slide"],
+            }
+            for i in sorted(self.spoken)
+        ]
+        return Minutes(
+            id=self.id,
+            title=self.doc["title"],
+            date=self.doc["date"],
+            started_at=tl.started_at,
+            ended_at=tl.ended_at,
+            duration=tl.played,
+            spoken=spoken,
+            questions=[q.to_json() for q in self.questions.taken()],
+            attendance=Attendance(
+                hall=len(self.hall_seen),
+                online=len(self.online_seen),
+                hall_peak=self.hall_peak,
+                online_peak=self.online_peak,
+            ),
+        )
+
+
+class BriefingService:
+    """All briefings this process can play, loaded from ``DATA_DIR/briefings/*.json``."""
+
+    def __init__(self, data_dir: Path, hall_sessions: Callable[[], Iterable[Session]]) -> None:
+        self.data_dir = Path(data_dir)
+        self._hall_sessions = hall_sessions
+        self.briefings: dict[str, LiveBriefing] = {}
+        self.rates: weakref.WeakKeyDictionary[Session, RateLimit] = weakref.WeakKeyDictionary()
+        self.frames_sent = 0
+        self.reload()
+
+    def reload(self) -> None:
+        """Pick up timelines rendered since start (``emachi briefing render``)."""
+        folder = self.data_dir / "briefings"
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            try:
+                doc = load_timeline(path)
+            except (OSError, ValueError, KeyError) as e:
+                log.warning(
+                    "skipping briefing timeline", extra={"path": str(path), "error": str(e)}
+                )
+                continue
+            live = self.briefings.get(doc["id"])
+            if live is None or (
+                live.timeline.state in (State.SCHEDULED, State.ENDED)
+                and live.doc.get("asset") != doc.get("asset")
+            ):
+                self.briefings[doc["id"]] = LiveBriefing(doc)
+
+    def get(self, briefing_id: str) -> LiveBriefing | None:
+        b = self.briefings.get(briefing_id)
+        if b is None:
+            self.reload()
+            b = self.briefings.get(briefing_id)
+        return b
+
+    # -- fan-out ----------------------------------------------------------------------------------
+
+    def recipients(self, b: LiveBriefing) -> list[Session]:
+        seen: set[int] = set()
+        out: list[Session] = []
+        for s in (*self._hall_sessions(), *list(b.viewers)):
+            if id(s) in seen or not s.connected:
+                continue
+            if s.mode == "watch" and s not in b.viewers:
+                continue  # watching another briefing
+            seen.add(id(s))
+            out.append(s)
+        return out
+
+    def broadcast(self, b: LiveBriefing, now: float | None = None) -> int:
+        """Tell every viewer the new timeline: one encode, the same bytes to all."""
+        now = now_ms() if now is None else now
+        targets = self.recipients(b)
+        new = [s for s in targets if s not in b.viewers]
+        frame = BriefingMsg(state=b.state_json(now, full=False)).encode()
+        full = BriefingMsg(state=b.state_json(now, full=True)).encode() if new else b""
+        for s in new:
+            b.add_viewer(s)
+        sent = 0
+        for s in targets:
+            if s.send(full if s in new and full else frame):
+                sent += 1
+        self.frames_sent += sent
+        return sent
+
+    def join(self, b: LiveBriefing, session: Session, now: float | None = None) -> None:
+        """A viewer asked for a briefing (BRIEFING_JOIN, or a watch-only hello naming it)."""
+        now = now_ms() if now is None else now
+        b.add_viewer(session)
+        session.send(BriefingMsg(state=b.state_json(now, full=True)).encode())
+        public = b.questions.public()
+        if public:
+            session.send(QuestionsMsg(briefing_id=b.id, questions=public).encode())
+
+    def broadcast_questions(self, b: LiveBriefing) -> None:
+        frame = QuestionsMsg(briefing_id=b.id, questions=b.questions.public()).encode()
+        for s in self.recipients(b):
+            s.send(frame)
+
+    # -- staff ------------------------------------------------------------------------------------
+
+    def act(self, b: LiveBriefing, action: Action, **kw: Any) -> dict[str, Any]:
+        now = now_ms()
+        state = b.act(action, now, **kw)
+        self.broadcast(b, now)
+        if state is State.ENDED:
+            self.finish(b)
+        return b.state_json(now, full=False)
+
+    def finish(self, b: LiveBriefing) -> None:
+        """Write the minutes of an ended briefing (once)."""
+        if b.minutes is None:
+            b.minutes = write_minutes(b.minutes_doc(), self.data_dir)
+            log.info(
+                "briefing minutes written", extra={"briefing": b.id, "path": str(b.minutes[0])}
+            )
+
+    def tick(self, now: float | None = None) -> None:
+        """End briefings that have played to the end; note progress of the others."""
+        now = now_ms() if now is None else now
+        for b in self.briefings.values():
+            if b.timeline.finished(now):
+                self.act(b, Action.END)
+            else:
+                b.note_progress(now)
+
+    def ask(self, b: LiveBriefing, session: Session, text: str) -> Question:
+        from server.briefing.questions import QuestionError
+
+        if b.timeline.state is State.ENDED:
+            raise QuestionError("briefing_ended", "this briefing has ended")
+        text = b.questions.clean(text)
+        self.rates.setdefault(session, RateLimit()).take(time.monotonic())
+        return b.questions.ask(text, now_ms())
