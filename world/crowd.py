@@ -1,0 +1,228 @@
+"""The avatars of one instance as structure-of-arrays numpy state, and their movement.
+
+Server-authoritative: clients send an intent (a direction with a length ≤ 1); :meth:`Crowd.step`
+turns intents into motion for every active avatar at once, with a speed clamp, collision against
+the walls of the avatar's floor (``world/collision.py``) and stairs between floors. Slots are the
+avatar ids the server hands out; inactive slots keep their last values and are ignored.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from world.collision import FloorSegments, build_segments, crossings, sweep
+from world.geometry import points_in_polygon
+from world.model import World
+
+__all__ = ["Crowd", "MAX_SUBSTEP", "MAX_DT"]
+
+MAX_SUBSTEP = 0.25
+"""Longest move (m) in one collision substep."""
+MAX_DT = 1.0
+"""Longest time (s) one ``step`` simulates; a stalled tick does not fling anyone across the hall."""
+_LAND = 0.05  # how far past a stair's end an avatar is put when it changes floor
+_GOLDEN = math.pi * (3.0 - math.sqrt(5.0))
+
+
+class Crowd:
+    """Positions, floors, yaws and intents of up to ``capacity`` avatars in ``world``.
+
+    Attributes:
+        capacity: number of slots.
+        active: bool ``(capacity,)``, whether a slot holds an avatar.
+        pos: float32 ``(capacity, 2)``, ``x, z`` in metres.
+        floor: int16 ``(capacity,)``, index into ``world.floors`` (the lower floor on a stair).
+        yaw: float32 ``(capacity,)``, radians, ``atan2(dx, dz)``.
+        intent: float32 ``(capacity, 2)``, movement intent in world axes, length ≤ 1.
+    """
+
+    def __init__(self, world: World, capacity: int, *, max_speed: float = 3.0) -> None:
+        if capacity <= 0:
+            raise ValueError(f"capacity must be positive, got {capacity}")
+        if not world.spawns:
+            raise ValueError(f"world {world.id} has no spawn point")
+        self.world = world
+        self.capacity = capacity
+        self.max_speed = float(max_speed)
+        self.active = np.zeros(capacity, dtype=bool)
+        self.pos = np.zeros((capacity, 2), dtype=np.float32)
+        self.floor = np.zeros(capacity, dtype=np.int16)
+        self.yaw = np.zeros(capacity, dtype=np.float32)
+        self.intent = np.zeros((capacity, 2), dtype=np.float32)
+        self._segments: list[FloorSegments] = build_segments(world)
+        self._elevation = np.array([f.elevation for f in world.floors], dtype=np.float64)
+        self._next_spawn = 0
+        st = world.stairs
+        self._st_lower = np.array([s.lower for s in st], dtype=np.int16)
+        self._st_upper = np.array([s.upper for s in st], dtype=np.int16)
+        self._st_start = np.array([s.start for s in st], dtype=np.float64).reshape(-1, 2)
+        self._st_axis = np.array([s.axis for s in st], dtype=np.float64).reshape(-1, 2)
+        self._st_len = np.array([s.length for s in st], dtype=np.float64)
+        self._st_half = np.array([s.width / 2 for s in st], dtype=np.float64)
+
+    # -- avatars in and out ------------------------------------------------------------------
+
+    def spawn(self, slot: int, spawn_index: int | None = None) -> None:
+        """Activate ``slot`` at a spawn point (round robin unless ``spawn_index`` is given).
+
+        A little deterministic jitter (by slot, on a golden-angle spiral, at most 0.8 m, never
+        through a wall) keeps arrivals from standing on each other.
+        """
+        spawns = self.world.spawns
+        if spawn_index is None:
+            spawn_index = self._next_spawn % len(spawns)
+            self._next_spawn += 1
+        sp = spawns[spawn_index % len(spawns)]
+        k = slot % 64
+        r = 0.8 * math.sqrt((k + 0.5) / 64)
+        a = k * _GOLDEN
+        jitter = np.array([[r * math.sin(a), r * math.cos(a)]])
+        start = np.array([[sp.x, sp.z]], dtype=np.float64)
+        moved, portal, _ = sweep(start, jitter, self._segments[sp.floor])
+        end = moved[0] if portal[0] < 0 else start[0]
+        self._set(slot, sp.floor, float(end[0]), float(end[1]), sp.yaw)
+
+    def place(self, slot: int, floor: int, x: float, z: float, yaw: float) -> None:
+        """Activate ``slot`` at a given point (staff "move", tests).
+
+        Raises:
+            ValueError: the floor does not exist or the point is not on it.
+        """
+        if not 0 <= floor < len(self.world.floors):
+            raise ValueError(f"no floor with index {floor}")
+        if not (math.isfinite(x) and math.isfinite(z)) or not points_in_polygon(
+            x, z, self.world.floors[floor].outline
+        ):
+            raise ValueError(f"({x}, {z}) is not on floor {self.world.floors[floor].id}")
+        self._set(slot, floor, x, z, yaw if math.isfinite(yaw) else 0.0)
+
+    def remove(self, slot: int) -> None:
+        """Deactivate ``slot``."""
+        self.active[slot] = False
+        self.intent[slot] = 0.0
+
+    def _set(self, slot: int, floor: int, x: float, z: float, yaw: float) -> None:
+        self.active[slot] = True
+        self.floor[slot] = floor
+        self.pos[slot] = (x, z)
+        self.yaw[slot] = _wrap(yaw)
+        self.intent[slot] = 0.0
+
+    # -- input ---------------------------------------------------------------------------------
+
+    def set_intent(self, slot: int, mx: float, mz: float, yaw: float) -> None:
+        """Hold a movement intent until the next one; ``|m|`` is clipped to 1, NaN/inf become 0."""
+        mx = mx if math.isfinite(mx) else 0.0
+        mz = mz if math.isfinite(mz) else 0.0
+        n = math.hypot(mx, mz)
+        if n > 1.0:
+            mx, mz = mx / n, mz / n
+        self.intent[slot] = (mx, mz)
+        if math.isfinite(yaw):
+            self.yaw[slot] = _wrap(yaw)
+
+    # -- simulation ----------------------------------------------------------------------------
+
+    def step(self, dt: float) -> None:
+        """Advance every active avatar by ``dt`` seconds (clamped to ``MAX_DT``).
+
+        Speed is ``max_speed × |intent|``; moves are cut into substeps of at most ``MAX_SUBSTEP``
+        metres; each substep collides against the walls of the avatar's floor, slides along them
+        and takes stairs (off the top end to the upper floor, back across it to the ramp).
+        """
+        if not math.isfinite(dt) or dt <= 0:
+            return
+        dt = min(dt, MAX_DT)
+        idx = np.flatnonzero(self.active)
+        if len(idx) == 0:
+            return
+        vel = self.intent[idx].astype(np.float64) * (self.max_speed * dt)
+        moving = np.einsum("ij,ij->i", vel, vel) > 1e-12
+        idx, vel = idx[moving], vel[moving]
+        if len(idx) == 0:
+            return
+        longest = float(np.sqrt(np.einsum("ij,ij->i", vel, vel)).max())
+        substeps = max(1, math.ceil(longest / MAX_SUBSTEP))
+        d = vel / substeps
+        for _ in range(substeps):
+            self._substep(idx, d)
+
+    def _substep(self, idx: np.ndarray, d: np.ndarray) -> None:
+        floors = self.floor[idx]
+        for f in np.unique(floors):
+            sel = floors == f
+            ids = idx[sel]
+            fs = self._segments[int(f)]
+            old32 = self.pos[ids]
+            new, portal, at = sweep(old32.astype(np.float64), d[sel], fs)
+            new32 = new.astype(np.float32)
+            # the guarantee: the stored move crosses no wall, whatever rounding did
+            _, j = crossings(old32.astype(np.float64), (new32 - old32).astype(np.float64), fs.segs)
+            bad = j >= 0
+            new32[bad] = old32[bad]
+            self.pos[ids] = new32
+            went = np.flatnonzero(portal >= 0)
+            if len(went):
+                self._change_floor(ids[went], fs, portal[went], at[went])
+
+    def _change_floor(
+        self, ids: np.ndarray, fs: FloorSegments, portal: np.ndarray, at: np.ndarray
+    ) -> None:
+        k = fs.stair[portal].astype(np.int64)
+        target = fs.target[portal]
+        axis = self._st_axis[k]
+        start = self._st_start[k]
+        rel = at - start
+        lat = rel[:, 0] * -axis[:, 1] + rel[:, 1] * axis[:, 0]
+        lat = np.clip(lat, -self._st_half[k] + _LAND, self._st_half[k] - _LAND)
+        up = target == self._st_upper[k]
+        along = np.where(up, self._st_len[k] + _LAND, self._st_len[k] - _LAND)
+        land = start + axis * along[:, None] + np.stack([-axis[:, 1], axis[:, 0]], 1) * lat[:, None]
+        self.pos[ids] = land.astype(np.float32)
+        self.floor[ids] = target
+
+    def heights(self) -> np.ndarray:
+        """``y`` of every slot: its floor's elevation, or the ramp's height on a stair."""
+        y = self._elevation[self.floor.astype(np.int64)]
+        if len(self._st_len) == 0:
+            return y
+        pos = self.pos.astype(np.float64)
+        for k in range(len(self._st_len)):
+            rel = pos - self._st_start[k]
+            ax, az = self._st_axis[k]
+            t = (rel[:, 0] * ax + rel[:, 1] * az) / self._st_len[k]
+            lat = -rel[:, 0] * az + rel[:, 1] * ax
+            on = (
+                (self.floor == self._st_lower[k])
+                & (t >= 0)
+                & (t <= 1)
+                & (np.abs(lat) <= self._st_half[k])
+            )
+            lo, hi = self._elevation[self._st_lower[k]], self._elevation[self._st_upper[k]]
+            y = np.where(on, lo + (hi - lo) * np.clip(t, 0.0, 1.0), y)
+        return y
+
+    def on_stair(self) -> np.ndarray:
+        """Index into ``world.stairs`` of the stair each slot stands on, -1 for none."""
+        out = np.full(self.capacity, -1, dtype=np.int16)
+        pos = self.pos.astype(np.float64)
+        for k in range(len(self._st_len)):
+            rel = pos - self._st_start[k]
+            ax, az = self._st_axis[k]
+            t = (rel[:, 0] * ax + rel[:, 1] * az) / self._st_len[k]
+            lat = -rel[:, 0] * az + rel[:, 1] * ax
+            on = (
+                (self.floor == self._st_lower[k])
+                & (t >= 0)
+                & (t <= 1)
+                & (np.abs(lat) <= self._st_half[k])
+            )
+            out[on] = k
+        return out
+
+
+def _wrap(yaw: float) -> float:
+    """Yaw folded into ``[-π, π)``."""
+    return (yaw + math.pi) % (2 * math.pi) - math.pi

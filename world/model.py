@@ -1,0 +1,544 @@
+"""The world as values: frozen dataclasses for floors, walls, stairs, zones and the objects on them.
+
+Built by :func:`world.loader.load_world` from a world file (``docs/world-format.md``). Every object
+keeps its floor both as an index into ``World.floors`` (``floor``, what numpy state and the wire
+use) and as the floor's id (``floor_id``, what people and other files use).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from world.geometry import Point, points_in_polygon
+
+__all__ = [
+    "AUDIO_MODES",
+    "DISTANCE_MODELS",
+    "KIOSK_KINDS",
+    "Text",
+    "AudioProfile",
+    "Floor",
+    "Wall",
+    "Stair",
+    "Zone",
+    "Spawn",
+    "Kiosk",
+    "Counter",
+    "Screen",
+    "SpeakerSpot",
+    "Stage",
+    "Table",
+    "Booth",
+    "Decor",
+    "World",
+]
+
+AUDIO_MODES = ("open", "isolated", "stage", "auditorium", "quiet")
+DISTANCE_MODELS = ("inverse", "linear", "exponential")
+KIOSK_KINDS = ("kiosk", "thumbnail", "helper")
+
+
+def _pts(points: tuple[Point, ...]) -> list[list[float]]:
+    return [[x, z] for x, z in points]
+
+
+@dataclass(frozen=True, slots=True)
+class Text:
+    """A label in Japanese and English."""
+
+    ja: str
+    en: str
+
+    def to_client(self) -> dict[str, str]:
+        return {"ja": self.ja, "en": self.en}
+
+
+@dataclass(frozen=True, slots=True)
+class AudioProfile:
+    """Distance attenuation with the meaning of the Web Audio ``PannerNode`` parameters."""
+
+    model: str = "inverse"
+    ref_distance: float = 2.0
+    max_distance: float = 25.0
+    rolloff: float = 1.0
+
+    def gain(self, distance: np.ndarray | float) -> np.ndarray:
+        """Gain at ``distance`` metres, the Web Audio formula of ``model`` (vectorised).
+
+        As in Web Audio, only ``linear`` reaches 0 at ``max_distance``; servers treat anything
+        beyond ``max_distance`` as out of earshot.
+        """
+        d = np.asarray(distance, dtype=np.float64)
+        ref, mx, r = self.ref_distance, self.max_distance, self.rolloff
+        if self.model == "linear":
+            dc = np.clip(d, ref, mx)
+            return np.asarray(1.0 - r * (dc - ref) / (mx - ref))
+        if self.model == "exponential":
+            return np.asarray(np.power(np.maximum(d, ref) / ref, -r))
+        return np.asarray(ref / (ref + r * (np.maximum(d, ref) - ref)))
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "ref_distance": self.ref_distance,
+            "max_distance": self.max_distance,
+            "rolloff": self.rolloff,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Floor:
+    """A storey: its walkable outline (whose edges are walls) at an elevation."""
+
+    id: str
+    index: int
+    name: Text
+    elevation: float
+    outline: tuple[Point, ...]
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "index": self.index,
+            "name": self.name.to_client(),
+            "elevation": self.elevation,
+            "outline": _pts(self.outline),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Wall:
+    """A polyline wall on a floor; collision uses its centre line."""
+
+    id: str
+    floor: int
+    floor_id: str
+    points: tuple[Point, ...]
+    thickness: float = 0.2
+    height: float = 3.0
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "floor": self.floor,
+            "points": _pts(self.points),
+            "thickness": self.thickness,
+            "height": self.height,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Stair:
+    """A rectangular ramp from ``start`` (bottom, lower floor) to ``end`` (top, upper floor)."""
+
+    id: str
+    lower: int
+    upper: int
+    lower_id: str
+    upper_id: str
+    start: Point
+    end: Point
+    width: float
+
+    @property
+    def length(self) -> float:
+        return math.hypot(self.end[0] - self.start[0], self.end[1] - self.start[1])
+
+    @property
+    def axis(self) -> Point:
+        """Unit vector from start to end."""
+        n = self.length
+        return ((self.end[0] - self.start[0]) / n, (self.end[1] - self.start[1]) / n)
+
+    def corners(self) -> tuple[Point, Point, Point, Point]:
+        """Bottom-left, top-left, top-right, bottom-right (left = to the left of the axis)."""
+        ax, az = self.axis
+        hx, hz = -az * self.width / 2, ax * self.width / 2
+        (sx, sz), (ex, ez) = self.start, self.end
+        return ((sx + hx, sz + hz), (ex + hx, ez + hz), (ex - hx, ez - hz), (sx - hx, sz - hz))
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "lower": self.lower,
+            "upper": self.upper,
+            "start": list(self.start),
+            "end": list(self.end),
+            "width": self.width,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A polygon on a floor with an audio mode; ``auditorium`` is set on stage zones."""
+
+    id: str
+    index: int
+    floor: int
+    floor_id: str
+    name: Text
+    polygon: tuple[Point, ...]
+    audio: str
+    profile: AudioProfile
+    auditorium: str | None = None
+    area: float = 0.0
+
+    def contains(self, x: float, z: float) -> bool:
+        return bool(points_in_polygon(x, z, self.polygon))
+
+    def to_client(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "floor": self.floor,
+            "name": self.name.to_client(),
+            "polygon": _pts(self.polygon),
+            "audio": self.audio,
+            "profile": self.profile.to_client(),
+        }
+        if self.auditorium is not None:
+            out["auditorium"] = self.auditorium
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Spawn:
+    """Where arriving avatars appear."""
+
+    id: str
+    floor: int
+    floor_id: str
+    x: float
+    z: float
+    yaw: float
+
+    def to_client(self) -> dict[str, Any]:
+        return {"id": self.id, "floor": self.floor, "x": self.x, "z": self.z, "yaw": self.yaw}
+
+
+@dataclass(frozen=True, slots=True)
+class Kiosk:
+    """A kiosk, helper or wall thumbnail bound to a catalog entry (``procedure``)."""
+
+    id: str
+    floor: int
+    floor_id: str
+    x: float
+    z: float
+    yaw: float
+    radius: float
+    kind: str
+    procedure: str
+    label: Text
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "floor": self.floor,
+            "x": self.x,
+            "z": self.z,
+            "yaw": self.yaw,
+            "radius": self.radius,
+            "kind": self.kind,
+            "procedure": self.procedure,
+            "label": self.label.to_client(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Counter:
+    """A service counter of a city section."""
+
+    id: str
+    floor: int
+    floor_id: str
+    x: float
+    z: float
+    yaw: float
+    width: float
+    label: Text
+    section: str
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "floor": self.floor,
+            "x": self.x,
+            "z": self.z,
+            "yaw": self.yaw,
+            "width": self.width,
+            "label": self.label.to_client(),
+            "section": self.section,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Screen:
+    """A slide screen: centre ``(x, z)``, centre height ``y`` above the floor, facing ``yaw``."""
+
+    x: float
+    z: float
+    y: float
+    width: float
+    height: float
+    yaw: float
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "x": self.x,
+            "z": self.z,
+            "y": self.y,
+            "width": self.width,
+            "height": self.height,
+            "yaw": self.yaw,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakerSpot:
+    """Where a briefing avatar stands on a stage."""
+
+    x: float
+    z: float
+    yaw: float
+
+    def to_client(self) -> dict[str, Any]:
+        return {"x": self.x, "z": self.z, "yaw": self.yaw}
+
+
+@dataclass(frozen=True, slots=True)
+class Stage:
+    """A stage zone linked to its auditorium zone, with a screen and speaker spots."""
+
+    id: str
+    floor: int
+    floor_id: str
+    zone: str
+    auditorium: str
+    screen: Screen
+    speakers: tuple[SpeakerSpot, ...]
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "floor": self.floor,
+            "zone": self.zone,
+            "auditorium": self.auditorium,
+            "screen": self.screen.to_client(),
+            "speakers": [s.to_client() for s in self.speakers],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """A round table whose isolated zone is its breakout for small talk."""
+
+    id: str
+    floor: int
+    floor_id: str
+    x: float
+    z: float
+    radius: float
+    zone: str
+    seats: int
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "floor": self.floor,
+            "x": self.x,
+            "z": self.z,
+            "radius": self.radius,
+            "zone": self.zone,
+            "seats": self.seats,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Booth:
+    """A consultation booth: an isolated zone (the room) with a label."""
+
+    id: str
+    floor: int
+    floor_id: str
+    zone: str
+    label: Text
+
+    def to_client(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "floor": self.floor,
+            "zone": self.zone,
+            "label": self.label.to_client(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decor:
+    """Furniture and signs; a solid decor's footprint is four walls."""
+
+    id: str
+    floor: int
+    floor_id: str
+    kind: str
+    x: float
+    z: float
+    yaw: float
+    size: tuple[float, float, float]
+    solid: bool = False
+    label: Text | None = None
+
+    def footprint(self) -> tuple[Point, Point, Point, Point]:
+        """The ``width × depth`` rectangle turned by ``yaw`` (width across the facing)."""
+        w, d = self.size[0] / 2, self.size[1] / 2
+        fx, fz = math.sin(self.yaw), math.cos(self.yaw)  # facing
+        rx, rz = fz, -fx  # across
+        return tuple(  # type: ignore[return-value]
+            (self.x + rx * a + fx * b, self.z + rz * a + fz * b)
+            for a, b in ((-w, -d), (w, -d), (w, d), (-w, d))
+        )
+
+    def to_client(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "floor": self.floor,
+            "kind": self.kind,
+            "x": self.x,
+            "z": self.z,
+            "yaw": self.yaw,
+            "size": list(self.size),
+            "solid": self.solid,
+        }
+        if self.label is not None:
+            out["label"] = self.label.to_client()
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class World:
+    """A loaded, valid world. Build it with :func:`world.loader.load_world`."""
+
+    path: str
+    id: str
+    name: Text
+    content_hash: str
+    default_profile: AudioProfile
+    floors: tuple[Floor, ...]
+    walls: tuple[Wall, ...] = ()
+    stairs: tuple[Stair, ...] = ()
+    zones: tuple[Zone, ...] = ()
+    spawns: tuple[Spawn, ...] = ()
+    kiosks: tuple[Kiosk, ...] = ()
+    counters: tuple[Counter, ...] = ()
+    stages: tuple[Stage, ...] = ()
+    tables: tuple[Table, ...] = ()
+    booths: tuple[Booth, ...] = ()
+    decor: tuple[Decor, ...] = ()
+    address: Text | None = None
+    _by_id: dict[str, Any] = field(default_factory=dict, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        if not self._by_id:
+            for group in (
+                self.floors,
+                self.walls,
+                self.stairs,
+                self.zones,
+                self.spawns,
+                self.kiosks,
+                self.counters,
+                self.stages,
+                self.tables,
+                self.booths,
+                self.decor,
+            ):
+                for obj in group:
+                    self._by_id[obj.id] = obj
+
+    # -- look-ups ------------------------------------------------------------------------------
+
+    def get(self, object_id: str) -> Any | None:
+        """Any object by its id, or ``None``."""
+        return self._by_id.get(object_id)
+
+    def floor_index(self, floor_id: str) -> int:
+        """The index of the floor with this id. Raises ``KeyError`` for an unknown id."""
+        obj = self._by_id.get(floor_id)
+        if not isinstance(obj, Floor):
+            raise KeyError(floor_id)
+        return obj.index
+
+    def kiosk(self, kiosk_id: str) -> Kiosk | None:
+        """The kiosk (or helper, or thumbnail) with this id, or ``None``."""
+        obj = self._by_id.get(kiosk_id)
+        return obj if isinstance(obj, Kiosk) else None
+
+    def zone(self, zone_id: str) -> Zone | None:
+        obj = self._by_id.get(zone_id)
+        return obj if isinstance(obj, Zone) else None
+
+    def stage(self, stage_id: str) -> Stage | None:
+        obj = self._by_id.get(stage_id)
+        return obj if isinstance(obj, Stage) else None
+
+    def zone_at(self, floor_index: int, x: float, z: float) -> Zone | None:
+        """The smallest zone of the floor containing ``(x, z)``, or ``None`` (open floor)."""
+        best: Zone | None = None
+        for zone in self.zones:
+            if (
+                zone.floor == floor_index
+                and (best is None or zone.area < best.area)
+                and zone.contains(x, z)
+            ):
+                best = zone
+        return best
+
+    def zone_indices(self, floor: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """``zone_at`` for many points at once: index into ``zones`` per point, -1 for none.
+
+        Args:
+            floor: int array ``(n,)`` of floor indices.
+            pos: float array ``(n, 2)`` of ``x, z``.
+        """
+        floor = np.asarray(floor)
+        pos = np.asarray(pos, dtype=np.float64)
+        out = np.full(len(floor), -1, dtype=np.int16)
+        # largest first, so that smaller (nested) zones overwrite
+        for zone in sorted(self.zones, key=lambda zn: -zn.area):
+            sel = np.flatnonzero(floor == zone.floor)
+            if len(sel) == 0:
+                continue
+            inside = points_in_polygon(pos[sel, 0], pos[sel, 1], zone.polygon)
+            out[sel[inside]] = zone.index
+        return out
+
+    # -- the browser's copy ----------------------------------------------------------------------
+
+    def to_client(self) -> dict[str, Any]:
+        """Everything a browser needs to draw and hear the hall, as JSON-able values."""
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name.to_client(),
+            "content_hash": self.content_hash,
+            "default_profile": self.default_profile.to_client(),
+        }
+        if self.address is not None:
+            out["address"] = self.address.to_client()
+        for key in (
+            "floors",
+            "walls",
+            "stairs",
+            "zones",
+            "spawns",
+            "kiosks",
+            "counters",
+            "stages",
+            "tables",
+            "booths",
+            "decor",
+        ):
+            out[key] = [obj.to_client() for obj in getattr(self, key)]
+        return out
