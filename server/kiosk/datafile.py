@@ -14,17 +14,15 @@ from typing import Any
 
 import yaml
 
+from server.errors import LoadError
+
 __all__ = ["DataError", "Checker", "Text", "read_yaml", "place"]
 
 PathT = tuple[str | int, ...]
 
 
-class DataError(ValueError):
+class DataError(LoadError):
     """A data file (catalog, helper table, allow-list) is wrong; ``problems`` has one line each."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,215 @@
+"""Kiosks: from the virtual hall straight into the online procedure.
+
+``setup(app)`` mounts the feature (docs/architecture.md, "Server extension points"):
+
+- messages: ``KIOSK_OPEN`` → ``KIOSK_PANEL`` (only within the kiosk's radius + a small margin),
+  ``KIOSK_CHOOSE`` → ``KIOSK_LINK`` (the catalog's link, a QR code SVG for LINE on a PC),
+  ``HELPER_ASK`` → ``HELPER_ANSWER`` (helpers ``moving`` and ``garbage``); a refused request gets
+  ``ERROR`` with a code and a reason, never a link;
+- ``POST /api/helpers/{helper}`` (JSON query → JSON answer), the same helpers over HTTP;
+- staff: ``GET /staff/kiosks`` (table and chart) and ``GET /staff/kiosks.csv``, behind the staff
+  token (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``);
+- counts (views, opens per channel, helper asks per kiosk per day, no personal data) in
+  ``DATA_DIR/kiosk-counts.sqlite3``.
+
+Data and formats: ``worlds/<world>/catalog/`` and ``docs/kiosks.md``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import time
+import weakref
+from collections.abc import AsyncIterator
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from server.errors import RequestError
+
+from .counts import CountStore, SqliteCountStore, days_back
+from .service import KioskRefusal, KioskService, load_service
+from .staff import render_csv, render_html, summarise
+
+if TYPE_CHECKING:
+    from server.protocol.messages import HelperAsk, KioskChoose, KioskOpen
+    from server.session import Session
+
+__all__ = ["setup", "KIOSKS", "COUNTS_FILE", "KioskService"]
+
+log = logging.getLogger("emachi.kiosk")
+
+KIOSKS = web.AppKey("kiosks", KioskService)
+COUNTS_FILE = "kiosk-counts.sqlite3"
+# A channel may be chosen for this long after the same connection opened the kiosk.
+OPEN_TTL = 30 * 60.0
+MAX_HELPER_BODY = 4096
+
+
+def setup(app: web.Application, store: CountStore | None = None) -> None:
+    """Mount kiosks on ``app``; idempotent, so a test may call it on an app that already has them.
+
+    Raises:
+        server.errors.LoadError: the catalog or a helper file does not load, or a world kiosk names
+        a procedure the catalog lacks.
+    """
+    if KIOSKS in app:
+        return
+    from server.app import CONFIG, DISPATCH, WORLD
+    from server.protocol.codes import MsgType
+    from server.protocol.messages import HelperAnswer, KioskLink, KioskPanel
+
+    config = app[CONFIG]
+    world = app[WORLD]
+    if store is None:
+        store = SqliteCountStore(config.data_dir / COUNTS_FILE)
+    service = load_service(config.world, world.kiosks, store)
+    app[KIOSKS] = service
+    opened: weakref.WeakKeyDictionary[Session, dict[str, float]] = weakref.WeakKeyDictionary()
+
+    def refuse(exc: KioskRefusal) -> RequestError:
+        return RequestError(exc.code, exc.reason)
+
+    async def on_open(session: Session, msg: KioskOpen) -> None:
+        inst = session.instance
+        where = inst.position(session.avatar_id) if inst is not None and session.avatar_id >= 0 else None
+        try:
+            panel = service.open(msg.kiosk_id, where)
+        except KioskRefusal as exc:
+            raise refuse(exc) from None
+        panel["lang"] = msg.lang
+        opened.setdefault(session, {})[msg.kiosk_id] = time.monotonic()
+        session.send(KioskPanel(kiosk_id=msg.kiosk_id, panel=panel).encode())
+
+    async def on_choose(session: Session, msg: KioskChoose) -> None:
+        try:
+            service._kiosk(msg.kiosk_id)  # unknown kiosk first: the same answer for everyone
+            when = opened.get(session, {}).get(msg.kiosk_id)
+            if when is None or time.monotonic() - when > OPEN_TTL:
+                raise KioskRefusal("kiosk_not_open", "open the kiosk (walk up to it) before choosing")
+            url, qr = service.choose(msg.kiosk_id, msg.channel, msg.device)
+        except KioskRefusal as exc:
+            raise refuse(exc) from None
+        session.send(KioskLink(kiosk_id=msg.kiosk_id, channel=msg.channel, url=url, qr_svg=qr).encode())
+
+    async def on_ask(session: Session, msg: HelperAsk) -> None:
+        try:
+            answer = service.ask(msg.helper, msg.query)
+        except KioskRefusal as exc:
+            raise refuse(exc) from None
+        session.send(HelperAnswer(helper=msg.helper, answer=answer).encode())
+
+    dispatch = app[DISPATCH]
+    dispatch.register(MsgType.KIOSK_OPEN, on_open)
+    dispatch.register(MsgType.KIOSK_CHOOSE, on_choose)
+    dispatch.register(MsgType.HELPER_ASK, on_ask)
+
+    app.router.add_post("/api/helpers/{helper}", helper_http)
+    app.router.add_get("/staff/kiosks", staff_page)
+    app.router.add_get("/staff/kiosks.csv", staff_csv)
+    app.cleanup_ctx.append(_close_store)
+
+
+async def _close_store(app: web.Application) -> AsyncIterator[None]:
+    yield
+    app[KIOSKS].store.close()
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+async def helper_http(request: web.Request) -> web.Response:
+    """``POST /api/helpers/{moving|garbage}`` with a JSON query map → the helper's answer."""
+    service = request.app[KIOSKS]
+    if request.content_length is not None and request.content_length > MAX_HELPER_BODY:
+        return _json({"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413)
+    try:
+        raw = await request.content.read(MAX_HELPER_BODY + 1)
+        if len(raw) > MAX_HELPER_BODY:
+            return _json({"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413)
+        query = json.loads(raw or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return _json({"code": "bad_json", "reason": "expected a JSON object"}, 400)
+    if not isinstance(query, dict):
+        return _json({"code": "bad_json", "reason": "expected a JSON object"}, 400)
+    try:
+        answer = service.ask(request.match_info["helper"], query)
+    except KioskRefusal as exc:
+        return _json({"code": exc.code, "reason": exc.reason}, 400)
+    return _json({"helper": request.match_info["helper"], "answer": answer})
+
+
+def _json(data: Any, status: int = 200) -> web.Response:
+    return web.Response(
+        text=json.dumps(data, ensure_ascii=False), status=status, content_type="application/json"
+    )
+
+
+def _require_staff(request: web.Request) -> str:
+    """Check the staff token; return the ``&token=…`` to keep in links when it came in the URL."""
+    from server.app import CONFIG
+
+    token = request.app[CONFIG].staff_token
+    auth = request.headers.get("Authorization", "")
+    from_query = not auth.startswith("Bearer ")
+    given = auth[7:].strip() if not from_query else request.query.get("token", "")
+    if not given:
+        raise web.HTTPUnauthorized(
+            text="staff token required: send 'Authorization: Bearer TOKEN' or add ?token=TOKEN "
+            "(the token is printed by 'emachi serve' or set with --staff-token / EMACHI_STAFF_TOKEN)",
+            headers={"WWW-Authenticate": 'Bearer realm="emachi staff"'},
+        )
+    if not token or not hmac.compare_digest(given.encode(), token.encode()):
+        raise web.HTTPUnauthorized(
+            text="staff token not valid for this server",
+            headers={"WWW-Authenticate": 'Bearer realm="emachi staff", error="invalid_token"'},
+        )
+    return f"&token={escape(given)}" if from_query else ""
+
+
+def _days(request: web.Request) -> int:
+    try:
+        d = int(request.query.get("days", "30"))
+    except ValueError:
+        raise web.HTTPBadRequest(text="days: expected a whole number of days (1-3660)") from None
+    if not 1 <= d <= 3660:
+        raise web.HTTPBadRequest(text="days: expected a whole number of days (1-3660)")
+    return d
+
+
+def _kiosk_titles(service: KioskService) -> dict[str, tuple[str, str]]:
+    out = {}
+    for k in service.kiosks.values():
+        item = service.catalog.items[k.procedure]
+        out[k.id] = (k.procedure, f"{item.title.ja} / {item.title.en}")
+    return out
+
+
+async def staff_page(request: web.Request) -> web.Response:
+    token_q = _require_staff(request)
+    service = request.app[KIOSKS]
+    days = _days(request)
+    since = days_back(days, service.today())
+    summary = summarise(service.store.rows(since), _kiosk_titles(service))
+    html = render_html(summary, days, since, token_q)
+    return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+async def staff_csv(request: web.Request) -> web.Response:
+    _require_staff(request)
+    service = request.app[KIOSKS]
+    days = _days(request)
+    since = days_back(days, service.today())
+    procedures = {k: p for k, (p, _) in _kiosk_titles(service).items()}
+    body = render_csv(service.store.rows(since), procedures)
+    return web.Response(
+        text=body,
+        content_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="kiosk-counts-{since}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -1,0 +1,148 @@
+"""The staff view of kiosk counts: a table, an inline SVG chart and a CSV export.
+
+Pure rendering from count rows: no JavaScript, no chart library, readable when printed. The chart
+shows, per kiosk, how many panels were opened (views) and how many residents went on to a channel
+(opens), split by channel, so staff see which procedures actually go online.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from html import escape
+
+from .catalog import CHANNEL_IDS
+from .counts import CountRow
+
+__all__ = ["KioskSummary", "summarise", "render_html", "render_csv", "chart_svg"]
+
+COLORS = {
+    "line": "#06c755",
+    "graffer": "#2f6fde",
+    "mynaportal": "#e2711d",
+    "tokyo-eapp": "#8e44ad",
+    "city-page": "#7f8c8d",
+}
+VIEW_COLOR = "#d5dbe3"
+
+
+@dataclass(slots=True)
+class KioskSummary:
+    kiosk: str
+    procedure: str
+    title: str
+    views: int = 0
+    asks: int = 0
+    opens: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total_opens(self) -> int:
+        return sum(self.opens.values())
+
+
+def summarise(rows: Iterable[CountRow], kiosks: Mapping[str, tuple[str, str]]) -> list[KioskSummary]:
+    """Totals per kiosk; ``kiosks`` maps kiosk id → (procedure id, title) in display order."""
+    out = {k: KioskSummary(k, p, t) for k, (p, t) in kiosks.items()}
+    for r in rows:
+        s = out.get(r.kiosk)
+        if s is None:  # a kiosk since removed from the world: still shown
+            s = out[r.kiosk] = KioskSummary(r.kiosk, "", r.kiosk)
+        if r.event == "view":
+            s.views += r.n
+        elif r.event == "ask":
+            s.asks += r.n
+        elif r.event == "open":
+            s.opens[r.channel] = s.opens.get(r.channel, 0) + r.n
+    return list(out.values())
+
+
+def chart_svg(summary: list[KioskSummary], width: int = 720) -> str:
+    """Horizontal bars: a pale bar for views, stacked channel bars for opens beneath it."""
+    label_w, row_h, top = 230, 34, 30
+    bar_w = width - label_w - 60
+    peak = max([1] + [max(s.views, s.total_opens) for s in summary])
+    h = top + row_h * len(summary) + 10
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {h}" width="{width}" '
+        f'height="{h}" role="img" aria-labelledby="chart-title" class="kiosk-chart">',
+        '<title id="chart-title">パネル表示と手続きへの移動（キオスク別） / Views and opens per kiosk</title>',
+        f'<text x="{label_w}" y="16" font-size="12" fill="#333">表示 views ▭ ・ 移動 opens ▬ '
+        f'(max {peak})</text>',
+    ]
+    for i, s in enumerate(summary):
+        y = top + i * row_h
+        parts.append(f'<text x="{label_w - 8}" y="{y + 17}" font-size="12" text-anchor="end" '
+                     f'fill="#222">{escape(_short(s.title))}</text>')
+        vw = bar_w * s.views / peak
+        parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{vw:.1f}" height="11" '
+                     f'fill="{VIEW_COLOR}"><title>{escape(s.kiosk)} views {s.views}</title></rect>')
+        x = float(label_w)
+        for ch in CHANNEL_IDS:
+            n = s.opens.get(ch, 0)
+            if not n:
+                continue
+            w = bar_w * n / peak
+            parts.append(f'<rect x="{x:.1f}" y="{y + 15}" width="{w:.1f}" height="11" '
+                         f'fill="{COLORS[ch]}"><title>{escape(s.kiosk)} {ch} {n}</title></rect>')
+            x += w
+        parts.append(f'<text x="{max(label_w + vw, x) + 6:.1f}" y="{y + 17}" font-size="11" '
+                     f'fill="#555">{s.views} / {s.total_opens}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _short(title: str, n: int = 18) -> str:
+    return title if len(title) <= n else title[: n - 1] + "…"
+
+
+def render_html(summary: list[KioskSummary], days: int, since: str, token_query: str) -> str:
+    """The whole staff page (Japanese first, English beside)."""
+    head = "".join(f"<th>{escape(c)}</th>" for c in CHANNEL_IDS)
+    body = []
+    for s in summary:
+        rate = f"{100 * s.total_opens / s.views:.0f}%" if s.views else "–"
+        cells = "".join(f"<td>{s.opens.get(c, 0)}</td>" for c in CHANNEL_IDS)
+        body.append(
+            f"<tr><th scope=row>{escape(s.title)}<br><small>{escape(s.kiosk)}</small></th>"
+            f"<td>{s.views}</td><td>{s.total_opens}</td><td>{rate}</td>{cells}<td>{s.asks}</td></tr>"
+        )
+    legend = " ".join(
+        f'<span><i style="background:{COLORS[c]}"></i>{escape(c)}</span>' for c in CHANNEL_IDS
+    )
+    choices = " ".join(
+        f'<a href="/staff/kiosks?days={d}{token_query}">{d}日</a>' for d in (1, 7, 30, 365)
+    )
+    return f"""<!doctype html>
+<html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<title>キオスクの利用状況 / Kiosk use — emachi</title>
+<style>
+body{{font-family:"Noto Sans CJK JP",system-ui,sans-serif;margin:1.5rem;color:#222}}
+table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}}
+th[scope=row]{{text-align:left;font-weight:normal}}small{{color:#666}}
+.legend span{{margin-right:1rem}}.legend i{{display:inline-block;width:.9rem;height:.9rem;margin-right:.3rem;vertical-align:middle}}
+</style></head><body>
+<h1>キオスクの利用状況 <small>Kiosk use</small></h1>
+<p>期間 Period: {escape(since)} から（日本時間）、{days}日間 / last {days} days. {choices}
+ · <a href="/staff/kiosks.csv?days={days}{token_query}">CSV</a></p>
+<p>個人情報は記録していません（アバターIDや住所はありません）。/ No personal data is recorded.</p>
+{chart_svg(summary)}
+<p class="legend"><span><i style="background:{VIEW_COLOR}"></i>表示 views</span> {legend}</p>
+<table>
+<thead><tr><th>キオスク Kiosk</th><th>表示 views</th><th>移動 opens</th><th>移動率 rate</th>{head}<th>ヘルパー質問 asks</th></tr></thead>
+<tbody>
+{"".join(body)}
+</tbody></table>
+</body></html>
+"""
+
+
+def render_csv(rows: Iterable[CountRow], procedure_of: Mapping[str, str]) -> str:
+    """One line per counter: day, kiosk, procedure, event, channel, count."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\r\n")
+    w.writerow(["day", "kiosk", "procedure", "event", "channel", "count"])
+    for r in rows:
+        w.writerow([r.day, r.kiosk, procedure_of.get(r.kiosk, ""), r.event, r.channel, r.n])
+    return buf.getvalue()
