@@ -1,0 +1,435 @@
+"""One process of the crowd: many asyncio WebSocket clients that walk the world like people.
+
+Each client says hello, then walks: it picks a waypoint on its floor (kiosks, counters,
+tables, stairs, spawns, zone centres from ``GET /api/world``), walks there sending an
+input only when its intent changes (and a small course correction while walking), pauses,
+and picks another. It acknowledges the newest snapshot about every 100 ms.
+
+A client tracks only its own avatar (:class:`OwnTrack`), found in each snapshot's sections
+by binary search, so that a thousand clients fit in a process or two; it measures what a
+person's browser would see: input-to-snapshot latency, frames and bytes down, records per
+snapshot. The bench never asserts anything; :mod:`bench.crowd` aggregates and reports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import struct
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import msgpack
+
+from server.protocol.codes import PROTOCOL_VERSION, MsgType
+from server.protocol.messages import Ack, Hello, Input, Welcome, decode
+
+__all__ = [
+    "Waypoints",
+    "find_record",
+    "OwnTrack",
+    "Walker",
+    "Stats",
+    "ws_frame_bytes",
+    "run_clients",
+]
+
+HISTORY = 64  # snapshot states kept, as the protocol asks of a client
+ACK_EVERY = 0.1  # seconds between acknowledgements
+CONTROL_EVERY = 0.1  # seconds between decisions of a walker
+WALK_SPEED = (0.4, 0.55)  # intent magnitude: × max_speed (3 m/s) ≈ 1.2-1.65 m/s, a walk
+ARRIVED = 0.7  # metres from the waypoint that count as there
+STUCK_AFTER = 2.5  # seconds without 0.3 m of progress: give up that waypoint
+PAUSE = (1.0, 5.0)  # seconds standing at a waypoint
+TURN_RESEND = math.radians(20)  # resend the intent when the heading is off by this much
+
+_SNAPSHOT = int(MsgType.SNAPSHOT)
+_WELCOME = int(MsgType.WELCOME)
+_FULL = struct.Struct("<HBBii")
+_MOVE = struct.Struct("<Hbb")
+_TURN_MOVE = struct.Struct("<HbbB")
+_TURN = struct.Struct("<HB")
+
+
+def ws_frame_bytes(payload: int) -> int:
+    """Bytes on the wire of an unmasked server-to-client binary frame of ``payload`` bytes."""
+    if payload < 126:
+        return payload + 2
+    if payload < 65536:
+        return payload + 4
+    return payload + 10
+
+
+class Waypoints:
+    """Places people walk to, by floor index, taken from the world's client JSON."""
+
+    def __init__(self, world: dict[str, Any]) -> None:
+        by_floor: dict[int, list[tuple[float, float]]] = {}
+
+        def add(floor: Any, x: Any, z: Any) -> None:
+            if isinstance(floor, int) and isinstance(x, int | float) and isinstance(z, int | float):
+                by_floor.setdefault(floor, []).append((float(x), float(z)))
+
+        for key in ("kiosks", "counters", "tables", "spawns", "decor"):
+            for obj in world.get(key) or []:
+                if key == "decor" and obj.get("solid"):
+                    continue  # walking into a pillar is not what people do
+                add(obj.get("floor"), obj.get("x"), obj.get("z"))
+        for zone in world.get("zones") or []:
+            pts = zone.get("polygon") or []
+            if pts:
+                add(
+                    zone.get("floor"),
+                    sum(p[0] for p in pts) / len(pts),
+                    sum(p[1] for p in pts) / len(pts),
+                )
+        for stair in world.get("stairs") or []:
+            add(stair.get("lower"), *stair.get("start", (None, None)))
+            add(stair.get("upper"), *stair.get("end", (None, None)))
+        self.by_floor = by_floor
+
+    def pick(self, floor: int, rng: random.Random) -> tuple[float, float] | None:
+        """A random waypoint on ``floor``, or None if the world has none there."""
+        pts = self.by_floor.get(floor)
+        return rng.choice(pts) if pts else None
+
+
+def find_record(section: bytes, size: int, avatar_id: int) -> int:
+    """Byte offset of ``avatar_id``'s record in a section sorted by id, or -1."""
+    lo, hi = 0, len(section) // size
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        off = mid * size
+        v = section[off] | (section[off + 1] << 8)
+        if v < avatar_id:
+            lo = mid + 1
+        elif v > avatar_id:
+            hi = mid
+        else:
+            return off
+    return -1
+
+
+Record = tuple[int, int, int, int]  # floor, yaw byte, x cm, z cm
+
+
+class OwnTrack:
+    """The client's own avatar through the snapshots, without rebuilding the whole view.
+
+    Keeps its own record at each of the last :data:`HISTORY` ticks, as a full client keeps
+    whole states, so that any acknowledged base resolves.
+    """
+
+    __slots__ = ("avatar_id", "_ticks", "_recs", "unknown_base")
+
+    def __init__(self, avatar_id: int) -> None:
+        self.avatar_id = avatar_id
+        self._ticks = [-1] * HISTORY
+        self._recs: list[Record | None] = [None] * HISTORY
+        self.unknown_base = 0  # snapshots whose base this client did not have
+
+    def apply(
+        self,
+        tick: int,
+        base_tick: int,
+        full: bytes,
+        move: bytes,
+        turn_move: bytes,
+        turn: bytes,
+        left: bytes,
+    ) -> Record | None:
+        """Own record at ``tick`` (None when not in view); remembered for later bases."""
+        me = self.avatar_id
+        prev: Record | None = None
+        if base_tick:
+            slot = base_tick % HISTORY
+            if self._ticks[slot] != base_tick:
+                self.unknown_base += 1
+            else:
+                prev = self._recs[slot]
+        rec: Record | None = prev
+        off = find_record(full, 12, me)
+        if off >= 0:
+            _, fl, yw, x, z = _FULL.unpack_from(full, off)
+            rec = (fl, yw, x, z)
+        elif prev is not None:
+            off = find_record(move, 4, me)
+            if off >= 0:
+                _, dx, dz = _MOVE.unpack_from(move, off)
+                rec = (prev[0], prev[1], prev[2] + dx, prev[3] + dz)
+            else:
+                off = find_record(turn_move, 5, me)
+                if off >= 0:
+                    _, dx, dz, yw = _TURN_MOVE.unpack_from(turn_move, off)
+                    rec = (prev[0], yw, prev[2] + dx, prev[3] + dz)
+                else:
+                    off = find_record(turn, 3, me)
+                    if off >= 0:
+                        rec = (prev[0], _TURN.unpack_from(turn, off)[1], prev[2], prev[3])
+                    elif find_record(left, 2, me) >= 0:
+                        rec = None
+        slot = tick % HISTORY
+        self._ticks[slot] = tick
+        self._recs[slot] = rec
+        return rec
+
+
+class Walker:
+    """What a person does: walk to a waypoint, stand a while, pick another.
+
+    :meth:`control` is called about every 100 ms with the avatar's position and returns
+    the new intent ``(mx, mz, yaw)`` when it changed, else None.
+    """
+
+    __slots__ = (
+        "rng",
+        "waypoints",
+        "target",
+        "speed",
+        "intent",
+        "pause_until",
+        "progress_at",
+        "progress_dist",
+    )
+
+    def __init__(self, waypoints: Waypoints, rng: random.Random) -> None:
+        self.rng = rng
+        self.waypoints = waypoints
+        self.target: tuple[float, float] | None = None
+        self.speed = rng.uniform(*WALK_SPEED)
+        self.intent = (0.0, 0.0, 0.0)
+        self.pause_until = 0.0
+        self.progress_at = 0.0
+        self.progress_dist = math.inf
+
+    def _stop(self, now: float) -> tuple[float, float, float] | None:
+        self.target = None
+        self.pause_until = now + self.rng.uniform(*PAUSE)
+        if self.intent[0] == 0.0 and self.intent[1] == 0.0:
+            return None
+        self.intent = (0.0, 0.0, self.intent[2])
+        return self.intent
+
+    def control(
+        self, floor: int, x: float, z: float, now: float
+    ) -> tuple[float, float, float] | None:
+        if self.target is None:
+            if now < self.pause_until:
+                return None
+            self.target = self.waypoints.pick(floor, self.rng)
+            if self.target is None:  # nowhere to go on this floor: wander
+                a = self.rng.uniform(-math.pi, math.pi)
+                self.target = (x + 8 * math.sin(a), z + 8 * math.cos(a))
+            self.progress_at, self.progress_dist = now, math.inf
+        tx, tz = self.target
+        dx, dz = tx - x, tz - z
+        dist = math.hypot(dx, dz)
+        if dist < ARRIVED:
+            return self._stop(now)
+        if dist < self.progress_dist - 0.3:
+            self.progress_at, self.progress_dist = now, dist
+        elif now - self.progress_at > STUCK_AFTER:  # a wall in the way: try elsewhere
+            return self._stop(now)
+        yaw = math.atan2(dx, dz)
+        mx, mz, old_yaw = self.intent
+        walking = mx != 0.0 or mz != 0.0
+        off = abs((yaw - old_yaw + math.pi) % (2 * math.pi) - math.pi)
+        if walking and off < TURN_RESEND:
+            return None
+        s = self.speed
+        self.intent = (s * math.sin(yaw), s * math.cos(yaw), yaw)
+        return self.intent
+
+
+@dataclass(slots=True)
+class Stats:
+    """What one process's clients saw inside the measuring window."""
+
+    clients: int = 0
+    connected: int = 0
+    welcomed: int = 0
+    failed: int = 0
+    frames: int = 0
+    bytes_down: int = 0
+    snapshots: int = 0
+    snapshot_bytes: int = 0  # incl. WebSocket header
+    records: int = 0
+    full_snapshots: int = 0
+    inputs: int = 0
+    acks: int = 0
+    unknown_base: int = 0
+    latencies: list[float] = field(default_factory=list)  # seconds, input sent → snapshot
+    closes: dict[str, int] = field(default_factory=dict)  # close code → clients
+    errors: dict[str, int] = field(default_factory=dict)  # exception → clients
+    client_seconds: float = 0.0  # sum over clients of time connected inside the window
+    cpu_seconds: float = 0.0  # this process's CPU time inside the window
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+
+
+async def _one_client(
+    http: aiohttp.ClientSession,
+    url: str,
+    index: int,
+    waypoints: Waypoints,
+    window: tuple[float, float],
+    stop_at: float,
+    stats: Stats,
+    seed: int,
+) -> None:
+    rng = random.Random(seed)
+    t0, t1 = window
+    loop = asyncio.get_running_loop()
+    now = loop.time
+    try:
+        ws = await http.ws_connect(url, autoping=True, compress=0, max_msg_size=1 << 20)
+    except (aiohttp.ClientError, OSError):
+        stats.failed += 1
+        return
+    stats.connected += 1
+    joined = left = None
+    # Close at the end from another task: a receive timeout would abort the socket (1006).
+    stopper = asyncio.create_task(_close_at(ws, stop_at))
+    try:
+        await ws.send_bytes(Hello(PROTOCOL_VERSION, f"bench{index}", None, {}).encode())
+        welcome: Welcome | None = None
+        walker = Walker(waypoints, rng)
+        own: OwnTrack | None = None
+        seq = 0
+        newest = 0
+        last_ack = last_control = 0.0
+        pending: deque[tuple[int, float]] = deque()
+        unpackb = msgpack.unpackb
+        while True:
+            msg = await ws.receive()
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break  # closed, closing or an error: the loop ends, close code below
+            data: bytes = msg.data
+            t = now()
+            inside = t0 <= t < t1
+            if inside:
+                if joined is None:
+                    joined = t
+                stats.frames += 1
+                stats.bytes_down += ws_frame_bytes(len(data))
+            items = unpackb(data)
+            if items[0] == _SNAPSHOT and welcome is not None and own is not None:
+                tick, base_tick, last_seq = items[1], items[2], items[3]
+                full, move, turn_move, turn, gone = items[5:10]
+                rec = own.apply(tick, base_tick, full, move, turn_move, turn, gone)
+                newest = tick
+                while pending and pending[0][0] <= last_seq:
+                    _, sent_at = pending.popleft()
+                    if inside:
+                        stats.latencies.append(t - sent_at)
+                if inside:
+                    stats.snapshots += 1
+                    stats.snapshot_bytes += ws_frame_bytes(len(data))
+                    stats.records += (
+                        len(full) // 12
+                        + len(move) // 4
+                        + len(turn_move) // 5
+                        + len(turn) // 3
+                        + len(gone) // 2
+                    )
+                    stats.full_snapshots += base_tick == 0
+                intent = None
+                if rec is not None and t - last_control >= CONTROL_EVERY:
+                    last_control = t
+                    intent = walker.control(rec[0], rec[2] / 100.0, rec[3] / 100.0, t)
+                if ws.closed:
+                    break
+                if intent is not None:
+                    seq += 1
+                    await ws.send_bytes(Input(seq, newest, *intent).encode())
+                    pending.append((seq, now()))
+                    last_ack = t
+                    stats.inputs += inside
+                elif t - last_ack >= ACK_EVERY:
+                    await ws.send_bytes(Ack(newest).encode())
+                    last_ack = t
+                    stats.acks += inside
+            elif items[0] == _WELCOME:
+                w = decode(data)
+                assert isinstance(w, Welcome)
+                welcome = w
+                own = OwnTrack(w.avatar_id)
+                stats.welcomed += 1
+        left = now()
+        if own is not None:
+            stats.unknown_base += own.unknown_base
+    finally:
+        stopper.cancel()
+        if not ws.closed:
+            await ws.close()
+        if ws.close_code is not None and ws.close_code != 1000:
+            key = str(ws.close_code)
+            stats.closes[key] = stats.closes.get(key, 0) + 1
+        if joined is not None:
+            stats.client_seconds += min(left or now(), t1) - joined
+
+
+async def run_clients(
+    url: str,
+    world: dict[str, Any],
+    count: int,
+    first_index: int,
+    ramp: float,
+    measure_from: float,
+    measure_for: float,
+    seed: int,
+) -> Stats:
+    """Run ``count`` walking clients; measure from ``measure_from`` (wall clock) for ``measure_for`` s.
+
+    Clients connect spread over ``ramp`` seconds, keep walking until the window ends, then
+    close. Returns what they saw inside the window.
+    """
+    loop = asyncio.get_running_loop()
+    start = loop.time() + (measure_from - time.time())
+    window = (start, start + measure_for)
+    stop_at = window[1] + 0.5
+    waypoints = Waypoints(world)
+    stats = Stats(clients=count)
+    connector = aiohttp.TCPConnector(limit=0, force_close=True)
+    async with aiohttp.ClientSession(connector=connector) as http:
+        tasks = []
+        for k in range(count):
+            delay = ramp * k / max(1, count)
+            args = (http, url, first_index + k, waypoints, window, stop_at, stats)
+            tasks.append(
+                asyncio.create_task(_delayed(delay, args, seed * 100_003 + first_index + k))
+            )
+        tasks.append(asyncio.create_task(_cpu_in_window(window, stats)))
+        await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    return stats
+
+
+async def _close_at(ws: aiohttp.ClientWebSocketResponse, when: float) -> None:
+    await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
+    await ws.close()
+
+
+async def _cpu_in_window(window: tuple[float, float], stats: Stats) -> None:
+    loop = asyncio.get_running_loop()
+    await asyncio.sleep(max(0.0, window[0] - loop.time()))
+    c0 = time.process_time()
+    await asyncio.sleep(max(0.0, window[1] - loop.time()))
+    stats.cpu_seconds = time.process_time() - c0
+
+
+async def _delayed(delay: float, args: tuple[Any, ...], seed: int) -> None:
+    await asyncio.sleep(delay)
+    stats: Stats = args[-1]
+    try:
+        await _one_client(*args, seed)
+    except (aiohttp.ClientError, ConnectionError) as exc:
+        key = type(exc).__name__
+        stats.errors[key] = stats.errors.get(key, 0) + 1

@@ -1,0 +1,430 @@
+"""Load generator: a crowd of walking clients against one emachi server, measured.
+
+    python -m bench.crowd --avatars N --seconds S [--url ws://127.0.0.1:PORT/ws] [--procs P]
+
+Without ``--url`` it starts its own ``emachi serve`` on a free loopback port with
+``--capacity N`` (so that the whole crowd shares one instance) and stops it at the end.
+``P`` processes (default ``min(2, cores)``) each run many asyncio clients
+(:mod:`bench.client`). Clients connect spread over a ramp, walk a warm-up, then everything
+is measured for ``S`` seconds:
+
+- server tick time p50/p99/max, read from the server's ``GET /metrics`` at the end of the
+  window (the server's quantiles cover its last 1200 ticks);
+- input-to-snapshot latency p50/p99 as clients see it: from sending input ``seq`` n to the
+  first snapshot whose ``last_seq >= n``;
+- bytes down per client per second, frames per client per second, and bytes per avatar
+  update (snapshot frame bytes with the WebSocket header over the avatar records in them);
+- CPU used by the server and by the load generator.
+
+It writes ``bench/results/crowd-N.json`` with the machine it ran on and prints a table.
+It measures; it asserts nothing. Loopback only, bounded in clients and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import multiprocessing as mp
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import numpy as np
+
+__all__ = ["main", "parse_metrics", "machine", "summarise"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+MAX_AVATARS = 5000
+MAX_SECONDS = 600
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def machine() -> dict[str, Any]:
+    """The machine a result came from: CPU model, cores, Python, date."""
+    model = platform.processor() or platform.machine()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+    }
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    """Prometheus text → ``{name{labels}: value}`` (comments skipped)."""
+    out: dict[str, float] = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name, _, value = line.rpartition(" ")
+        with contextlib.suppress(ValueError):
+            out[name] = float(value)
+    return out
+
+
+def _get(url: str, timeout: float = 2.0) -> bytes:
+    with urllib.request.urlopen(url, timeout=timeout) as r:  # noqa: S310 (loopback only)
+        return bytes(r.read())
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of process ``pid`` so far (Linux)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Server:
+    """``emachi serve`` on a free loopback port, stopped with SIGTERM (then kill) at the end."""
+
+    def __init__(self, capacity: int) -> None:
+        exe = Path(sys.executable).with_name("emachi")
+        cmd0 = str(exe) if exe.exists() else shutil.which("emachi")
+        if cmd0 is None:
+            raise SystemExit("bench: `emachi` not found; run `.venv/bin/pip install -e .`")
+        self.port = _free_port()
+        # kept open for the life of the server process, closed in stop()
+        self.log = tempfile.NamedTemporaryFile(prefix="emachi-bench-", suffix=".log", delete=False)  # noqa: SIM115
+        self.cmd = [
+            cmd0,
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--capacity",
+            str(capacity),
+            "--log-level",
+            "warning",
+        ]
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
+        self.base = f"http://127.0.0.1:{self.port}"
+
+    def wait_ready(self, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                break
+            with contextlib.suppress(OSError):
+                _get(self.base + "/healthz", 1.0)
+                return
+            time.sleep(0.2)
+        self.stop()
+        tail = Path(self.log.name).read_text(errors="replace")[-2000:]
+        raise SystemExit(f"bench: the server did not start ({' '.join(self.cmd)}):\n{tail}")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.log.close()
+
+
+class _MetricsPoller(threading.Thread):
+    """Reads ``/metrics`` every second; keeps the readings inside the window."""
+
+    def __init__(self, base: str, window: tuple[float, float]) -> None:
+        super().__init__(daemon=True)
+        self.base, self.window = base, window
+        self.readings: list[tuple[float, dict[str, float]]] = []
+        self.stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop_event.is_set():
+            now = time.time()
+            if now >= self.window[0]:
+                with contextlib.suppress(OSError, ValueError):
+                    self.readings.append(
+                        (now, parse_metrics(_get(self.base + "/metrics").decode()))
+                    )
+            if now >= self.window[1]:
+                return
+            self.stop_event.wait(1.0)
+
+
+def _worker(kwargs: dict[str, Any], out: Any) -> None:
+    import asyncio
+
+    from bench.client import run_clients
+
+    stats = asyncio.run(run_clients(**kwargs))
+    out.put(stats.to_json())
+
+
+def _pct(values: list[float], q: float) -> float | None:
+    return float(np.quantile(np.asarray(values), q)) if values else None
+
+
+def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
+    """Add up the processes' client statistics into the figures the bench reports."""
+    total: dict[str, Any] = {}
+    lat: list[float] = []
+    closes: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for p in parts:
+        for k, v in p.items():
+            if k == "latencies":
+                lat.extend(v)
+            elif k in ("closes", "errors"):
+                bucket = closes if k == "closes" else errors
+                for code, n in v.items():
+                    bucket[code] = bucket.get(code, 0) + n
+            else:
+                total[k] = total.get(k, 0) + v
+    cs = total.get("client_seconds", 0.0) or float("nan")
+    records = total.get("records", 0)
+    snaps = total.get("snapshots", 0)
+    ms = [x * 1000.0 for x in lat]
+    return {
+        "clients": total.get("clients", 0),
+        "connected": total.get("connected", 0),
+        "welcomed": total.get("welcomed", 0),
+        "failed": total.get("failed", 0),
+        "closes": closes,
+        "errors": errors,
+        "latency_ms": {
+            "p50": _pct(ms, 0.5),
+            "p99": _pct(ms, 0.99),
+            "max": max(ms, default=None),
+            "samples": len(ms),
+        },
+        "bytes_per_client_per_s": total.get("bytes_down", 0) / cs,
+        "kbit_per_client_per_s": total.get("bytes_down", 0) * 8 / 1000 / cs,
+        "frames_per_client_per_s": total.get("frames", 0) / cs,
+        "bytes_per_avatar_update": total.get("snapshot_bytes", 0) / records if records else None,
+        "records_per_snapshot": records / snaps if snaps else None,
+        "full_snapshot_share": total.get("full_snapshots", 0) / snaps if snaps else None,
+        "inputs_per_client_per_s": total.get("inputs", 0) / cs,
+        "acks_per_client_per_s": total.get("acks", 0) / cs,
+        "unknown_base": total.get("unknown_base", 0),
+        "client_seconds": total.get("client_seconds", 0.0),
+        "loadgen_cpu_s": total.get("cpu_seconds", 0.0),
+        "seconds": seconds,
+    }
+
+
+def _tick_figures(readings: list[tuple[float, dict[str, float]]]) -> dict[str, Any]:
+    if not readings:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    last = readings[-1][1]
+
+    def ms(key: str) -> float | None:
+        v = last.get(key)
+        return None if v is None else v * 1000.0
+
+    return {
+        "p50_ms": ms('emachi_tick_seconds{quantile="0.5"}'),
+        "p99_ms": ms('emachi_tick_seconds{quantile="0.99"}'),
+        "max_ms": ms("emachi_tick_seconds_max"),
+        "p99_ms_highest_reading": max(
+            (r.get('emachi_tick_seconds{quantile="0.99"}', 0.0) * 1000.0 for _, r in readings),
+            default=None,
+        ),
+        "avatars": last.get("emachi_avatars"),
+        "instances": last.get("emachi_instances"),
+        "readings": len(readings),
+        "window_note": "server quantiles over its last 1200 ticks at the end of the window",
+    }
+
+
+def _table(result: dict[str, Any]) -> str:
+    c, t = result["clients"], result["server_tick"]
+
+    def f(v: Any, fmt: str = "{:.1f}") -> str:
+        return "-" if v is None else fmt.format(v)
+
+    rows = [
+        ("avatars (connected / welcomed)", f"{c['connected']} / {c['welcomed']}"),
+        (
+            "server avatars, instances",
+            f"{f(t.get('avatars'), '{:.0f}')}, {f(t.get('instances'), '{:.0f}')}",
+        ),
+        (
+            "tick p50 / p99 / max (ms)",
+            f"{f(t['p50_ms'], '{:.2f}')} / {f(t['p99_ms'], '{:.2f}')} / {f(t['max_ms'], '{:.2f}')}",
+        ),
+        (
+            "input→snapshot p50 / p99 (ms)",
+            f"{f(c['latency_ms']['p50'])} / {f(c['latency_ms']['p99'])}  (n={c['latency_ms']['samples']})",
+        ),
+        ("down per client (kbit/s)", f(c["kbit_per_client_per_s"])),
+        ("bytes per avatar update", f(c["bytes_per_avatar_update"], "{:.2f}")),
+        ("records per snapshot", f(c["records_per_snapshot"])),
+        ("frames per client per s", f(c["frames_per_client_per_s"])),
+        ("server CPU (% of a core)", f(result.get("server_cpu_percent"), "{:.0f}")),
+        ("load generator CPU (% of a core)", f(result.get("loadgen_cpu_percent"), "{:.0f}")),
+        ("closes / errors", f"{c['closes'] or '-'} / {c['errors'] or '-'}"),
+    ]
+    w = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(w)}  {v}" for k, v in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.crowd", description=__doc__.split("\n\n")[0])
+    ap.add_argument("--avatars", type=int, required=True, help=f"clients to run (1-{MAX_AVATARS})")
+    ap.add_argument(
+        "--seconds", type=float, required=True, help=f"measuring window (1-{MAX_SECONDS})"
+    )
+    ap.add_argument(
+        "--url", default=None, help="a running server's ws://127.0.0.1:PORT/ws (default: start one)"
+    )
+    ap.add_argument(
+        "--procs",
+        type=int,
+        default=min(2, os.cpu_count() or 1),
+        help="client processes (default %(default)s)",
+    )
+    ap.add_argument(
+        "--ramp",
+        type=float,
+        default=None,
+        help="seconds over which clients connect (default N/250, at least 2)",
+    )
+    ap.add_argument(
+        "--warmup",
+        type=float,
+        default=3.0,
+        help="seconds of walking before measuring (default %(default)s)",
+    )
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--out", type=Path, default=None, help="result file (default bench/results/crowd-N.json)"
+    )
+    args = ap.parse_args(argv)
+    if not 1 <= args.avatars <= MAX_AVATARS:
+        ap.error(f"--avatars must be 1-{MAX_AVATARS}")
+    if not 1 <= args.seconds <= MAX_SECONDS:
+        ap.error(f"--seconds must be 1-{MAX_SECONDS}")
+    if not 1 <= args.procs <= 16:
+        ap.error("--procs must be 1-16")
+    ramp = args.ramp if args.ramp is not None else max(2.0, args.avatars / 250)
+
+    server: _Server | None = None
+    if args.url is None:
+        server = _Server(args.avatars)
+        server.wait_ready()
+        url, base, pid = f"ws://127.0.0.1:{server.port}/ws", server.base, server.proc.pid
+    else:
+        parts = urlsplit(args.url)
+        if parts.scheme != "ws" or parts.hostname not in LOOPBACK:
+            ap.error("--url must be ws:// on the loopback interface")
+        url, pid = args.url, None
+        base = f"http://{parts.netloc}"
+    try:
+        world = json.loads(_get(base + "/api/world", 10.0))
+        measure_from = time.time() + 1.0 + ramp + args.warmup
+        window = (measure_from, measure_from + args.seconds)
+        ctx = mp.get_context("spawn")
+        out = ctx.Queue()
+        procs = []
+        per = [
+            args.avatars // args.procs + (i < args.avatars % args.procs) for i in range(args.procs)
+        ]
+        first = 0
+        for i, n in enumerate(per):
+            if n == 0:
+                continue
+            kw = {
+                "url": url,
+                "world": world,
+                "count": n,
+                "first_index": first,
+                "ramp": ramp,
+                "measure_from": measure_from,
+                "measure_for": args.seconds,
+                "seed": args.seed + i,
+            }
+            first += n
+            p = ctx.Process(target=_worker, args=(kw, out), daemon=True)
+            p.start()
+            procs.append(p)
+        poller = _MetricsPoller(base, window)
+        poller.start()
+        cpu0 = None
+        while time.time() < window[0]:
+            time.sleep(0.05)
+        if pid is not None:
+            cpu0 = _cpu_seconds(pid)
+        while time.time() < window[1]:
+            time.sleep(0.05)
+        cpu1 = _cpu_seconds(pid) if pid is not None else None
+        poller.join(5.0)
+        results = []
+        deadline = time.time() + 40.0
+        for _ in procs:
+            try:
+                results.append(out.get(timeout=max(0.1, deadline - time.time())))
+            except Exception:  # a worker died or hung: report what the others saw
+                break
+        for p in procs:
+            p.join(5.0)
+            if p.is_alive():
+                p.terminate()
+                p.join(5.0)
+    finally:
+        if server is not None:
+            server.stop()
+
+    clients = summarise(results, args.seconds)
+    result: dict[str, Any] = {
+        "bench": "crowd",
+        "avatars": args.avatars,
+        "seconds": args.seconds,
+        "procs": args.procs,
+        "ramp_s": ramp,
+        "warmup_s": args.warmup,
+        "url": "self-started emachi serve" if server is not None else url,
+        "server_cmd": " ".join(server.cmd[1:]) if server is not None else None,
+        "machine": machine(),
+        "server_tick": _tick_figures(poller.readings),
+        "clients": clients,
+        "processes_reporting": len(results),
+        "server_cpu_percent": (cpu1 - cpu0) / args.seconds * 100
+        if cpu0 is not None and cpu1 is not None
+        else None,
+        "loadgen_cpu_percent": clients["loadgen_cpu_s"] / args.seconds * 100,
+    }
+    dest = args.out or RESULTS / f"crowd-{args.avatars}.json"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+    print(
+        f"crowd: {args.avatars} avatars, {args.seconds:g} s measured, {len(results)}/{len(procs)} processes reporting"
+    )
+    print(_table(result))
+    print(f"  written to {dest}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
