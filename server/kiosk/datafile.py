@@ -100,7 +100,9 @@ class Checker:
                 break
             probe = probe[:-1]
         where = f" (line {line})" if line is not None else ""
-        self.problems.append(f"{self.file}:{place(path)}{where}: expected {expected}")
+        line_ = f"{self.file}:{place(path)}{where}: expected {expected}"
+        if line_ not in self.problems:  # a missing field is seen by the schema and the getter
+            self.problems.append(line_)
 
     def raise_if_any(self) -> None:
         if self.problems:
@@ -176,7 +178,7 @@ class Checker:
         fallback = default or Text("", "")
         if key not in m:
             if required:
-                self.problem(path, f"field '{key}' ({{ja: …, en: …}})")
+                self.problem(path, f"field '{key}'")
             return fallback
         return self.text_value(m[key], (*path, key)) or fallback
 
@@ -200,7 +202,7 @@ class Checker:
               required: bool = True) -> tuple[Text, ...]:
         if key not in m:
             if required:
-                self.problem(path, f"field '{key}' (a list of {{ja: …, en: …}})")
+                self.problem(path, f"field '{key}'")
             return ()
         out = []
         for i, v in enumerate(self.seq(m[key], (*path, key))):

@@ -89,6 +89,9 @@ def check_url(url: str, allow: AllowList) -> str:
     """
     if any(c.isspace() or ord(c) < 0x20 or ord(c) > 0x7E for c in url):
         raise LinkError("a URL of printable ASCII (percent-encode the rest)")
+    if "\\" in url:
+        # Browsers read a backslash as a slash: "https://evil.example\\@line.me/" goes to evil.example.
+        raise LinkError("a URL without a backslash")
     parts = urlsplit(url)
     if parts.scheme != "https":
         raise LinkError(f"an https URL, got scheme {parts.scheme or 'none'!r}")
