@@ -1,0 +1,301 @@
+// Plays a briefing in step with the server. The server sends the timeline as three numbers
+// (offset s, anchor server-ms, rate) plus a state; every viewer computes
+//   position(serverTime) = offset + (serverTime - anchor) / 1000 * rate   (while live)
+// and schedules each segment's audio with Web Audio at the AudioContext time that corresponds
+// to that server time, using the clock offset the Connection estimates from ping/pong. Viewers
+// therefore start each sentence together however late they joined. Captions, slides and the
+// speaker's mouth are read off the playback position, so they follow the voice.
+//
+// Emits 'state' (the merged BRIEFING state), 'questions' (the public list), 'segment' (index).
+
+import { MsgType, briefingJoin, question } from '../protocol.js';
+
+const LOOKAHEAD_S = 4; // schedule segments that start within this many seconds
+const PUMP_MS = 250;
+const MIN_LEAD_S = 0.05; // never schedule closer to "now" than this
+const RESYNC_S = 0.03; // re-align when audio and the server clock disagree by more
+
+const epochNow = () => performance.timeOrigin + performance.now();
+
+export class BriefingPlayer extends EventTarget {
+  /**
+   * @param {{connection: import('../Connection.js').Connection, briefingId?: string|null}} options
+   *   briefingId null: follow whichever briefing the server tells this hall about.
+   */
+  constructor({ connection, briefingId = null }) {
+    super();
+    this.connection = connection;
+    this.briefingId = briefingId;
+    this.state = null;
+    this.segments = [];
+    this.cast = [];
+    this.questions = [];
+    this.ctx = null;
+    this.gain = null;
+    this.buffers = new Map(); // index -> Promise<AudioBuffer>
+    this.loaded = new Map(); // index -> AudioBuffer
+    this.visemes = new Map(); // index -> track
+    this.sources = new Map(); // index -> {src, when, bufOffset, rate}
+    this.lastSegment = -1;
+    this.onMessage = (ev) => this.handle(ev.detail);
+    connection.addEventListener('message', this.onMessage);
+    this.onWelcome = () => { if (this.briefingId) connection.sendRaw(briefingJoin(this.briefingId)); };
+    connection.addEventListener('welcome', this.onWelcome);
+    if (this.briefingId && connection.welcome) connection.sendRaw(briefingJoin(this.briefingId));
+    this.timer = setInterval(() => this.pump(), PUMP_MS);
+  }
+
+  // -- messages --------------------------------------------------------------------------------
+
+  handle(msg) {
+    if (msg.type === MsgType.BRIEFING) {
+      const s = msg.state;
+      if (this.briefingId && s.id !== this.briefingId) return;
+      if (this.state && s.id !== this.state.id && !s.segments) return; // another briefing, no data yet
+      if (s.segments) {
+        if (!this.state || this.state.id !== s.id) this.resetMedia();
+        this.segments = s.segments;
+        this.cast = s.cast ?? [];
+      }
+      this.state = { ...(this.state?.id === s.id ? this.state : {}), ...s };
+      delete this.state.segments;
+      this.reschedule();
+      this.dispatchEvent(new CustomEvent('state', { detail: this.state }));
+    } else if (msg.type === MsgType.QUESTIONS) {
+      if (this.state && msg.briefing_id !== this.state.id) return;
+      this.questions = msg.questions;
+      this.dispatchEvent(new CustomEvent('questions', { detail: this.questions }));
+    }
+  }
+
+  ask(text) {
+    if (!this.state) return false;
+    return this.connection.send(question(this.state.id, text));
+  }
+
+  // -- time ------------------------------------------------------------------------------------
+
+  serverNow() {
+    return this.connection.serverNow();
+  }
+
+  /** Seconds into the briefing at a server time (ms), from the timeline alone. */
+  timelinePosition(serverMs = this.serverNow()) {
+    const s = this.state;
+    if (!s) return 0;
+    const p = s.state === 'live' ? s.offset + ((serverMs - s.anchor) / 1000) * s.rate : s.offset;
+    return Math.max(0, Math.min(s.total, p));
+  }
+
+  segmentAt(pos) {
+    let k = 0;
+    for (let i = 0; i < this.segments.length; i++) if (this.segments[i].start <= pos + 1e-6) k = i;
+    return k;
+  }
+
+  /** AudioContext time that corresponds to an epoch time (ms) on this machine. */
+  ctxTimeAtEpoch(epochMs) {
+    const ctx = this.ctx;
+    const ts = ctx.getOutputTimestamp ? ctx.getOutputTimestamp() : null;
+    if (ts && ts.performanceTime > 0) {
+      return ts.contextTime + (epochMs - performance.timeOrigin - ts.performanceTime) / 1000;
+    }
+    return ctx.currentTime + (epochMs - epochNow()) / 1000;
+  }
+
+  /**
+   * Playback position (s) at an epoch time (ms): from the audio clock when a segment is sounding,
+   * else from the timeline. Two viewers on one machine compare this at the same epoch time.
+   */
+  positionAt(epochMs = epochNow()) {
+    if (this.ctx && this.ctx.state === 'running' && this.state?.state === 'live') {
+      const t = this.ctxTimeAtEpoch(epochMs);
+      for (const [i, s] of this.sources) {
+        const seg = this.segments[i];
+        const endAt = s.when + (seg.duration - s.bufOffset) / s.rate;
+        if (t >= s.when && t < endAt) return seg.start + s.bufOffset + (t - s.when) * s.rate;
+      }
+    }
+    return this.timelinePosition(epochMs + this.connection.clockOffset);
+  }
+
+  position() {
+    return this.positionAt(epochNow());
+  }
+
+  get audible() {
+    return !!this.ctx && this.ctx.state === 'running';
+  }
+
+  // -- what is on screen -----------------------------------------------------------------------
+
+  /** {index, segment, local} at a position. */
+  at(pos = this.position()) {
+    if (!this.segments.length) return null;
+    const index = this.segmentAt(pos);
+    const segment = this.segments[index];
+    return { index, segment, local: pos - segment.start };
+  }
+
+  caption(pos = this.position()) {
+    const a = this.at(pos);
+    if (!a || this.state?.state === 'scheduled' || this.state?.state === 'ended') return '';
+    const c = a.segment.captions.find(([s, e]) => a.local >= s && a.local < e);
+    return c ? c[2] : '';
+  }
+
+  /** The speaking avatar and its mouth: {speaker, shape, open 0..1} (shape 'X' at rest). */
+  mouth(pos = this.position()) {
+    const a = this.at(pos);
+    if (!a) return null;
+    const track = this.visemes.get(a.index);
+    if (!track || this.state?.state !== 'live' || a.local >= a.segment.duration) {
+      this.loadVisemes(a.index);
+      return { speaker: a.segment.speaker, shape: 'X', open: 0 };
+    }
+    const cues = track.cues;
+    let lo = 0;
+    let hi = cues.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (cues[mid][0] <= a.local) lo = mid; else hi = mid - 1;
+    }
+    const env = track.env[Math.floor(a.local * track.env_fps)] ?? 0;
+    return { speaker: a.segment.speaker, shape: cues[lo][2], open: env / 255 };
+  }
+
+  // -- audio -----------------------------------------------------------------------------------
+
+  /** Create or resume the AudioContext; call from a user gesture (autoplay rules). */
+  async unlock() {
+    if (!this.ctx) {
+      const AC = window.AudioContext || window.webkitAudioContext;
+      this.ctx = new AC({ latencyHint: 'playback' });
+      this.gain = this.ctx.createGain();
+      this.gain.connect(this.ctx.destination);
+    }
+    if (this.ctx.state !== 'running') await this.ctx.resume();
+    this.reschedule();
+    return this.ctx.state === 'running';
+  }
+
+  resetMedia() {
+    this.stopAll();
+    this.buffers.clear();
+    this.loaded.clear();
+    this.visemes.clear();
+    this.lastSegment = -1;
+  }
+
+  load(i) {
+    if (!this.ctx || !this.segments[i]) return null;
+    if (!this.buffers.has(i)) {
+      const p = fetch(this.segments[i].audio)
+        .then((r) => { if (!r.ok) throw new Error(`audio ${r.status}`); return r.arrayBuffer(); })
+        .then((b) => this.ctx.decodeAudioData(b))
+        .then((buf) => { this.loaded.set(i, buf); this.pump(); return buf; })
+        .catch((e) => { this.buffers.delete(i); console.warn('briefing audio', e); });
+      this.buffers.set(i, p);
+    }
+    return this.buffers.get(i);
+  }
+
+  loadVisemes(i) {
+    const seg = this.segments[i];
+    if (!seg || this.visemes.has(i)) return;
+    this.visemes.set(i, null);
+    fetch(seg.visemes).then((r) => r.json()).then((t) => this.visemes.set(i, t))
+      .catch(() => this.visemes.delete(i));
+  }
+
+  stopAll() {
+    for (const { src } of this.sources.values()) {
+      try { src.stop(); } catch { /* not started */ }
+      src.disconnect();
+    }
+    this.sources.clear();
+  }
+
+  reschedule() {
+    this.stopAll();
+    this.pump();
+  }
+
+  schedule(i, buf) {
+    const s = this.state;
+    const seg = this.segments[i];
+    const serverStart = s.anchor + ((seg.start - s.offset) / s.rate) * 1000;
+    let when = this.ctxTimeAtEpoch(serverStart - this.connection.clockOffset);
+    let bufOffset = 0;
+    const earliest = this.ctx.currentTime + MIN_LEAD_S;
+    if (when < earliest) {
+      bufOffset = (earliest - when) * s.rate;
+      when = earliest;
+    }
+    if (bufOffset >= buf.duration) return;
+    const src = this.ctx.createBufferSource();
+    src.buffer = buf;
+    src.playbackRate.value = s.rate;
+    src.connect(this.gain);
+    src.start(when, bufOffset);
+    const entry = { src, when, bufOffset, rate: s.rate };
+    src.onended = () => { if (this.sources.get(i) === entry) this.sources.delete(i); };
+    this.sources.set(i, entry);
+  }
+
+  /** Keep the next segments scheduled, fetch what they need, re-align after clock updates. */
+  pump() {
+    const s = this.state;
+    if (!s || !this.segments.length) return;
+    const p = this.timelinePosition();
+    const a = this.at(this.position());
+    if (a && a.index !== this.lastSegment) {
+      this.lastSegment = a.index;
+      this.loadVisemes(a.index);
+      this.dispatchEvent(new CustomEvent('segment', { detail: a.index }));
+    }
+    if (!this.ctx) return;
+    if (s.state !== 'live' || this.ctx.state !== 'running') {
+      if (this.sources.size) this.stopAll();
+      this.load(this.segmentAt(p));
+      return;
+    }
+    // the clock offset estimate improves with every pong: re-align a sounding segment if needed
+    for (const [i, e] of this.sources) {
+      const t = this.ctx.currentTime;
+      if (t < e.when) continue;
+      const heard = this.segments[i].start + e.bufOffset + (t - e.when) * e.rate;
+      const should = this.timelinePosition(this.serverNowAtCtx(t));
+      if (Math.abs(heard - should) > RESYNC_S) {
+        try { e.src.stop(); } catch { /* already stopped */ }
+        this.sources.delete(i);
+      }
+    }
+    for (let i = this.segmentAt(p); i < this.segments.length; i++) {
+      const seg = this.segments[i];
+      if (seg.start > p + LOOKAHEAD_S) break;
+      if (seg.start + seg.duration <= p || this.sources.has(i)) continue;
+      const buf = this.loaded.get(i);
+      if (buf) this.schedule(i, buf);
+      else this.load(i);
+      this.loadVisemes(i);
+    }
+  }
+
+  serverNowAtCtx(ctxTime) {
+    const ts = this.ctx.getOutputTimestamp ? this.ctx.getOutputTimestamp() : null;
+    let epoch;
+    if (ts && ts.performanceTime > 0) epoch = performance.timeOrigin + ts.performanceTime + (ctxTime - ts.contextTime) * 1000;
+    else epoch = epochNow() + (ctxTime - this.ctx.currentTime) * 1000;
+    return epoch + this.connection.clockOffset;
+  }
+
+  dispose() {
+    clearInterval(this.timer);
+    this.connection.removeEventListener('message', this.onMessage);
+    this.connection.removeEventListener('welcome', this.onWelcome);
+    this.stopAll();
+    this.ctx?.close();
+    this.ctx = null;
+  }
+}
