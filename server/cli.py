@@ -24,7 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser(
         "serve",
-        help="start the server (one process, nothing else to start; --redis for a cluster)",
+        help="start the server (one process, nothing else to start)",
         description="Serve the web client, the world, /ws, /healthz and /metrics on one port.",
     )
     serve.add_argument("--host", default=_DEFAULTS.host, help="address to listen on (default %(default)s)")
@@ -37,7 +37,6 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
     serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="extra browser origin allowed to open /ws (repeatable)")
-    serve.add_argument("--redis", default=None, metavar="URL", help="join a cluster through this Redis (e.g. redis://127.0.0.1:6379/0)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
@@ -115,7 +114,6 @@ def _serve(args: argparse.Namespace) -> int:
         tick_rate=args.tick_rate,
         snapshot_rate=args.snapshot_rate,
         allowed_origins=tuple(args.allow_origin),
-        redis_url=args.redis,
     )
     if token:
         config.staff_token = token
@@ -126,7 +124,11 @@ def _serve(args: argparse.Namespace) -> int:
             print(line, file=sys.stderr)
         return 1
     # bind first so that port 0 can be reported before serving
-    sock = socket.create_server((config.host, config.port), reuse_port=False)
+    try:
+        sock = socket.create_server((config.host, config.port))
+    except OSError as exc:
+        print(f"emachi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
+        return 1
     host, port = sock.getsockname()[:2]
     print(f"emachi: serving {app[WORLD].id} on http://{host}:{port}/", flush=True)
     if not token:

@@ -33,7 +33,6 @@ class Config:
     chat_per_10s: int = 5
     staff_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     allowed_origins: tuple[str, ...] = ()
-    redis_url: str | None = None
     drain_seconds: float = 2.0
 
     @property

@@ -6,6 +6,24 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-__all__ = ["SETUPS"]
+from assets_manifest.store import AssetStore
+from server import assets_http, briefing, kiosk
+from server.config import Config
 
-SETUPS: list[Callable[[web.Application], None]] = []
+__all__ = ["SETUPS", "asset_stores"]
+
+
+def asset_stores(config: Config) -> list[AssetStore]:
+    """The world's committed assets first, then the runtime store (rendered briefings)."""
+    world_dir = config.world if config.world.is_dir() else config.world.parent
+    return [AssetStore(world_dir / "assets"), AssetStore(config.asset_dir)]
+
+
+def _assets(app: web.Application) -> None:
+    from server.app import CONFIG
+
+    app[assets_http.ASSET_STORES] = asset_stores(app[CONFIG])
+    assets_http.setup(app)
+
+
+SETUPS: list[Callable[[web.Application], None]] = [_assets, kiosk.setup, briefing.setup]

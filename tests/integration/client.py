@@ -47,6 +47,7 @@ class Client:
         self.close_code: int | None = None
         self.close_reason = ""
         self._task: asyncio.Task[None] | None = None
+        self.error: Exception | None = None
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -86,8 +87,8 @@ class Client:
                         await self.ws.send(Ack(tick=msg.tick).encode())
                 else:
                     self.others.append(msg)
-        except Exception:
-            pass
+        except Exception as exc:  # a test that expects a message will fail on it; keep why
+            self.error = exc
         finally:
             if self.ws.close_code is not None:
                 self.close_code = self.ws.close_code
