@@ -21,7 +21,7 @@ from server.dispatch import Dispatcher
 from server.errors import PeerError, RequestError
 from server.hall import Hall
 from server.metrics import Metrics
-from server.protocol.codes import MAX_FRAME_BYTES, PROTOCOL_VERSION, CloseCode, MsgType
+from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
     Ack,
     Chat,
@@ -217,11 +217,7 @@ async def _handshake(
         raise PeerError(CloseCode.HANDSHAKE)
     if not isinstance(hello, Hello):
         raise PeerError(CloseCode.HANDSHAKE)
-    if hello.version != PROTOCOL_VERSION:
-        raise PeerError(
-            CloseCode.UNSUPPORTED_VERSION,
-            f"protocol version {hello.version} not supported; this server speaks {PROTOCOL_VERSION}",
-        )
+    # decode() already refused a version other than PROTOCOL_VERSION with UNSUPPORTED_VERSION
     opts = hello.opts or {}
     session.name = hello.name
     session.mode = "watch" if opts.get("mode") == "watch" else "avatar"

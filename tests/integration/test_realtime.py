@@ -41,7 +41,7 @@ async def test_protocol_version_it_does_not_speak_is_refused(server: RunningServ
         except Exception:
             pass
         assert ws.close_code == CloseCode.UNSUPPORTED_VERSION
-        assert "not supported" in (ws.close_reason or "")
+        assert "speaks protocol 1" in (ws.close_reason or "")
 
 
 async def test_bad_frames_close_only_that_client(server: RunningServer) -> None:
@@ -132,3 +132,160 @@ async def test_full_snapshot_then_deltas_are_small(start_server: StartServer) ->
         # a walks straight: one 4-byte move record, nothing else
         assert len(snap.move) + len(snap.turn_move) in (4, 5, 0)
         assert snap.full == b""
+
+
+def _crosses(a: tuple[float, float], b: tuple[float, float], segs: object) -> bool:
+    """Does the straight move a → b properly cross any wall segment? (An independent check.)"""
+    import numpy as np
+
+    s = np.asarray(segs, dtype=np.float64)
+    if len(s) == 0 or a == b:
+        return False
+    p, q = np.array(a), np.array(b)
+
+    def orient(p1: np.ndarray, p2: np.ndarray, p3: np.ndarray) -> np.ndarray:
+        return (p2[..., 0] - p1[..., 0]) * (p3[..., 1] - p1[..., 1]) - (p2[..., 1] - p1[..., 1]) * (
+            p3[..., 0] - p1[..., 0]
+        )
+
+    s1, s2 = s[:, :2], s[:, 2:]
+    o1 = orient(p, q, s1)
+    o2 = orient(p, q, s2)
+    o3 = orient(s1, s2, p)
+    o4 = orient(s1, s2, q)
+    return bool(np.any((o1 * o2 < 0) & (o3 * o4 < 0)))
+
+
+async def test_no_input_takes_an_avatar_through_a_wall(server: RunningServer) -> None:
+    """Push at the nearest walls from every angle, fast and jittery: never through one."""
+    import random
+
+    import numpy as np
+
+    from world.collision import build_segments
+
+    from server.app import WORLD
+
+    world = server.app[WORLD]
+    walls = [fs.walls for fs in build_segments(world)]
+    rng = random.Random(7)
+    async with Client(server.ws, "壁テスト") as a:
+        await a.until(lambda: a.position() is not None)
+        track: list[tuple[int, float, float]] = []
+        loop = asyncio.get_running_loop()
+        end = loop.time() + 160 * WAIT
+        while loop.time() < end:
+            pos = a.position()
+            assert pos is not None
+            track.append(pos)
+            floor, x, z = pos
+            segs = walls[floor]
+            # aim at the nearest point of the nearest wall, with a random twist
+            mid = (segs[:, :2] + segs[:, 2:]) / 2
+            k = int(np.argmin(((mid - (x, z)) ** 2).sum(axis=1)))
+            ang = math.atan2(mid[k, 0] - x, mid[k, 1] - z) + rng.uniform(-1.2, 1.2)
+            await a.move(math.sin(ang) * 5.0, math.cos(ang) * 5.0)  # over-long intent: clipped
+            await asyncio.sleep(WAIT * rng.choice((0.2, 1, 3)))
+        await a.move(0.0, 0.0)
+    moved = sum(math.hypot(b[1] - c[1], b[2] - c[2]) for b, c in zip(track, track[1:]))
+    assert moved > 5.0, "the avatar should have walked and pushed at walls"
+    for prev, cur in zip(track, track[1:]):
+        if prev[0] == cur[0]:
+            assert not _crosses(prev[1:], cur[1:], walls[cur[0]]), (prev, cur)
+
+
+async def test_sigterm_drains_clients_then_exits(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """SIGTERM: clients get a draining notice and close code 4008, then the process exits 0."""
+    import signal
+    import socket
+    import sys
+
+    from server.protocol.messages import Notice
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "server.cli", "serve", "--port", str(port),
+        "--data-dir", str(tmp_path), "--staff-token", "t",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    try:
+        assert proc.stdout is not None
+        line = await asyncio.wait_for(proc.stdout.readline(), 400 * WAIT)
+        assert b"serving" in line, line
+        url = f"ws://127.0.0.1:{port}/ws"
+        for _ in range(100):
+            try:
+                c = Client(url, "残る人")
+                await c.connect()
+                break
+            except OSError:
+                await asyncio.sleep(WAIT)
+        await c.until(lambda: c.snapshots > 2)
+        proc.send_signal(signal.SIGTERM)
+        code, reason = await c.closed(timeout=100 * WAIT)
+        assert code == CloseCode.DRAINING
+        assert "reconnect" in reason
+        assert any(n.kind == "draining" for n in c.messages(Notice))
+        assert await asyncio.wait_for(proc.wait(), 200 * WAIT) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def _masked_binary_frame(payload: bytes) -> bytes:
+    import os
+    import struct
+
+    mask = os.urandom(4)
+    n = len(payload)
+    head = bytes((0x82, 0x80 | n)) if n < 126 else struct.pack("!BBH", 0x82, 0x80 | 126, n)
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(start_server: StartServer) -> None:
+    """A client that never reads again is closed as too slow; a neighbour never misses a beat."""
+    import base64
+    import os
+    import socket
+
+    from server.app import METRICS
+    from server.protocol.messages import Hello
+
+    srv = await start_server(send_buffer_limit=2048, slow_limit=1.0)
+    crowd = [Client(srv.ws, f"bot{i}") for i in range(30)]
+    for c in crowd:
+        await c.connect()
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, ("127.0.0.1", srv.port))
+    key = base64.b64encode(os.urandom(16)).decode()
+    await loop.sock_sendall(
+        sock,
+        (
+            f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{srv.port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode(),
+    )
+    head = await loop.sock_recv(sock, 1024)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    await loop.sock_sendall(sock, _masked_binary_frame(Hello(version=1, name="slow", resume=None, opts={}).encode()))
+    # ...and never read again. Meanwhile a neighbour counts its snapshots.
+    neighbour = crowd[0]
+    metrics = srv.app[METRICS]
+    try:
+        start = neighbour.snapshots
+        t0 = loop.time()
+        await neighbour.until(lambda: metrics.closes.get(int(CloseCode.TOO_SLOW), 0) >= 1, timeout=400 * WAIT)
+        elapsed = loop.time() - t0
+        got = neighbour.snapshots - start
+        # 20 snapshots a second while the slow one was being given up on; allow scheduling slack
+        assert got >= 0.75 * 20 * elapsed, (got, elapsed)
+        assert neighbour.close_code is None
+    finally:
+        sock.close()
+        await asyncio.gather(*(c.close() for c in crowd))
