@@ -154,39 +154,79 @@ def build_segments(world: World) -> list[FloorSegments]:
     return out
 
 
-def crossings(p: np.ndarray, d: np.ndarray, segs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """First crossing of each move ``p[i] → p[i] + d[i]`` with any of ``segs``.
+def crossings(
+    p: np.ndarray, d: np.ndarray, segs: np.ndarray, reach: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """First contact of each move ``p[i] → p[i] + d[i]`` with any of ``segs``.
 
-    Returns ``(t, j)``: the fraction of the move at the first crossing (``inf`` when none) and the
-    segment's index (-1 when none). Moves parallel to a segment never cross it.
+    The move is lengthened by ``reach`` metres, so that a move ending closer than ``reach`` to a
+    wall counts. A move along a segment's own line meets it at the segment's nearer end.
+
+    Returns ``(t, j)``: the fraction of ``d`` at the first contact (up to ``1 + reach / |d|``;
+    ``inf`` when none) and the segment's index (-1 when none).
     """
     n = len(p)
+    tmin = np.full(n, np.inf)
+    jmin = np.full(n, -1, dtype=np.int64)
     if n == 0 or len(segs) == 0:
-        return np.full(n, np.inf), np.full(n, -1, dtype=np.int64)
-    ax, az = segs[:, 0], segs[:, 1]
-    ex, ez = segs[:, 2] - ax, segs[:, 3] - az
-    dx, dz = d[:, 0:1], d[:, 1:2]
-    wx, wz = ax - p[:, 0:1], az - p[:, 1:2]
+        return tmin, jmin
+    dlen = np.sqrt(np.einsum("ij,ij->i", d, d))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = np.where(dlen > 0, 1.0 + reach / dlen, 1.0)
+    q = p + d * scale[:, None]
+    # broad phase: bounding boxes of the moves against those of the segments
+    lo_x, hi_x = np.minimum(p[:, 0], q[:, 0]) - 1e-9, np.maximum(p[:, 0], q[:, 0]) + 1e-9
+    lo_z, hi_z = np.minimum(p[:, 1], q[:, 1]) - 1e-9, np.maximum(p[:, 1], q[:, 1]) + 1e-9
+    s_lo_x, s_hi_x = np.minimum(segs[:, 0], segs[:, 2]), np.maximum(segs[:, 0], segs[:, 2])
+    s_lo_z, s_hi_z = np.minimum(segs[:, 1], segs[:, 3]), np.maximum(segs[:, 1], segs[:, 3])
+    near = (
+        (s_hi_x[None, :] >= lo_x[:, None])
+        & (s_lo_x[None, :] <= hi_x[:, None])
+        & (s_hi_z[None, :] >= lo_z[:, None])
+        & (s_lo_z[None, :] <= hi_z[:, None])
+    )
+    ii, jj = np.nonzero(near)
+    if len(ii) == 0:
+        return tmin, jmin
+    # narrow phase, pair by pair
+    sc = scale[ii]
+    dx, dz = d[ii, 0] * sc, d[ii, 1] * sc
+    ax, az = segs[jj, 0], segs[jj, 1]
+    ex, ez = segs[jj, 2] - ax, segs[jj, 3] - az
+    wx, wz = ax - p[ii, 0], az - p[ii, 1]
     denom = dx * ez - dz * ex
+    wxd = wx * dz - wz * dx  # w × d: zero when the segment's start is on the move's line
     with np.errstate(divide="ignore", invalid="ignore"):
         t = (wx * ez - wz * ex) / denom
-        u = (wx * dz - wz * dx) / denom
-    hit = (np.abs(denom) > 1e-15) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
-    t = np.where(hit, t, np.inf)
-    j = np.argmin(t, axis=1)
-    tmin = t[np.arange(n), j]
-    j = np.where(np.isfinite(tmin), j, -1)
-    return tmin, j
+        u = wxd / denom
+        hit = (np.abs(denom) > 1e-12) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
+        # collinear: the move runs along the segment's line
+        dd = dx * dx + dz * dz
+        ta = (wx * dx + wz * dz) / dd
+        tb = ((wx + ex) * dx + (wz + ez) * dz) / dd
+    along = (np.abs(denom) <= 1e-12) & (np.abs(wxd) <= 1e-9 * np.sqrt(dd))
+    if np.any(along):
+        lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
+        meets = along & (hi >= 0.0) & (lo <= 1.0)
+        t = np.where(meets, np.maximum(lo, 0.0), t)
+        hit = hit | meets
+    if not np.any(hit):
+        return tmin, jmin
+    ii, jj, t = ii[hit], jj[hit], t[hit] * sc[hit]
+    np.minimum.at(tmin, ii, t)
+    first = t == tmin[ii]
+    jmin[ii[first]] = jj[first]
+    return tmin, jmin
 
 
 def sweep(
     p: np.ndarray, d: np.ndarray, fs: FloorSegments, *, iterations: int = 3
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Move points ``p`` by ``d`` on one floor, stopping at walls and sliding along them.
+    """Move points ``p`` by ``d`` on one floor, stopping ``SKIN`` short of walls and sliding.
 
     Returns ``(new_p, portal, portal_point)``: the new positions (float64), the index into
-    ``fs`` of the portal each point went through (-1 for none; such a point stops at the portal,
-    at ``portal_point``), for the caller to move it to the portal's floor.
+    ``fs`` of the portal each point went through (-1 for none; such a point stays at its start
+    and ``portal_point`` is where it crossed), for the caller to move it to the portal's floor.
     """
     p = np.array(p, dtype=np.float64)
     d = np.array(d, dtype=np.float64)
@@ -199,50 +239,48 @@ def sweep(
         if len(live) == 0:
             break
         pl, dl = p[live], d[live]
-        t, j = crossings(pl, dl, segs)
-        free = j < 0
-        p[live[free]] = pl[free] + dl[free]
-        d[live[free]] = 0.0
-        hit = ~free
-        if not np.any(hit):
-            break
-        idx = live[hit]
-        jh = j[hit]
-        th = t[hit]
-        ph, dh = pl[hit], dl[hit]
-        seg = segs[jh]
+        t, j = crossings(pl, dl, segs, SKIN)
+        jj = np.maximum(j, 0)
+        seg = segs[jj]
         ex, ez = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
         ln = np.hypot(ex, ez)
         nx, nz = -ez / ln, ex / ln
-        # portals crossed the leading way
-        is_portal = fs.kind[jh] == PORTAL
-        if np.any(is_portal):
-            st = fs.sign[jh]
-            k_axis = _portal_axis(seg)
-            moving = (dh[:, 0] * k_axis[:, 0] + dh[:, 1] * k_axis[:, 1]) * st
-            through = is_portal & (moving > 0)
-            if np.any(through):
-                portal[idx[through]] = jh[through]
-                portal_point[idx[through]] = ph[through] + dh[through] * th[through, None]
-                p[idx[through]] = ph[through]
-                d[idx[through]] = 0.0
-        else:
-            through = np.zeros(len(idx), dtype=bool)
-        block = ~through
+        # a portal crossed the leading way is no obstacle: cross it, or walk up to it
+        leading = (j >= 0) & (fs.kind[jj] == PORTAL)
+        if np.any(leading):
+            axis = _portal_axis(seg)
+            ahead = (dl[:, 0] * axis[:, 0] + dl[:, 1] * axis[:, 1]) * fs.sign[jj]
+            leading &= ahead > 0
+        through = leading & (t <= 1.0)
+        free = (j < 0) | (leading & ~through)
+        p[live[free]] = pl[free] + dl[free]
+        d[live[free]] = 0.0
+        if np.any(through):
+            it = live[through]
+            portal[it] = j[through]
+            portal_point[it] = pl[through] + dl[through] * t[through, None]
+            d[it] = 0.0
+        block = ~(free | through)
         if not np.any(block):
-            live = np.zeros(0, dtype=np.int64)
-            continue
-        ib, pb, db, tb = idx[block], ph[block], dh[block], th[block]
+            break
+        ib, pb, db, tb = live[block], pl[block], dl[block], t[block]
+        sb = seg[block]
         nxb, nzb = nx[block], nz[block]
-        s0 = (pb[:, 0] - seg[block, 0]) * nxb + (pb[:, 1] - seg[block, 1]) * nzb
+        s0 = (pb[:, 0] - sb[:, 0]) * nxb + (pb[:, 1] - sb[:, 1]) * nzb
         dn = db[:, 0] * nxb + db[:, 1] * nzb
+        dlen = np.sqrt(np.einsum("ij,ij->i", db, db))
+        crossing = np.abs(dn) > 1e-12
         with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(np.abs(dn) > 1e-15, (np.abs(s0) - SKIN) / np.abs(dn), 0.0)
-        f = np.clip(f, 0.0, np.maximum(tb - 1e-9, 0.0))
+            f = np.where(
+                crossing, (np.abs(s0) - SKIN) / np.abs(dn), tb - SKIN / np.maximum(dlen, 1e-300)
+            )
+        f = np.clip(f, 0.0, 1.0)
+        f = np.minimum(f, np.maximum(tb - 1e-9, 0.0))
         p[ib] = pb + db * f[:, None]
         rest = db * (1.0 - f)[:, None]
         rn = rest[:, 0] * nxb + rest[:, 1] * nzb
         slide = rest - np.stack([rn * nxb, rn * nzb], axis=1)
+        slide[~crossing] = 0.0  # head-on into a wall's end: stop there
         d[ib] = slide
         live = ib[np.einsum("ij,ij->i", slide, slide) > 1e-12]
     return p, portal, portal_point
