@@ -1,0 +1,245 @@
+"""Fan-out of a briefing to watch-only viewers: the lag from a staff action to the last viewer.
+
+    python -m bench.briefing_fanout [--viewers 100,500,1000,2000,5000] [--actions 20]
+
+Starts one server process (a child: ``python -m bench.briefing_fanout --serve``) with a small
+rendered briefing, connects N watch-only viewers (hello in "watch" mode + BRIEFING_JOIN) from
+this process, and then, ``--actions`` times, POSTs a staff action (pause / resume / seek in turn)
+and notes when each viewer receives the BRIEFING it causes. For every action: the lag to the
+first, the median and the last viewer (ms, measured from just before the POST). Reports p50/p99
+over actions. The viewers' reading side runs in this one process, so the figures include its
+own cost of reading N sockets; both processes share the machine. Writes
+``bench/results/briefing_fanout.json``. Measures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import msgpack
+
+from bench.crowd import RESULTS, machine
+
+__all__ = ["main"]
+
+TOKEN = "bench-staff-token"
+BID = "fanout"
+SCRIPT = f"""\
+format: emachi-briefing/1
+id: {BID}
+title: Fan-out bench
+date: 2024-01-02
+cast:
+  - {{avatar: clerk, role: staff, name: Bench, voice: ja-openjtalk, speed: 1.0}}
+segments:
+  - {{speaker: clerk, slide: {{title: one, bullets: [a]}}, narration: 一つ目の説明です。, pause_after: 30}}
+  - {{speaker: clerk, slide: {{title: two, bullets: [b]}}, narration: 二つ目の説明です。, pause_after: 30}}
+  - {{speaker: clerk, slide: {{title: three, bullets: [c]}}, narration: 三つ目の説明です。, pause_after: 30}}
+"""
+HELLO, BRIEFING_JOIN, BRIEFING = 1, 10, 41
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def serve(port: int, data: Path, capacity: int) -> None:
+    """The child: one emachi server with briefings mounted."""
+    from aiohttp import web
+
+    from server import briefing, features
+    from server.app import create_app
+    from server.config import Config
+
+    if briefing.setup not in features.SETUPS:
+        features.SETUPS.append(briefing.setup)
+    config = Config(port=port, data_dir=data, staff_token=TOKEN, capacity=capacity)
+    web.run_app(create_app(config), host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+class Viewers:
+    """N watch-only WebSocket viewers; each notes when its next BRIEFING frame arrives."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http: aiohttp.ClientSession | None = None
+        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.received: list[float] = []
+        self.armed = False
+
+    async def connect(self, n: int) -> None:
+        conn = aiohttp.TCPConnector(limit=0)
+        self.http = aiohttp.ClientSession(connector=conn)
+        sem = asyncio.Semaphore(200)
+
+        async def one(i: int) -> None:
+            async with sem:
+                ws = await self.http.ws_connect(self.url, max_msg_size=2**20, autoping=True)  # type: ignore[union-attr]
+                await ws.send_bytes(
+                    msgpack.packb([HELLO, 1, f"v{i}", None, {"mode": "watch", "briefing": BID}])
+                )
+                await ws.send_bytes(msgpack.packb([BRIEFING_JOIN, BID]))
+                # WELCOME, then the full BRIEFING
+                got = 0
+                while got < 2:
+                    msg = await ws.receive()
+                    if msg.type == aiohttp.WSMsgType.BINARY:
+                        got += 1
+                    elif msg.type in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.ERROR,
+                    ):
+                        raise RuntimeError(f"viewer {i} closed: {ws.close_code}")
+                self.sockets.append(ws)
+
+        await asyncio.gather(*(one(i) for i in range(len(self.sockets), n)))
+        self.received = [0.0] * len(self.sockets)
+        self.tasks = [asyncio.create_task(self._read(i, ws)) for i, ws in enumerate(self.sockets)]
+
+    async def _read(self, i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if (
+                msg.type == aiohttp.WSMsgType.BINARY
+                and self.armed
+                and not self.received[i]
+                and msgpack.unpackb(msg.data)[0] == BRIEFING
+            ):
+                self.received[i] = time.perf_counter()
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for ws in self.sockets:
+            with contextlib.suppress(Exception):
+                await ws.close()
+        if self.http is not None:
+            await self.http.close()
+
+
+async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
+    viewers = Viewers(base.replace("http", "ws") + "/ws")
+    t_conn = time.perf_counter()
+    await viewers.connect(n)
+    connect_s = time.perf_counter() - t_conn
+    firsts, medians, lasts, missing = [], [], [], 0
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        async with http.post(f"{base}/staff/briefings/{BID}/start", headers=headers) as r:
+            assert r.status == 200, await r.text()
+        await asyncio.sleep(0.5)
+        plan = [
+            ("pause", None),
+            ("resume", None),
+            ("seek", {"segment": 1}),
+            ("seek", {"segment": 0}),
+        ]
+        for k in range(actions):
+            action, body = plan[k % len(plan)]
+            viewers.received = [0.0] * len(viewers.sockets)
+            viewers.armed = True
+            t0 = time.perf_counter()
+            async with http.post(
+                f"{base}/staff/briefings/{BID}/{action}", json=body, headers=headers
+            ) as r:
+                assert r.status == 200, await r.text()
+            deadline = time.perf_counter() + 30.0
+            while not all(viewers.received) and time.perf_counter() < deadline:
+                await asyncio.sleep(0.002)
+            viewers.armed = False
+            got = sorted((t - t0) * 1000.0 for t in viewers.received if t)
+            missing += len(viewers.sockets) - len(got)
+            if got:
+                firsts.append(got[0])
+                medians.append(got[len(got) // 2])
+                lasts.append(got[-1])
+            await asyncio.sleep(0.2)
+    await viewers.close()
+
+    def pct(xs: list[float], p: float) -> float:
+        if not xs:
+            return float("nan")
+        xs = sorted(xs)
+        return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 2)
+
+    return {
+        "viewers": n,
+        "actions": actions,
+        "connect_all_s": round(connect_s, 2),
+        "last_viewer_ms": {"p50": pct(lasts, 50), "p99": pct(lasts, 99), "max": pct(lasts, 100)},
+        "median_viewer_ms": {"p50": pct(medians, 50), "p99": pct(medians, 99)},
+        "first_viewer_ms": {"p50": pct(firsts, 50), "p99": pct(firsts, 99)},
+        "missed_frames": missing,
+        "mean_last_viewer_ms": round(statistics.fmean(lasts), 2) if lasts else None,
+    }
+
+
+async def run(counts: list[int], actions: int) -> list[dict[str, Any]]:
+    from server.briefing.render import render_script
+    from server.briefing.script import parse_script
+
+    out = []
+    with tempfile.TemporaryDirectory(prefix="emachi-fanout-") as tmp:
+        data = Path(tmp)
+        render_script(parse_script(SCRIPT, "fanout.yaml"), data)
+        for n in counts:
+            port = _free_port()
+            child = subprocess.Popen(
+                [sys.executable, "-m", "bench.briefing_fanout", "--serve", str(port), str(data)],
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
+            try:
+                base = f"http://127.0.0.1:{port}"
+                async with aiohttp.ClientSession() as http:
+                    for _ in range(200):
+                        with contextlib.suppress(aiohttp.ClientError):
+                            async with http.get(base + "/healthz") as r:
+                                if r.status == 200:
+                                    break
+                        await asyncio.sleep(0.1)
+                result = await measure(base, n, actions)
+                print(json.dumps(result), flush=True)
+                out.append(result)
+            finally:
+                child.terminate()
+                child.wait(10)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--viewers", default="100,500,1000,2000,5000")
+    ap.add_argument("--actions", type=int, default=20)
+    ap.add_argument("--serve", nargs=2, metavar=("PORT", "DATA"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.serve:
+        serve(int(args.serve[0]), Path(args.serve[1]), capacity=500)
+        return 0
+    counts = [int(x) for x in args.viewers.split(",")]
+    results = asyncio.run(run(counts, args.actions))
+    doc = {"bench": "briefing_fanout", "machine": machine(), "results": results}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / "briefing_fanout.json"
+    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
