@@ -46,6 +46,8 @@ ARRIVED = 0.7  # metres from the waypoint that count as there
 STUCK_AFTER = 2.5  # seconds without 0.3 m of progress: give up that waypoint
 PAUSE = (1.0, 5.0)  # seconds standing at a waypoint
 TURN_RESEND = math.radians(20)  # resend the intent when the heading is off by this much
+STEER_EVERY = (0.8, 2.5)  # seconds between a person's small changes of heading while walking
+STEER_SPREAD = math.radians(12)  # how far off the straight line such a change goes
 
 _SNAPSHOT = int(MsgType.SNAPSHOT)
 _WELCOME = int(MsgType.WELCOME)
@@ -194,6 +196,7 @@ class Walker:
         "pause_until",
         "progress_at",
         "progress_dist",
+        "steer_at",
     )
 
     def __init__(self, waypoints: Waypoints, rng: random.Random) -> None:
@@ -205,6 +208,7 @@ class Walker:
         self.pause_until = 0.0
         self.progress_at = 0.0
         self.progress_dist = math.inf
+        self.steer_at = 0.0
 
     def _stop(self, now: float) -> tuple[float, float, float] | None:
         self.target = None
@@ -238,8 +242,12 @@ class Walker:
         mx, mz, old_yaw = self.intent
         walking = mx != 0.0 or mz != 0.0
         off = abs((yaw - old_yaw + math.pi) % (2 * math.pi) - math.pi)
-        if walking and off < TURN_RESEND:
+        if walking and off < TURN_RESEND and now < self.steer_at:
             return None
+        # People do not walk dead straight: a small change of heading now and then.
+        self.steer_at = now + self.rng.uniform(*STEER_EVERY)
+        if dist > 2.0:
+            yaw += self.rng.gauss(0.0, STEER_SPREAD)
         s = self.speed
         self.intent = (s * math.sin(yaw), s * math.cos(yaw), yaw)
         return self.intent
@@ -350,7 +358,7 @@ async def _one_client(
                     pending.append((seq, now()))
                     last_ack = t
                     stats.inputs += inside
-                elif t - last_ack >= ACK_EVERY:
+                elif t - last_ack >= ACK_EVERY - 0.02:  # every other snapshot at 20 Hz
                     await ws.send_bytes(Ack(newest).encode())
                     last_ack = t
                     stats.acks += inside

@@ -140,6 +140,11 @@ class _Server:
         tail = Path(self.log.name).read_text(errors="replace")[-2000:]
         raise SystemExit(f"bench: the server did not start ({' '.join(self.cmd)}):\n{tail}")
 
+    def problems(self) -> list[str]:
+        """Lines of the server's log that report an error (empty when all went well)."""
+        text = Path(self.log.name).read_text(errors="replace")
+        return [ln for ln in text.splitlines() if " error " in ln or ln.startswith("Traceback")]
+
     def stop(self) -> None:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
@@ -202,7 +207,11 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
                     bucket[code] = bucket.get(code, 0) + n
             else:
                 total[k] = total.get(k, 0) + v
-    cs = total.get("client_seconds", 0.0) or float("nan")
+    cs = total.get("client_seconds", 0.0)
+
+    def per_client_s(v: float) -> float | None:
+        return v / cs if cs else None
+
     records = total.get("records", 0)
     snaps = total.get("snapshots", 0)
     ms = [x * 1000.0 for x in lat]
@@ -219,14 +228,14 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
             "max": max(ms, default=None),
             "samples": len(ms),
         },
-        "bytes_per_client_per_s": total.get("bytes_down", 0) / cs,
-        "kbit_per_client_per_s": total.get("bytes_down", 0) * 8 / 1000 / cs,
-        "frames_per_client_per_s": total.get("frames", 0) / cs,
+        "bytes_per_client_per_s": per_client_s(total.get("bytes_down", 0)),
+        "kbit_per_client_per_s": per_client_s(total.get("bytes_down", 0) * 8 / 1000),
+        "frames_per_client_per_s": per_client_s(total.get("frames", 0)),
         "bytes_per_avatar_update": total.get("snapshot_bytes", 0) / records if records else None,
         "records_per_snapshot": records / snaps if snaps else None,
         "full_snapshot_share": total.get("full_snapshots", 0) / snaps if snaps else None,
-        "inputs_per_client_per_s": total.get("inputs", 0) / cs,
-        "acks_per_client_per_s": total.get("acks", 0) / cs,
+        "inputs_per_client_per_s": per_client_s(total.get("inputs", 0)),
+        "acks_per_client_per_s": per_client_s(total.get("acks", 0)),
         "unknown_base": total.get("unknown_base", 0),
         "client_seconds": total.get("client_seconds", 0.0),
         "loadgen_cpu_s": total.get("cpu_seconds", 0.0),
@@ -284,6 +293,10 @@ def _table(result: dict[str, Any]) -> str:
         ("frames per client per s", f(c["frames_per_client_per_s"])),
         ("server CPU (% of a core)", f(result.get("server_cpu_percent"), "{:.0f}")),
         ("load generator CPU (% of a core)", f(result.get("loadgen_cpu_percent"), "{:.0f}")),
+        (
+            "load average before / after",
+            "{:.2f} / {:.2f}".format(*result["loadavg_1m_before_after"]),
+        ),
         ("closes / errors", f"{c['closes'] or '-'} / {c['errors'] or '-'}"),
     ]
     w = max(len(k) for k, _ in rows)
@@ -341,6 +354,7 @@ def main(argv: list[str] | None = None) -> int:
             ap.error("--url must be ws:// on the loopback interface")
         url, pid = args.url, None
         base = f"http://{parts.netloc}"
+    load_before = os.getloadavg()
     try:
         world = json.loads(_get(base + "/api/world", 10.0))
         measure_from = time.time() + 1.0 + ramp + args.warmup
@@ -395,6 +409,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if server is not None:
             server.stop()
+    server_errors = server.problems() if server is not None else []
 
     clients = summarise(results, args.seconds)
     result: dict[str, Any] = {
@@ -407,9 +422,13 @@ def main(argv: list[str] | None = None) -> int:
         "url": "self-started emachi serve" if server is not None else url,
         "server_cmd": " ".join(server.cmd[1:]) if server is not None else None,
         "machine": machine(),
+        # other work on the machine shows up in wall-clock tick times and latencies
+        "loadavg_1m_before_after": [load_before[0], os.getloadavg()[0]],
         "server_tick": _tick_figures(poller.readings),
         "clients": clients,
         "processes_reporting": len(results),
+        "server_log_errors": len(server_errors),
+        "server_log_first_error": server_errors[0] if server_errors else None,
         "server_cpu_percent": (cpu1 - cpu0) / args.seconds * 100
         if cpu0 is not None and cpu1 is not None
         else None,
@@ -423,6 +442,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(_table(result))
     print(f"  written to {dest}")
+    if server is not None:
+        if server_errors:
+            print(f"  the server logged {len(server_errors)} errors; its log: {server.log.name}")
+        else:
+            Path(server.log.name).unlink(missing_ok=True)
     return 0
 
 
