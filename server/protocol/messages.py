@@ -222,7 +222,7 @@ def _hello_opts(v: Any, where: str) -> dict[str, Any]:
     if mode not in ("avatar", "watch"):
         raise _bad(f"{where}.mode", "'avatar' or 'watch'")
     for key in ("briefing", "invite"):
-        if key in v:
+        if v.get(key) is not None:  # nil is the same as absent
             _str(1, TOKEN_MAX)(v[key], f"{where}.{key}")
     return v
 

@@ -257,6 +257,13 @@ def test_hello_defaults_and_mode() -> None:
     assert isinstance(msg, Hello) and msg.mode == "avatar"
     watch = decode(packed(1, 1, "v", "tok", {"mode": "watch", "briefing": "b1"}))
     assert isinstance(watch, Hello) and watch.mode == "watch" and watch.resume == "tok"
+    # a page without a briefing id in its URL sends nil: same as absent
+    assert decode(packed(1, 1, "v", None, {"mode": "watch", "briefing": None})) == Hello(
+        1, "v", None, {"mode": "watch", "briefing": None}
+    )
+    with pytest.raises(ProtocolError) as info:
+        decode(packed(1, 1, "v", None, {"invite": 7}))
+    assert info.value.reason.startswith("hello.opts.invite: expected a string")
 
 
 @pytest.mark.parametrize(
