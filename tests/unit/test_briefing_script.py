@@ -126,3 +126,19 @@ def test_missing_sections_are_reported_at_the_top() -> None:
         parse_script("format: emachi-briefing/1\ntitle: t\ndate: 2024-01-01\n", "x.yaml")
     assert "x.yaml:1: (top): expected a non-empty list `cast`" in e.value.problems
     assert "x.yaml:1: (top): expected a non-empty list `segments`" in e.value.problems
+
+
+def test_the_check_command_prints_each_problem_and_fails(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import argparse
+
+    from server.briefing.cli import main
+
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("speed: 0.9", "speed: 9"), encoding="utf-8")
+    assert main(argparse.Namespace(briefing_command="check", script=bad)) == 1
+    out = capsys.readouterr()
+    assert f"{bad}:9: cast[0].speed: expected a number between 0.5 and 2.0, got 9" in out.out
+    assert main(argparse.Namespace(briefing_command="check", script=COMMITTEE)) == 0
+    assert "ok (11 segments" in capsys.readouterr().out
