@@ -171,7 +171,7 @@ class _MetricsPoller(threading.Thread):
             if now >= self.window[0]:
                 with contextlib.suppress(OSError, ValueError):
                     self.readings.append(
-                        (now, parse_metrics(_get(self.base + "/metrics").decode()))
+                        (now, parse_metrics(_get(self.base + "/metrics", 5.0).decode()))
                     )
             if now >= self.window[1]:
                 return
@@ -195,12 +195,15 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     """Add up the processes' client statistics into the figures the bench reports."""
     total: dict[str, Any] = {}
     lat: list[float] = []
+    lag: list[float] = []
     closes: dict[str, int] = {}
     errors: dict[str, int] = {}
     for p in parts:
         for k, v in p.items():
             if k == "latencies":
                 lat.extend(v)
+            elif k == "loop_lag":
+                lag.extend(v)
             elif k in ("closes", "errors"):
                 bucket = closes if k == "closes" else errors
                 for code, n in v.items():
@@ -237,6 +240,10 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         "inputs_per_client_per_s": per_client_s(total.get("inputs", 0)),
         "acks_per_client_per_s": per_client_s(total.get("acks", 0)),
         "unknown_base": total.get("unknown_base", 0),
+        "loadgen_loop_lag_ms": {
+            "p50": _pct([x * 1000.0 for x in lag], 0.5),
+            "p99": _pct([x * 1000.0 for x in lag], 0.99),
+        },
         "client_seconds": total.get("client_seconds", 0.0),
         "loadgen_cpu_s": total.get("cpu_seconds", 0.0),
         "seconds": seconds,
