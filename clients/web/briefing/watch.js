@@ -34,7 +34,10 @@ player.addEventListener('state', (ev) => {
   document.title = `${t} — emachi`;
 });
 
+let frames = 0;
+
 function frame() {
+  frames += 1;
   const s = player.state;
   if (s) {
     const pos = player.position();
@@ -57,6 +60,8 @@ requestAnimationFrame(frame);
 player.unlock().then((ok) => { if (ok) panel.sound.hidden = true; }).catch(() => {});
 connection.open();
 
+// the same first hook as the hall page (browser tests wait for a drawn frame)
+window.emachi = { state: () => ({ state: connection.state, frames }) };
 window.emachiBriefing = {
   player,
   connection,
