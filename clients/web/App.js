@@ -1,0 +1,523 @@
+// The emachi web client: loads the world, asks for a display name, connects, and runs the frame
+// loop (input ticks, prediction, interpolation, rendering, the text alternative).
+//
+// ## Plugging a feature in (kiosks, briefings, ...)
+//
+// List a module in features.js (FEATURE_MODULES). It exports `install(app)`, called once after the
+// person has entered; it may return a function (or an object with dispose()) that undoes it.
+// `app` offers:
+//
+//   app.on(type, fn) / app.off(type, fn)
+//       type is a server message name ('KIOSK_PANEL', 'BRIEFING', ...) or code (MsgType.X): fn(msg)
+//       gets the decoded message ({type, name, fields, ...named fields}, see protocol.js);
+//       or an app event: 'pick' fn(hit) when a thing or person is tapped/clicked or chosen in the
+//       "around you" list (hit = {kind: 'kiosk'|'helper'|'thumbnail'|'counter'|'table'|'screen'|
+//       'stairs'|'person', id, label?, procedure?, ...}; return true if you handled it),
+//       'near' fn({things, people}) about once a second, 'frame' fn(dt) every frame,
+//       'welcome' fn(msg), 'state' fn({state, code?}), 'lang' fn(lang).
+//   app.send(msgArray) -> bool       e.g. app.send(protocol.kioskOpen(id, app.lang)); false if offline
+//   app.panel({title, onClose}) -> Panel   a card with .body to fill, .setTitle(), .dispose()
+//   app.world                       World.js (kiosks, stages, zones..., heightAt, zoneAt, near)
+//   app.view                        HallView.js (scene, camera, add(object3d), setScreen(stageId, texture))
+//   app.THREE                       the three.js module
+//   app.i18n                        t(key, vars), text({ja, en}), add({ja: {...}, en: {...}}), lang
+//   app.lang, app.device            'ja' | 'en';  'phone' | 'pc'
+//   app.self() -> {id, floor, x, y, z, yaw} | null      the local avatar as drawn
+//   app.others() -> [{id, name, floor, x, z, yaw}]       the others as drawn
+//   app.serverNow() -> ms           the server's clock (ping/pong estimate), for timelines
+//   app.protocol                    protocol.js (MsgType, builders)
+//
+// Browser tests read window.emachi (see exposeTestHooks below).
+
+import * as THREE from 'three';
+import { ChatPanel } from './ChatPanel.js';
+import { Connection } from './Connection.js';
+import { Controls } from './Controls.js';
+import { FEATURE_MODULES } from './features.js';
+import { HallView } from './HallView.js';
+import { I18n } from './I18n.js';
+import { LocalPlayer } from './LocalPlayer.js';
+import { Panel } from './Panel.js';
+import * as protocol from './protocol.js';
+import { CloseCode, MsgType, ack, input, typeName } from './protocol.js';
+import { INTERP_DELAY_MS, RemoteCrowd } from './RemoteCrowd.js';
+import { SnapshotStore } from './SnapshotStore.js';
+import { World } from './World.js';
+import { Avatar } from './Avatar.js';
+
+const ACK_EVERY_MS = 100;
+const WALK = 0.6; // intent length when walking (the server's max speed is a run)
+const NEAR_PEOPLE_M = 10;
+const NEAR_EVERY_MS = 1000;
+const NAMES = ['さくら', 'ひまわり', 'もみじ', 'つばめ', 'すずらん', 'かえで', 'なのはな', 'ゆず', 'あおば', 'こはる'];
+
+function defaultName() {
+  const n = NAMES[Math.floor(Math.random() * NAMES.length)];
+  return `${n}${Math.floor(10 + Math.random() * 90)}`;
+}
+
+function sameIntent(a, b) {
+  return a && b && Math.abs(a.mx - b.mx) < 1e-3 && Math.abs(a.mz - b.mz) < 1e-3 && Math.abs(a.yaw - b.yaw) < 1e-3;
+}
+
+export class App {
+  constructor(doc) {
+    this.doc = doc;
+    this.$ = (sel) => doc.querySelector(sel);
+    this.i18n = new I18n();
+    this.listeners = new Map();
+    this.features = [];
+    this.state = 'loading';
+    this.avatarId = null;
+    this.instance = '';
+    this.people = 0;
+    this.crowd = 0;
+    this.frames = 0;
+    this.firstFrameMs = null;
+    this.lastAckAt = 0;
+    this.lastTick = 0;
+    this.lastSent = null;
+    this.accum = 0;
+    this.nearAt = 0;
+    this.nearText = '';
+    this.nearKey = '';
+    this.device = matchMedia('(pointer: coarse)').matches || navigator.maxTouchPoints > 0 ? 'phone' : 'pc';
+    this.cleanup = [];
+    this.exposeTestHooks();
+  }
+
+  get lang() {
+    return this.i18n.lang;
+  }
+
+  // ---- start: world, first frame, the join screen ----
+
+  async start() {
+    const doc = this.doc;
+    doc.documentElement.lang = this.i18n.lang;
+    this.i18n.apply(doc);
+    for (const b of doc.querySelectorAll('button.lang')) {
+      const fn = () => this.i18n.setLang(this.i18n.lang === 'ja' ? 'en' : 'ja');
+      b.addEventListener('click', fn);
+    }
+    this.i18n.addEventListener('change', () => {
+      this.renderStatus();
+      this.emit('lang', this.i18n.lang);
+    });
+    const nameInput = this.$('#join-name');
+    nameInput.value = this.savedName() ?? defaultName();
+    this.$('#join-form').addEventListener('submit', (e) => {
+      e.preventDefault();
+      const name = nameInput.value.trim().slice(0, 24);
+      if (!name) return;
+      this.enter(name);
+    });
+    let doc0;
+    try {
+      const r = await fetch('/api/world');
+      if (!r.ok) throw new Error(`GET /api/world: ${r.status}`);
+      doc0 = await r.json();
+    } catch (e) {
+      this.showBanner(this.i18n.t('msg.unreachable', { s: 5 }), 'bad');
+      setTimeout(() => this.start(), 5000);
+      return;
+    }
+    this.world = new World(doc0);
+    this.view = new HallView(this.$('#view'), this.world, { lang: () => this.i18n.lang });
+    const spawn = this.world.spawns[0] ?? { floor: 0, x: 0, z: 0, yaw: 0 };
+    this.view.cameraYaw = spawn.yaw ?? 0;
+    this.view.follow(spawn.x, this.world.heightAt(spawn.floor, spawn.x, spawn.z), spawn.z, spawn.floor);
+    this.renderFrame();
+    this.state = 'ready';
+    nameInput.focus();
+    // before entering, redraw only on resize (no loop: a phone on the first screen stays cool)
+    this.idleResize = () => { if (this.state === 'ready') this.renderFrame(); };
+    window.addEventListener('resize', this.idleResize);
+  }
+
+  savedName() {
+    try { return sessionStorage.getItem('emachi.name'); } catch { return null; }
+  }
+
+  renderFrame() {
+    this.view.render();
+    this.frames += 1;
+    if (this.firstFrameMs === null) {
+      this.firstFrameMs = performance.now();
+      performance.mark('emachi-first-frame');
+    }
+  }
+
+  // ---- entering: connection, avatar, controls, features ----
+
+  enter(name) {
+    try { sessionStorage.setItem('emachi.name', name); } catch { /* private mode */ }
+    this.name = name;
+    this.$('#join').hidden = true;
+    for (const id of ['#status', '#chat', '#nearby', '#help']) this.$(id).hidden = false;
+    if (this.device === 'phone' || window.innerWidth < 600) this.$('#joystick').hidden = false;
+    this.$('#help').textContent = this.i18n.t(this.device === 'phone' ? 'help.touch' : 'help.keys');
+    this.store = new SnapshotStore();
+    this.remote = new RemoteCrowd(this.view.avatarLayer, this.world);
+    this.controls = new Controls(this.view.renderer.domElement, this.$('#joystick'), {
+      onPick: (x, y) => this.pickAt(x, y),
+    });
+    this.chat = new ChatPanel(this.$('#chat'), (m) => this.send(m));
+    this.conn = new Connection({ name, opts: { mode: 'avatar' } });
+    this.conn.addEventListener('welcome', (e) => this.onWelcome(e.detail));
+    this.conn.addEventListener('message', (e) => this.onMessage(e.detail));
+    this.conn.addEventListener('state', (e) => this.onState(e.detail));
+    this.$('#banner-retry').addEventListener('click', () => this.conn.retryNow());
+    this.state = 'connecting';
+    this.conn.open();
+    this.installFeatures();
+    this.lastFrame = performance.now();
+    const loop = (t) => {
+      this.raf = requestAnimationFrame(loop);
+      this.frame(t);
+    };
+    this.raf = requestAnimationFrame(loop);
+  }
+
+  async installFeatures() {
+    for (const path of FEATURE_MODULES) {
+      try {
+        const mod = await import(path);
+        const undo = mod.install?.(this);
+        if (undo) this.features.push(undo);
+      } catch (e) {
+        console.warn(`emachi: feature ${path} not installed: ${e.message}`);
+      }
+    }
+  }
+
+  onWelcome(msg) {
+    const resumed = this.avatarId === msg.avatar_id && this.instance === msg.instance;
+    this.avatarId = msg.avatar_id;
+    this.instance = msg.instance;
+    this.tickRate = msg.tick_rate;
+    this.store.reset();
+    this.remote.selfId = msg.avatar_id;
+    if (!this.player) {
+      this.player = new LocalPlayer(this.world, msg.tick_rate);
+    } else if (!resumed) {
+      this.player.known = false;
+    }
+    this.player.resetPending();
+    this.lastSent = null;
+    if (!this.selfAvatar || !resumed) {
+      this.selfAvatar?.dispose();
+      this.selfAvatar = new Avatar(msg.avatar_id, this.name, 0x2f9e6a, true);
+      this.selfAvatar.group.visible = false;
+      this.view.avatarLayer.add(this.selfAvatar.group);
+    }
+    this.emit('welcome', msg);
+  }
+
+  onState(detail) {
+    this.state = detail.state;
+    const t = (k, v) => this.i18n.t(k, v);
+    if (detail.state === 'connected') {
+      this.hideBanner();
+    } else if (detail.state === 'reconnecting') {
+      const s = Math.max(1, Math.round((detail.retryIn ?? 1000) / 1000));
+      if (detail.code === CloseCode.WORLD_FULL) this.showBanner(t('msg.full'), 'warn', true);
+      else if (detail.code === CloseCode.DRAINING) this.showBanner(t('msg.restarting'), 'warn');
+      else if (detail.unreachable) this.showBanner(t('msg.unreachable', { s }), 'bad', true);
+      else this.showBanner(t('msg.lost'), 'warn', true);
+    } else if (detail.state === 'closed') {
+      const key = {
+        [CloseCode.REPLACED]: 'msg.replaced', [CloseCode.REMOVED]: 'msg.removed',
+        [CloseCode.UNSUPPORTED_VERSION]: 'msg.version', [CloseCode.UNAUTHORIZED]: 'msg.unauthorized',
+      }[detail.code];
+      if (key) this.showBanner(t(key), 'bad');
+    }
+    this.renderStatus();
+    this.emit('state', detail);
+  }
+
+  onMessage(msg) {
+    switch (msg.type) {
+      case MsgType.WELCOME:
+      case MsgType.PONG:
+        break;
+      case MsgType.SNAPSHOT:
+        this.onSnapshot(msg);
+        break;
+      case MsgType.CHAT_MSG: {
+        const who = this.store.people.get(msg.from_id);
+        this.chat.add(msg.name, msg.text, { scope: msg.scope, color: who?.color ?? null });
+        break;
+      }
+      case MsgType.ERROR:
+        this.chat.add('', `${msg.code}: ${msg.reason}`, { system: true });
+        break;
+      case MsgType.NOTICE:
+        if (msg.kind === 'draining') this.showBanner(this.i18n.t('msg.restarting'), 'warn');
+        break;
+      default:
+        // feature messages (kiosk, briefing, voice): only the listeners below use them
+        break;
+    }
+    this.emit(msg.type, msg);
+  }
+
+  onSnapshot(msg) {
+    const state = this.store.apply(msg);
+    if (!state) return;
+    this.ackTick = msg.tick;
+    const own = state.get(this.avatarId);
+    if (own && this.player) {
+      this.player.reconcile(own, msg.last_seq);
+      this.selfAvatar.group.visible = true;
+    }
+    this.remote.push(msg.server_time, state, this.store.people);
+    const others = state.size - (own ? 1 : 0);
+    if (others + 1 !== this.people || Math.max(0, msg.crowd) !== this.crowd) {
+      this.people = others + 1;
+      this.crowd = Math.max(0, msg.crowd);
+      this.renderStatus();
+    }
+  }
+
+  send(arr) {
+    return this.conn ? this.conn.send(arr) : false;
+  }
+
+  // ---- the frame: input ticks, prediction, camera, render ----
+
+  frame(t) {
+    const dt = Math.min(0.25, (t - this.lastFrame) / 1000);
+    this.lastFrame = t;
+    const look = this.controls.takeLook();
+    const v = this.view;
+    v.cameraYaw += look.yaw + this.controls.turn(dt);
+    v.cameraPitch = Math.max(0.05, Math.min(1.2, v.cameraPitch + look.pitch));
+    v.cameraDistance = Math.max(2.5, Math.min(16, v.cameraDistance + look.zoom * 0.8));
+    if (this.player && this.state === 'connected') {
+      const tick = 1 / (this.tickRate || 20);
+      this.accum = Math.min(this.accum + dt, tick * 5);
+      while (this.accum >= tick) {
+        this.accum -= tick;
+        this.inputTick();
+      }
+      if (performance.now() - this.lastAckAt > ACK_EVERY_MS && this.ackTick) {
+        this.send(ack(this.ackTick));
+        this.lastAckAt = performance.now();
+      }
+    }
+    if (this.player?.known) {
+      this.player.fade(dt);
+      const me = this.player.shown();
+      this.selfAvatar.place(me.x, me.y, me.z, me.yaw);
+      this.selfAvatar.animate(dt);
+      v.follow(me.x, me.y, me.z, me.floor);
+    }
+    if (this.conn) this.remote.update(this.conn.serverNow() - INTERP_DELAY_MS, dt);
+    this.renderFrame();
+    this.emit('frame', dt);
+    if (t - this.nearAt > NEAR_EVERY_MS) {
+      this.nearAt = t;
+      this.updateNear();
+    }
+  }
+
+  inputTick() {
+    const [sx, sf] = this.controls.intent();
+    const cy = this.view.cameraYaw;
+    const run = this.controls.keys.has('ShiftLeft') || this.controls.keys.has('ShiftRight');
+    const k = Math.hypot(sx, sf) > 0 && this.controls.stick.pointer === null ? (run ? 1 : WALK) : 1;
+    // camera forward is (sin cy, cos cy); its right hand is (-cos cy, sin cy)
+    const mx = (Math.sin(cy) * sf - Math.cos(cy) * sx) * k;
+    const mz = (Math.cos(cy) * sf + Math.sin(cy) * sx) * k;
+    const moving = Math.hypot(mx, mz) > 1e-3;
+    const yaw = moving ? Math.atan2(mx, mz) : this.player.yaw;
+    const intent = { mx: moving ? mx : 0, mz: moving ? mz : 0, yaw };
+    if (!moving && sameIntent(intent, this.lastSent)) return;
+    const inp = this.player.step(intent.mx, intent.mz, intent.yaw);
+    this.send(input(inp.seq, this.ackTick ?? 0, inp.mx, inp.mz, inp.yaw));
+    this.lastAckAt = performance.now();
+    this.lastSent = intent;
+  }
+
+  // ---- picking and the text alternative ----
+
+  pickAt(x, y) {
+    const hit = this.view.pick(x, y, this.remote.objects());
+    if (hit) this.choose(hit);
+  }
+
+  choose(hit) {
+    if (this.emit('pick', hit)) return;
+    const t = (k, v) => this.i18n.t(k, v);
+    const title = hit.kind === 'person' ? t('panel.person', { name: hit.name }) : this.i18n.text(hit.label) || t(`kind.${hit.kind}`);
+    const panel = this.panel({ title });
+    const p = document.createElement('p');
+    p.textContent = hit.kind === 'counter' && hit.section ? `${t('kind.counter')}: ${hit.section}` : t(`kind.${hit.kind}`);
+    panel.body.append(p);
+  }
+
+  panel(options) {
+    return new Panel(this.$('#panels'), { closeLabel: this.i18n.t('close'), ...options });
+  }
+
+  updateNear() {
+    if (!this.player?.known) return;
+    const me = this.player.shown();
+    const t = (k, v) => this.i18n.t(k, v);
+    const people = this.remote.positions()
+      .filter((o) => o.floor === me.floor)
+      .map((o) => ({ ...o, distance: Math.hypot(o.x - me.x, o.z - me.z) }))
+      .filter((o) => o.distance <= NEAR_PEOPLE_M)
+      .sort((a, b) => a.distance - b.distance);
+    const things = this.world.near(me.floor, me.x, me.z, 8).slice(0, 5);
+    const floor = this.world.floors[me.floor];
+    const zone = this.world.zoneAt(me.floor, me.x, me.z);
+    const m = (d) => t('near.m', { d: Math.round(d) });
+    const lines = [
+      t('near.where', {
+        floor: this.i18n.text(floor?.name),
+        zone: zone && !this.i18n.text(floor?.name).includes(this.i18n.text(zone.name)) ? this.i18n.text(zone.name) : '',
+      }),
+      people.length ? t('near.people', { list: people.map((o) => `${o.name} (${m(o.distance)})`).join('、') }) : t('near.nobody'),
+    ];
+    if (things.length) {
+      lines.push(t('near.things', {
+        list: things.map((o) => `${this.i18n.text(o.label) || t(`kind.${o.kind}`)} (${m(o.distance)})`).join('、'),
+      }));
+    }
+    const text = lines.join('\n');
+    if (text !== this.nearText) {
+      this.nearText = text;
+      const live = this.$('#nearby-live');
+      live.replaceChildren(...lines.map((l) => Object.assign(document.createElement('p'), { textContent: l })));
+    }
+    // keyboard users open what is close from buttons (rebuilt only when the set changes)
+    const key = things.map((o) => o.id).join(',') + this.i18n.lang;
+    if (key !== this.nearKey) {
+      this.nearKey = key;
+      let list = this.$('#nearby-actions');
+      if (!list) {
+        list = document.createElement('div');
+        list.id = 'nearby-actions';
+        this.$('#nearby').append(list);
+      }
+      list.replaceChildren(...things.filter((o) => o.kind !== 'stairs').map((o) => {
+        const b = document.createElement('button');
+        b.type = 'button';
+        b.textContent = this.i18n.text(o.label) || t(`kind.${o.kind}`);
+        b.addEventListener('click', () => this.choose({ kind: o.kind, id: o.id, label: o.label, procedure: o.object.procedure, section: o.object.section }));
+        return b;
+      }));
+    }
+    this.emit('near', { things, people });
+  }
+
+  // ---- status line and banner ----
+
+  renderStatus() {
+    const el = this.$('#status');
+    if (!el) return;
+    const t = (k, v) => this.i18n.t(k, v);
+    el.dataset.state = this.state;
+    const parts = [t(`status.${['connected', 'reconnecting', 'closed'].includes(this.state) ? this.state : 'connecting'}`)];
+    if (this.instance) parts.push(`${t('status.instance')} ${this.instance}`);
+    if (this.state === 'connected') {
+      parts.push(t('status.people', { n: this.people }) + (this.crowd ? ` (${t('status.crowd', { n: this.crowd })})` : ''));
+    }
+    this.$('#status-text').textContent = parts.join(' · ');
+  }
+
+  showBanner(text, level = 'warn', retry = false) {
+    const b = this.$('#banner');
+    b.hidden = false;
+    b.dataset.level = level;
+    this.$('#banner-text').textContent = text;
+    this.$('#banner-retry').hidden = !retry;
+  }
+
+  hideBanner() {
+    this.$('#banner').hidden = true;
+  }
+
+  // ---- the feature API ----
+
+  on(type, fn) {
+    const key = typeof type === 'string' && type in MsgType ? MsgType[type] : type;
+    if (!this.listeners.has(key)) this.listeners.set(key, new Set());
+    this.listeners.get(key).add(fn);
+    return () => this.off(type, fn);
+  }
+
+  off(type, fn) {
+    const key = typeof type === 'string' && type in MsgType ? MsgType[type] : type;
+    this.listeners.get(key)?.delete(fn);
+  }
+
+  /** Call the listeners of a type; true when one of them returned true (handled). */
+  emit(type, arg) {
+    let handled = false;
+    for (const fn of this.listeners.get(type) ?? []) {
+      try {
+        if (fn(arg) === true) handled = true;
+      } catch (e) {
+        console.error(`emachi: listener for ${typeName(type) ?? type} failed`, e);
+      }
+    }
+    return handled;
+  }
+
+  self() {
+    if (!this.player?.known) return null;
+    return { id: this.avatarId, ...this.player.shown() };
+  }
+
+  others() {
+    return this.remote ? this.remote.positions() : [];
+  }
+
+  serverNow() {
+    return this.conn ? this.conn.serverNow() : Date.now();
+  }
+
+  get THREE() {
+    return THREE;
+  }
+
+  get protocol() {
+    return protocol;
+  }
+
+  exposeTestHooks() {
+    const app = this;
+    window.emachi = {
+      app,
+      /** {state, avatarId, instance, people, crowd, frames, firstFrameMs} */
+      state: () => ({
+        state: app.state, avatarId: app.avatarId, instance: app.instance, people: app.people,
+        crowd: app.crowd, frames: app.frames, firstFrameMs: app.firstFrameMs,
+      }),
+      self: () => app.self(),
+      others: () => app.others(),
+      /** Cut the WebSocket as a network failure would; the client reconnects by itself. */
+      dropConnection: () => app.conn?.dropForTest(),
+    };
+  }
+
+  dispose() {
+    cancelAnimationFrame(this.raf);
+    for (const f of this.features) (typeof f === 'function' ? f : f.dispose?.bind(f))?.();
+    this.features = [];
+    window.removeEventListener('resize', this.idleResize);
+    this.conn?.dispose();
+    this.controls?.dispose();
+    this.chat?.dispose();
+    this.remote?.dispose();
+    this.selfAvatar?.dispose();
+    this.player?.dispose();
+    this.store?.dispose();
+    this.view?.dispose();
+    this.world?.dispose();
+    this.listeners.clear();
+  }
+}

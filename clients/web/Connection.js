@@ -1,0 +1,184 @@
+// The WebSocket to the hall: hello/welcome, the resume token kept in sessionStorage (so a reload or a
+// reconnect keeps the same avatar), reconnect with backoff, and a clock offset estimated from
+// ping/pong (the sample with the smallest round trip wins). Emits:
+//   'state'   {state, code?, reason?, retryIn?}   state: connecting | connected | reconnecting | closed
+//   'welcome' the WELCOME message
+//   'message' every decoded message (after 'welcome' for WELCOME)
+
+import { CloseCode, MsgType, decodeMessage, encodeMessage, hello, ping } from './protocol.js';
+
+const RESUME_KEY = 'emachi.resume';
+const PING_EVERY_MS = 2000;
+const CLOCK_SAMPLES = 8;
+const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+const FULL_RETRY_MS = 15000;
+// closes after which trying again cannot help
+const FINAL = new Set([CloseCode.UNSUPPORTED_VERSION, CloseCode.REPLACED, CloseCode.REMOVED, CloseCode.UNAUTHORIZED]);
+
+export const now = () => performance.timeOrigin + performance.now();
+
+export class Connection extends EventTarget {
+  /**
+   * @param {{url?: string, name: string, opts?: object}} options
+   */
+  constructor({ url, name, opts = {} }) {
+    super();
+    this.url = url ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.name = name;
+    this.opts = opts;
+    this.ws = null;
+    this.state = 'idle';
+    this.attempt = 0;
+    this.welcome = null;
+    this.clockSamples = [];
+    this.clockOffset = 0; // server_time - local time, ms
+    this.rtt = 0;
+    this.bytesIn = 0;
+    this.timer = null;
+    this.pingTimer = null;
+    this.closedByUs = false;
+  }
+
+  get resumeToken() {
+    try { return sessionStorage.getItem(RESUME_KEY); } catch { return null; }
+  }
+
+  set resumeToken(token) {
+    try {
+      if (token) sessionStorage.setItem(RESUME_KEY, token);
+      else sessionStorage.removeItem(RESUME_KEY);
+    } catch { /* storage may be disabled; resume then works only within this page */ }
+  }
+
+  setState(state, extra = {}) {
+    this.state = state;
+    this.dispatchEvent(new CustomEvent('state', { detail: { state, ...extra } }));
+  }
+
+  open() {
+    this.closedByUs = false;
+    clearTimeout(this.timer);
+    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.attempt });
+    let ws;
+    try {
+      ws = new WebSocket(this.url);
+    } catch (e) {
+      this.scheduleRetry(0, String(e));
+      return;
+    }
+    ws.binaryType = 'arraybuffer';
+    this.ws = ws;
+    let welcomed = false;
+    ws.onopen = () => {
+      this.sendRaw(hello(this.name, this.resumeToken ?? this.memoryToken ?? null, this.opts));
+    };
+    ws.onmessage = (ev) => {
+      if (!(ev.data instanceof ArrayBuffer)) return;
+      this.bytesIn += ev.data.byteLength;
+      const msg = decodeMessage(ev.data);
+      if (msg.type === MsgType.WELCOME) {
+        welcomed = true;
+        this.attempt = 0;
+        this.welcome = msg;
+        this.memoryToken = msg.resume;
+        this.resumeToken = msg.resume;
+        this.addClockSample(0, msg.server_time, 0);
+        this.dispatchEvent(new CustomEvent('welcome', { detail: msg }));
+        this.setState('connected', { instance: msg.instance });
+        this.startPing();
+      } else if (msg.type === MsgType.PONG) {
+        const t = now();
+        this.addClockSample(t - msg.client_time, msg.server_time, t);
+      }
+      this.dispatchEvent(new CustomEvent('message', { detail: msg }));
+    };
+    ws.onclose = (ev) => {
+      this.stopPing();
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.closedByUs) { this.setState('closed', { code: ev.code }); return; }
+      const code = ev.code;
+      if (FINAL.has(code)) {
+        if (code === CloseCode.REPLACED || code === CloseCode.REMOVED) this.resumeToken = null;
+        this.setState('closed', { code, reason: ev.reason });
+        return;
+      }
+      if (code === CloseCode.WORLD_FULL) { this.scheduleRetry(FULL_RETRY_MS, ev.reason, code); return; }
+      if (code === CloseCode.DRAINING) { this.scheduleRetry(300 + Math.random() * 700, ev.reason, code); return; }
+      this.scheduleRetry(null, ev.reason, code, !welcomed);
+    };
+  }
+
+  scheduleRetry(delay, reason, code = 0, unreachable = false) {
+    const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
+    const ms = delay ?? base * (0.75 + Math.random() * 0.5);
+    this.attempt += 1;
+    this.setState('reconnecting', { code, reason, retryIn: ms, unreachable, attempt: this.attempt });
+    this.timer = setTimeout(() => this.open(), ms);
+  }
+
+  /** Try now rather than waiting for the backoff (a "retry" button). */
+  retryNow() {
+    if (this.ws) return;
+    clearTimeout(this.timer);
+    this.open();
+  }
+
+  addClockSample(rtt, serverTime, localTime) {
+    if (localTime === 0) {
+      // the welcome gives a first, rough offset (one-way delay unknown)
+      this.clockOffset = serverTime - now();
+      return;
+    }
+    this.clockSamples.push({ rtt, offset: serverTime - (localTime - rtt / 2) });
+    if (this.clockSamples.length > CLOCK_SAMPLES) this.clockSamples.shift();
+    const best = this.clockSamples.reduce((a, b) => (b.rtt < a.rtt ? b : a));
+    this.clockOffset = best.offset;
+    this.rtt = rtt;
+  }
+
+  /** The server's clock now, in ms, as best estimated. */
+  serverNow() {
+    return now() + this.clockOffset;
+  }
+
+  startPing() {
+    this.stopPing();
+    const tick = () => this.sendRaw(ping(now()));
+    tick();
+    this.pingTimer = setInterval(tick, PING_EVERY_MS);
+  }
+
+  stopPing() {
+    clearInterval(this.pingTimer);
+    this.pingTimer = null;
+  }
+
+  /** Send a client message array ([MsgType.X, ...fields]); false when not connected. */
+  sendRaw(arr) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(encodeMessage(arr));
+    return true;
+  }
+
+  send(arr) {
+    return this.state === 'connected' ? this.sendRaw(arr) : false;
+  }
+
+  /** Drop the socket as a network failure would (tests, "reconnect" after sleep). */
+  dropForTest() {
+    this.ws?.close(3000, 'test drop');
+  }
+
+  close() {
+    this.closedByUs = true;
+    clearTimeout(this.timer);
+    this.stopPing();
+    this.ws?.close(1000, 'bye');
+  }
+
+  dispose() {
+    this.close();
+    this.ws = null;
+  }
+}

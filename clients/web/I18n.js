@@ -1,0 +1,153 @@
+// Japanese first, English switchable: the strings of the client and the current language (kept in
+// localStorage). Features add their own strings with add(). Elements with data-i18n="key" are
+// filled in by apply(); data-i18n-attr="placeholder:key,aria-label:key2" sets attributes.
+
+const STRINGS = {
+  ja: {
+    'title': 'e-まち 町田市役所',
+    'subtitle': 'バーチャル市役所',
+    'intro': 'ブラウザで歩ける町田市役所です。窓口に並ばずに、キオスクからオンライン手続き（LINE・Web）を開けます。説明会の中継やほかの来庁者との会話もできます。',
+    'intro.private': 'アカウント不要。名前は表示用だけで、記録しません。',
+    'name.label': '表示名',
+    'name.hint': '1〜24文字。ほかの人に見えます。',
+    'enter': '入る',
+    'lang.switch': 'English',
+    'status.connecting': '接続中…',
+    'status.connected': '接続済み',
+    'status.reconnecting': '再接続中…',
+    'status.closed': '切断',
+    'status.instance': '会場',
+    'status.people': '{n}人',
+    'status.crowd': 'ほか{n}人',
+    'msg.full': '市役所がいっぱいです。しばらくしてから自動で入り直します。',
+    'msg.unreachable': 'サーバーにつながりません。{s}秒後にもう一度試します。',
+    'msg.restarting': 'サーバーを再起動しています。すぐに戻ります（アバターはそのままです）。',
+    'msg.lost': '接続が切れました。再接続しています…',
+    'msg.replaced': 'この名前のアバターは別のタブで使われています。',
+    'msg.removed': '主催者によって退出しました。',
+    'msg.version': '新しい版があります。ページを再読み込みしてください。',
+    'msg.unauthorized': '招待が無効か期限切れです。',
+    'msg.retry': '今すぐ再試行',
+    'chat.label': 'チャット',
+    'chat.placeholder': 'メッセージを入力',
+    'chat.send': '送信',
+    'chat.scope.all': '全体',
+    'chat.scope.near': '近く',
+    'near.title': '周りの様子',
+    'near.people': '近くの人: {list}',
+    'near.nobody': '近くに人はいません。',
+    'near.things': '近くにあるもの: {list}',
+    'near.where': '現在地: {floor} {zone}',
+    'near.m': '{d}m',
+    'help.keys': '移動: WASD・矢印キー / 向き: Q・E・←→ / 視点: ドラッグ',
+    'help.touch': '左下のスティックで移動、画面をドラッグで視点',
+    'kind.kiosk': 'キオスク',
+    'kind.helper': 'おてつだい',
+    'kind.thumbnail': 'リンク',
+    'kind.counter': '窓口',
+    'kind.table': 'テーブル',
+    'kind.stage': 'ステージ',
+    'kind.stairs': '階段',
+    'kind.person': '人',
+    'close': '閉じる',
+    'panel.person': '{name} さん',
+  },
+  en: {
+    'title': 'e-machi Machida City Hall',
+    'subtitle': 'The virtual city hall',
+    'intro': 'Machida City Hall, walkable in your browser. Skip the queue: kiosks open online procedures (LINE, web). Watch briefings and talk with other visitors.',
+    'intro.private': 'No account. Your name is only shown to others, never stored.',
+    'name.label': 'Display name',
+    'name.hint': '1–24 characters, visible to others.',
+    'enter': 'Enter',
+    'lang.switch': '日本語',
+    'status.connecting': 'Connecting…',
+    'status.connected': 'Connected',
+    'status.reconnecting': 'Reconnecting…',
+    'status.closed': 'Disconnected',
+    'status.instance': 'Hall',
+    'status.people': '{n} here',
+    'status.crowd': '+{n} more',
+    'msg.full': 'The hall is full. We will try again automatically in a moment.',
+    'msg.unreachable': 'Cannot reach the server. Trying again in {s} s.',
+    'msg.restarting': 'The server is restarting. Back in a moment (your avatar is kept).',
+    'msg.lost': 'Connection lost. Reconnecting…',
+    'msg.replaced': 'Your avatar was taken over by another tab.',
+    'msg.removed': 'You were removed by the host.',
+    'msg.version': 'A new version is out. Please reload the page.',
+    'msg.unauthorized': 'The invitation is invalid or expired.',
+    'msg.retry': 'Retry now',
+    'chat.label': 'Chat',
+    'chat.placeholder': 'Type a message',
+    'chat.send': 'Send',
+    'chat.scope.all': 'Everyone',
+    'chat.scope.near': 'Nearby',
+    'near.title': 'Around you',
+    'near.people': 'People near you: {list}',
+    'near.nobody': 'Nobody is near you.',
+    'near.things': 'Close by: {list}',
+    'near.where': 'You are on {floor}, {zone}',
+    'near.m': '{d} m',
+    'help.keys': 'Move: WASD or arrows / turn: Q, E, ← → / look: drag',
+    'help.touch': 'Move with the stick (bottom left), drag the view to look around',
+    'kind.kiosk': 'kiosk',
+    'kind.helper': 'helper',
+    'kind.thumbnail': 'link',
+    'kind.counter': 'counter',
+    'kind.table': 'table',
+    'kind.stage': 'stage',
+    'kind.stairs': 'stairs',
+    'kind.person': 'person',
+    'close': 'Close',
+    'panel.person': '{name}',
+  },
+};
+
+const LANG_KEY = 'emachi.lang';
+
+export class I18n extends EventTarget {
+  constructor() {
+    super();
+    let saved = null;
+    try { saved = localStorage.getItem(LANG_KEY); } catch { /* private mode */ }
+    this.lang = saved === 'en' || saved === 'ja' ? saved : 'ja';
+    this.strings = { ja: { ...STRINGS.ja }, en: { ...STRINGS.en } };
+  }
+
+  /** Add strings: {ja: {key: text}, en: {key: text}}. */
+  add(table) {
+    for (const lang of ['ja', 'en']) Object.assign(this.strings[lang], table[lang] ?? {});
+  }
+
+  t(key, vars = {}) {
+    const s = this.strings[this.lang][key] ?? this.strings.ja[key] ?? key;
+    return s.replace(/\{(\w+)\}/g, (_, k) => String(vars[k] ?? ''));
+  }
+
+  /** A world text ({ja, en}) or a plain string in the current language. */
+  text(t) {
+    if (t == null) return '';
+    if (typeof t === 'string') return t;
+    return t[this.lang] ?? t.ja ?? t.en ?? '';
+  }
+
+  setLang(lang) {
+    this.lang = lang;
+    try { localStorage.setItem(LANG_KEY, lang); } catch { /* private mode */ }
+    document.documentElement.lang = lang;
+    this.apply(document);
+    this.dispatchEvent(new CustomEvent('change', { detail: lang }));
+  }
+
+  apply(root) {
+    for (const el of root.querySelectorAll('[data-i18n]')) el.textContent = this.t(el.dataset.i18n);
+    for (const el of root.querySelectorAll('[data-i18n-attr]')) {
+      for (const pair of el.dataset.i18nAttr.split(',')) {
+        const [attr, key] = pair.split(':');
+        el.setAttribute(attr, this.t(key));
+      }
+    }
+  }
+
+  dispose() {}
+}

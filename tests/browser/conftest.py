@@ -1,0 +1,333 @@
+"""Real headless Chromium (Debian's /usr/bin/chromium, never a downloaded browser) against a real
+``emachi serve`` subprocess on a free port.
+
+Fixtures for every browser test (kiosk and briefing tests use them too):
+
+- ``emachi`` (module scope): a running server, ``.url`` (``http://127.0.0.1:PORT``), ``.port``,
+  ``.staff_token``, ``.data_dir``; ``start_emachi(*args)`` starts another one with extra CLI flags
+  (e.g. ``"--capacity", "1"``), stopped at the end of the test;
+- ``browser`` (session scope): the Playwright Chromium;
+- ``open_page(url=None, *, phone=False, width=960, height=640)``: a new context and page; at the
+  end of the test the test **fails if the page logged a console error or threw** (unless declared
+  with ``open_page.expect(page, regex)``);
+- ``join(page, name)``: enters the hall from the first screen and waits for the own avatar;
+- ``wait_for(page, js, timeout=...)``: waits for a JS expression to be truthy, in steps of ``WAIT``.
+
+Waits are multiples of ``WAIT``. The page exposes ``window.emachi`` (see clients/web/App.js):
+``state()``, ``self()``, ``others()``, ``dropConnection()``, ``app``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import secrets
+import signal
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = "/usr/bin/chromium"
+EMACHI = ROOT / ".venv" / "bin" / "emachi"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-angle=swiftshader",
+    "--enable-unsafe-swiftshader",
+    "--disable-renderer-backgrounding",
+    "--disable-background-timer-throttling",
+    "--disable-backgrounding-occluded-windows",
+]
+WAIT = 0.25  # seconds: the one unit of every wait in browser tests
+SERVER_START = 80 * WAIT
+PAGE_READY = 80 * WAIT
+PHONE = {"width": 390, "height": 844}
+
+# feature modules the client tries to load (clients/web/features.js); a 404 for one that is not
+# written yet is expected and not an error of the page
+FEATURE_FILES = {"/client/kiosk/feature.js", "/client/briefing/feature.js"}
+
+pytestmark = pytest.mark.browser
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
+            item.add_marker(pytest.mark.browser)
+            if not os.path.exists(CHROMIUM):
+                item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed"))
+
+
+@dataclass(slots=True)
+class EmachiServer:
+    """A running ``emachi serve`` subprocess."""
+
+    proc: subprocess.Popen[bytes]
+    url: str
+    port: int
+    staff_token: str
+    data_dir: Path
+    log: Path
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=40 * WAIT)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+def _start_server(tmp: Path, *args: str) -> EmachiServer:
+    if not EMACHI.exists():
+        pytest.fail(f"{EMACHI} is missing: run `.venv/bin/pip install -e .`")
+    tmp.mkdir(parents=True, exist_ok=True)
+    log = tmp / "serve.log"
+    token = secrets.token_urlsafe(16)
+    data = tmp / "data"
+    cmd = [
+        str(EMACHI),
+        "serve",
+        "--port",
+        "0",
+        "--data-dir",
+        str(data),
+        "--staff-token",
+        token,
+        *args,
+    ]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + SERVER_START
+    while time.monotonic() < deadline:
+        text = log.read_text(errors="replace")
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", text)
+        if m:
+            port = int(m.group(1))
+            return EmachiServer(proc, f"http://127.0.0.1:{port}", port, token, data, log)
+        if proc.poll() is not None:
+            pytest.fail(f"emachi serve exited with {proc.returncode}:\n{text}")
+        time.sleep(WAIT / 5)
+    proc.kill()
+    pytest.fail(f"emachi serve did not print its URL within {SERVER_START} s:\n{log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def emachi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmachiServer]:
+    server = _start_server(tmp_path_factory.mktemp("emachi"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def start_emachi(tmp_path: Path) -> Iterator[Callable[..., EmachiServer]]:
+    started: list[EmachiServer] = []
+
+    def start(*args: str) -> EmachiServer:
+        s = _start_server(tmp_path / f"server{len(started)}", *args)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@dataclass(slots=True)
+class PageProblems:
+    """What a page logged as an error; checked when the test ends."""
+
+    errors: list[str] = field(default_factory=list)
+    expected: list[re.Pattern[str]] = field(default_factory=list)
+
+    def console(self, msg: object) -> None:
+        if msg.type != "error":  # type: ignore[attr-defined]
+            return
+        url = (msg.location or {}).get("url", "")  # type: ignore[attr-defined]
+        path = re.sub(r"^https?://[^/]+", "", url)
+        if (
+            path in FEATURE_FILES
+            and not (ROOT / "clients" / "web" / path.removeprefix("/client/")).exists()
+        ):
+            return
+        text = msg.text  # type: ignore[attr-defined]
+        if any(p.search(text) for p in self.expected):
+            return
+        self.errors.append(f"console error: {text} ({url})")
+
+    def page_error(self, err: object) -> None:
+        self.errors.append(f"uncaught: {err}")
+
+
+class PageOpener:
+    """``open_page(url=None, *, phone=False, width=960, height=640)`` opens a page and waits for its
+    first frame; ``open_page.expect(page, regex)`` declares a console error the test provokes on
+    purpose (e.g. Chromium's "WebSocket connection ... failed" while the network is cut)."""
+
+    def __init__(self, browser: object, emachi: EmachiServer) -> None:
+        self.browser = browser
+        self.emachi = emachi
+        self.contexts: list[tuple[object, PageProblems]] = []
+        self.problems: dict[int, PageProblems] = {}
+
+    def expect(self, page: object, pattern: str) -> None:
+        self.problems[id(page)].expected.append(re.compile(pattern))
+
+    def __call__(
+        self, url: str | None = None, *, phone: bool = False, width: int = 960, height: int = 640
+    ) -> object:
+        size = PHONE if phone else {"width": width, "height": height}
+        ctx = self.browser.new_context(  # type: ignore[attr-defined]
+            viewport=size,
+            has_touch=phone,
+            is_mobile=phone,
+            device_scale_factor=1,
+            locale="ja-JP",
+        )
+        page = ctx.new_page()
+        problems = PageProblems()
+        page.on("console", lambda m: problems.console(m))
+        page.on("pageerror", lambda e: problems.page_error(e))
+        self.contexts.append((ctx, problems))
+        self.problems[id(page)] = problems
+        page.goto(url or self.emachi.url + "/")
+        wait_for(page, "window.emachi && window.emachi.state().frames > 0", timeout=PAGE_READY)
+        return page
+
+    def close(self) -> list[str]:
+        errors = [e for _, p in self.contexts for e in p.errors]
+        for ctx, _ in self.contexts:
+            ctx.close()  # type: ignore[attr-defined]
+        return errors
+
+
+@pytest.fixture
+def open_page(browser: object, emachi: EmachiServer) -> Iterator[PageOpener]:
+    opener = PageOpener(browser, emachi)
+    yield opener
+    errors = opener.close()
+    assert not errors, "the page logged errors:\n" + "\n".join(errors)
+
+
+def wait_for(page: object, js: str, timeout: float = 80 * WAIT, arg: object = None) -> object:
+    """Wait until ``js`` (an expression or a function of ``arg``) is truthy; returns its value."""
+    handle = page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=WAIT * 1000 / 2)  # type: ignore[attr-defined]
+    return handle.json_value()
+
+
+def join(page: object, name: str) -> dict[str, object]:
+    """Enter the hall from the first screen under ``name``; returns the own avatar as drawn."""
+    page.fill("#join-name", name)  # type: ignore[attr-defined]
+    page.click("#join button[type=submit]")  # type: ignore[attr-defined]
+    wait_for(page, "window.emachi.state().state === 'connected' && window.emachi.self() !== null")
+    return page.evaluate("window.emachi.self()")  # type: ignore[attr-defined, no-any-return]
+
+
+@pytest.fixture(name="join")
+def join_fixture() -> Callable[[object, str], dict[str, object]]:
+    return join
+
+
+@pytest.fixture(name="wait_for")
+def wait_for_fixture() -> Callable[..., object]:
+    return wait_for
+
+
+__all__ = ["CHROMIUM_ARGS", "PHONE", "WAIT", "EmachiServer", "join", "wait_for"]
+
+
+class TcpProxy:
+    """A loopback TCP proxy in front of the server, so a test can cut the connections for real
+    (the browser sees its WebSocket drop, the server sees the peer vanish) and refuse new ones."""
+
+    def __init__(self, target_port: int) -> None:
+        import socket
+        import threading
+
+        self._socket = socket
+        self.target_port = target_port
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.refusing = False
+        self.conns: list[object] = []
+        self.lock = threading.Lock()
+        self.closed = False
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+        self.thread.start()
+
+    def _accept(self) -> None:
+        import threading
+
+        while not self.closed:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            if self.refusing:
+                client.close()
+                continue
+            try:
+                upstream = self._socket.create_connection(("127.0.0.1", self.target_port))
+            except OSError:
+                client.close()
+                continue
+            with self.lock:
+                self.conns += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: object, dst: object) -> None:
+        try:
+            while data := src.recv(65536):  # type: ignore[attr-defined]
+                dst.sendall(data)  # type: ignore[attr-defined]
+        except OSError:
+            pass
+        finally:
+            for s in (src, dst):
+                with contextlib.suppress(OSError):
+                    s.shutdown(self._socket.SHUT_RDWR)  # type: ignore[attr-defined]
+
+    def cut(self) -> None:
+        """Drop every open connection at once, as a network failure would."""
+        with self.lock:
+            conns, self.conns = self.conns, []
+        for s in conns:
+            with contextlib.suppress(OSError):
+                s.shutdown(self._socket.SHUT_RDWR)  # type: ignore[attr-defined]
+            s.close()  # type: ignore[attr-defined]
+
+    def close(self) -> None:
+        self.closed = True
+        self.cut()
+        self.listener.close()
+
+
+@pytest.fixture
+def tcp_proxy(emachi: EmachiServer) -> Iterator[TcpProxy]:
+    proxy = TcpProxy(emachi.port)
+    yield proxy
+    proxy.close()

@@ -1,0 +1,188 @@
+"""Walking the hall in real Chromium: people see each other move, the phone joystick walks, a cut
+connection comes back with the same avatar, the hall is drawn, a full hall says so."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from .conftest import WAIT, TcpProxy, join, wait_for
+
+NEAR_M = 1.0
+
+
+def _seen(page: Any, avatar_id: int) -> dict[str, Any] | None:
+    for o in page.evaluate("window.emachi.others()"):
+        if o["id"] == avatar_id:
+            return o
+    return None
+
+
+def _dist(a: dict[str, Any], b: dict[str, Any]) -> float:
+    return math.hypot(a["x"] - b["x"], a["z"] - b["z"])
+
+
+def _wait_sees(page: Any, avatar_id: int) -> None:
+    wait_for(page, "(id) => window.emachi.others().some((o) => o.id === id)", arg=avatar_id)
+
+
+def _wait_matches(observer: Any, walker: Any, avatar_id: int) -> float:
+    """Wait until the observer draws the walker's avatar within 1 m of where the walker is."""
+    js = """([id, near]) => {
+      const me = window.__walker;
+      const o = window.emachi.others().find((p) => p.id === id);
+      return o && me && Math.hypot(o.x - me.x, o.z - me.z) <= near;
+    }"""
+    me = walker.evaluate("window.emachi.self()")
+    observer.evaluate("(me) => { window.__walker = me; }", me)
+    wait_for(observer, js, arg=[avatar_id, NEAR_M])
+    seen = _seen(observer, avatar_id)
+    assert seen is not None
+    return _dist(seen, me)
+
+
+def _hold(page: Any, key: str, steps: int) -> None:
+    page.keyboard.down(key)
+    page.wait_for_timeout(steps * WAIT * 1000)
+    page.keyboard.up(key)
+
+
+def test_two_people_see_each_other_and_follow_a_walk(open_page: Any) -> None:
+    a = open_page()
+    b = open_page()
+    me_a = join(a, "あおい")
+    me_b = join(b, "Ben")
+    id_a = a.evaluate("window.emachi.state().avatarId")
+    id_b = b.evaluate("window.emachi.state().avatarId")
+    assert id_a != id_b
+    _wait_sees(a, id_b)
+    _wait_sees(b, id_a)
+    # each sees the other where the other is
+    assert _wait_matches(b, a, id_a) <= NEAR_M
+    assert _wait_matches(a, b, id_b) <= NEAR_M
+    # the name tag data travels too
+    assert _seen(b, id_a)["name"] == "あおい"
+
+    # a scripted walk: forward, then strafe, then forward again
+    for key, steps in (("KeyW", 6), ("KeyD", 4), ("KeyW", 3)):
+        _hold(a, key, steps)
+        # mid-walk the observer keeps up (within 1 m once the walker pauses)
+        assert _wait_matches(b, a, id_a) <= NEAR_M
+    end_a = a.evaluate("window.emachi.self()")
+    assert _dist(end_a, me_a) > 2.0, "the walker did not move"
+    # the observer did not move
+    assert _dist(b.evaluate("window.emachi.self()"), me_b) < 0.1
+
+
+def test_phone_walks_with_the_joystick(open_page: Any) -> None:
+    page = open_page(phone=True)
+    start = join(page, "スマホ")
+    stick = page.locator("#joystick")
+    assert stick.is_visible(), "no joystick on a phone"
+    box = stick.bounding_box()
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    cdp = page.context.new_cdp_session(page)
+
+    def touch(kind: str, x: float, y: float) -> None:
+        points = [] if kind == "touchEnd" else [{"x": x, "y": y, "id": 1}]
+        cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+    touch("touchStart", cx, cy)
+    for i in range(1, 6):
+        touch("touchMove", cx, cy - box["height"] * 0.09 * i)  # push the stick up: forward
+    page.wait_for_timeout(8 * WAIT * 1000)
+    touch("touchEnd", cx, cy)
+    wait_for(
+        page,
+        "(s) => Math.hypot(window.emachi.self().x - s.x, window.emachi.self().z - s.z) > 1.5",
+        arg=start,
+    )
+    # the page fits a portrait phone: nothing sticks out sideways
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+def test_a_cut_connection_comes_back_with_the_same_avatar(
+    open_page: Any, tcp_proxy: TcpProxy
+) -> None:
+    watcher = open_page()
+    join(watcher, "見守り")
+    page = open_page(tcp_proxy.url + "/")
+    join(page, "つながり")
+    avatar = page.evaluate("window.emachi.state().avatarId")
+    _wait_sees(watcher, avatar)
+    _hold(page, "KeyW", 4)
+    before = page.evaluate("window.emachi.self()")
+
+    open_page.expect(page, r"WebSocket connection to .* failed")
+    tcp_proxy.refusing = True
+    tcp_proxy.cut()
+    wait_for(page, "window.emachi.state().state === 'reconnecting'")
+    assert page.locator("#banner").is_visible(), "no message while the connection is down"
+    tcp_proxy.refusing = False
+    wait_for(page, "window.emachi.state().state === 'connected'", timeout=120 * WAIT)
+
+    assert page.evaluate("window.emachi.state().avatarId") == avatar
+    after = page.evaluate("window.emachi.self()")
+    assert _dist(after, before) < NEAR_M, "the avatar did not keep its place"
+    assert not page.locator("#banner").is_visible()
+    # the others still see one avatar of that name, the same id, not a duplicate
+    wait_for(
+        watcher,
+        "(id) => window.emachi.others().filter((o) => o.name === 'つながり').length === 1",
+        arg=avatar,
+    )
+    assert _seen(watcher, avatar) is not None
+    # and it still walks
+    _hold(page, "KeyW", 3)
+    assert _dist(page.evaluate("window.emachi.self()"), after) > 0.5
+
+
+PIXELS_JS = """() => {
+  const src = document.querySelector('#view canvas');
+  const c = document.createElement('canvas');
+  c.width = 64; c.height = 64;
+  const ctx = c.getContext('2d');
+  ctx.drawImage(src, 0, 0, 64, 64);
+  const d = ctx.getImageData(0, 0, 64, 64).data;
+  const counts = new Map();
+  for (let i = 0; i < d.length; i += 4) {
+    const key = (d[i] >> 4) << 8 | (d[i + 1] >> 4) << 4 | (d[i + 2] >> 4);
+    counts.set(key, (counts.get(key) || 0) + 1);
+  }
+  return { colours: counts.size, top: Math.max(...counts.values()) / (64 * 64) };
+}"""
+
+
+def test_the_hall_is_drawn(open_page: Any) -> None:
+    page = open_page()
+    join(page, "がめん")
+    pixels = page.evaluate(PIXELS_JS)
+    assert pixels["colours"] >= 12, f"the view is nearly blank: {pixels}"
+    assert pixels["top"] < 0.8, f"one colour fills the view: {pixels}"
+
+
+def test_chat_reaches_the_other_person_and_english_switches(open_page: Any) -> None:
+    a = open_page()
+    b = open_page()
+    join(a, "はなこ")
+    join(b, "Taro")
+    a.fill("#chat-input", "こんにちは、受付はどこですか")
+    a.press("#chat-input", "Enter")
+    wait_for(b, "document.querySelector('#chat-log').textContent.includes('受付はどこですか')")
+    assert "はなこ" in b.locator("#chat-log").inner_text()
+    assert "接続済み" in b.locator("#status-text").inner_text()
+    b.click("#status button.lang")
+    wait_for(b, "document.querySelector('#status-text').textContent.includes('Connected')")
+    assert b.evaluate("document.documentElement.lang") == "en"
+
+
+def test_a_full_hall_says_so(open_page: Any, start_emachi: Any) -> None:
+    small = start_emachi("--capacity", "1", "--max-instances", "1")
+    first = open_page(small.url + "/")
+    join(first, "ひとりめ")
+    second = open_page(small.url + "/")
+    second.fill("#join-name", "ふたりめ")
+    second.click("#join button[type=submit]")
+    wait_for(second, "!document.querySelector('#banner').hidden")
+    assert "いっぱい" in second.locator("#banner-text").inner_text()
+    assert second.evaluate("window.emachi.state().state") == "reconnecting"
