@@ -16,12 +16,14 @@ from world.collision import FloorSegments, build_segments, crossings, sweep
 from world.geometry import points_in_polygon
 from world.model import World
 
-__all__ = ["Crowd", "MAX_SUBSTEP", "MAX_DT"]
+__all__ = ["Crowd", "MAX_SUBSTEP", "MAX_DT", "SPAWN_SPREAD"]
 
 MAX_SUBSTEP = 0.25
 """Longest move (m) in one collision substep."""
 MAX_DT = 1.0
 """Longest time (s) one ``step`` simulates; a stalled tick does not fling anyone across the hall."""
+SPAWN_SPREAD = 1.5
+"""Radius (m) of the disc around a spawn point where arrivals are spread."""
 _LAND = 0.05  # how far past a stair's end an avatar is put when it changes floor
 _GOLDEN = math.pi * (3.0 - math.sqrt(5.0))
 
@@ -54,6 +56,7 @@ class Crowd:
         self._segments: list[FloorSegments] = build_segments(world)
         self._elevation = np.array([f.elevation for f in world.floors], dtype=np.float64)
         self._next_spawn = 0
+        self._arrivals = [0] * len(world.spawns)
         st = world.stairs
         self._st_lower = np.array([s.lower for s in st], dtype=np.int16)
         self._st_upper = np.array([s.upper for s in st], dtype=np.int16)
@@ -67,16 +70,19 @@ class Crowd:
     def spawn(self, slot: int, spawn_index: int | None = None) -> None:
         """Activate ``slot`` at a spawn point (round robin unless ``spawn_index`` is given).
 
-        A little deterministic jitter (by slot, on a golden-angle spiral, at most 0.8 m, never
-        through a wall) keeps arrivals from standing on each other.
+        Deterministic jitter keeps arrivals apart: the n-th arrival at a spawn point stands at
+        the n-th point of a golden-angle spiral (256 points within ``SPAWN_SPREAD`` metres),
+        moved there with collision so that it never lands beyond a wall.
         """
         spawns = self.world.spawns
         if spawn_index is None:
             spawn_index = self._next_spawn % len(spawns)
             self._next_spawn += 1
-        sp = spawns[spawn_index % len(spawns)]
-        k = slot % 64
-        r = 0.8 * math.sqrt((k + 0.5) / 64)
+        spawn_index %= len(spawns)
+        sp = spawns[spawn_index]
+        k = self._arrivals[spawn_index] % 256
+        self._arrivals[spawn_index] += 1
+        r = SPAWN_SPREAD * math.sqrt((k + 0.5) / 256)
         a = k * _GOLDEN
         jitter = np.array([[r * math.sin(a), r * math.cos(a)]])
         start = np.array([[sp.x, sp.z]], dtype=np.float64)

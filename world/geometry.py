@@ -155,8 +155,6 @@ def polygon_problem(points: Sequence[Sequence[float]] | np.ndarray) -> str | Non
         for j in range(i + 1, n):
             if abs(p[i, 0] - p[j, 0]) <= 1e-9 and abs(p[i, 1] - p[j, 1]) <= 1e-9:
                 return f"point {j} repeats point {i}"
-    if abs(polygon_area(p)) <= 1e-9:
-        return "zero area"
     pts = [(float(a), float(b)) for a, b in p]
     for i in range(n):
         a1, a2 = pts[i], pts[(i + 1) % n]
@@ -175,6 +173,8 @@ def polygon_problem(points: Sequence[Sequence[float]] | np.ndarray) -> str | Non
                 continue
             if segments_intersect(a1, a2, pts[j], pts[(j + 1) % n]):
                 return f"edges {i} and {j} intersect"
+    if abs(polygon_area(p)) <= 1e-9:
+        return "zero area"
     return None
 
 
