@@ -25,8 +25,9 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from server.protocol.codes import PROTOCOL_VERSION, MsgType
-from server.protocol.messages import Ack, Hello, Input, Welcome, decode
+from server.protocol.codes import PROTOCOL_VERSION, CloseCode, MsgType
+from server.protocol.messages import Ack, Hello, Input, ProtocolError, Snapshot, Welcome, decode
+from server.protocol.snapshot import SnapshotState
 
 __all__ = [
     "Waypoints",
@@ -276,6 +277,9 @@ class Stats:
     client_seconds: float = 0.0  # sum over clients of time connected inside the window
     cpu_seconds: float = 0.0  # this process's CPU time inside the window
     loop_lag: list[float] = field(default_factory=list)  # s a 50 ms timer fired late
+    verified: int = 0  # snapshots decoded, checked and applied in full
+    invalid: int = 0  # snapshots that failed that (a verifying client stops at the first)
+    invalid_reasons: dict[str, int] = field(default_factory=dict)  # reason → first tick
 
     def to_json(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
@@ -290,8 +294,12 @@ async def _one_client(
     stop_at: float,
     stats: Stats,
     seed: int,
+    verify: bool = False,
 ) -> None:
     rng = random.Random(seed)
+    # A verifying client decodes and checks every frame and rebuilds its whole view, as a
+    # browser does: the server's stream must hold up, not only the bench's shortcut.
+    view = SnapshotState() if verify else None
     t0, t1 = window
     loop = asyncio.get_running_loop()
     now = loop.time
@@ -331,6 +339,21 @@ async def _one_client(
                 tick, base_tick, last_seq = items[1], items[2], items[3]
                 full, move, turn_move, turn, gone = items[5:10]
                 rec = own.apply(tick, base_tick, full, move, turn_move, turn, gone)
+                if view is not None:
+                    try:
+                        snap = decode(data)
+                        assert isinstance(snap, Snapshot)
+                        seen = view.apply(snap).get(own.avatar_id)
+                        if seen != rec:
+                            raise ProtocolError(
+                                CloseCode.BAD_FRAME,
+                                f"snapshot {tick}: own avatar {seen} in the view, {rec} tracked",
+                            )
+                        stats.verified += 1
+                    except ProtocolError as exc:
+                        stats.invalid += 1
+                        stats.invalid_reasons.setdefault(exc.reason, tick)
+                        view = None  # the chain of states is broken from here on
                 newest = tick
                 while pending and pending[0][0] <= last_seq:
                     _, sent_at = pending.popleft()
@@ -392,6 +415,7 @@ async def run_clients(
     measure_from: float,
     measure_for: float,
     seed: int,
+    verify: int = 0,
 ) -> Stats:
     """Run ``count`` walking clients; measure from ``measure_from`` (wall clock) for ``measure_for`` s.
 
@@ -410,9 +434,8 @@ async def run_clients(
         for k in range(count):
             delay = ramp * k / max(1, count)
             args = (http, url, first_index + k, waypoints, window, stop_at, stats)
-            tasks.append(
-                asyncio.create_task(_delayed(delay, args, seed * 100_003 + first_index + k))
-            )
+            client_seed = seed * 100_003 + first_index + k
+            tasks.append(asyncio.create_task(_delayed(delay, args, client_seed, k < verify)))
         tasks.append(asyncio.create_task(_cpu_in_window(window, stats)))
         await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
         for t in tasks:
@@ -441,11 +464,11 @@ async def _cpu_in_window(window: tuple[float, float], stats: Stats) -> None:
     stats.cpu_seconds = time.process_time() - c0
 
 
-async def _delayed(delay: float, args: tuple[Any, ...], seed: int) -> None:
+async def _delayed(delay: float, args: tuple[Any, ...], seed: int, verify: bool) -> None:
     await asyncio.sleep(delay)
     stats: Stats = args[-1]
     try:
-        await _one_client(*args, seed)
+        await _one_client(*args, seed, verify)
     except (aiohttp.ClientError, ConnectionError) as exc:
         key = type(exc).__name__
         stats.errors[key] = stats.errors.get(key, 0) + 1

@@ -196,6 +196,7 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     total: dict[str, Any] = {}
     lat: list[float] = []
     lag: list[float] = []
+    invalid_reasons: dict[str, int] = {}
     closes: dict[str, int] = {}
     errors: dict[str, int] = {}
     for p in parts:
@@ -204,6 +205,9 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
                 lat.extend(v)
             elif k == "loop_lag":
                 lag.extend(v)
+            elif k == "invalid_reasons":
+                for reason, tick in v.items():
+                    invalid_reasons.setdefault(reason, tick)
             elif k in ("closes", "errors"):
                 bucket = closes if k == "closes" else errors
                 for code, n in v.items():
@@ -240,6 +244,9 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         "inputs_per_client_per_s": per_client_s(total.get("inputs", 0)),
         "acks_per_client_per_s": per_client_s(total.get("acks", 0)),
         "unknown_base": total.get("unknown_base", 0),
+        "verified_snapshots": total.get("verified", 0),
+        "invalid_snapshots": total.get("invalid", 0),
+        "invalid_reasons": dict(list(invalid_reasons.items())[:10]),
         "loadgen_loop_lag_ms": {
             "p50": _pct([x * 1000.0 for x in lag], 0.5),
             "p99": _pct([x * 1000.0 for x in lag], 0.99),
@@ -304,6 +311,7 @@ def _table(result: dict[str, Any]) -> str:
             "load average before / after",
             "{:.2f} / {:.2f}".format(*result["loadavg_1m_before_after"]),
         ),
+        ("snapshots verified / invalid", f"{c['verified_snapshots']} / {c['invalid_snapshots']}"),
         ("closes / errors", f"{c['closes'] or '-'} / {c['errors'] or '-'}"),
     ]
     w = max(len(k) for k, _ in rows)
@@ -336,6 +344,12 @@ def main(argv: list[str] | None = None) -> int:
         type=float,
         default=3.0,
         help="seconds of walking before measuring (default %(default)s)",
+    )
+    ap.add_argument(
+        "--verify",
+        type=int,
+        default=4,
+        help="clients per process that decode, check and rebuild every snapshot (default %(default)s)",
     )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
@@ -385,6 +399,7 @@ def main(argv: list[str] | None = None) -> int:
                 "measure_from": measure_from,
                 "measure_for": args.seconds,
                 "seed": args.seed + i,
+                "verify": args.verify,
             }
             first += n
             p = ctx.Process(target=_worker, args=(kw, out), daemon=True)
