@@ -18,9 +18,9 @@ from server.briefing.script import parse_script
 from .conftest import WAIT, EmachiServer, wait_for
 
 BID = "browser-briefing"
-SCRIPT = f"""\
+SCRIPT = """\
 format: emachi-briefing/1
-id: {BID}
+id: {id}
 title: ブラウザテストの説明会
 date: 2024-01-02
 cast:
@@ -36,19 +36,25 @@ segments:
     pause_after: 0
 """
 HOOK = "window.emachiBriefing"
+HALL_BID = "browser-briefing-hall"
 
 
 @pytest.fixture
 def briefing_server(emachi: EmachiServer) -> EmachiServer:
-    render_script(parse_script(SCRIPT, "browser.yaml"), emachi.data_dir)
+    for bid in (BID, HALL_BID):
+        render_script(parse_script(SCRIPT.format(id=bid), "browser.yaml"), emachi.data_dir)
     return emachi
 
 
-def _staff(server: EmachiServer, action: str) -> dict[str, Any]:
+def _staff(server: EmachiServer, action: str, body: Any = None, bid: str = BID) -> dict[str, Any]:
     req = urllib.request.Request(
-        f"{server.url}/staff/briefings/{BID}/{action}",
+        f"{server.url}/staff/briefings/{bid}/{action}",
         method="POST",
-        headers={"Authorization": f"Bearer {server.staff_token}"},
+        data=None if body is None else json.dumps(body).encode(),
+        headers={
+            "Authorization": f"Bearer {server.staff_token}",
+            "Content-Type": "application/json",
+        },
     )
     with urllib.request.urlopen(req, timeout=40 * WAIT) as r:
         return json.loads(r.read())  # type: ignore[no-any-return]
@@ -104,3 +110,23 @@ def test_two_viewers_play_in_step_with_captions_and_slides(
     assert b.evaluate(f"{HOOK}.slideTitle()") == "二枚目"
     second = wait_for(b, f"{HOOK}.caption().startsWith('論点2') && {HOOK}.caption()")
     assert second == "論点2を説明します。"
+
+
+def test_an_avatar_in_the_hall_sees_the_slide_and_hears_the_narration(
+    briefing_server: EmachiServer, open_page: Any
+) -> None:
+    from .conftest import join
+
+    page = open_page()
+    join(page, "傍聴者")
+    wait_for(page, f"typeof {HOOK} !== 'undefined'")
+    _staff(briefing_server, "start", bid=HALL_BID)
+    wait_for(page, f"{HOOK}.state() && {HOOK}.state().state === 'live'")
+    assert wait_for(page, f"{HOOK}.slideTitle()") in ("一枚目", "二枚目")
+    assert wait_for(page, f"{HOOK}.caption()")
+    screen = page.evaluate(
+        "(() => { const s = window.emachi.app.view.screens.get('committee-stage');"
+        " return s.material.map && s.material.map.image && s.material.map.image.dataset.slideTitle; })()"
+    )
+    assert screen in ("一枚目", "二枚目")
+    _staff(briefing_server, "end", bid=HALL_BID)
