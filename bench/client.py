@@ -14,11 +14,13 @@ snapshot. The bench never asserts anything; :mod:`bench.crowd` aggregates and re
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import random
 import struct
 import time
 from collections import deque
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -282,7 +284,7 @@ class Stats:
     invalid_reasons: dict[str, int] = field(default_factory=dict)  # reason → first tick
 
     def to_json(self) -> dict[str, Any]:
-        return {k: getattr(self, k) for k in self.__slots__}  # type: ignore[attr-defined]
+        return {k: getattr(self, k) for k in self.__slots__}
 
 
 async def _one_client(
@@ -433,9 +435,19 @@ async def run_clients(
         tasks = []
         for k in range(count):
             delay = ramp * k / max(1, count)
-            args = (http, url, first_index + k, waypoints, window, stop_at, stats)
-            client_seed = seed * 100_003 + first_index + k
-            tasks.append(asyncio.create_task(_delayed(delay, args, client_seed, k < verify)))
+            client = functools.partial(
+                _one_client,
+                http,
+                url,
+                first_index + k,
+                waypoints,
+                window,
+                stop_at,
+                stats,
+                seed * 100_003 + first_index + k,
+                k < verify,
+            )
+            tasks.append(asyncio.create_task(_delayed(delay, client, stats)))
         tasks.append(asyncio.create_task(_cpu_in_window(window, stats)))
         await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
         for t in tasks:
@@ -464,11 +476,12 @@ async def _cpu_in_window(window: tuple[float, float], stats: Stats) -> None:
     stats.cpu_seconds = time.process_time() - c0
 
 
-async def _delayed(delay: float, args: tuple[Any, ...], seed: int, verify: bool) -> None:
+async def _delayed(
+    delay: float, client: Callable[[], Coroutine[Any, Any, None]], stats: Stats
+) -> None:
     await asyncio.sleep(delay)
-    stats: Stats = args[-1]
     try:
-        await _one_client(*args, seed, verify)
+        await client()
     except (aiohttp.ClientError, ConnectionError) as exc:
         key = type(exc).__name__
         stats.errors[key] = stats.errors.get(key, 0) + 1
