@@ -166,8 +166,10 @@ def _text(hi: int, keep_newline: bool, what: str) -> Check:
 def _choice(*values: Any) -> Check:
     allowed = " or ".join(repr(v) for v in values)
 
+    types = {type(v) for v in values}
+
     def check(v: Any, where: str) -> Any:
-        if v not in values or type(v) is bool:
+        if type(v) not in types or v not in values:
             raise _bad(where, allowed)
         return v
 

@@ -177,6 +177,14 @@ BAD: list[tuple[str, bytes, CloseCode, str]] = [
     ("huge tick", packed(3, 2**40), CloseCode.BAD_FRAME, "ack.tick"),
     ("bool tick", packed(3, True), CloseCode.BAD_FRAME, "ack.tick"),
     ("scope 2", packed(4, 2, "hi"), CloseCode.BAD_FRAME, "chat.scope"),
+    ("scope float", packed(4, 0.0, "hi"), CloseCode.BAD_FRAME, "chat.scope: expected 0 or 1"),
+    (
+        "deep nesting",
+        b"\x93\x08\xa1g" + b"\x81\xa1k" * 2000 + b"\xc0",
+        CloseCode.BAD_FRAME,
+        "frame",
+    ),
+    ("nested arrays", b"\x91" * 60000 + b"\x01", CloseCode.BAD_FRAME, "frame"),
     (
         "long chat",
         packed(4, 0, "x" * 501),
