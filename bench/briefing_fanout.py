@@ -69,7 +69,14 @@ def serve(port: int, data: Path, capacity: int) -> None:
     if briefing.setup not in features.SETUPS:
         features.SETUPS.append(briefing.setup)
     config = Config(port=port, data_dir=data, staff_token=TOKEN, capacity=capacity)
-    web.run_app(create_app(config), host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(
+        create_app(config),
+        host="127.0.0.1",
+        port=port,
+        print=None,
+        access_log=None,
+        backlog=4096,
+    )
 
 
 class Viewers:
@@ -86,7 +93,7 @@ class Viewers:
     async def connect(self, n: int) -> None:
         conn = aiohttp.TCPConnector(limit=0)
         self.http = aiohttp.ClientSession(connector=conn)
-        sem = asyncio.Semaphore(200)
+        sem = asyncio.Semaphore(64)  # below the listen backlog: no SYN retries
 
         async def one(i: int) -> None:
             async with sem:
@@ -187,6 +194,8 @@ async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
         "first_viewer_ms": {"p50": pct(firsts, 50), "p99": pct(firsts, 99)},
         "missed_frames": missing,
         "mean_last_viewer_ms": round(statistics.fmean(lasts), 2) if lasts else None,
+        # the machine is shared: a high load average means these lags include waiting for a core
+        "load_average_1m_after": round(os.getloadavg()[0], 2),
     }
 
 
@@ -216,6 +225,7 @@ async def run(counts: list[int], actions: int) -> list[dict[str, Any]]:
                 result = await measure(base, n, actions)
                 print(json.dumps(result), flush=True)
                 out.append(result)
+                _write(out)
             finally:
                 child.terminate()
                 child.wait(10)
@@ -232,13 +242,19 @@ def main(argv: list[str] | None = None) -> int:
         serve(int(args.serve[0]), Path(args.serve[1]), capacity=500)
         return 0
     counts = [int(x) for x in args.viewers.split(",")]
-    results = asyncio.run(run(counts, args.actions))
+    asyncio.run(run(counts, args.actions))
+    print(f"wrote {RESULTS / 'briefing_fanout.json'}")
+    return 0
+
+
+def _write(results: list[dict[str, Any]]) -> None:
+    """Write what has been measured so far (a long run that is cut short keeps its results)."""
     doc = {"bench": "briefing_fanout", "machine": machine(), "results": results}
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / "briefing_fanout.json"
-    path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-    print(f"wrote {path}")
-    return 0
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+    tmp.replace(path)
 
 
 if __name__ == "__main__":

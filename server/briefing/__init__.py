@@ -57,7 +57,7 @@ def setup(app: web.Application) -> None:
     def hall_sessions() -> list[Session]:
         return [s for inst in hall.instances for s in inst.sessions.values()]
 
-    service = BriefingService(config.data_dir, hall_sessions)
+    service = BriefingService(config.data_dir, hall_sessions, lambda: list(hall.watchers))
     app[BRIEFINGS] = service
 
     async def on_join(session: Session, msg: BriefingJoin) -> None:

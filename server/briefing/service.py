@@ -55,6 +55,7 @@ class LiveBriefing:
         self.hall_peak = 0
         self.online_peak = 0
         self.spoken: set[int] = set()
+        self._counts = {"hall": 0, "online": 0}
         self._last_pos = 0.0
         self.minutes: tuple[Path, Path] | None = None
         self.segments_json = [
@@ -99,6 +100,11 @@ class LiveBriefing:
     # -- attendance -------------------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
+        """Viewers connected now (as of the last :meth:`refresh_counts`)."""
+        return dict(self._counts)
+
+    def refresh_counts(self) -> None:
+        """Recount connected viewers and keep the peaks (called by the tick and every broadcast)."""
         hall = online = 0
         for s in list(self.viewers):
             if not s.connected:
@@ -107,19 +113,20 @@ class LiveBriefing:
                 online += 1
             else:
                 hall += 1
-        return {"hall": hall, "online": online}
+        self._counts = {"hall": hall, "online": online}
+        if self.timeline.state is not State.ENDED:
+            self.hall_peak = max(self.hall_peak, hall)
+            self.online_peak = max(self.online_peak, online)
 
     def add_viewer(self, session: Session) -> bool:
         """Count a viewer; True when it is new to this briefing (it needs the full state)."""
         new = session not in self.viewers
-        self.viewers.add(session)
-        if self.timeline.state in (State.LIVE, State.PAUSED, State.SCHEDULED):
-            (self.online_seen if session.mode == "watch" else self.hall_seen).add(
-                session.resume_token or str(id(session))
-            )
-        c = self.counts()
-        self.hall_peak = max(self.hall_peak, c["hall"])
-        self.online_peak = max(self.online_peak, c["online"])
+        if new:
+            self.viewers.add(session)
+            if self.timeline.state is not State.ENDED:
+                seen = self.online_seen if session.mode == "watch" else self.hall_seen
+                seen.add(session.resume_token or str(id(session)))
+                self._counts["online" if session.mode == "watch" else "hall"] += 1
         return new
 
     # -- what viewers are told --------------------------------------------------------------------
@@ -175,9 +182,15 @@ class LiveBriefing:
 class BriefingService:
     """All briefings this process can play, loaded from ``DATA_DIR/briefings/*.json``."""
 
-    def __init__(self, data_dir: Path, hall_sessions: Callable[[], Iterable[Session]]) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        hall_sessions: Callable[[], Iterable[Session]],
+        watchers: Callable[[], Iterable[Session]] = tuple,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self._hall_sessions = hall_sessions
+        self._watchers = watchers
         self.briefings: dict[str, LiveBriefing] = {}
         self.rates: weakref.WeakKeyDictionary[Session, RateLimit] = weakref.WeakKeyDictionary()
         self.frames_sent = 0
@@ -213,10 +226,11 @@ class BriefingService:
     def recipients(self, b: LiveBriefing) -> list[Session]:
         seen: set[int] = set()
         out: list[Session] = []
-        for s in (*self._hall_sessions(), *list(b.viewers)):
+        # avatars in the hall, viewers who joined, and watch-only viewers whose hello named it
+        for s in (*self._hall_sessions(), *list(b.viewers), *self._watchers()):
             if id(s) in seen or not s.connected:
                 continue
-            if s.mode == "watch" and s not in b.viewers:
+            if s.mode == "watch" and s not in b.viewers and s.opts.get("briefing") != b.id:
                 continue  # watching another briefing
             seen.add(id(s))
             out.append(s)
@@ -227,10 +241,11 @@ class BriefingService:
         now = now_ms() if now is None else now
         targets = self.recipients(b)
         new = [s for s in targets if s not in b.viewers]
-        frame = BriefingMsg(state=b.state_json(now, full=False)).encode()
-        full = BriefingMsg(state=b.state_json(now, full=True)).encode() if new else b""
         for s in new:
             b.add_viewer(s)
+        b.refresh_counts()
+        frame = BriefingMsg(state=b.state_json(now, full=False)).encode()
+        full = BriefingMsg(state=b.state_json(now, full=True)).encode() if new else b""
         sent = 0
         for s in targets:
             if s.send(full if s in new and full else frame):
@@ -274,6 +289,9 @@ class BriefingService:
         """End briefings that have played to the end; note progress of the others."""
         now = now_ms() if now is None else now
         for b in self.briefings.values():
+            if b.timeline.state is State.ENDED:
+                continue
+            b.refresh_counts()
             if b.timeline.finished(now):
                 self.act(b, Action.END)
             else:

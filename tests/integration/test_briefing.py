@@ -346,3 +346,21 @@ async def test_a_briefing_played_to_the_end_ends_by_itself(bserver: RunningServe
         assert list((bserver.config.data_dir / "minutes").glob("*.md"))
     finally:
         await w.close()
+
+
+async def test_a_watch_only_hello_naming_the_briefing_is_told_when_it_starts(
+    bserver: RunningServer,
+) -> None:
+    w = Viewer(bserver.ws, name="見", mode="watch", briefing=BID)
+    other = Viewer(bserver.ws, name="他", mode="watch", briefing="another-briefing")
+    await w.connect()
+    await other.connect()
+    try:
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/start")
+        s = await until_state(w, lambda s: s["state"] == "live")
+        assert len(s["segments"]) == 3, "the first BRIEFING a viewer gets carries the segments"
+        await asyncio.sleep(4 * WAIT)  # the same loop wrote to every viewer
+        assert not briefings(other), "a viewer of another briefing is not told"
+    finally:
+        await w.close()
+        await other.close()
