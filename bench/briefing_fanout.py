@@ -146,6 +146,7 @@ async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
     await viewers.connect(n)
     connect_s = time.perf_counter() - t_conn
     firsts, medians, lasts, missing = [], [], [], 0
+    server_ms: list[float] = []
     headers = {"Authorization": f"Bearer {TOKEN}"}
     async with aiohttp.ClientSession() as http:
         async with http.post(f"{base}/staff/briefings/{BID}/start", headers=headers) as r:
@@ -166,6 +167,7 @@ async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
                 f"{base}/staff/briefings/{BID}/{action}", json=body, headers=headers
             ) as r:
                 assert r.status == 200, await r.text()
+                server_ms.append((await r.json())["fanout_ms"])
             deadline = time.perf_counter() + 30.0
             while not all(viewers.received) and time.perf_counter() < deadline:
                 await asyncio.sleep(0.002)
@@ -192,6 +194,8 @@ async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
         "last_viewer_ms": {"p50": pct(lasts, 50), "p99": pct(lasts, 99), "max": pct(lasts, 100)},
         "median_viewer_ms": {"p50": pct(medians, 50), "p99": pct(medians, 99)},
         "first_viewer_ms": {"p50": pct(firsts, 50), "p99": pct(firsts, 99)},
+        # inside the server: one encode and the synchronous writes to every viewer
+        "server_encode_and_write_ms": {"p50": pct(server_ms, 50), "p99": pct(server_ms, 99)},
         "missed_frames": missing,
         "mean_last_viewer_ms": round(statistics.fmean(lasts), 2) if lasts else None,
         # the machine is shared: a high load average means these lags include waiting for a core

@@ -272,10 +272,14 @@ class BriefingService:
     def act(self, b: LiveBriefing, action: Action, **kw: Any) -> dict[str, Any]:
         now = now_ms()
         state = b.act(action, now, **kw)
-        self.broadcast(b, now)
+        t0 = time.perf_counter()
+        sent = self.broadcast(b, now)
+        fanout_ms = (time.perf_counter() - t0) * 1000.0
         if state is State.ENDED:
             self.finish(b)
-        return b.state_json(now, full=False)
+        # what the staff member's action cost: viewers written to, and the time to encode and
+        # write to all of them (the bench reads it; the lag seen by viewers adds the network)
+        return {**b.state_json(now, full=False), "sent": sent, "fanout_ms": round(fanout_ms, 3)}
 
     def finish(self, b: LiveBriefing) -> None:
         """Write the minutes of an ended briefing (once)."""
