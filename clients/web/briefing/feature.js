@@ -42,6 +42,7 @@ export function install(app) {
   slide.onChange = () => { texture.needsUpdate = true; };
   let panel = null;
   let panelUi = null;
+  const autoOpened = new Set();
   let shownOnScreen = false;
   const presenters = new Map(); // avatar id -> {group, face, texture}
 
@@ -84,7 +85,8 @@ export function install(app) {
     const s = ev.detail;
     if (player.cast.length && presenters.size !== player.cast.length) buildPresenters();
     if (!shownOnScreen && stage) shownOnScreen = app.view.setScreen(stage.id, texture);
-    if (s.state === 'live' && !panel) {
+    if (s.state === 'live' && !panel && !autoOpened.has(s.id)) {
+      autoOpened.add(s.id); // once per briefing: a person who closes it keeps it closed
       panel = app.panel({ title: s.title, onClose: () => { panelUi?.dispose(); panelUi = null; panel = null; } });
       panelUi = new BriefingPanel({ player, root: panel.body });
       panelUi.showState(s);
