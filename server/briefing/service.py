@@ -194,6 +194,8 @@ class BriefingService:
         self.briefings: dict[str, LiveBriefing] = {}
         self.rates: weakref.WeakKeyDictionary[Session, RateLimit] = weakref.WeakKeyDictionary()
         self.frames_sent = 0
+        #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus)
+        self.on_action: list[Callable[[str, str, float, dict[str, Any]], None]] = []
         self.reload()
 
     def reload(self) -> None:
@@ -269,9 +271,27 @@ class BriefingService:
 
     # -- staff ------------------------------------------------------------------------------------
 
-    def act(self, b: LiveBriefing, action: Action, **kw: Any) -> dict[str, Any]:
-        now = now_ms()
+    def act(
+        self,
+        b: LiveBriefing,
+        action: Action,
+        *,
+        now: float | None = None,
+        remote: bool = False,
+        **kw: Any,
+    ) -> dict[str, Any]:
+        """Apply a staff action and tell every viewer of this process.
+
+        ``remote`` marks an action another process applied first (through the cluster bus, at
+        its server time ``now``): the timeline is a pure function of the actions and their
+        times, so every process computes the same schedule. Local actions are handed to
+        :attr:`on_action` listeners (the bus publishes them).
+        """
+        now = now_ms() if now is None else now
         state = b.act(action, now, **kw)
+        if not remote:
+            for listener in self.on_action:
+                listener(b.id, action.value, now, dict(kw))
         t0 = time.perf_counter()
         sent = self.broadcast(b, now)
         fanout_ms = (time.perf_counter() - t0) * 1000.0
@@ -297,7 +317,8 @@ class BriefingService:
                 continue
             b.refresh_counts()
             if b.timeline.finished(now):
-                self.act(b, Action.END)
+                # every process ends it at the same position by itself: not an action to publish
+                self.act(b, Action.END, now=now, remote=True)
             else:
                 b.note_progress(now)
 

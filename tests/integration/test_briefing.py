@@ -364,3 +364,34 @@ async def test_a_watch_only_hello_naming_the_briefing_is_told_when_it_starts(
     finally:
         await w.close()
         await other.close()
+
+
+async def test_an_audience_on_two_processes_gets_one_schedule_through_the_action_hook(
+    mounted: None, rendered: Path, start_server: StartServer, tmp_path: Path
+) -> None:
+    from server.briefing import BRIEFINGS
+    from server.briefing.timeline import Action
+
+    one = await _start(start_server, rendered, tmp_path / "one")
+    two = await _start(start_server, rendered, tmp_path / "two")
+    service_two = two.app[BRIEFINGS]
+
+    def relay(bid: str, action: str, now: float, args: dict[str, Any]) -> None:
+        # what the cluster bus does: publish on one process, apply on the others
+        b = service_two.get(bid)
+        assert b is not None
+        service_two.act(b, Action(action), now=now, remote=True, **args)
+
+    one.app[BRIEFINGS].on_action.append(relay)
+    a = await joined(one, "あ", mode="watch", briefing=BID)
+    b = await joined(two, "い", mode="watch", briefing=BID)
+    try:
+        await staff(one, "POST", f"/staff/briefings/{BID}/start")
+        await staff(one, "POST", f"/staff/briefings/{BID}/seek", {"segment": 1})
+        sa = await until_state(a, lambda s: s["segment"] == 1)
+        sb = await until_state(b, lambda s: s["segment"] == 1)
+        keys = ("state", "offset", "anchor", "rate", "origin")
+        assert {k: sa[k] for k in keys} == {k: sb[k] for k in keys}
+    finally:
+        await a.close()
+        await b.close()
