@@ -41,9 +41,10 @@ export function install(app) {
   function updateOffer({ things }) {
     const k = things.find((o) => KINDS.has(o.kind) && o.distance <= (o.object.radius ?? 2));
     const id = k?.id ?? null;
+    // the offer steps aside while that kiosk's panel is open
+    offer.hidden = !k || (current?.open && current.kioskId === id);
     if (id === offered) return;
     offered = id;
-    offer.hidden = !k;
     offer.dataset.kiosk = id ?? '';
     if (k) {
       const label = k.label ?? { ja: id, en: id };
@@ -62,8 +63,12 @@ export function install(app) {
       if (msg.kiosk_id !== asked) return;
       asked = null;
       current?.dispose();
-      const p = new KioskPanel(app, msg.kiosk_id, msg.panel, () => { if (current === p) current = null; });
+      const p = new KioskPanel(app, msg.kiosk_id, msg.panel, () => {
+        if (current === p) current = null;
+        offer.hidden = !offered;
+      });
       current = p;
+      offer.hidden = offered === msg.kiosk_id || !offered;
     }),
     app.on('KIOSK_LINK', (msg) => {
       if (current && current.kioskId === msg.kiosk_id) current.link(msg);

@@ -1,0 +1,142 @@
+"""Kiosks in real Chromium: walk to the 住民票 kiosk, open its panel from the offer, the Graffer
+button opens the catalog's link, and the LINE QR code drawn on the page decodes to the LINE link.
+
+The QR is decoded in the test with zxing-cpp (``zxingcpp`` on PyPI, a binary wheel of the
+zxing-cpp decoder) from the pixels Chromium drew, so what is checked is what a phone would scan.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from .conftest import WAIT, join, wait_for
+
+JUMINHYO = "kiosk-juminhyo"  # world.toml: 1f, x 12, z 16, radius 2
+# From the entrance: west first (a pillar stands at x 24, z 34), up the lobby west of the stairs
+# (x 12.5-15.5, z 28-40), then east to just in front of the kiosk.
+ROUTE = [(10.0, None), (10.0, 16.9), (12.0, 16.9)]
+LINE_URL = "https://liff.line.me/2000000000-Sample01/juminhyo"
+GRAFFER_URL = "https://ttzk.graffer.jp/city-machida/smart-apply/apply-procedure-alias/juminhyo"
+SPEED = 1.8  # m/s when walking with the keys (App.js WALK × the server's max speed)
+
+
+def _calibrate(page: Any) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Press W briefly and see where it goes: (forward, right) unit vectors in (x, z)."""
+    before = page.evaluate("window.emachi.self()")
+    page.keyboard.down("KeyW")
+    page.wait_for_timeout(2 * WAIT * 1000)
+    page.keyboard.up("KeyW")
+    page.wait_for_timeout(2 * WAIT * 1000)
+    after = page.evaluate("window.emachi.self()")
+    fx, fz = after["x"] - before["x"], after["z"] - before["z"]
+    n = math.hypot(fx, fz)
+    assert n > 0.2, "W did not move the avatar"
+    fx, fz = fx / n, fz / n
+    return (fx, fz), (-fz, fx)  # the right hand of forward (x east, z south)
+
+
+def _walk_to(page: Any, axes: Any, x: float, z: float, within: float = 0.8) -> dict[str, Any]:
+    """Walk with the keys towards (x, z), holding one key at a time for as long as the distance
+    along its direction needs (few round trips: software GL may draw slowly)."""
+    (fx, fz), (rx, rz) = axes
+    for _ in range(16):
+        me = page.evaluate("window.emachi.self()")
+        vx, vz = x - me["x"], z - me["z"]
+        if math.hypot(vx, vz) <= within:
+            return me  # type: ignore[no-any-return]
+        ahead, right = vx * fx + vz * fz, vx * rx + vz * rz
+        along, key = (ahead, "KeyW" if ahead > 0 else "KeyS")
+        if abs(right) > abs(ahead):
+            along, key = (right, "KeyD" if right > 0 else "KeyA")
+        hold = min(abs(along) / SPEED, 80 * WAIT)
+        page.keyboard.down(key)
+        page.wait_for_timeout(max(hold, WAIT / 2) * 1000)
+        page.keyboard.up(key)
+        page.wait_for_timeout(WAIT * 1000)
+    raise AssertionError(f"could not walk to {x}, {z}: at {page.evaluate('window.emachi.self()')}")
+
+
+def _qr_pixels(page: Any) -> np.ndarray:
+    """The QR image as Chromium draws it, scaled up without smoothing, as grey levels."""
+    data = page.evaluate(
+        """async () => {
+          const img = document.querySelector('.kiosk-qr');
+          await img.decode();
+          const size = 400;
+          const c = document.createElement('canvas');
+          c.width = c.height = size;
+          const g = c.getContext('2d');
+          g.fillStyle = '#fff';
+          g.fillRect(0, 0, size, size);
+          g.imageSmoothingEnabled = false;
+          g.drawImage(img, 0, 0, size, size);
+          const px = g.getImageData(0, 0, size, size).data;
+          const grey = new Array(size * size);
+          for (let i = 0; i < grey.length; i++) grey[i] = px[4 * i];
+          return grey;
+        }"""
+    )
+    return np.array(data, dtype=np.uint8).reshape(400, 400)
+
+
+def test_walk_to_the_juminhyo_kiosk_open_graffer_and_scan_the_line_qr(open_page: Any) -> None:
+    zxingcpp = pytest.importorskip("zxingcpp")
+    page = open_page(width=480, height=360)  # small, so that software GL draws quickly
+    join(page, "さくら")
+    # The outside world is not reached: the procedure sites answer from here.
+    page.context.route("https://ttzk.graffer.jp/**",
+                       lambda route: route.fulfill(status=200, content_type="text/html",
+                                                   body="<title>Graffer</title>"))
+    wait_for(page, "window.emachiKiosk !== undefined")
+    axes = _calibrate(page)
+    for x, z in ROUTE:
+        here = page.evaluate("window.emachi.self()")
+        _walk_to(page, axes, x, here["z"] if z is None else z)
+
+    # Walking within the kiosk's radius offers it.
+    wait_for(page, "(id) => window.emachiKiosk.offered() === id", arg=JUMINHYO)
+    offer = page.locator(".kiosk-offer")
+    assert "住民票の写し" in offer.inner_text()
+    offer.locator("button").click()
+
+    panel = page.locator(f'.kiosk-panel[data-kiosk="{JUMINHYO}"]')
+    panel.wait_for(timeout=40 * WAIT * 1000)
+    assert "住民票の写し" in panel.locator("h2").inner_text()
+    buttons = panel.locator(".kiosk-channel")
+    assert [buttons.nth(i).get_attribute("data-channel") for i in range(buttons.count())] == [
+        "line", "graffer", "city-page"]
+
+    # The Graffer button opens the catalog's link in a new tab.
+    with page.context.expect_page(timeout=40 * WAIT * 1000) as tab_info:
+        panel.locator('.kiosk-channel[data-channel="graffer"]').click()
+    tab = tab_info.value
+    tab.wait_for_url(GRAFFER_URL, timeout=40 * WAIT * 1000)
+    assert tab.url == GRAFFER_URL
+    tab.close()
+
+    # On a PC, LINE shows a QR code to carry on with a phone; it decodes to the LINE link.
+    assert page.evaluate("window.emachi.app.device") == "pc"
+    panel.locator('.kiosk-channel[data-channel="line"]').click()
+    qr = panel.locator(".kiosk-qr")
+    qr.wait_for(timeout=40 * WAIT * 1000)
+    pixels = _qr_pixels(page)
+    assert [r.text for r in zxingcpp.read_barcodes(pixels)] == [LINE_URL]
+    assert wait_for(page, "window.emachiKiosk.lastLink()") == {"channel": "line", "url": LINE_URL}
+
+
+def test_a_kiosk_across_the_hall_is_not_offered_and_opening_it_is_refused(open_page: Any) -> None:
+    page = open_page(width=480, height=360)
+    me = join(page, "もみじ")
+    assert math.hypot(me["x"] - 12.0, me["z"] - 16.0) > 20
+    wait_for(page, "window.emachiKiosk !== undefined")
+    page.wait_for_timeout(6 * WAIT * 1000)  # a few 'near' updates
+    assert page.evaluate("window.emachiKiosk.offered()") is None
+    page.evaluate("(id) => window.emachiKiosk.open(id)", JUMINHYO)
+    notice = page.locator(".kiosk-notice")
+    notice.wait_for(timeout=40 * WAIT * 1000)
+    assert "近くまで歩いて" in notice.inner_text()
+    assert page.locator(".kiosk-panel").count() == 0
