@@ -270,6 +270,8 @@ export class App {
     if (own && this.player) {
       this.player.reconcile(own, msg.last_seq);
       this.selfAvatar.group.visible = true;
+      const me = this.store.people.get(this.avatarId);
+      if (me && me.color !== this.selfAvatar.color) this.selfAvatar.setColor(me.color);
     }
     this.remote.push(msg.server_time, state, this.store.people);
     const others = state.size - (own ? 1 : 0);
@@ -421,7 +423,7 @@ export class App {
     const t = (k, v) => this.i18n.t(k, v);
     el.dataset.state = this.state;
     const parts = [t(`status.${['connected', 'reconnecting', 'closed'].includes(this.state) ? this.state : 'connecting'}`)];
-    if (this.instance) parts.push(`${t('status.instance')} ${this.instance}`);
+    if (this.instance) parts.push(`${t('status.instance')} ${this.instance.split('#').pop()}`);
     if (this.state === 'connected') {
       parts.push(t('status.people', { n: this.people }) + (this.crowd ? ` (${t('status.crowd', { n: this.crowd })})` : ''));
     }

@@ -126,9 +126,29 @@ export class HallView {
     return this.world.floors[floor]?.elevation ?? 0;
   }
 
+  /** Floor tiles (2 m), drawn once on a small canvas: they give the eye distance and motion. */
+  tileTexture() {
+    if (!this.tiles) {
+      const c = document.createElement('canvas');
+      c.width = c.height = 64;
+      const ctx = c.getContext('2d');
+      ctx.fillStyle = '#ffffff';
+      ctx.fillRect(0, 0, 64, 64);
+      ctx.fillStyle = '#e2ddd3';
+      ctx.fillRect(0, 0, 64, 2);
+      ctx.fillRect(0, 0, 2, 64);
+      this.tiles = this.track(new THREE.CanvasTexture(c));
+      this.tiles.wrapS = this.tiles.wrapT = THREE.RepeatWrapping;
+      this.tiles.repeat.set(0.5, 0.5);
+      this.tiles.colorSpace = THREE.SRGBColorSpace;
+      this.tiles.anisotropy = 8;
+    }
+    return this.tiles;
+  }
+
   buildFloor(f) {
     const g = this.track(flatGeometry(f.outline, f.elevation));
-    const m = this.track(new THREE.MeshLambertMaterial({ color: FLOOR_COLORS[f.index % FLOOR_COLORS.length] }));
+    const m = this.track(new THREE.MeshLambertMaterial({ color: FLOOR_COLORS[f.index % FLOOR_COLORS.length], map: this.tileTexture() }));
     const mesh = new THREE.Mesh(g, m);
     mesh.name = `floor-${f.id}`;
     mesh.userData = { floor: f.index };
@@ -412,6 +432,9 @@ export class HallView {
     const h = this.container.clientHeight || window.innerHeight;
     this.renderer.setSize(w, h, false);
     this.camera.aspect = w / h;
+    // a phone held upright sees little sideways: widen the view and step back a little
+    this.camera.fov = w < h ? 75 : 60;
+    this.portrait = w < h ? Math.min(1.6, h / w / 1.3) : 1;
     this.camera.updateProjectionMatrix();
   }
 
@@ -421,7 +444,7 @@ export class HallView {
    */
   follow(x, y, z, floor = 0) {
     const p = this.cameraPitch;
-    const want = this.cameraDistance;
+    const want = this.cameraDistance * (this.portrait ?? 1);
     const bx = x - Math.sin(this.cameraYaw) * Math.cos(p) * want;
     const bz = z - Math.cos(this.cameraYaw) * Math.cos(p) * want;
     const t = this.world.firstHit(floor, x, z, bx, bz);
