@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -178,6 +179,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     # aiohttp refuses frames over max_msg_size with 1009; we check 64 KiB ourselves to answer 4002
     ws = web.WebSocketResponse(max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=20.0, compress=False)
     await ws.prepare(request)
+    sock = request.transport.get_extra_info("socket") if request.transport else None
+    if sock is not None and config.socket_send_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
     metrics = app[METRICS]
     metrics.connections_total += 1
     hall = app[HALL]

@@ -28,6 +28,9 @@ class Config:
     resume_window: float = 30.0
     slow_limit: float = 5.0
     send_buffer_limit: int = 256 * 1024
+    # Kernel send buffer of a WebSocket: bounded so that a reader that stops is seen as behind in
+    # seconds, not after megabytes of stale snapshots (Linux would autotune it up to 4 MiB).
+    socket_send_buffer: int = 64 * 1024
     rate_per_second: float = 60.0
     rate_burst: float = 120.0
     chat_per_10s: int = 5
