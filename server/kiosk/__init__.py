@@ -32,7 +32,7 @@ from server.errors import RequestError
 
 from .counts import CountStore, SqliteCountStore, days_back
 from .service import KioskRefusal, KioskService, load_service
-from .staff import render_csv, render_html, summarise
+from .staff import daily, render_csv, render_html, summarise
 
 if TYPE_CHECKING:
     from server.protocol.messages import HelperAsk, KioskChoose, KioskOpen
@@ -193,8 +193,9 @@ async def staff_page(request: web.Request) -> web.Response:
     service = request.app[KIOSKS]
     days = _days(request)
     since = days_back(days, service.today())
-    summary = summarise(service.store.rows(since), _kiosk_titles(service))
-    html = render_html(summary, days, since, token_q)
+    rows = service.store.rows(since)
+    summary = summarise(rows, _kiosk_titles(service))
+    html = render_html(summary, days, since, token_q, daily(rows, since, service.today()))
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 

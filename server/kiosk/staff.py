@@ -16,7 +16,7 @@ from html import escape
 from .catalog import CHANNEL_IDS
 from .counts import CountRow
 
-__all__ = ["KioskSummary", "summarise", "render_html", "render_csv", "chart_svg"]
+__all__ = ["KioskSummary", "summarise", "render_html", "render_csv", "chart_svg", "daily", "daily_svg"]
 
 COLORS = {
     "line": "#06c755",
@@ -26,6 +26,7 @@ COLORS = {
     "city-page": "#7f8c8d",
 }
 VIEW_COLOR = "#d5dbe3"
+OPEN_COLOR = "#1f5d8c"
 
 
 @dataclass(slots=True)
@@ -74,7 +75,7 @@ def chart_svg(summary: list[KioskSummary], width: int = 720) -> str:
     for i, s in enumerate(summary):
         y = top + i * row_h
         parts.append(f'<text x="{label_w - 8}" y="{y + 17}" font-size="12" text-anchor="end" '
-                     f'fill="#222">{escape(_short(s.title))}</text>')
+                     f'fill="#222">{escape(_short(s.title.split(" / ")[0]))}</text>')
         vw = bar_w * s.views / peak
         parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{vw:.1f}" height="11" '
                      f'fill="{VIEW_COLOR}"><title>{escape(s.kiosk)} views {s.views}</title></rect>')
@@ -93,12 +94,69 @@ def chart_svg(summary: list[KioskSummary], width: int = 720) -> str:
     return "".join(parts)
 
 
+def daily(rows: Iterable[CountRow], since: str, today: str) -> list[tuple[str, int, int]]:
+    """(day, views, opens) for every day from ``since`` to ``today``, zeros included."""
+    from datetime import date, timedelta
+
+    views: dict[str, int] = {}
+    opens: dict[str, int] = {}
+    for r in rows:
+        if r.event == "view":
+            views[r.day] = views.get(r.day, 0) + r.n
+        elif r.event == "open":
+            opens[r.day] = opens.get(r.day, 0) + r.n
+    out = []
+    d, end = date.fromisoformat(since), date.fromisoformat(today)
+    while d <= end:
+        k = d.isoformat()
+        out.append((k, views.get(k, 0), opens.get(k, 0)))
+        d += timedelta(days=1)
+    return out
+
+
+def daily_svg(days: list[tuple[str, int, int]], width: int = 720, height: int = 160) -> str:
+    """Views and opens per day, all kiosks together: a pale bar and a dark bar for each day."""
+    n = max(len(days), 1)
+    peak = max([1] + [max(v, o) for _, v, o in days])
+    left, bottom = 40, 22
+    slot = (width - left - 10) / n
+    bw = max(slot * 0.4, 0.5)
+    plot_h = height - bottom - 10
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-labelledby="daily-title" class="kiosk-daily">',
+        '<title id="daily-title">日ごとの表示と移動 / Views and opens per day</title>',
+        f'<text x="{left - 6}" y="16" font-size="11" text-anchor="end" fill="#555">{peak}</text>',
+        f'<line x1="{left}" y1="{10 + plot_h}" x2="{width - 10}" y2="{10 + plot_h}" stroke="#999"/>',
+    ]
+    for i, (day, v, o) in enumerate(days):
+        x = left + i * slot
+        for j, (val, color) in enumerate(((v, VIEW_COLOR), (o, OPEN_COLOR))):
+            h = plot_h * val / peak
+            parts.append(f'<rect x="{x + j * bw:.1f}" y="{10 + plot_h - h:.1f}" width="{bw:.1f}" '
+                         f'height="{h:.1f}" fill="{color}"><title>{day} '
+                         f'{"views" if j == 0 else "opens"} {val}</title></rect>')
+        if n <= 14 or i % max(1, n // 10) == 0:
+            parts.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="10" fill="#555">'
+                         f'{day[5:]}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
 def _short(title: str, n: int = 18) -> str:
     return title if len(title) <= n else title[: n - 1] + "…"
 
 
-def render_html(summary: list[KioskSummary], days: int, since: str, token_query: str) -> str:
+def render_html(summary: list[KioskSummary], days: int, since: str, token_query: str,
+                per_day: list[tuple[str, int, int]] | None = None) -> str:
     """The whole staff page (Japanese first, English beside)."""
+    day_chart = ""
+    if per_day:
+        day_chart = (
+            "<h2>日ごと <small>Per day (all kiosks)</small></h2>" + daily_svg(per_day)
+            + f'<p class="legend"><span><i style="background:{VIEW_COLOR}"></i>表示 views</span>'
+            f'<span><i style="background:{OPEN_COLOR}"></i>移動 opens</span></p>'
+        )
     head = "".join(f"<th>{escape(c)}</th>" for c in CHANNEL_IDS)
     body = []
     for s in summary:
@@ -127,6 +185,7 @@ th[scope=row]{{text-align:left;font-weight:normal}}small{{color:#666}}
 <p>期間 Period: {escape(since)} から（日本時間）、{days}日間 / last {days} days. {choices}
  · <a href="/staff/kiosks.csv?days={days}{token_query}">CSV</a></p>
 <p>個人情報は記録していません（アバターIDや住所はありません）。/ No personal data is recorded.</p>
+<h2>キオスク別 <small>Per kiosk</small></h2>
 {chart_svg(summary)}
 <p class="legend"><span><i style="background:{VIEW_COLOR}"></i>表示 views</span> {legend}</p>
 <table>
@@ -134,6 +193,7 @@ th[scope=row]{{text-align:left;font-weight:normal}}small{{color:#666}}
 <tbody>
 {"".join(body)}
 </tbody></table>
+{day_chart}
 </body></html>
 """
 

@@ -243,3 +243,14 @@ def test_staff_csv_has_one_line_per_counter_and_no_personal_data() -> None:
     assert lines[0] == "day,kiosk,procedure,event,channel,count"
     assert lines[2] == "2026-11-26,kiosk-juminhyo,juminhyo,open,line,4"
     assert len(lines) == 1 + len(ROWS)
+
+
+def test_staff_per_day_series_fills_days_without_counts() -> None:
+    from server.kiosk.staff import daily, daily_svg
+
+    series = daily(ROWS + [CountRow("2026-11-24", "kiosk-juminhyo", "view", "", 3)],
+                   "2026-11-23", "2026-11-26")
+    assert series == [("2026-11-23", 0, 0), ("2026-11-24", 3, 0), ("2026-11-25", 0, 0),
+                      ("2026-11-26", 10, 6)]
+    svg = daily_svg(series)
+    assert "2026-11-26 opens 6" in svg and svg.count("<rect") == 8
