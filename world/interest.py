@@ -4,15 +4,19 @@ Each viewer sees the avatars on its floor within ``radius``, nearest first, at m
 them (itself first); the rest of its floor is counted in ``beyond`` so that a far crowd is
 summarised rather than dropped silently.
 
-The grid buckets avatars by ``(floor, cell x, cell z)``. Viewers of one cell are answered
-together: the cells around them are searched ring by ring — a ``(2L+1)²`` block holds everyone
-within ``L × cell`` metres — and the search stops at the first ring that already yields ``cap``
-avatars within its guaranteed distance, which in a dense hall is the first.
+Avatars are bucketed by ``(floor, cell x, cell z)``. Viewers of one cell are answered together
+from the ``(2 ring + 1)²`` block of cells around it, which holds everyone within
+``ring × cell`` (plus the viewer's margin inside its own cell). A viewer whose ``cap`` nearest in
+the block all lie within that reach is settled; the others wait for the next pass. Passes go from
+fine cells to coarse ones (a dense crowd is settled from few candidates) and then to wider rings,
+until the last pass covers ``radius``. Each pass is a handful of numpy operations over a padded
+``(viewers, candidates)`` table, never a Python loop over avatars.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,6 +27,8 @@ __all__ = ["Interest", "enter_leave"]
 _SPAN = 1 << 20  # cells per axis in the bucket key
 _OFF = _SPAN // 2
 _BUDGET = 1 << 18  # distances computed at once, at most (about)
+_SLOT_BITS = 20  # a sort key is (float32 bits of d², slot), slots below 2**20
+_SLOT_MASK = (1 << _SLOT_BITS) - 1
 
 
 def _key(floor: np.ndarray, cx: np.ndarray, cz: np.ndarray) -> np.ndarray:
@@ -44,6 +50,19 @@ class _Grid:
         )
 
 
+@dataclass(slots=True)
+class _Query:
+    """The arrays of one query. Candidates index ``px``/``pz``/``slot``; the last is a sentinel."""
+
+    px: np.ndarray  # float32 (active + 1,)
+    pz: np.ndarray
+    slot: np.ndarray  # int64 (active + 1,)
+    fl: np.ndarray  # int64 (active,)
+    vpos: np.ndarray  # float32 (viewers, 2), active viewers only
+    vfl: np.ndarray  # int64 (viewers,)
+    out: np.ndarray  # int32 (viewers, cap)
+
+
 class Interest:
     """Who sees whom: a radius (m), a cap on the avatars per viewer, and the grid's cell (m)."""
 
@@ -53,16 +72,14 @@ class Interest:
         self.radius = float(radius)
         self.cap = int(cap)
         self.cell = float(cell)
-        # (cell size, ring) passes: a fine first pass answers dense crowds cheaply
-        levels = max(1, math.ceil(self.radius / self.cell))
-        # passes (cell size, ring); a pass settles viewers with ``cap`` avatars within
-        # ring × size. Fine cells first (dense crowds are answered from few candidates), the
-        # size growing by √2 up to ``cell``, then wider rings up to ``radius``.
+        # (cell size, ring) passes: fine cells first, the size growing by √2 up to ``cell``,
+        # then wider rings until ring × cell covers the radius
         self._passes: list[tuple[float, int]] = []
         size = self.cell / 4
         while size < self.cell * 0.999:
             self._passes.append((size, 1))
             size *= math.sqrt(2.0)
+        levels = max(1, math.ceil(self.radius / self.cell))
         self._passes += [(self.cell, ring) for ring in range(1, levels + 1)]
 
     def query(self, crowd: Crowd, viewers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -82,99 +99,90 @@ class Interest:
         vi = np.flatnonzero(crowd.active[viewers])
         if len(act) == 0 or len(vi) == 0:
             return visible, beyond
+        if act[-1] > _SLOT_MASK:
+            raise ValueError(f"slots above {_SLOT_MASK} are not supported")
         pos = crowd.pos[act].astype(np.float32)
-        fl = crowd.floor[act].astype(np.int64)
         vslot = viewers[vi]
-        vpos = crowd.pos[vslot].astype(np.float32)
-        vfl = crowd.floor[vslot].astype(np.int64)
+        q = _Query(
+            px=np.append(pos[:, 0], np.float32(1e9)),  # the sentinel is far from everyone
+            pz=np.append(pos[:, 1], np.float32(1e9)),
+            slot=np.append(act, 0),
+            fl=crowd.floor[act].astype(np.int64),
+            vpos=crowd.pos[vslot].astype(np.float32),
+            vfl=crowd.floor[vslot].astype(np.int64),
+            out=np.full((len(vi), cap), -1, dtype=np.int32),
+        )
         grids: dict[float, _Grid] = {}
         rows = np.arange(len(vi))
-        # a sentinel far away stands in for the padding of the candidate tables
-        pos = np.ascontiguousarray(np.vstack([pos, np.full((1, 2), 1e9, dtype=np.float32)]).T).T
-        act = np.append(act, -1)
         for n, (cell, ring) in enumerate(self._passes):
-            last = n == len(self._passes) - 1
             grid = grids.get(cell)
             if grid is None:
-                grid = grids[cell] = _Grid(cell, pos[:-1].astype(np.float64), fl)
-            lim = self.radius if last else min(ring * cell, self.radius)
-            rows = self._pass(grid, ring, lim, last, rows, vi, vslot, vpos, vfl, act, pos, visible)
+                grid = grids[cell] = _Grid(cell, pos.astype(np.float64), q.fl)
+            rows = self._pass(q, grid, ring, n == len(self._passes) - 1, rows)
             if len(rows) == 0:
                 break
+        out = q.out
         # the viewer itself first, also when someone stands exactly where it stands
-        rows_vi = visible[vi]
-        wrong = np.flatnonzero(rows_vi[:, 0] != vslot)
-        for i in wrong.tolist():
-            row = rows_vi[i]
+        for i in np.flatnonzero(out[:, 0] != vslot).tolist():
+            row = out[i]
             at = int(np.flatnonzero(row == vslot[i])[0])
             row[1 : at + 1] = row[:at].copy()
             row[0] = vslot[i]
-        visible[vi] = rows_vi
-        shown = np.count_nonzero(rows_vi >= 0, axis=1)
-        beyond[vi] = (np.bincount(fl)[vfl] - shown).astype(np.int32)
+        visible[vi] = out
+        shown = np.count_nonzero(out >= 0, axis=1)
+        beyond[vi] = (np.bincount(q.fl)[q.vfl] - shown).astype(np.int32)
         return visible, beyond
 
-    def _pass(
-        self,
-        grid: _Grid,
-        ring: int,
-        lim: float,
-        last: bool,
-        rows: np.ndarray,
-        vi: np.ndarray,
-        vslot: np.ndarray,
-        vpos: np.ndarray,
-        vfl: np.ndarray,
-        act: np.ndarray,
-        pos: np.ndarray,
-        visible: np.ndarray,
-    ) -> np.ndarray:
-        """Answer the viewers ``rows`` whose ``(2 ring + 1)²`` block settles them; return the rest.
-
-        A block holds everyone within ``ring × cell`` of a viewer of its centre cell, so a viewer
-        with ``cap`` avatars within that distance (or within ``lim`` on the last pass) is done.
-        """
+    def _pass(self, q: _Query, grid: _Grid, ring: int, last: bool, rows: np.ndarray) -> np.ndarray:
+        """Settle what viewers ``rows`` the ``(2 ring + 1)²`` blocks can; return the others."""
         cap = self.cap
-        vcells = np.floor(vpos[rows] / grid.cell).astype(np.int64)
-        vkey = _key(vfl[rows], vcells[:, 0], vcells[:, 1])
+        vcells = np.floor(q.vpos[rows] / grid.cell).astype(np.int64)
+        vkey = _key(q.vfl[rows], vcells[:, 0], vcells[:, 1])
         gkeys, gfirst, ginv = np.unique(vkey, return_index=True, return_inverse=True)
         ginv = ginv.reshape(-1)
         span = np.arange(-ring, ring + 1, dtype=np.int64)
         ox, oz = np.meshgrid(span, span, indexing="ij")
         bkeys = _key(
-            vfl[rows][gfirst][:, None],
+            q.vfl[rows][gfirst][:, None],
             vcells[gfirst, 0][:, None] + ox.ravel()[None, :],
             vcells[gfirst, 1][:, None] + oz.ravel()[None, :],
         )
         at = np.minimum(np.searchsorted(grid.keys, bkeys), len(grid.keys) - 1)
         cnt = np.where(grid.keys[at] == bkeys, grid.counts[at], 0)
         tot = cnt.sum(axis=1)
-        # every block's members, block after block (indices into act)
+        # every block's members, block after block
         fc = cnt.ravel()
         excl = np.cumsum(fc) - fc
         members = grid.order[
             np.repeat(grid.starts[at].ravel(), fc) + np.arange(int(fc.sum())) - np.repeat(excl, fc)
         ]
         m_start = np.cumsum(tot) - tot
-        # the viewers of every group, group after group (indices into rows)
+        # the viewers of every group, group after group (positions in rows)
         by_group = np.argsort(ginv, kind="stable")
         r_count = np.bincount(ginv, minlength=len(gkeys))
         r_start = np.cumsum(r_count) - r_count
+        # how far each viewer's block reaches for sure: the ring plus its margin in its cell
+        f = q.vpos[rows] / grid.cell - vcells
+        margin = np.minimum(np.minimum(f[:, 0], 1 - f[:, 0]), np.minimum(f[:, 1], 1 - f[:, 1]))
+        reach = np.minimum((ring + margin) * grid.cell, self.radius)
+        if last:
+            reach[:] = self.radius
         eligible = tot > 0
         if not last:
-            # skip blocks too sparse to hold cap avatars within their reach (the reach's disc
-            # is π ring² / (2 ring + 1)² of the block): they wait for a wider pass
-            eligible &= tot * (math.pi * ring * ring / (2 * ring + 1) ** 2) >= 0.7 * cap
+            # skip blocks too sparse to hold cap avatars within their reach (on average the
+            # reach's disc is π (ring + 1/6)² / (2 ring + 1)² of the block): a wider pass will
+            eligible &= tot * (math.pi * (ring + 1 / 6) ** 2 / (2 * ring + 1) ** 2) >= 0.7 * cap
         done = np.zeros(len(rows), dtype=bool)
         # chunks of groups of similar size keep the padded tables small
         todo = np.flatnonzero(eligible)
         todo = todo[np.argsort(tot[todo], kind="stable")]
-        chunk: list[int] = []
+        start = 0
         weight = 0
-        for g in todo.tolist():
-            if chunk and (weight + int(r_count[g])) * int(tot[g]) > _BUDGET:
+        for n, g in enumerate(todo.tolist()):
+            if n > start and (weight + int(r_count[g])) * int(tot[g]) > _BUDGET:
                 self._chunk(
-                    np.array(chunk),
+                    q,
+                    todo[start:n],
                     tot,
                     members,
                     m_start,
@@ -182,22 +190,16 @@ class Interest:
                     r_count,
                     r_start,
                     rows,
-                    lim,
+                    reach,
                     last,
-                    vi,
-                    vslot,
-                    vpos,
-                    act,
-                    pos,
-                    visible,
                     done,
                 )
-                chunk, weight = [], 0
-            chunk.append(g)
+                start, weight = n, 0
             weight += int(r_count[g])
-        if chunk:
+        if start < len(todo):
             self._chunk(
-                np.array(chunk),
+                q,
+                todo[start:],
                 tot,
                 members,
                 m_start,
@@ -205,76 +207,54 @@ class Interest:
                 r_count,
                 r_start,
                 rows,
-                lim,
+                reach,
                 last,
-                vi,
-                vslot,
-                vpos,
-                act,
-                pos,
-                visible,
                 done,
             )
         return rows[~done]
 
     def _chunk(
-        self,
-        groups: np.ndarray,
-        tot: np.ndarray,
-        members: np.ndarray,
-        m_start: np.ndarray,
-        by_group: np.ndarray,
-        r_count: np.ndarray,
-        r_start: np.ndarray,
-        rows: np.ndarray,
-        lim: float,
-        last: bool,
-        vi: np.ndarray,
-        vslot: np.ndarray,
-        vpos: np.ndarray,
-        act: np.ndarray,
-        pos: np.ndarray,
-        visible: np.ndarray,
-        done: np.ndarray,
-    ) -> None:
+        self, q: _Query, groups: np.ndarray, tot: np.ndarray, members: np.ndarray,
+        m_start: np.ndarray, by_group: np.ndarray, r_count: np.ndarray, r_start: np.ndarray,
+        rows: np.ndarray, reach: np.ndarray, last: bool, done: np.ndarray,
+    ) -> None:  # fmt: skip
         """Distances from the viewers of ``groups`` to their blocks; keep the ``cap`` nearest."""
         cap = self.cap
         t = tot[groups]
         n_g = len(groups)
-        table = np.full((n_g, max(1, int(t.max()))), len(act) - 1, dtype=np.int64)  # sentinel
+        sentinel = len(q.px) - 1
+        table = np.full((n_g, max(1, int(t.max()))), sentinel, dtype=np.int64)
         col = np.arange(int(t.sum())) - np.repeat(np.cumsum(t) - t, t)
         table[np.repeat(np.arange(n_g), t), col] = members[np.repeat(m_start[groups], t) + col]
+        tx, tz, ts = q.px[table], q.pz[table], q.slot[table]
         rc = r_count[groups]
         k = np.arange(int(rc.sum())) - np.repeat(np.cumsum(rc) - rc, rc)
         mine = by_group[np.repeat(r_start[groups], rc) + k]  # positions in rows
-        cand = table[np.repeat(np.arange(n_g), rc)]  # (viewers, width) indices into act
+        gi = np.repeat(np.arange(n_g), rc)  # each viewer's row of the table
         r = rows[mine]
-        px, pz = pos[:, 0], pos[:, 1]
-        dx = vpos[r, 0, None] - px[cand]
-        dz = vpos[r, 1, None] - pz[cand]
+        dx = q.vpos[r, 0, None] - tx[gi]
+        dz = q.vpos[r, 1, None] - tz[gi]
         d2 = dx * dx + dz * dz
-        lim2 = np.float32(lim * lim)
-        if d2.shape[1] > cap:
-            part = np.argpartition(d2, cap - 1, axis=1)[:, :cap]
-            d2 = np.take_along_axis(d2, part, axis=1)
-            cand = np.take_along_axis(cand, part, axis=1)
-        # settled when its cap nearest in the block are all within the block's reach
-        ok = np.count_nonzero(d2 <= lim2, axis=1) >= cap
+        # one int64 per candidate sorts by distance, then slot: d² >= 0, so its float32 bits
+        # order like the values
+        keys = (d2.view(np.int32).astype(np.int64) << _SLOT_BITS) | ts[gi]
+        if keys.shape[1] > cap:
+            keys = np.partition(keys, cap - 1, axis=1)[:, :cap]
+        keys.sort(axis=1)
+        kd2 = (keys >> _SLOT_BITS).astype(np.int32).view(np.float32)
+        lim2 = (reach[mine] * reach[mine]).astype(np.float32)[:, None]
+        inside = kd2 <= lim2
         if last:
-            ok[:] = True
+            ok = np.ones(len(mine), dtype=bool)
+        elif keys.shape[1] < cap:
+            return
+        else:
+            ok = inside[:, cap - 1]
         if not np.any(ok):
             return
-        if not np.all(ok):
-            d2, cand, r, mine = d2[ok], cand[ok], r[ok], mine[ok]
-        d2[d2 > lim2] = np.inf
-        cslot = act[cand]
-        # nearest first, ties by slot (the slot term is below float32 resolution of d2)
-        order = np.argsort(d2.astype(np.float64) + cslot * 1e-12, axis=1)
-        d2 = np.take_along_axis(d2, order, axis=1)
-        cslot = np.take_along_axis(cslot, order, axis=1)
-        out = np.where(np.isfinite(d2), cslot, -1)
-        visible[vi[r], : out.shape[1]] = out
-        done[mine] = True
+        found = np.where(inside[ok], keys[ok] & _SLOT_MASK, -1)
+        q.out[r[ok], : found.shape[1]] = found
+        done[mine[ok]] = True
 
 
 def enter_leave(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
