@@ -9,7 +9,9 @@ points"):
   ``POST /staff/briefings/{id}/{start|pause|resume|seek|rate|end}`` (seek: ``{"segment": i}``,
   rate: ``{"rate": r}``), ``GET /staff/briefings/{id}/questions``,
   ``POST /staff/briefings/{id}/questions/{qid}/{show|answered}``, ``GET /staff/briefings/{id}/minutes``;
-- public: ``GET /api/briefings`` (what can be watched), ``GET /briefing/{id}`` (the watch-only page);
+- staff page: ``GET /staff/briefings/{id}/console?token=...`` (buttons for all of the above);
+- public: ``GET /api/briefings`` (what can be watched), ``GET /api/briefings/{id}`` (its segments),
+  ``GET /briefing/{id}`` (the watch-only page);
 - a background loop that ends briefings played to the end and writes their minutes.
 
 Formats are in ``docs/briefings.md``.
@@ -80,6 +82,7 @@ def setup(app: web.Application) -> None:
 
     r = app.router
     r.add_get("/api/briefings", list_public)
+    r.add_get("/api/briefings/{id}", public_state)
     r.add_get("/briefing/{id}", watch_page)
     r.add_get("/staff/briefings", staff_list)
     r.add_get("/staff/briefings/{id}", staff_state)
@@ -87,6 +90,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/staff/briefings/{id}/questions", staff_questions)
     r.add_post("/staff/briefings/{id}/questions/{qid:\\d+}/{action:show|answered}", staff_question)
     r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
+    r.add_get("/staff/briefings/{id}/console", staff_console)
     app.cleanup_ctx.append(_ticker)
 
 
@@ -158,6 +162,25 @@ async def list_public(request: web.Request) -> web.Response:
     service = request.app[BRIEFINGS]
     service.reload()
     return _json({"briefings": [_summary(b) for b in service.briefings.values()]})
+
+
+async def public_state(request: web.Request) -> web.Response:
+    """What a viewer's first BRIEFING carries (segments, slides, captions), over HTTP."""
+    from server.briefing.service import now_ms
+
+    return _json(_briefing(request).state_json(now_ms(), full=True))
+
+
+async def staff_console(request: web.Request) -> web.StreamResponse:
+    """The staff console page; it calls the staff API with the token it was opened with."""
+    from server.app import client_dir
+
+    _require_staff(request)
+    _briefing(request)
+    page = client_dir() / "briefing" / "staff.html"
+    if not page.is_file():
+        return web.Response(text="emachi: the staff console is not installed", status=503)
+    return web.FileResponse(page, headers={"Cache-Control": "no-store"})
 
 
 async def watch_page(request: web.Request) -> web.StreamResponse:

@@ -37,6 +37,7 @@ segments:
 """
 HOOK = "window.emachiBriefing"
 HALL_BID = "browser-briefing-hall"
+CONSOLE_BID = "browser-briefing-console"
 
 
 @pytest.fixture
@@ -137,3 +138,33 @@ def test_an_avatar_in_the_hall_sees_the_slide_on_the_stage_screen_and_the_captio
     )
     assert screen == "二枚目"
     _staff(briefing_server, "end", bid=HALL_BID)
+
+
+def test_staff_run_the_briefing_and_the_questions_from_the_console(
+    briefing_server: EmachiServer, open_page: Any
+) -> None:
+    bid = CONSOLE_BID
+    render_script(parse_script(SCRIPT.format(id=bid), "browser.yaml"), briefing_server.data_dir)
+    viewer = open_page(f"{briefing_server.url}/briefing/{bid}")
+    wait_for(viewer, f"{HOOK}.state() !== null")
+    viewer.fill(".bp-ask input", "資料はどこで見られますか？")
+    viewer.click(".bp-ask button[type=submit]")
+    console = open_page(
+        f"{briefing_server.url}/staff/briefings/{bid}/console?token={briefing_server.staff_token}"
+    )
+    assert "token" not in console.url, "the token leaves the address bar"
+    console.click("button[data-action=start]")
+    wait_for(console, "window.emachiStaff.last().state === 'live'")
+    wait_for(viewer, f"{HOOK}.state().state === 'live'")
+    console.click("#segments tr:nth-child(2) button")
+    wait_for(viewer, f"{HOOK}.state().segment === 1")
+    console.click("button[data-action=pause]")
+    wait_for(console, "document.querySelector('#questions td') !== null")
+    assert console.inner_text("#questions td") == "資料はどこで見られますか？"
+    console.click("#questions button")  # show it on the screen
+    shown = wait_for(viewer, f"{HOOK}.state().question && {HOOK}.state().question.text")
+    assert shown == "資料はどこで見られますか？"
+    assert "資料はどこで見られますか？" in viewer.inner_text(".bp-question")
+    console.click("button[data-action=end]")
+    wait_for(console, "window.emachiStaff.last().state === 'ended'")
+    wait_for(console, "document.querySelector('#minutes button') !== null")

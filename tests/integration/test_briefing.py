@@ -302,8 +302,18 @@ async def test_staff_routes_need_the_token(bserver: RunningServer) -> None:
         assert status == 401
     status, _ = await staff(bserver, "GET", f"/staff/briefings/{BID}", token=None)
     assert status == 401
+    status, _ = await staff(bserver, "GET", f"/staff/briefings/{BID}/console", token=None)
+    assert status == 401
+    status, page = await staff(bserver, "GET", f"/staff/briefings/{BID}/console")
+    assert status == 200 and "staff.js" in page
     status, listing = await staff(bserver, "GET", "/api/briefings", token=None)
     assert status == 200 and listing["briefings"][0]["state"] == "scheduled"
+    status, public = await staff(bserver, "GET", f"/api/briefings/{BID}", token=None)
+    assert status == 200 and [s["slide"]["title"] for s in public["segments"]] == [
+        "一枚目",
+        "二枚目",
+        "三枚目",
+    ]
 
 
 async def test_minutes_hold_the_narration_and_the_attendance(bserver: RunningServer) -> None:

@@ -1,0 +1,142 @@
+// The staff console of one briefing (/staff/briefings/{id}/console?token=...): start, pause,
+// resume, go to a segment, rate, end; the question queue (put on the screen, mark answered);
+// the minutes once it ended. It only calls the staff API (docs/briefings.md). The token moves
+// from the address bar into sessionStorage so it does not stay in the history.
+
+const parts = location.pathname.split('/').filter(Boolean); // staff, briefings, {id}, console
+const id = decodeURIComponent(parts[2]);
+const api = `/staff/briefings/${encodeURIComponent(id)}`;
+const params = new URLSearchParams(location.search);
+if (params.get('token')) {
+  sessionStorage.setItem('emachi.staff', params.get('token'));
+  history.replaceState(null, '', location.pathname);
+}
+const token = sessionStorage.getItem('emachi.staff') ?? '';
+const $ = (sel) => document.querySelector(sel);
+let segments = [];
+let last = null;
+
+async function call(method, path, body) {
+  const r = await fetch(api + path, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const ctype = r.headers.get('Content-Type') ?? '';
+  const data = ctype.includes('json') ? await r.json() : await r.text();
+  if (!r.ok) throw new Error(data.reason ?? data ?? r.statusText);
+  return data;
+}
+
+async function act(action, body) {
+  $('#error').textContent = '';
+  try {
+    show(await call('POST', `/${action}`, body));
+  } catch (e) {
+    $('#error').textContent = e.message;
+  }
+}
+
+function fmt(s) {
+  const m = Math.floor(s / 60);
+  return `${m}:${String(Math.floor(s % 60)).padStart(2, '0')}`;
+}
+
+function show(s) {
+  last = s;
+  $('#state').textContent = s.state;
+  $('#state').dataset.state = s.state;
+  $('#pos').textContent = `${fmt(s.position)} / ${fmt(s.total)}`;
+  $('#viewers').textContent = `ホール ${s.viewers.hall}名 · オンライン ${s.viewers.online}名`;
+  document.querySelectorAll('#segments tr').forEach((tr, i) => tr.classList.toggle('current', i === s.segment));
+  if (s.state === 'ended') loadMinutes();
+}
+
+function buildSegments(list) {
+  segments = list;
+  const body = $('#segments');
+  body.textContent = '';
+  list.forEach((seg, i) => {
+    const tr = document.createElement('tr');
+    const go = document.createElement('button');
+    go.textContent = `${i + 1}`;
+    go.setAttribute('aria-label', `セグメント ${i + 1} へ / go to segment ${i + 1}`);
+    go.addEventListener('click', () => act('seek', { segment: i }));
+    const td0 = document.createElement('td');
+    td0.append(go);
+    const td1 = document.createElement('td');
+    td1.textContent = `${seg.slide.title}`;
+    const td2 = document.createElement('td');
+    td2.className = 'muted';
+    td2.textContent = `${seg.role}（${seg.name}） ${fmt(seg.start)}`;
+    tr.append(td0, td1, td2);
+    body.append(tr);
+  });
+}
+
+async function loadQuestions() {
+  const { questions } = await call('GET', '/questions');
+  const body = $('#questions');
+  body.textContent = '';
+  for (const q of questions) {
+    const tr = document.createElement('tr');
+    const text = document.createElement('td');
+    text.textContent = q.text;
+    const st = document.createElement('td');
+    st.textContent = q.state;
+    const btns = document.createElement('td');
+    for (const [action, label] of [['show', '画面に表示 / Show'], ['answered', '回答済 / Answered']]) {
+      const b = document.createElement('button');
+      b.textContent = label;
+      b.addEventListener('click', async () => {
+        try { await call('POST', `/questions/${q.id}/${action}`); } catch (e) { $('#error').textContent = e.message; }
+        loadQuestions();
+      });
+      btns.append(b);
+    }
+    tr.append(text, st, btns);
+    body.append(tr);
+  }
+}
+
+let minutesShown = false;
+function loadMinutes() {
+  if (minutesShown) return;
+  minutesShown = true;
+  const p = $('#minutes');
+  p.textContent = '';
+  for (const [fmtName, label] of [['html', 'HTML'], ['md', 'Markdown']]) {
+    const b = document.createElement('button');
+    b.textContent = label;
+    b.addEventListener('click', async () => {
+      const text = await call('GET', `/minutes${fmtName === 'html' ? '?format=html' : ''}`);
+      const blob = new Blob([text], { type: fmtName === 'html' ? 'text/html' : 'text/markdown' });
+      open(URL.createObjectURL(blob), '_blank');
+    });
+    p.append(b);
+  }
+}
+
+document.querySelectorAll('#controls button').forEach((b) => b.addEventListener('click', () => act(b.dataset.action)));
+$('#rate').addEventListener('change', (ev) => act('rate', { rate: Number(ev.target.value) }));
+$('#watch').href = `/briefing/${encodeURIComponent(id)}`;
+
+async function poll() {
+  try {
+    const s = await call('GET', '');
+    $('#title').textContent = s.title;
+    if (!segments.length) {
+      const r = await fetch(`/api/briefings/${encodeURIComponent(id)}`);
+      if (r.ok) buildSegments((await r.json()).segments);
+    }
+    show(s);
+    await loadQuestions();
+  } catch (e) {
+    $('#error').textContent = e.message;
+  }
+}
+poll();
+setInterval(poll, 1000);
+window.emachiStaff = { last: () => last, act };
+// the first hook every emachi page has (browser tests wait for it): ready once a state came
+window.emachi = { state: () => ({ state: 'staff', frames: last ? 1 : 0 }) };
