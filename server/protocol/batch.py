@@ -53,7 +53,13 @@ class BatchSections:
 
     def sections(self, i: int) -> tuple[bytes, bytes, bytes, bytes, bytes]:
         """Viewer ``i``'s (full, move, turn_move, turn, left) byte strings."""
-        fo, mo, to, uo, lo = self.full_off, self.move_off, self.turn_move_off, self.turn_off, self.left_off
+        fo, mo, to, uo, lo = (
+            self.full_off,
+            self.move_off,
+            self.turn_move_off,
+            self.turn_off,
+            self.left_off,
+        )
         return (
             self.full[fo[i] * 12 : fo[i + 1] * 12],
             self.move[mo[i] * 4 : mo[i + 1] * 4],
@@ -91,22 +97,24 @@ def encode_batch(
         The sections of every viewer, sorted by id within each, as the per-viewer codec makes them.
     """
     n, cap = cur.shape
-    valid = cur != PAD
-    stride = np.int64(1 << 16)
-    rowoff = np.arange(n, dtype=np.int64)[:, None] * stride
-    cur_flat = (cur.astype(np.int64) + rowoff).ravel()
-    base_flat = (base.astype(np.int64) + rowoff).ravel()
-
-    # which of this tick's ids were in the base view, and which base ids are gone
-    pos = np.searchsorted(base_flat, cur_flat)
-    np.minimum(pos, base_flat.size - 1, out=pos)
-    in_base = (base_flat[pos] == cur_flat).reshape(n, cap) & valid
-    pos = np.searchsorted(cur_flat, base_flat)
-    np.minimum(pos, cur_flat.size - 1, out=pos)
-    gone = (cur_flat[pos] != base_flat).reshape(n, cap) & (base != PAD)
-
     capacity = q_now.shape[0]
-    ids = np.minimum(cur, capacity - 1).astype(np.intp)
+    valid = cur != PAD
+    has_base = base != PAD
+    rows = np.arange(n, dtype=np.intp)[:, None]
+    # PAD goes to a spare column `capacity`, so it never lands on a real avatar's bit
+    ids = np.where(valid, cur, capacity).astype(np.intp)
+    bids = np.where(has_base, base, capacity).astype(np.intp)
+
+    # which of this tick's ids were in the base view, and which base ids are gone: a scatter into
+    # a (viewers × capacity) bitmap and a gather back, linear where sorting would not be
+    mark = np.zeros((n, capacity + 1), dtype=bool)
+    mark[rows, bids] = has_base
+    in_base = mark[rows, ids] & valid
+    mark[rows, bids] = False
+    mark[rows, ids] = valid
+    gone = ~mark[rows, bids] & has_base
+
+    ids = np.minimum(ids, capacity - 1)
     qc = q_now[ids]  # (n, cap, 4)
     qb = history[base_index.astype(np.intp)[:, None], ids]
     d = qc - qb
@@ -156,6 +164,16 @@ def encode_batch(
 
     r, c = np.nonzero(entered)
     return BatchSections(
-        full_b, full_off, move_b, move_off, tm_b, tm_off, turn_b, turn_off, left_b, left_off,
-        cur[r, c].astype(np.int64), _offsets(r, n),
+        full_b,
+        full_off,
+        move_b,
+        move_off,
+        tm_b,
+        tm_off,
+        turn_b,
+        turn_off,
+        left_b,
+        left_off,
+        cur[r, c].astype(np.int64),
+        _offsets(r, n),
     )
