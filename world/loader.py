@@ -9,7 +9,6 @@ geometry between entries, so one run reports all problems, not only the first.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 import tomllib
@@ -50,161 +49,27 @@ from world.model import (
     Zone,
 )
 from world.problems import WorldError, WorldProblem
+from world.schema import (
+    FORMAT,
+    ID_PATTERN,
+    PROFILE,
+    SCREEN,
+    SECTIONS,
+    SPOT,
+    TOP,
+    Reader,
+    describe,
+    fmt,
+    sub,
+    top_value_ok,
+)
 
 __all__ = ["load_world", "check_world", "world_file", "World", "WorldError", "WorldProblem"]
 
-FORMAT = 1
 SPAWN_CLEARANCE = 0.5
 KIOSK_CLEARANCE = 0.1
 _LANDING = 0.5
-_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
-_MISSING: Any = object()
-
-# key -> (kind, required); kinds are checked by _Reader.value
-_TOP = {
-    "format": ("int", True),
-    "id": ("id", True),
-    "name": ("text", True),
-    "address": ("text", False),
-    "audio": ("table", False),
-    "floors": ("tables", True),
-    "walls": ("tables", False),
-    "stairs": ("tables", False),
-    "zones": ("tables", False),
-    "spawns": ("tables", True),
-    "kiosks": ("tables", False),
-    "counters": ("tables", False),
-    "stages": ("tables", False),
-    "tables": ("tables", False),
-    "booths": ("tables", False),
-    "decor": ("tables", False),
-}
-_SECTIONS: dict[str, dict[str, tuple[str, bool]]] = {
-    "floors": {
-        "id": ("id", True),
-        "name": ("text", True),
-        "elevation": ("number", True),
-        "outline": ("points", True),
-    },
-    "walls": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "points": ("points", True),
-        "thickness": ("positive", False),
-        "height": ("positive", False),
-    },
-    "stairs": {
-        "id": ("id", True),
-        "lower": ("str", True),
-        "upper": ("str", True),
-        "start": ("point", True),
-        "end": ("point", True),
-        "width": ("positive", True),
-    },
-    "zones": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "name": ("text", True),
-        "polygon": ("points", True),
-        "audio": ("str", True),
-        "profile": ("table", False),
-        "auditorium": ("str", False),
-    },
-    "spawns": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "x": ("number", True),
-        "z": ("number", True),
-        "yaw": ("number", True),
-    },
-    "kiosks": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "x": ("number", True),
-        "z": ("number", True),
-        "yaw": ("number", True),
-        "radius": ("positive", True),
-        "kind": ("str", True),
-        "procedure": ("str", True),
-        "label": ("text", True),
-    },
-    "counters": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "x": ("number", True),
-        "z": ("number", True),
-        "yaw": ("number", False),
-        "width": ("positive", False),
-        "label": ("text", True),
-        "section": ("str", True),
-    },
-    "stages": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "zone": ("str", True),
-        "auditorium": ("str", True),
-        "screen": ("table", True),
-        "speakers": ("tables", True),
-    },
-    "tables": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "x": ("number", True),
-        "z": ("number", True),
-        "radius": ("positive", True),
-        "zone": ("str", True),
-        "seats": ("count", True),
-    },
-    "booths": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "zone": ("str", True),
-        "label": ("text", True),
-    },
-    "decor": {
-        "id": ("id", True),
-        "floor": ("str", True),
-        "kind": ("str", True),
-        "x": ("number", True),
-        "z": ("number", True),
-        "yaw": ("number", False),
-        "size": ("size", True),
-        "solid": ("bool", False),
-        "label": ("text", False),
-    },
-}
-_PROFILE = {
-    "model": ("str", True),
-    "ref_distance": ("positive", True),
-    "max_distance": ("positive", True),
-    "rolloff": ("nonneg", True),
-}
-_SCREEN = {
-    "x": ("number", True),
-    "z": ("number", True),
-    "y": ("number", True),
-    "width": ("positive", True),
-    "height": ("positive", True),
-    "yaw": ("number", True),
-}
-_SPOT = {"x": ("number", True), "z": ("number", True), "yaw": ("number", True)}
-_EXPECT = {
-    "int": "an integer",
-    "id": "an id (a-z, 0-9, '-', at most 64 characters)",
-    "text": 'a text { ja = "...", en = "..." }',
-    "table": "a table",
-    "tables": "an array of tables",
-    "str": "a non-empty string",
-    "number": "a number",
-    "positive": "a number > 0",
-    "nonneg": "a number >= 0",
-    "count": "an integer >= 1",
-    "bool": "true or false",
-    "point": "a point [x, z]",
-    "points": "an array of points [x, z]",
-    "size": "[width, depth, height], numbers > 0",
-}
 
 
 def world_file(path: str | Path) -> Path:
@@ -231,151 +96,12 @@ def load_world(path: str | Path) -> World:
     return world
 
 
-def _describe(v: Any) -> str:
-    if v is _MISSING:
-        return "nothing"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        s = json.dumps(v, ensure_ascii=False)
-        return s if len(s) <= 60 else s[:57] + '..."'
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return f"an array of {len(v)}"
-    return f"a {type(v).__name__}"
-
-
-def _fmt(x: float) -> str:
-    return f"{x:g}"
-
-
-class _Reader:
-    """Collects problems for one file while its entries are read."""
-
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[WorldProblem] = []
-
-    def add(self, place: str, expected: str, got: str) -> None:
-        self.problems.append(WorldProblem(self.file, place, expected, got))
-
-    def value(self, kind: str, v: Any, place: str) -> Any:
-        """``v`` converted for ``kind``, or ``_MISSING`` after recording a problem."""
-        ok: Any = _MISSING
-        if kind == "int":
-            ok = v if isinstance(v, int) and not isinstance(v, bool) else _MISSING
-        elif kind == "id":
-            ok = v if isinstance(v, str) and _ID.match(v) else _MISSING
-        elif kind == "str":
-            ok = v if isinstance(v, str) and v.strip() else _MISSING
-        elif kind == "bool":
-            ok = v if isinstance(v, bool) else _MISSING
-        elif kind == "table":
-            ok = v if isinstance(v, dict) else _MISSING
-        elif kind == "tables":
-            ok = v if isinstance(v, list) and all(isinstance(t, dict) for t in v) else _MISSING
-        elif kind in ("number", "positive", "nonneg"):
-            if _is_number(v):
-                f = float(v)
-                if (
-                    kind == "number"
-                    or (kind == "positive" and f > 0)
-                    or (kind == "nonneg" and f >= 0)
-                ):
-                    ok = f
-        elif kind == "count":
-            ok = v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else _MISSING
-        elif kind == "text":
-            return self.text(v, place)
-        elif kind == "point":
-            ok = _point(v)
-        elif kind == "points":
-            return self.points(v, place)
-        elif kind == "size" and (
-            isinstance(v, list) and len(v) == 3 and all(_is_number(c) and c > 0 for c in v)
-        ):
-            ok = (float(v[0]), float(v[1]), float(v[2]))
-        if ok is _MISSING:
-            self.add(place, _EXPECT[kind], _describe(v))
-        return ok
-
-    def text(self, v: Any, place: str) -> Any:
-        if not isinstance(v, dict):
-            self.add(place, _EXPECT["text"], _describe(v))
-            return _MISSING
-        good = True
-        for lang in ("ja", "en"):
-            s = v.get(lang, _MISSING)
-            if not (isinstance(s, str) and s.strip()):
-                self.add(f"{place}.{lang}", "a non-empty string", _describe(s))
-                good = False
-        for key in v:
-            if key not in ("ja", "en"):
-                self.add(f"{place}.{key}", "only the keys ja, en", f"key {_describe(key)}")
-        return Text(v["ja"], v["en"]) if good else _MISSING
-
-    def points(self, v: Any, place: str) -> Any:
-        if not isinstance(v, list):
-            self.add(place, _EXPECT["points"], _describe(v))
-            return _MISSING
-        out = []
-        for i, item in enumerate(v):
-            pt = _point(item)
-            if pt is _MISSING:
-                self.add(f"{place}[{i}]", "a point [x, z] of two finite numbers", _describe(item))
-            out.append(pt)
-        return _MISSING if any(pt is _MISSING for pt in out) else tuple(out)
-
-    def fields(
-        self, tbl: dict[str, Any], spec: dict[str, tuple[str, bool]], place: str
-    ) -> dict[str, Any] | None:
-        """The checked values of ``tbl`` by ``spec``; ``None`` when a required one is bad."""
-        out: dict[str, Any] = {}
-        good = True
-        for key, (kind, required) in spec.items():
-            raw = tbl.get(key, _MISSING)
-            if raw is _MISSING:
-                if required:
-                    self.add(f"{place}.{key}" if place else key, _EXPECT[kind], "nothing")
-                    good = False
-                out[key] = None
-                continue
-            val = self.value(kind, raw, f"{place}.{key}" if place else key)
-            if val is _MISSING:
-                good = not required and good
-                if required:
-                    good = False
-                val = None
-            out[key] = val
-        for key in tbl:
-            if key not in spec:
-                self.add(
-                    f"{place}.{key}" if place else key,
-                    "one of the keys " + ", ".join(spec),
-                    f"unknown key {_describe(key)}",
-                )
-        return out if good else None
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _point(v: Any) -> Any:
-    if isinstance(v, list) and len(v) == 2 and all(_is_number(c) for c in v):
-        return (float(v[0]), float(v[1]))
-    return _MISSING
-
-
 def _on_floor(x: float, z: float, floor: Floor) -> bool:
     return point_in_polygon(x, z, floor.outline) or point_on_boundary(x, z, floor.outline)
 
 
 def _read(path: Path) -> tuple[World | None, list[WorldProblem]]:
-    r = _Reader(str(path))
+    r = Reader(str(path))
     try:
         data_bytes = path.read_bytes()
     except FileNotFoundError:
@@ -403,17 +129,17 @@ def _read(path: Path) -> tuple[World | None, list[WorldProblem]]:
     return (world if not r.problems else None), r.problems
 
 
-def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
-    top = r.fields(data, _TOP, "")
-    top = top or {k: (data.get(k) if r_ok(k, data) else None) for k in _TOP}
+def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
+    top = r.fields(data, TOP, "")
+    top = top or {k: (data.get(k) if top_value_ok(k, data) else None) for k in TOP}
     if top.get("format") not in (None, FORMAT):
-        r.add("format", f"format {FORMAT}", _describe(top["format"]))
+        r.add("format", f"format {FORMAT}", describe(top["format"]))
     default = AudioProfile()
     audio = top.get("audio")
     if isinstance(audio, dict):
         for key in audio:
             if key != "profile":
-                r.add(f"audio.{key}", "only the key profile", f"unknown key {_describe(key)}")
+                r.add(f"audio.{key}", "only the key profile", f"unknown key {describe(key)}")
         if "profile" in audio:
             default = _profile(r, audio["profile"], "audio.profile") or default
 
@@ -424,14 +150,14 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
         tables = top.get(section) if isinstance(top.get(section), list) else []
         for i, tbl in enumerate(tables or []):
             place = f"{section}[{i}]"
-            vals = r.fields(tbl, _SECTIONS[section], place)
+            vals = r.fields(tbl, SECTIONS[section], place)
             oid = tbl.get("id")
-            if isinstance(oid, str) and _ID.match(oid):
+            if isinstance(oid, str) and ID_PATTERN.match(oid):
                 if oid in ids:
                     r.add(
                         f"{place}.id",
                         f"an id used once in the world (also {ids[oid]}.id)",
-                        _describe(oid),
+                        describe(oid),
                     )
                 else:
                     ids[oid] = place
@@ -458,7 +184,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
     def floor_of(place: str, key: str, fid: str) -> Floor | None:
         fl = floor_by_id.get(fid)
         if fl is None and complete_floors:
-            r.add(f"{place}.{key}", f"the id of a floor ({floor_names})", _describe(fid))
+            r.add(f"{place}.{key}", f"the id of a floor ({floor_names})", describe(fid))
         return fl
 
     walls: list[Wall] = []
@@ -471,9 +197,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
             continue
         for j, (x, z) in enumerate(v["points"]):
             if not _on_floor(x, z, fl):
-                r.add(
-                    f"{place}.points[{j}]", f"a point on floor {fl.id}", f"[{_fmt(x)}, {_fmt(z)}]"
-                )
+                r.add(f"{place}.points[{j}]", f"a point on floor {fl.id}", f"[{fmt(x)}, {fmt(z)}]")
         walls.append(
             Wall(v["id"], fl.index, fl.id, v["points"], v["thickness"] or 0.2, v["height"] or 3.0)
         )
@@ -487,8 +211,8 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
         if hi.elevation <= lo.elevation:
             r.add(
                 f"{place}.upper",
-                f"a floor above {lo.id} (elevation > {_fmt(lo.elevation)})",
-                f"{hi.id} at {_fmt(hi.elevation)}",
+                f"a floor above {lo.id} (elevation > {fmt(lo.elevation)})",
+                f"{hi.id} at {fmt(hi.elevation)}",
             )
             continue
         if math.dist(v["start"], v["end"]) < 0.1:
@@ -511,7 +235,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
         fl = floor_of(place, "floor", v["floor"])
         good = fl is not None
         if v["audio"] not in AUDIO_MODES:
-            r.add(f"{place}.audio", "one of " + ", ".join(AUDIO_MODES), _describe(v["audio"]))
+            r.add(f"{place}.audio", "one of " + ", ".join(AUDIO_MODES), describe(v["audio"]))
             good = False
         why = polygon_problem(v["polygon"])
         if why is not None:
@@ -523,7 +247,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
                     r.add(
                         f"{place}.polygon[{j}]",
                         f"a point on floor {fl.id}",
-                        f"[{_fmt(x)}, {_fmt(z)}]",
+                        f"[{fmt(x)}, {fmt(z)}]",
                     )
                     good = False
         profile = default
@@ -539,7 +263,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
             r.add(
                 f"{place}.auditorium",
                 "no auditorium on a zone that is not a stage",
-                _describe(v["auditorium"]),
+                describe(v["auditorium"]),
             )
         if not good or fl is None:
             continue
@@ -566,7 +290,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
                 r.add(
                     f"{zone_places[stage_zone.id]}.auditorium",
                     f"the id of an auditorium zone on floor {stage_zone.floor_id}",
-                    _describe(stage_zone.auditorium),
+                    describe(stage_zone.auditorium),
                 )
     for a_i, a in enumerate(zones):
         for b in zones[a_i + 1 :]:
@@ -627,7 +351,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
         if dist < clearance:
             r.add(
                 place,
-                f"a position at least {_fmt(clearance)} m from every wall",
+                f"a position at least {fmt(clearance)} m from every wall",
                 f"{_describe_xz(x, z)}, {dist:.2f} m from one",
             )
             return False
@@ -654,13 +378,13 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
     for _, place, v in entries("kiosks"):
         fl = floor_of(place, "floor", v["floor"])
         if v["kind"] not in KIOSK_KINDS:
-            r.add(f"{place}.kind", "one of " + ", ".join(KIOSK_KINDS), _describe(v["kind"]))
+            r.add(f"{place}.kind", "one of " + ", ".join(KIOSK_KINDS), describe(v["kind"]))
             continue
         if v["procedure"] in procedures:
             r.add(
                 f"{place}.procedure",
                 f"a procedure no other kiosk has (also {procedures[v['procedure']]})",
-                _describe(v["procedure"]),
+                describe(v["procedure"]),
             )
         procedures.setdefault(v["procedure"], place)
         if fl is not None and placed(place, fl, v["x"], v["z"], KIOSK_CLEARANCE):
@@ -700,7 +424,7 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
     def zone_ref(place: str, key: str, zid: str, fl: Floor, mode: str) -> Zone | None:
         zn = zone_by_id.get(zid)
         if zn is None or zn.audio != mode or zn.floor != fl.index:
-            found = _describe(zid) + (f" ({zn.audio} on {zn.floor_id})" if zn else "")
+            found = describe(zid) + (f" ({zn.audio} on {zn.floor_id})" if zn else "")
             r.add(f"{place}.{key}", f"the id of a zone with audio {mode} on floor {fl.id}", found)
             return None
         return zn
@@ -716,14 +440,14 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
             r.add(
                 f"{place}.auditorium",
                 f"the auditorium its zone {zn.id} names",
-                f"{_describe(aud.id)} (the zone names {_describe(zn.auditorium)})",
+                f"{describe(aud.id)} (the zone names {describe(zn.auditorium)})",
             )
-        screen = _sub(r, v["screen"], _SCREEN, f"{place}.screen")
+        screen = sub(r, v["screen"], SCREEN, f"{place}.screen")
         spots = []
         if not v["speakers"]:
             r.add(f"{place}.speakers", "at least one speaker spot", "an empty array")
         for j, tbl in enumerate(v["speakers"]):
-            sv = _sub(r, tbl, _SPOT, f"{place}.speakers[{j}]")
+            sv = sub(r, tbl, SPOT, f"{place}.speakers[{j}]")
             if sv is None:
                 continue
             if zn is not None and not zn.contains(sv["x"], sv["z"]):
@@ -792,57 +516,33 @@ def _build(data: dict[str, Any], r: _Reader, content_hash: str) -> World | None:
     )
 
 
-def r_ok(key: str, data: dict[str, Any]) -> bool:
-    """Whether a top-level value has the type its key needs (used after a failed check)."""
-    kind = _TOP[key][0]
-    v = data.get(key)
-    if kind == "tables":
-        return isinstance(v, list) and all(isinstance(t, dict) for t in v)
-    if kind == "table":
-        return isinstance(v, dict)
-    if kind == "text":
-        return isinstance(v, dict) and all(isinstance(v.get(k), str) for k in ("ja", "en"))
-    if kind == "id":
-        return isinstance(v, str) and bool(_ID.match(v))
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _profile(r: _Reader, v: Any, place: str) -> AudioProfile | None:
-    vals = _sub(r, v, _PROFILE, place)
+def _profile(r: Reader, v: Any, place: str) -> AudioProfile | None:
+    vals = sub(r, v, PROFILE, place)
     if vals is None:
         return None
     good = True
     if vals["model"] not in DISTANCE_MODELS:
-        r.add(f"{place}.model", "one of " + ", ".join(DISTANCE_MODELS), _describe(vals["model"]))
+        r.add(f"{place}.model", "one of " + ", ".join(DISTANCE_MODELS), describe(vals["model"]))
         good = False
     if vals["max_distance"] <= vals["ref_distance"]:
         r.add(
             f"{place}.max_distance",
-            f"a number > ref_distance ({_fmt(vals['ref_distance'])})",
-            _fmt(vals["max_distance"]),
+            f"a number > ref_distance ({fmt(vals['ref_distance'])})",
+            fmt(vals["max_distance"]),
         )
         good = False
     if vals["model"] == "linear" and vals["rolloff"] > 1:
-        r.add(f"{place}.rolloff", "a number in [0, 1] for the linear model", _fmt(vals["rolloff"]))
+        r.add(f"{place}.rolloff", "a number in [0, 1] for the linear model", fmt(vals["rolloff"]))
         good = False
     return AudioProfile(**vals) if good else None
 
 
-def _sub(
-    r: _Reader, v: Any, spec: dict[str, tuple[str, bool]], place: str
-) -> dict[str, Any] | None:
-    if not isinstance(v, dict):
-        r.add(place, "a table", _describe(v))
-        return None
-    return r.fields(v, spec, place)
-
-
 def _describe_pt(p: tuple[float, float]) -> str:
-    return f"[{_fmt(p[0])}, {_fmt(p[1])}]"
+    return f"[{fmt(p[0])}, {fmt(p[1])}]"
 
 
 def _describe_xz(x: float, z: float) -> str:
-    return f"x = {_fmt(x)}, z = {_fmt(z)}"
+    return f"x = {fmt(x)}, z = {fmt(z)}"
 
 
 def _index_of(data: dict[str, Any], section: str, oid: str) -> int:
@@ -862,7 +562,7 @@ def _edges_cross(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float
 
 
 def _check_landing(
-    r: _Reader, place: str, st: Stair, floors: list[Floor], segments: list[Any], k: int
+    r: Reader, place: str, st: Stair, floors: list[Floor], segments: list[Any], k: int
 ) -> None:
     """The top end must lead onto the upper floor and the bottom end come from the lower one."""
     ax, az = st.axis
