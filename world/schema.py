@@ -36,7 +36,7 @@ FORMAT = 1
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 MISSING: Any = object()
 
-# key -> (kind, required); kinds are checked by _Reader.value
+# key -> (kind, required); kinds are checked by Reader.value
 TOP = {
     "format": ("int", True),
     "id": ("id", True),
