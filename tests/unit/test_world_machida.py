@@ -152,3 +152,31 @@ def _centre(world: World, zone_id: str) -> tuple[float, float]:
     x, z = pts.mean(axis=0)
     assert points_in_polygon(x, z, zone.polygon)
     return float(x), float(z)
+
+
+def test_zone_lookup_in_bulk_agrees_with_one_by_one(hall: World) -> None:
+    rng = np.random.default_rng(2)
+    floor = rng.integers(0, len(hall.floors), 500)
+    pos = rng.uniform([0, 0], [80, 50], (500, 2))
+    bulk = hall.zone_indices(floor, pos)
+    for i in range(500):
+        zone = hall.zone_at(int(floor[i]), float(pos[i, 0]), float(pos[i, 1]))
+        assert bulk[i] == (-1 if zone is None else zone.index)
+    # nested zones: a table's zone wins over the recruiting hall around it
+    table = hall.tables[0]
+    assert hall.zone_at(table.floor, table.x + 1.5, table.z).id == table.zone  # type: ignore[union-attr]
+
+
+def test_audio_profiles_follow_the_web_audio_formulas(hall: World) -> None:
+    lobby = hall.zone("zone-lobby")
+    assert lobby is not None
+    p = lobby.profile  # inverse, ref 2, rolloff 1
+    assert p.gain(np.array([0.5, 2.0, 4.0, 12.0])).tolist() == pytest.approx(
+        [1.0, 1.0, 0.5, 2 / 12]
+    )
+    from world.model import AudioProfile
+
+    linear = AudioProfile("linear", 1.0, 11.0, 1.0)
+    assert linear.gain(np.array([1.0, 6.0, 20.0])).tolist() == pytest.approx([1.0, 0.5, 0.0])
+    expo = AudioProfile("exponential", 1.0, 10.0, 2.0)
+    assert expo.gain(np.array([2.0])).tolist() == pytest.approx([0.25])
