@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             frame = _pack_snapshot(tick, base_tick, 0, 0.0, *sec.sections(i), [], int(beyond[i]))
             total_bytes += len(frame)
         t5 = time.perf_counter()
-        for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0)):
+        for k, v in zip(phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0), strict=True):
             phases[k].append(v * 1000)
     summary = {
         k: {"p50_ms": float(np.percentile(v[20:], 50)), "p99_ms": float(np.percentile(v[20:], 99))}

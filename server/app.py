@@ -12,7 +12,7 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 from aiohttp import WSMsgType, web
@@ -85,8 +85,9 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     return app
 
 
-def _features() -> list:  # type: ignore[type-arg]
-    """The feature packages' ``setup(app)`` functions, in the order they mount."""
+def _features() -> list[Callable[[web.Application], None]]:
+    """The feature packages' ``setup(app)`` functions, in the order they mount (imported late:
+    features import this module's app keys)."""
     from server import features
 
     return features.SETUPS
@@ -186,7 +187,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     metrics.connections_total += 1
     hall = app[HALL]
     session = Session(config.send_buffer_limit, config.rate_per_second, config.rate_burst)
-    session.attach(ws, request.transport)  # type: ignore[arg-type]
+    session.attach(ws, request.transport)
     try:
         session = await _handshake(app, session, ws, request)
         await _receive_loop(app, session, ws)
@@ -229,7 +230,7 @@ async def _handshake(
     session.resume_token = hello.resume or ""
     joined = app[HALL].join(session)
     if joined is not session:
-        joined.attach(ws, request.transport)  # type: ignore[arg-type]
+        joined.attach(ws, request.transport)
     config = app[CONFIG]
     world = app[WORLD]
     joined.send(

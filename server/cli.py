@@ -49,8 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
     abuild = asub.add_parser("build", help="hash every asset and write the manifest")
     acheck = asub.add_parser("check", help="verify every asset against its hash, and that every asset a world refers to exists")
     for p in (abuild, acheck):
-        p.add_argument("--world", type=Path, default=_DEFAULTS.world, help="world folder (default: the Machida city hall)")
-        p.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="runtime asset store lives under DATA_DIR/assets")
+        p.add_argument("worlds", nargs="*", help="world names under --worlds-dir (default: every world)")
+        p.add_argument("--worlds-dir", type=Path, default=_DEFAULTS.world.parent, help="default: %(default)s")
+    acheck.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="the runtime store DATA_DIR/assets is checked too (default %(default)s)")
 
     briefing = sub.add_parser("briefing", help="briefing scripts", description="Render and check briefing scripts.")
     bsub = briefing.add_subparsers(dest="briefing_command", metavar="ACTION", required=True)
@@ -71,7 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "assets":
         from assets_manifest import cli as assets_cli
 
-        return assets_cli.main(args)
+        argv_assets = [*args.worlds, "--worlds-dir", str(args.worlds_dir)]
+        if args.assets_command == "build":
+            return assets_cli.build_main(argv_assets)
+        return assets_cli.check_main([*argv_assets, "--store", str(args.data_dir / "assets")])
     if args.command == "briefing":
         from server.briefing import cli as briefing_cli
 
@@ -94,6 +98,7 @@ def _world_check(path: Path) -> int:
 
 def _serve(args: argparse.Namespace) -> int:
     import asyncio
+    import contextlib
     import socket
 
     from aiohttp import web
@@ -133,10 +138,8 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"emachi: serving {app[WORLD].id} on http://{host}:{port}/", flush=True)
     if not token:
         print(f"emachi: staff token for this run: {config.staff_token}", flush=True)
-    try:
+    with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         web.run_app(app, sock=sock, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        pass
     return 0
 
 

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import enum
 import logging
 import time
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 import msgpack
+import numpy as np
 
 from server.protocol.batch import PAD, encode_batch, sort_views
 from server.protocol.codes import CloseCode, MsgType
@@ -150,10 +150,8 @@ class Instance:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
         self.on_dispose()
 
     async def _run(self) -> None:
