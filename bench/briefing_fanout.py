@@ -221,6 +221,8 @@ async def run(counts: list[int], actions: int) -> list[dict[str, Any]]:
                 base = f"http://127.0.0.1:{port}"
                 async with aiohttp.ClientSession() as http:
                     for _ in range(200):
+                        if child.poll() is not None:
+                            raise RuntimeError(f"the server exited with {child.returncode}")
                         with contextlib.suppress(aiohttp.ClientError):
                             async with http.get(base + "/healthz") as r:
                                 if r.status == 200:

@@ -87,6 +87,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/staff/briefings", staff_list)
     r.add_get("/staff/briefings/{id}", staff_state)
     r.add_post("/staff/briefings/{id}/{action:start|pause|resume|seek|rate|end}", staff_action)
+    r.add_post("/staff/briefings/{id}/reset", staff_reset)
     r.add_get("/staff/briefings/{id}/questions", staff_questions)
     r.add_post("/staff/briefings/{id}/questions/{qid:\\d+}/{action:show|answered}", staff_question)
     r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
@@ -234,6 +235,18 @@ async def staff_action(request: web.Request) -> web.Response:
     except TimelineError as e:
         return _json({"error": "conflict", "reason": str(e)}, 409)
     return _json(state)
+
+
+async def staff_reset(request: web.Request) -> web.Response:
+    """Schedule an ended briefing again for a new run (its minutes stay)."""
+    from server.briefing.service import now_ms
+
+    _require_staff(request)
+    try:
+        fresh = request.app[BRIEFINGS].reset(_briefing(request))
+    except TimelineError as e:
+        return _json({"error": "conflict", "reason": str(e)}, 409)
+    return _json(fresh.state_json(now_ms(), full=False))
 
 
 async def staff_questions(request: web.Request) -> web.Response:

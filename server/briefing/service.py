@@ -196,12 +196,24 @@ class BriefingService:
         self.frames_sent = 0
         #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus)
         self.on_action: list[Callable[[str, str, float, dict[str, Any]], None]] = []
+        self._stamps: dict[Path, tuple[int, int]] = {}
         self.reload()
 
     def reload(self) -> None:
-        """Pick up timelines rendered since start (``emachi briefing render``)."""
+        """Pick up timelines rendered since start (``emachi briefing render``).
+
+        Only files that changed are read, so a peer asking for ids that do not exist costs a
+        directory listing, not a read of every timeline.
+        """
         folder = self.data_dir / "briefings"
-        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            paths = sorted(folder.glob("*.json"))
+            stamps = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in paths}
+        except OSError:
+            return
+        changed = [p for p in paths if self._stamps.get(p) != stamps[p]]
+        self._stamps = stamps
+        for path in changed:
             try:
                 doc = load_timeline(path)
             except (OSError, ValueError, KeyError) as e:
@@ -300,6 +312,20 @@ class BriefingService:
         # what the staff member's action cost: viewers written to, and the time to encode and
         # write to all of them (the bench reads it; the lag seen by viewers adds the network)
         return {**b.state_json(now, full=False), "sent": sent, "fanout_ms": round(fanout_ms, 3)}
+
+    def reset(self, b: LiveBriefing) -> LiveBriefing:
+        """A new run of an ended briefing (after a rehearsal): scheduled again, no questions, new
+        attendance; the ended run's minutes stay written. Everyone watching is told."""
+        if b.timeline.state is not State.ENDED:
+            from server.briefing.timeline import TimelineError
+
+            raise TimelineError(f"cannot reset a briefing that is {b.timeline.state.value}")
+        fresh = LiveBriefing(b.doc)
+        self.briefings[b.id] = fresh
+        for s in list(b.viewers):
+            fresh.viewers.add(s)  # they already have the segments
+        self.broadcast(fresh)
+        return fresh
 
     def finish(self, b: LiveBriefing) -> None:
         """Write the minutes of an ended briefing (once)."""

@@ -341,6 +341,12 @@ async def test_minutes_hold_the_narration_and_the_attendance(bserver: RunningSer
         assert "資料はどこで見られますか？ (回答済 answered)" in md
         files = sorted(p.suffix for p in (bserver.config.data_dir / "minutes").iterdir())
         assert files == [".html", ".md"]
+        # a rehearsal's end is not the end: staff schedule it again for the real session
+        status, again = await staff(bserver, "POST", f"/staff/briefings/{BID}/reset")
+        assert status == 200 and again["state"] == "scheduled" and again["question"] is None
+        await until_state(online, lambda s: s["state"] == "scheduled")
+        status, _ = await staff(bserver, "POST", f"/staff/briefings/{BID}/reset")
+        assert status == 409
     finally:
         for c in (*hall, online):
             await c.close()
