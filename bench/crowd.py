@@ -281,6 +281,23 @@ def _tick_figures(readings: list[tuple[float, dict[str, float]]]) -> dict[str, A
     }
 
 
+def _cpu_per_tick(
+    readings: list[tuple[float, dict[str, float]]],
+    cpu0: float | None,
+    cpu1: float | None,
+    seconds: float,
+) -> float | None:
+    """Server CPU ms per tick: CPU over the window / ticks run in it (rate from /metrics)."""
+    if cpu0 is None or cpu1 is None or len(readings) < 2:
+        return None
+    count = "emachi_tick_seconds_count"
+    ticks = readings[-1][1].get(count, 0.0) - readings[0][1].get(count, 0.0)
+    span = readings[-1][0] - readings[0][0]
+    if ticks <= 0 or span <= 0:
+        return None
+    return (cpu1 - cpu0) * 1000.0 / (ticks / span * seconds)
+
+
 def _table(result: dict[str, Any]) -> str:
     c, t = result["clients"], result["server_tick"]
 
@@ -306,6 +323,7 @@ def _table(result: dict[str, Any]) -> str:
         ("records per snapshot", f(c["records_per_snapshot"])),
         ("frames per client per s", f(c["frames_per_client_per_s"])),
         ("server CPU (% of a core)", f(result.get("server_cpu_percent"), "{:.0f}")),
+        ("server CPU per tick (ms)", f(result.get("server_cpu_ms_per_tick"), "{:.2f}")),
         ("load generator CPU (% of a core)", f(result.get("loadgen_cpu_percent"), "{:.0f}")),
         (
             "load average before / after",
@@ -455,6 +473,9 @@ def main(argv: list[str] | None = None) -> int:
         if cpu0 is not None and cpu1 is not None
         else None,
         "loadgen_cpu_percent": clients["loadgen_cpu_s"] / args.seconds * 100,
+        # CPU, not wall clock: what a tick costs however busy the machine is (an upper
+        # bound: the process also reads frames and answers HTTP between ticks)
+        "server_cpu_ms_per_tick": _cpu_per_tick(poller.readings, cpu0, cpu1, args.seconds),
     }
     dest = args.out or RESULTS / f"crowd-{args.avatars}.json"
     dest.parent.mkdir(parents=True, exist_ok=True)
