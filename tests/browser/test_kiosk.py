@@ -140,3 +140,26 @@ def test_a_kiosk_across_the_hall_is_not_offered_and_opening_it_is_refused(open_p
     notice.wait_for(timeout=40 * WAIT * 1000)
     assert "近くまで歩いて" in notice.inner_text()
     assert page.locator(".kiosk-panel").count() == 0
+
+
+def test_moving_checklist_helper_answers_in_the_panel(open_page: Any) -> None:
+    page = open_page(width=480, height=600)
+    join(page, "つばめ")
+    wait_for(page, "window.emachiKiosk !== undefined")
+    axes = _calibrate(page)
+    _walk_to(page, axes, 8.5, 45.5)  # world.toml: kiosk-moving-checklist at x 8, z 44, radius 2.5
+    wait_for(page, "() => window.emachiKiosk.offered() === 'kiosk-moving-checklist'")
+    page.locator(".kiosk-offer button").click()
+    form = page.locator(".kiosk-panel .kiosk-moving")
+    form.wait_for(timeout=40 * WAIT * 1000)
+    form.locator('fieldset[data-question="direction"] input[value="out"]').check()
+    form.locator('fieldset[data-question="nhi"] input').check()
+    form.locator("button[type=submit]").click()
+    steps = form.locator(".kiosk-steps > li")
+    steps.first.wait_for(timeout=40 * WAIT * 1000)
+    ids = [steps.nth(i).get_attribute("data-step") for i in range(steps.count())]
+    assert ids == ["move-out-notice", "nhi-leave", "bulky-garbage"]
+    online = steps.first.locator("a.kiosk-online")
+    assert online.get_attribute("href").startswith("https://myna.go.jp/")
+    assert "マイナポータル" in online.inner_text()
+    assert "保険年金課" in form.locator(".kiosk-result").inner_text()

@@ -129,6 +129,7 @@ export class KioskPanel {
     a.append(bi('span', L.openAnyway));
     this.qrBox.replaceChildren(img, bi('p', L.qr), a);
     this.qrBox.hidden = false;
+    this.qrBox.scrollIntoView({ block: 'nearest' });
   }
 
   /** ERROR while this panel waits for a link. */
