@@ -1,0 +1,216 @@
+"""Cluster mode: several ``emachi serve --redis URL`` processes serve one city hall.
+
+``setup(app)`` mounts it (docs/architecture.md, "Server extension points"). Without a Redis URL
+the bus and the directory are the in-process ones: nothing to start, the same code path. With
+one, the bus is Redis pub/sub and the directory Redis hashes with a time to live (see
+``docs/cluster.md``). What crosses processes today:
+
+- briefings: a staff action on any process reaches the audience (hall avatars and watch-only
+  viewers) of every process, on the same schedule (:mod:`server.cluster.briefings`);
+- the directory: live processes, the instances each owns and their population, shown in
+  ``/healthz`` (``cluster``) and ``/metrics`` (``emachi_cluster_*``).
+
+Instances stay per process: a client stays on the process it connected to. When Redis goes away,
+each process carries on with its own clients and catches up when Redis is back.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from server.cluster.briefings import BriefingSync
+from server.cluster.bus import Bus, LocalBus, Outbox, RedisBus, new_process_id
+from server.cluster.directory import (
+    ClusterView,
+    Directory,
+    LocalDirectory,
+    RedisDirectory,
+    Report,
+)
+
+__all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
+
+log = logging.getLogger("emachi.cluster")
+
+DEFAULT_PREFIX = "emachi:"
+DEFAULT_TTL = 10.0
+
+
+@dataclass(slots=True)
+class Cluster:
+    """This process's place in the cluster: its id, bus, directory and the briefing relay.
+
+    Settings (``url``, ``prefix``, ``ttl``, ``interval``) may be changed until the application
+    starts; the backends are built then.
+    """
+
+    url: str | None
+    process_id: str = field(default_factory=new_process_id)
+    prefix: str = DEFAULT_PREFIX
+    ttl: float = DEFAULT_TTL
+    interval: float | None = None
+    bus: Bus | None = None
+    directory: Directory | None = None
+    outbox: Outbox | None = None
+    briefings: BriefingSync | None = None
+
+    @property
+    def clustered(self) -> bool:
+        return self.url is not None
+
+    @property
+    def view(self) -> ClusterView:
+        return self.directory.view if self.directory is not None else ClusterView()
+
+    def health(self) -> dict[str, Any]:
+        """The ``cluster`` part of ``/healthz``: from memory, never waiting on Redis."""
+        view = self.view
+        return {
+            "process": self.process_id,
+            "redis": "ok" if self.connected else "unreachable",
+            "processes": len(view.processes),
+            "people": view.people,
+            "watchers": view.watchers,
+            "members": [p.to_json() for p in view.processes],
+        }
+
+    @property
+    def connected(self) -> bool:
+        return bool(
+            self.bus is not None
+            and self.bus.connected
+            and self.directory is not None
+            and self.directory.connected
+        )
+
+    def gauges(self) -> dict[str, float]:
+        view = self.view
+        return {
+            "emachi_cluster_people": float(view.people),
+            "emachi_cluster_watchers": float(view.watchers),
+            "emachi_cluster_processes": float(len(view.processes)),
+            "emachi_cluster_redis_up": 1.0 if self.connected else 0.0,
+            "emachi_cluster_bus_dropped": float(
+                getattr(self.bus, "dropped", 0) + (self.outbox.dropped if self.outbox else 0)
+            ),
+        }
+
+
+CLUSTER = web.AppKey("cluster", Cluster)
+
+
+def setup(app: web.Application) -> None:
+    """Mount the cluster: the bus and directory start with the app, in a ``cleanup_ctx``."""
+    from server.app import CONFIG, HEALTH
+
+    config = app[CONFIG]
+    cluster = Cluster(url=config.redis_url)
+    app[CLUSTER] = cluster
+    if cluster.clustered:
+        app[HEALTH]["cluster"] = cluster.health
+    app.cleanup_ctx.append(_cluster_ctx)
+
+
+async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
+    from server.app import CONFIG, HALL, METRICS
+    from server.briefing import BRIEFINGS
+
+    cluster = app[CLUSTER]
+    config = app[CONFIG]
+    hall = app[HALL]
+    metrics = app[METRICS]
+
+    def report() -> Report:
+        r = Report(
+            {inst.id: inst.population for inst in hall.instances},
+            len(hall.watchers),
+            f"{config.host}:{config.port}",
+        )
+        return r
+
+    bus: Bus
+    directory: Directory
+    if cluster.url is None:
+        bus = LocalBus(cluster.process_id)
+        directory = LocalDirectory(
+            cluster.process_id, report, ttl=cluster.ttl, interval=cluster.interval
+        )
+    else:
+        bus = RedisBus(cluster.url, cluster.process_id, prefix=cluster.prefix)
+        directory = RedisDirectory(
+            cluster.url,
+            cluster.process_id,
+            report,
+            prefix=cluster.prefix,
+            ttl=cluster.ttl,
+            interval=cluster.interval,
+        )
+    outbox = Outbox(bus)
+    cluster.bus, cluster.directory, cluster.outbox = bus, directory, outbox
+    service = app.get(BRIEFINGS)
+    if service is not None:
+        cluster.briefings = BriefingSync(service, bus, outbox)
+        cluster.briefings.attach()
+
+    def refresh_gauges() -> None:
+        if cluster.clustered:
+            metrics.extra.update(cluster.gauges())
+
+    await bus.start()
+    await outbox.start()
+    await directory.start()
+    refresh_gauges()
+    log.info(
+        "cluster joined" if cluster.clustered else "single process",
+        extra={"process": cluster.process_id, "processes": len(cluster.view.processes)},
+    )
+    gauge_task = _every(directory, refresh_gauges)
+    try:
+        yield
+    finally:
+        gauge_task.cancel()
+        if cluster.briefings is not None:
+            cluster.briefings.detach()
+        await outbox.stop()
+        await directory.stop()
+        await bus.stop()
+
+
+def _every(directory: Directory, fn: Any) -> Any:
+    """Refresh the gauges on the directory's beat (they are read from memory by /metrics)."""
+    import asyncio
+
+    async def loop() -> None:
+        interval = getattr(directory, "interval", 1.0)
+        while True:
+            await asyncio.sleep(interval)
+            fn()
+
+    return asyncio.get_running_loop().create_task(loop(), name="cluster gauges")
+
+
+async def check_redis(url: str, timeout: float = 2.0) -> str | None:
+    """None when Redis at ``url`` answers PING, else why not, in one line (for ``emachi serve``)."""
+    import redis.asyncio as aioredis
+    import redis.exceptions
+
+    try:
+        client = aioredis.Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout
+        )
+    except ValueError as exc:
+        return (
+            f"--redis {url!r}: {exc} (expected redis://HOST:PORT/DB, rediss://... or unix://PATH)"
+        )
+    try:
+        await client.ping()
+    except (OSError, TimeoutError, redis.exceptions.RedisError) as exc:
+        return f"--redis {url}: cannot reach Redis: {exc}"
+    finally:
+        await client.aclose()
+    return None
