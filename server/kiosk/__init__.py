@@ -10,7 +10,7 @@
 - staff: ``GET /staff/kiosks`` (table and chart) and ``GET /staff/kiosks.csv``, behind the staff
   token (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``);
 - counts (views, opens per channel, helper asks per kiosk per day, no personal data) in
-  ``DATA_DIR/kiosk-counts.sqlite3``.
+  ``DATA_DIR/kiosk-counts.sqlite3``, or in Redis when the process is part of a cluster.
 
 Data and formats: ``worlds/<world>/catalog/`` and ``docs/kiosks.md``.
 """
@@ -30,7 +30,7 @@ from aiohttp import web
 
 from server.errors import RequestError
 
-from .counts import CountStore, SqliteCountStore, days_back
+from .counts import CountStore, RedisCountStore, SqliteCountStore, days_back
 from .service import KioskRefusal, KioskService, load_service
 from .staff import daily, render_csv, render_html, summarise
 
@@ -65,7 +65,10 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
     config = app[CONFIG]
     world = app[WORLD]
     if store is None:
-        store = SqliteCountStore(config.data_dir / COUNTS_FILE)
+        # one process: a SQLite file; a cluster: Redis, so every process's staff page sees all
+        redis_url = getattr(config, "redis_url", None)
+        store = (RedisCountStore.from_url(redis_url) if redis_url
+                 else SqliteCountStore(config.data_dir / COUNTS_FILE))
     service = load_service(config.world, world.kiosks, store)
     app[KIOSKS] = service
     opened: weakref.WeakKeyDictionary[Session, dict[str, float]] = weakref.WeakKeyDictionary()

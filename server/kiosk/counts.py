@@ -4,17 +4,19 @@ No personal data is kept: a count row is (day, kiosk id, event, channel, n) and 
 avatar id, no address, no time of day. Days are Japan dates (UTC+9, no daylight saving), the city's
 working day. :class:`CountStore` is the small interface; :class:`SqliteCountStore` is the durable
 default (one file under the data dir), :class:`MemoryCountStore` the in-process one for tests, and a
-Redis implementation can come later behind the same interface.
+cluster of processes shares :class:`RedisCountStore` (``emachi serve --redis URL``), so the staff
+page of any process shows the counts of all.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 __all__ = [
     "EVENTS",
@@ -22,8 +24,11 @@ __all__ = [
     "CountStore",
     "MemoryCountStore",
     "SqliteCountStore",
+    "RedisCountStore",
     "japan_day",
 ]
+
+log = logging.getLogger("emachi.kiosk.counts")
 
 JST = timezone(timedelta(hours=9), "JST")
 # view: a panel was opened; open: a channel was chosen (the row names it); ask: a helper answered.
@@ -127,6 +132,60 @@ class SqliteCountStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class RedisCountStore:
+    """Counts in Redis, one hash per day (``{prefix}{day}``, field ``kiosk|event|channel``).
+
+    Calls are synchronous with a short timeout: a count is one HINCRBY. If Redis does not answer,
+    the increment is kept and sent with the next one, and the resident's request goes on.
+    """
+
+    def __init__(self, client: Any, prefix: str = "emachi:kiosk-counts:") -> None:
+        self.r = client
+        self.prefix = prefix
+        self._pending: dict[tuple[str, str], int] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = "emachi:kiosk-counts:") -> RedisCountStore:
+        import redis
+
+        return cls(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5), prefix)
+
+    def add(self, day: str, kiosk: str, event: str, channel: str = "", n: int = 1) -> None:
+        _check(event, kiosk, channel, n)
+        import redis
+
+        with self._lock:
+            key = (day, f"{kiosk}|{event}|{channel}")
+            self._pending[key] = self._pending.get(key, 0) + n
+            try:
+                pipe = self.r.pipeline(transaction=False)
+                for (d, f), k in self._pending.items():
+                    pipe.hincrby(self.prefix + d, f, k)
+                pipe.execute()
+                self._pending.clear()
+            except redis.RedisError as exc:
+                log.warning("kiosk counts kept until Redis answers: %s", exc)
+
+    def rows(self, since: str | None = None) -> list[CountRow]:
+        out: list[CountRow] = []
+        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix) + "*"
+        for raw in self.r.scan_iter(match=pattern, count=500):
+            key = raw.decode() if isinstance(raw, bytes) else raw
+            day = key[len(self.prefix):]
+            if since is not None and day < since:
+                continue
+            for f, n in self.r.hgetall(key).items():
+                field_ = f.decode() if isinstance(f, bytes) else f
+                kiosk, event, channel = field_.split("|", 2)
+                out.append(CountRow(day, kiosk, event, channel, int(n)))
+        out.sort(key=lambda r: (r.day, r.kiosk, r.event, r.channel))
+        return out
+
+    def close(self) -> None:
+        self.r.close()
 
 
 def days_back(n: int, today: str | None = None) -> str:

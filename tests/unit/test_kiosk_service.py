@@ -11,7 +11,7 @@ import pytest
 import segno
 
 from server.config import ROOT
-from server.kiosk.counts import CountRow, CountStore, MemoryCountStore, SqliteCountStore, days_back
+from server.kiosk.counts import CountRow, MemoryCountStore, SqliteCountStore, days_back
 from server.kiosk.qr import qr_svg
 from server.kiosk.service import KioskRefusal, KioskService, load_service
 from server.kiosk.staff import chart_svg, render_csv, render_html, summarise
@@ -162,35 +162,7 @@ def test_world_kiosk_naming_no_catalog_item_fails_loading() -> None:
     assert "got 'time-travel'" in problem
 
 
-# -- counts: one suite for every CountStore --------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> CountStore:
-    s: CountStore = MemoryCountStore() if request.param == "memory" else SqliteCountStore(
-        tmp_path / "counts.sqlite3")
-    yield s  # type: ignore[misc]
-    s.close()
-
-
-def test_counts_add_up_per_day_kiosk_event_and_channel(store: CountStore) -> None:
-    for _ in range(3):
-        store.add("2026-11-25", "kiosk-juminhyo", "view")
-    store.add("2026-11-25", "kiosk-juminhyo", "open", "line")
-    store.add("2026-11-26", "kiosk-juminhyo", "open", "line", 2)
-    store.add("2026-11-26", "kiosk-koseki", "view")
-    assert store.rows() == [
-        CountRow("2026-11-25", "kiosk-juminhyo", "open", "line", 1),
-        CountRow("2026-11-25", "kiosk-juminhyo", "view", "", 3),
-        CountRow("2026-11-26", "kiosk-juminhyo", "open", "line", 2),
-        CountRow("2026-11-26", "kiosk-koseki", "view", "", 1),
-    ]
-    assert [r.day for r in store.rows("2026-11-26")] == ["2026-11-26", "2026-11-26"]
-
-
-def test_counts_refuse_unknown_events(store: CountStore) -> None:
-    with pytest.raises(ValueError):
-        store.add("2026-11-26", "kiosk-juminhyo", "avatar-7")
+# -- counts (the suite over every CountStore is tests/integration/test_kiosk_counts.py) -----
 
 
 def test_sqlite_counts_survive_reopening(tmp_path: Path) -> None:
