@@ -26,10 +26,13 @@
 //   app.others() -> [{id, name, floor, x, z, yaw}]       the others as drawn
 //   app.serverNow() -> ms           the server's clock (ping/pong estimate), for timelines
 //   app.protocol                    protocol.js (MsgType, builders)
+//   app.assets                      AssetLoader.js: await app.assets.url(fileNameOrSha256),
+//                                   await app.assets.texture(app.THREE, name) (via /api/manifest)
 //
 // Browser tests read window.emachi (see exposeTestHooks below).
 
 import * as THREE from 'three';
+import { AssetLoader } from './AssetLoader.js';
 import { ChatPanel } from './ChatPanel.js';
 import { Connection } from './Connection.js';
 import { Controls } from './Controls.js';
@@ -82,7 +85,7 @@ export class App {
     this.nearText = '';
     this.nearKey = '';
     this.device = matchMedia('(pointer: coarse)').matches || navigator.maxTouchPoints > 0 ? 'phone' : 'pc';
-    this.cleanup = [];
+    this.assets = new AssetLoader(this.device);
     this.exposeTestHooks();
   }
 
@@ -177,6 +180,7 @@ export class App {
       this.frame(t);
     };
     this.raf = requestAnimationFrame(loop);
+    this.tickTimer = setInterval(() => this.ticks(), 10);
   }
 
   async installFeatures() {
@@ -296,21 +300,10 @@ export class App {
     v.cameraYaw += look.yaw + this.controls.turn(dt);
     v.cameraPitch = Math.max(0.05, Math.min(1.2, v.cameraPitch + look.pitch));
     v.cameraDistance = Math.max(2.5, Math.min(16, v.cameraDistance + look.zoom * 0.8));
-    if (this.player && this.state === 'connected') {
-      const tick = 1 / (this.tickRate || 20);
-      this.accum = Math.min(this.accum + dt, tick * 5);
-      while (this.accum >= tick) {
-        this.accum -= tick;
-        this.inputTick();
-      }
-      if (performance.now() - this.lastAckAt > ACK_EVERY_MS && this.ackTick) {
-        this.send(ack(this.ackTick));
-        this.lastAckAt = performance.now();
-      }
-    }
+    this.ticks();
     if (this.player?.known) {
       this.player.fade(dt);
-      const me = this.player.shown();
+      const me = this.player.shown(Math.min(1, this.accum * (this.tickRate || 20)));
       this.selfAvatar.place(me.x, me.y, me.z, me.yaw);
       this.selfAvatar.animate(dt);
       v.follow(me.x, me.y, me.z, me.floor);
@@ -321,6 +314,27 @@ export class App {
     if (t - this.nearAt > NEAR_EVERY_MS) {
       this.nearAt = t;
       this.updateNear();
+    }
+  }
+
+  /**
+   * Run the input ticks that are due (fixed steps at the server's tick rate). Called by a timer
+   * and by every frame, so that ticks stay regular when frames are slow or uneven.
+   */
+  ticks() {
+    const now = performance.now();
+    const elapsed = Math.min(0.25, (now - (this.lastTickAt ?? now)) / 1000);
+    this.lastTickAt = now;
+    if (!this.player || this.state !== 'connected') return;
+    const tick = 1 / (this.tickRate || 20);
+    this.accum = Math.min(this.accum + elapsed, tick * 5);
+    while (this.accum >= tick) {
+      this.accum -= tick;
+      this.inputTick();
+    }
+    if (now - this.lastAckAt > ACK_EVERY_MS && this.ackTick) {
+      this.send(ack(this.ackTick));
+      this.lastAckAt = now;
     }
   }
 
@@ -501,6 +515,8 @@ export class App {
       }),
       self: () => app.self(),
       others: () => app.others(),
+      /** The last 200 corrections of the own avatar (m): how far prediction was off, per snapshot. */
+      corrections: () => (app.player ? [...app.player.corrections] : []),
       /** Cut the WebSocket as a network failure would; the client reconnects by itself. */
       dropConnection: () => app.conn?.dropForTest(),
     };
@@ -508,6 +524,7 @@ export class App {
 
   dispose() {
     cancelAnimationFrame(this.raf);
+    clearInterval(this.tickTimer);
     for (const f of this.features) (typeof f === 'function' ? f : f.dispose?.bind(f))?.();
     this.features = [];
     window.removeEventListener('resize', this.idleResize);
@@ -520,6 +537,7 @@ export class App {
     this.store?.dispose();
     this.view?.dispose();
     this.world?.dispose();
+    this.assets.dispose();
     this.listeners.clear();
   }
 }

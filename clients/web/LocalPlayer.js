@@ -9,6 +9,7 @@ import { byteToYaw } from './protocol.js';
 
 const SNAP_DISTANCE = 2.5;
 const ERROR_FADE_S = 0.1;
+const ERROR_FADE_MOVING_S = 0.3;
 const MAX_PENDING = 120;
 
 export class LocalPlayer {
@@ -23,6 +24,8 @@ export class LocalPlayer {
     this.floor = 0;
     this.x = 0;
     this.z = 0;
+    this.prevX = 0;
+    this.prevZ = 0;
     this.yaw = 0;
     this.errX = 0;
     this.errZ = 0;
@@ -31,10 +34,14 @@ export class LocalPlayer {
     this.known = false;
     this.intentX = 0;
     this.intentZ = 0;
+    this.lastCorrection = 0;
+    this.corrections = [];
   }
 
   /** Advance one tick with an intent in world axes; returns the input to send. */
   step(mx, mz, yaw) {
+    this.prevX = this.x;
+    this.prevZ = this.z;
     this.seq += 1;
     const input = { seq: this.seq, mx, mz, yaw };
     this.pending.push(input);
@@ -57,34 +64,43 @@ export class LocalPlayer {
 
   /**
    * Take the server's record of our avatar (from a snapshot) and the last input it processed.
+   * The prediction is re-based on it and the inputs after `last_seq` are replayed; what moved is
+   * moved into the fading error, so the avatar on screen does not jump.
    * @param {{floor: number, x: number, z: number, yaw: number}} rec x, z in cm, yaw as the wire byte
    */
   reconcile(rec, lastSeq) {
-    const shownX = this.x + this.errX;
-    const shownZ = this.z + this.errZ;
+    const oldX = this.x;
+    const oldZ = this.z;
     this.floor = rec.floor;
     this.x = rec.x / 100;
     this.z = rec.z / 100;
+    this.pending = this.pending.filter((p) => p.seq > lastSeq);
     if (!this.known) {
       this.known = true;
       this.yaw = byteToYaw(rec.yaw);
-      this.pending = this.pending.filter((p) => p.seq > lastSeq);
+      for (const p of this.pending) this.apply(p);
+      this.prevX = this.x;
+      this.prevZ = this.z;
       this.errX = 0;
       this.errZ = 0;
       return;
     }
-    this.pending = this.pending.filter((p) => p.seq > lastSeq);
     const yaw = this.yaw;
     for (const p of this.pending) this.apply(p);
     this.yaw = yaw;
-    const ex = shownX - this.x;
-    const ez = shownZ - this.z;
-    if (Math.hypot(ex, ez) > SNAP_DISTANCE) {
+    const dx = this.x - oldX;
+    const dz = this.z - oldZ;
+    // how far the server disagreed with the prediction: the size of a correction
+    this.lastCorrection = Math.hypot(dx, dz);
+    this.corrections.push(this.lastCorrection);
+    if (this.corrections.length > 200) this.corrections.shift();
+    this.prevX += dx;
+    this.prevZ += dz;
+    this.errX -= dx;
+    this.errZ -= dz;
+    if (Math.hypot(this.errX, this.errZ) > SNAP_DISTANCE) {
       this.errX = 0;
       this.errZ = 0;
-    } else {
-      this.errX = ex;
-      this.errZ = ez;
     }
   }
 
@@ -96,17 +112,21 @@ export class LocalPlayer {
     this.pending = [];
   }
 
-  /** Fade the correction error; call every frame. */
+  /** Fade the correction error; call every frame. Slower while walking: a gentle catch-up. */
   fade(dt) {
-    const k = Math.exp(-dt / ERROR_FADE_S);
+    const moving = this.intentX !== 0 || this.intentZ !== 0;
+    const k = Math.exp(-dt / (moving ? ERROR_FADE_MOVING_S : ERROR_FADE_S));
     this.errX *= k;
     this.errZ *= k;
   }
 
-  /** Where to draw: the predicted position plus the fading error. */
-  shown() {
-    const x = this.x + this.errX;
-    const z = this.z + this.errZ;
+  /**
+   * Where to draw: the prediction between the last two ticks (alpha 0..1 of the tick in progress,
+   * so a 60 Hz screen shows smooth motion from 20 Hz ticks) plus the fading error.
+   */
+  shown(alpha = 1) {
+    const x = this.prevX + (this.x - this.prevX) * alpha + this.errX;
+    const z = this.prevZ + (this.z - this.prevZ) * alpha + this.errZ;
     return { floor: this.floor, x, z, y: this.world.heightAt(this.floor, x, z), yaw: this.yaw };
   }
 

@@ -6,7 +6,7 @@ Fixtures for every browser test (kiosk and briefing tests use them too):
 - ``emachi`` (module scope): a running server, ``.url`` (``http://127.0.0.1:PORT``), ``.port``,
   ``.staff_token``, ``.data_dir``; ``start_emachi(*args)`` starts another one with extra CLI flags
   (e.g. ``"--capacity", "1"``), stopped at the end of the test;
-- ``browser`` (session scope): the Playwright Chromium;
+- ``browser`` (module scope): the Playwright Chromium;
 - ``open_page(url=None, *, phone=False, width=960, height=640)``: a new context and page; at the
   end of the test the test **fails if the page logged a console error or threw** (unless declared
   with ``open_page.expect(page, regex)``);
@@ -91,6 +91,17 @@ class EmachiServer:
                 self.proc.wait()
 
 
+def _healthy(port: int) -> bool:
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=4 * WAIT) as r:
+            return bool(r.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
 def _start_server(tmp: Path, *args: str) -> EmachiServer:
     if not EMACHI.exists():
         pytest.fail(f"{EMACHI} is missing: run `.venv/bin/pip install -e .`")
@@ -115,7 +126,7 @@ def _start_server(tmp: Path, *args: str) -> EmachiServer:
     while time.monotonic() < deadline:
         text = log.read_text(errors="replace")
         m = re.search(r"http://127\.0\.0\.1:(\d+)/", text)
-        if m:
+        if m and _healthy(int(m.group(1))):
             port = int(m.group(1))
             return EmachiServer(proc, f"http://127.0.0.1:{port}", port, token, data, log)
         if proc.poll() is not None:
@@ -146,8 +157,11 @@ def start_emachi(tmp_path: Path) -> Iterator[Callable[..., EmachiServer]]:
         s.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Chromium for the tests of one module. Module scope, not session: the sync Playwright API
+    keeps an event loop running in the main thread while it is open, which would break the
+    asyncio tests (pytest-asyncio) that run after it in the same session."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
