@@ -89,7 +89,7 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
 
     async def on_choose(session: Session, msg: KioskChoose) -> None:
         try:
-            service._kiosk(msg.kiosk_id)  # unknown kiosk first: the same answer for everyone
+            service.kiosk(msg.kiosk_id)  # an unknown kiosk is said first, open or not
             when = opened.get(session, {}).get(msg.kiosk_id)
             if when is None or time.monotonic() - when > OPEN_TTL:
                 raise KioskRefusal("kiosk_not_open", "open the kiosk (walk up to it) before choosing")

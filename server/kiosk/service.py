@@ -79,7 +79,7 @@ class KioskService:
         Raises:
             KioskRefusal: unknown kiosk, no avatar, or the avatar is not within reach.
         """
-        k = self._kiosk(kiosk_id)
+        k = self.kiosk(kiosk_id)
         self._reach(k, where)
         panel = self.panel(kiosk_id)
         self.store.add(self.today(), kiosk_id, "view")
@@ -87,7 +87,7 @@ class KioskService:
 
     def panel(self, kiosk_id: str) -> dict[str, Any]:
         """The panel map, with the helper's form for helper kiosks (no count, no reach check)."""
-        k = self._kiosk(kiosk_id)
+        k = self.kiosk(kiosk_id)
         panel = self.catalog.panel(k.procedure)
         panel["kiosk_id"] = k.id
         panel["kiosk_kind"] = k.kind
@@ -109,7 +109,7 @@ class KioskService:
         Raises:
             KioskRefusal: unknown kiosk, or a channel this kiosk does not offer.
         """
-        k = self._kiosk(kiosk_id)
+        k = self.kiosk(kiosk_id)
         item = self.catalog.items[k.procedure]
         ch = item.channel(channel)
         if ch is None:
@@ -145,7 +145,12 @@ class KioskService:
 
     # -- checks ---------------------------------------------------------------------------------
 
-    def _kiosk(self, kiosk_id: str) -> KioskPlace:
+    def kiosk(self, kiosk_id: str) -> KioskPlace:
+        """The world kiosk ``kiosk_id``.
+
+        Raises:
+            KioskRefusal: there is no such kiosk.
+        """
         k = self.kiosks.get(kiosk_id)
         if k is None:
             raise KioskRefusal("kiosk_unknown", f"there is no kiosk {kiosk_id[:64]!r} in this hall")
