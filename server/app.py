@@ -40,7 +40,7 @@ from server.protocol.messages import (
 from server.session import Session, SessionState
 from world.loader import World, load_world
 
-__all__ = ["create_app", "CONFIG", "HALL", "DISPATCH", "METRICS", "WORLD"]
+__all__ = ["create_app", "CONFIG", "HALL", "DISPATCH", "METRICS", "WORLD", "HEALTH"]
 
 log = logging.getLogger("emachi.app")
 
@@ -49,6 +49,8 @@ HALL = web.AppKey("hall", Hall)
 DISPATCH = web.AppKey("dispatch", Dispatcher)
 METRICS = web.AppKey("metrics", Metrics)
 WORLD = web.AppKey("world", World)
+#: more parts of /healthz: name -> a function answering from memory (e.g. "cluster")
+HEALTH = web.AppKey("health", dict[str, Callable[[], object]])
 
 CLIENT_DIR = ROOT / "clients" / "web"
 HELLO_TIMEOUT = 10.0
@@ -69,6 +71,7 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     app[METRICS] = metrics
     app[HALL] = Hall(world, config, metrics)
     app[DISPATCH] = Dispatcher()
+    app[HEALTH] = {}
     _register_core(app[DISPATCH], app)
 
     app.router.add_get("/ws", ws_handler)
@@ -119,9 +122,9 @@ async def _drain(app: web.Application) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     hall = request.app[HALL]
-    return web.json_response(
-        {"status": "ok", "world": hall.world.id, "instances": len(hall.instances), "people": hall.population}
-    )
+    body = {"status": "ok", "world": hall.world.id, "instances": len(hall.instances), "people": hall.population}
+    body.update({name: part() for name, part in request.app[HEALTH].items()})
+    return web.json_response(body)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
@@ -133,6 +136,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
         "emachi_sessions_detached": float(
             sum(1 for s in hall.by_token.values() if s.state is SessionState.DETACHED)
         ),
+        **request.app[METRICS].extra,  # gauges that features keep up to date (e.g. the cluster)
     }
     text = request.app[METRICS].render(gauges)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")

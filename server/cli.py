@@ -37,6 +37,14 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
     serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="extra browser origin allowed to open /ws (repeatable)")
+    serve.add_argument(
+        "--redis",
+        metavar="URL",
+        default=None,
+        help="join a cluster through Redis at URL (e.g. redis://127.0.0.1:6379/0): processes started "
+        "with the same URL share briefings, presence and counts; without it one process serves alone "
+        "(see docs/cluster.md)",
+    )
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
@@ -119,7 +127,15 @@ def _serve(args: argparse.Namespace) -> int:
         tick_rate=args.tick_rate,
         snapshot_rate=args.snapshot_rate,
         allowed_origins=tuple(args.allow_origin),
+        redis_url=args.redis,
     )
+    if config.redis_url is not None:
+        from server.cluster import check_redis
+
+        problem = asyncio.run(check_redis(config.redis_url))
+        if problem is not None:
+            print(f"emachi: {problem}", file=sys.stderr)
+            return 1
     if token:
         config.staff_token = token
     try:
@@ -135,6 +151,7 @@ def _serve(args: argparse.Namespace) -> int:
         print(f"emachi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
         return 1
     host, port = sock.getsockname()[:2]
+    config.port = port  # the cluster directory tells the others where this process serves
     print(f"emachi: serving {app[WORLD].id} on http://{host}:{port}/", flush=True)
     if not token:
         print(f"emachi: staff token for this run: {config.staff_token}", flush=True)

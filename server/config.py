@@ -37,6 +37,8 @@ class Config:
     staff_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     allowed_origins: tuple[str, ...] = ()
     drain_seconds: float = 2.0
+    # Redis URL of the cluster (``emachi serve --redis``); None: one process, nothing else to start
+    redis_url: str | None = None
 
     @property
     def asset_dir(self) -> Path:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, briefing, kiosk
+from server import assets_http, briefing, cluster, kiosk
 from server.config import Config
 
 __all__ = ["SETUPS", "asset_stores"]
@@ -26,4 +26,9 @@ def _assets(app: web.Application) -> None:
     assets_http.setup(app)
 
 
-SETUPS: list[Callable[[web.Application], None]] = [_assets, kiosk.setup, briefing.setup]
+SETUPS: list[Callable[[web.Application], None]] = [
+    _assets,
+    kiosk.setup,
+    briefing.setup,
+    cluster.setup,
+]

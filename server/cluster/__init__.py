@@ -157,23 +157,33 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         cluster.briefings = BriefingSync(service, bus, outbox)
         cluster.briefings.attach()
 
-    def refresh_gauges() -> None:
+    was_connected = True
+
+    def on_beat() -> None:
+        """Keep the gauges for /metrics; when Redis comes back after an outage that did not
+        drop the bus's connection (a paused Redis), catch up as after a reconnect."""
+        nonlocal was_connected
         if cluster.clustered:
             metrics.extra.update(cluster.gauges())
+        now_connected = cluster.connected
+        if now_connected and not was_connected and cluster.briefings is not None:
+            log.info("cluster: redis reachable again", extra={"process": cluster.process_id})
+            cluster.briefings.on_connect()
+        was_connected = now_connected
 
     await bus.start()
     await outbox.start()
     await directory.start()
-    refresh_gauges()
+    on_beat()
     log.info(
         "cluster joined" if cluster.clustered else "single process",
         extra={"process": cluster.process_id, "processes": len(cluster.view.processes)},
     )
-    gauge_task = _every(directory, refresh_gauges)
+    beat_task = _every(directory, on_beat)
     try:
         yield
     finally:
-        gauge_task.cancel()
+        beat_task.cancel()
         if cluster.briefings is not None:
             cluster.briefings.detach()
         await outbox.stop()
@@ -182,7 +192,7 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 def _every(directory: Directory, fn: Any) -> Any:
-    """Refresh the gauges on the directory's beat (they are read from memory by /metrics)."""
+    """Call ``fn`` on the directory's beat."""
     import asyncio
 
     async def loop() -> None:
@@ -204,9 +214,7 @@ async def check_redis(url: str, timeout: float = 2.0) -> str | None:
             url, socket_timeout=timeout, socket_connect_timeout=timeout
         )
     except ValueError as exc:
-        return (
-            f"--redis {url!r}: {exc} (expected redis://HOST:PORT/DB, rediss://... or unix://PATH)"
-        )
+        return f"--redis {url!r}: {exc}"
     try:
         await client.ping()
     except (OSError, TimeoutError, redis.exceptions.RedisError) as exc:
