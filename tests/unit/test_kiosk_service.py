@@ -226,3 +226,21 @@ def test_staff_per_day_series_fills_days_without_counts() -> None:
                       ("2026-11-26", 10, 6)]
     svg = daily_svg(series)
     assert "2026-11-26 opens 6" in svg and svg.count("<rect") == 8
+
+
+def test_kiosk_check_command_reports_problems_with_places(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from server.kiosk.check import main
+
+    assert main(["check", str(WORLD)]) == 0
+    assert capsys.readouterr().out.strip().endswith(": ok")
+    bad = tmp_path / "world"
+    shutil.copytree(WORLD, bad, ignore=shutil.ignore_patterns("assets"))
+    cat = bad / "catalog" / "catalog.yaml"
+    cat.write_text(cat.read_text(encoding="utf-8").replace(
+        "base: https://www.city.machida.tokyo.jp", "base: https://www.city.machida.tokyo.jp.evil.example"),
+        encoding="utf-8")
+    assert main(["check", str(bad)]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err and all(":channels[4].base (line " in e or "evil.example" in e for e in err)
