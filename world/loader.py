@@ -171,10 +171,12 @@ def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
     raw_floors = top.get("floors") if isinstance(top.get("floors"), list) else []
     if isinstance(data.get("floors"), list) and not data["floors"]:
         r.add("floors", "at least one floor", "an empty array")
+    outlines_ok = True
     for i, place, v in entries("floors"):
         why = polygon_problem(v["outline"])
         if why is not None:
             r.add(f"{place}.outline", "a simple polygon of at least 3 points", why)
+            outlines_ok = False
         new_floor = Floor(v["id"], i, v["name"], v["elevation"], v["outline"])
         floors.append(new_floor)
         floor_by_id[new_floor.id] = new_floor
@@ -336,15 +338,17 @@ def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
         stairs=tuple(stairs),
         decor=tuple(decor),
     )
-    segments = build_segments(partial) if floors else []
-    for k, st in enumerate(stairs):
-        _check_landing(r, f"stairs[{_index_of(data, 'stairs', st.id)}]", st, floors, segments, k)
+    # wall clearances need every floor's outline; without them those checks wait for a fix
+    segments = build_segments(partial) if floors and complete_floors and outlines_ok else None
+    if segments is not None:
+        for st in stairs:
+            _check_landing(r, f"stairs[{_index_of(data, 'stairs', st.id)}]", st, floors, segments)
 
     def placed(place: str, fl: Floor, x: float, z: float, clearance: float) -> bool:
         if not point_in_polygon(x, z, fl.outline):
             r.add(place, f"a position on floor {fl.id} (inside its outline)", _describe_xz(x, z))
             return False
-        if clearance <= 0:
+        if clearance <= 0 or segments is None:
             return True
         walls_f = segments[fl.index].walls
         dist = float(distance_to_segments(x, z, walls_f).min()) if len(walls_f) else math.inf
@@ -562,7 +566,7 @@ def _edges_cross(a: tuple[tuple[float, float], ...], b: tuple[tuple[float, float
 
 
 def _check_landing(
-    r: Reader, place: str, st: Stair, floors: list[Floor], segments: list[Any], k: int
+    r: Reader, place: str, st: Stair, floors: list[Floor], segments: list[Any]
 ) -> None:
     """The top end must lead onto the upper floor and the bottom end come from the lower one."""
     ax, az = st.axis

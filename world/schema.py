@@ -311,8 +311,17 @@ class Reader:
         return out if good else None
 
 
+MAX_NUMBER = 1e6
+"""Numbers in a world file are metres, radians or counts: anything larger is a mistake."""
+
+
 def is_number(v: Any) -> bool:
-    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+    return (
+        isinstance(v, int | float)
+        and not isinstance(v, bool)
+        and math.isfinite(v)
+        and abs(v) <= MAX_NUMBER
+    )
 
 
 def point(v: Any) -> Any:

@@ -249,6 +249,18 @@ BROKEN = [
         ["format: expected format 1, got 2"],
     ),
     (
+        "a broken floor does not hide the problems after it",
+        "elevation = 0.0",
+        'elevation = "ground"',
+        ['floors[0].elevation: expected a number, got "ground"'],
+    ),
+    (
+        "a number too large to be metres",
+        "x = 5.0\nz = 5.0\nyaw = 0.0\nradius",
+        "x = 1e300\nz = 5.0\nyaw = 0.0\nradius",
+        ["kiosks[0].x: expected a number, got 1e+300"],
+    ),
+    (
         "speaker off the stage",
         "speakers = [{ x = 5.0, z = 1.5, yaw = 0.0 }]",
         "speakers = [{ x = 5.0, z = 8.0, yaw = 0.0 }]",
