@@ -49,7 +49,8 @@ class LiveBriefing:
         self.id: str = doc["id"]
         self.timeline = Timeline([s["duration"] + s["pause_after"] for s in doc["segments"]])
         self.questions = QuestionQueue()
-        self.viewers: weakref.WeakSet[Session] = weakref.WeakSet()  # sessions told the segments
+        # sessions told the segments; closed ones are pruned by the tick (refresh_counts)
+        self.viewers: set[Session] = set()
         self.hall_seen: set[str] = set()  # resume tokens: distinct people, never stored
         self.online_seen: set[str] = set()
         self.hall_peak = 0
@@ -104,15 +105,22 @@ class LiveBriefing:
         return dict(self._counts)
 
     def refresh_counts(self) -> None:
-        """Recount connected viewers and keep the peaks (called by the tick and every broadcast)."""
+        """Recount connected viewers, keep the peaks, forget closed sessions (the tick calls it)."""
+        from server.session import SessionState
+
         hall = online = 0
-        for s in list(self.viewers):
+        gone = []
+        for s in self.viewers:
+            if s.state is SessionState.CLOSED:
+                gone.append(s)
+                continue
             if not s.connected:
                 continue
             if s.mode == "watch":
                 online += 1
             else:
                 hall += 1
+        self.viewers.difference_update(gone)
         self._counts = {"hall": hall, "online": online}
         if self.timeline.state is not State.ENDED:
             self.hall_peak = max(self.hall_peak, hall)
@@ -237,32 +245,35 @@ class BriefingService:
 
     # -- fan-out ----------------------------------------------------------------------------------
 
-    def recipients(self, b: LiveBriefing) -> list[Session]:
-        seen: set[int] = set()
-        out: list[Session] = []
-        # avatars in the hall, viewers who joined, and watch-only viewers whose hello named it
-        for s in (*self._hall_sessions(), *list(b.viewers), *self._watchers()):
-            if id(s) in seen or not s.connected:
-                continue
-            if s.mode == "watch" and s not in b.viewers and s.opts.get("briefing") != b.id:
-                continue  # watching another briefing
-            seen.add(id(s))
-            out.append(s)
+    def _newcomers(self, b: LiveBriefing) -> list[Session]:
+        """Avatars in the hall and watch-only viewers whose hello named ``b`` that it has not
+        told yet (they need the segments)."""
+        viewers = b.viewers
+        out = [s for s in self._hall_sessions() if s not in viewers and s.connected]
+        out += [
+            s
+            for s in self._watchers()
+            if s not in viewers and s.opts.get("briefing") == b.id and s.connected
+        ]
         return out
+
+    def recipients(self, b: LiveBriefing) -> list[Session]:
+        """Everyone who is told about ``b``: its viewers and the newcomers (made viewers)."""
+        for s in self._newcomers(b):
+            b.add_viewer(s)
+        return list(b.viewers)
 
     def broadcast(self, b: LiveBriefing, now: float | None = None) -> int:
         """Tell every viewer the new timeline: one encode, the same bytes to all."""
         now = now_ms() if now is None else now
-        targets = self.recipients(b)
-        new = [s for s in targets if s not in b.viewers]
+        new = set(self._newcomers(b))
         for s in new:
             b.add_viewer(s)
-        b.refresh_counts()
         frame = BriefingMsg(state=b.state_json(now, full=False)).encode()
-        full = BriefingMsg(state=b.state_json(now, full=True)).encode() if new else b""
+        full = BriefingMsg(state=b.state_json(now, full=True)).encode() if new else frame
         sent = 0
-        for s in targets:
-            if s.send(full if s in new and full else frame):
+        for s in b.viewers:  # synchronous writes: no viewer waits for another
+            if s.send(full if s in new else frame):
                 sent += 1
         self.frames_sent += sent
         return sent

@@ -15,6 +15,7 @@ const token = sessionStorage.getItem('emachi.staff') ?? '';
 const $ = (sel) => document.querySelector(sel);
 let segments = [];
 let last = null;
+let minutesShown = false;
 
 async function call(method, path, body) {
   const r = await fetch(api + path, {
@@ -49,7 +50,12 @@ function show(s) {
   $('#pos').textContent = `${fmt(s.position)} / ${fmt(s.total)}`;
   $('#viewers').textContent = `ホール ${s.viewers.hall}名 · オンライン ${s.viewers.online}名`;
   document.querySelectorAll('#segments tr').forEach((tr, i) => tr.classList.toggle('current', i === s.segment));
+  document.querySelectorAll('#controls button').forEach((b) => {
+    const allowed = { start: ['scheduled'], pause: ['live'], resume: ['paused'], end: ['scheduled', 'live', 'paused'], reset: ['ended'] };
+    b.disabled = !allowed[b.dataset.action].includes(s.state);
+  });
   if (s.state === 'ended') loadMinutes();
+  else minutesShown = false;
 }
 
 function buildSegments(list) {
@@ -99,7 +105,6 @@ async function loadQuestions() {
   }
 }
 
-let minutesShown = false;
 function loadMinutes() {
   if (minutesShown) return;
   minutesShown = true;
