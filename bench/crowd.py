@@ -29,6 +29,7 @@ import json
 import multiprocessing as mp
 import os
 import platform
+import shlex
 import shutil
 import signal
 import socket
@@ -104,7 +105,7 @@ def _cpu_seconds(pid: int) -> float | None:
 class _Server:
     """``emachi serve`` on a free loopback port, stopped with SIGTERM (then kill) at the end."""
 
-    def __init__(self, capacity: int) -> None:
+    def __init__(self, capacity: int, extra: list[str]) -> None:
         exe = Path(sys.executable).with_name("emachi")
         cmd0 = str(exe) if exe.exists() else shutil.which("emachi")
         if cmd0 is None:
@@ -123,6 +124,7 @@ class _Server:
             str(capacity),
             "--log-level",
             "warning",
+            *extra,
         ]
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
         self.base = f"http://127.0.0.1:{self.port}"
@@ -369,6 +371,11 @@ def main(argv: list[str] | None = None) -> int:
         default=4,
         help="clients per process that decode, check and rebuild every snapshot (default %(default)s)",
     )
+    ap.add_argument(
+        "--server-args",
+        default="",
+        help='extra options for the self-started server, e.g. "--snapshot-rate 10"',
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--out", type=Path, default=None, help="result file (default bench/results/crowd-N.json)"
@@ -384,10 +391,12 @@ def main(argv: list[str] | None = None) -> int:
 
     server: _Server | None = None
     if args.url is None:
-        server = _Server(args.avatars)
+        server = _Server(args.avatars, shlex.split(args.server_args))
         server.wait_ready()
         url, base, pid = f"ws://127.0.0.1:{server.port}/ws", server.base, server.proc.pid
     else:
+        if args.server_args:
+            ap.error("--server-args is for the self-started server; not with --url")
         parts = urlsplit(args.url)
         if parts.scheme != "ws" or parts.hostname not in LOOPBACK:
             ap.error("--url must be ws:// on the loopback interface")
