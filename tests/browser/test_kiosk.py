@@ -178,3 +178,31 @@ def test_moving_checklist_helper_answers_in_the_panel(open_page: Any) -> None:
     assert online.get_attribute("href").startswith("https://myna.go.jp/")
     assert "マイナポータル" in online.inner_text()
     assert "保険年金課" in form.locator(".kiosk-result").inner_text()
+
+
+def test_bulky_garbage_helper_names_the_category_and_says_unknown_items_plainly(open_page: Any) -> None:
+    page = open_page(width=480, height=600)
+    join(page, "かえで")
+    wait_for(page, "window.emachiKiosk !== undefined")
+    axes = _calibrate(page)
+    _walk_to(page, axes, 50.5, 45.5)  # world.toml: kiosk-bulky-garbage at x 52, z 44, radius 2.5
+    wait_for(page, "() => window.emachiKiosk.offered() === 'kiosk-bulky-garbage'")
+    page.locator(".kiosk-offer button").click()
+    form = page.locator(".kiosk-panel .kiosk-garbage")
+    form.wait_for(timeout=40 * WAIT * 1000)
+    result = form.locator(".kiosk-result")
+
+    form.locator("input[name=item]").fill("ｿﾌｧｰ")  # half-width katakana
+    form.locator("button[type=submit]").click()
+    wait_for(page, "() => document.querySelector('.kiosk-garbage .kiosk-fee')?.textContent.includes('1,600円')")
+    assert "粗大ごみ" in result.locator(".kiosk-category").inner_text()
+    book = result.locator("a.kiosk-online").first
+    assert book.get_attribute("href").startswith("https://line.me/R/oaMessage/@")
+
+    form.locator("input[name=item]").fill("宇宙船")
+    form.locator("button[type=submit]").click()
+    unknown = result.locator(".kiosk-unknown")
+    unknown.wait_for(timeout=40 * WAIT * 1000)
+    assert "このガイドにありません" in unknown.inner_text()
+    page_link = result.locator('a[href^="https://www.city.machida.tokyo.jp/"]')
+    assert page_link.count() == 1
