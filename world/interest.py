@@ -26,7 +26,7 @@ __all__ = ["Interest", "enter_leave"]
 
 _SPAN = 1 << 20  # cells per axis in the bucket key
 _OFF = _SPAN // 2
-_BUDGET = 1 << 18  # distances computed at once, at most (about)
+_BUDGET = 1 << 19  # distances computed at once, at most (about)
 _SLOT_BITS = 20  # a sort key is (float32 bits of d², slot), slots below 2**20
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
 
@@ -232,12 +232,19 @@ class Interest:
         mine = by_group[np.repeat(r_start[groups], rc) + k]  # positions in rows
         gi = np.repeat(np.arange(n_g), rc)  # each viewer's row of the table
         r = rows[mine]
-        dx = q.vpos[r, 0, None] - tx[gi]
-        dz = q.vpos[r, 1, None] - tz[gi]
-        d2 = dx * dx + dz * dz
+        dx = tx[gi]
+        dx -= q.vpos[r, 0, None]
+        dx *= dx
+        dz = tz[gi]
+        dz -= q.vpos[r, 1, None]
+        dz *= dz
+        dx += dz
+        d2 = dx
         # one int64 per candidate sorts by distance, then slot: d² >= 0, so its float32 bits
         # order like the values
-        keys = (d2.view(np.int32).astype(np.int64) << _SLOT_BITS) | ts[gi]
+        keys = d2.view(np.int32).astype(np.int64)
+        keys <<= _SLOT_BITS
+        keys |= ts[gi]
         if keys.shape[1] > cap:
             keys = np.partition(keys, cap - 1, axis=1)[:, :cap]
         keys.sort(axis=1)
