@@ -214,12 +214,14 @@ async def test_sigterm_drains_clients_then_exits(tmp_path) -> None:  # type: ign
         line = await asyncio.wait_for(proc.stdout.readline(), 400 * WAIT)
         assert b"serving" in line, line
         url = f"ws://127.0.0.1:{port}/ws"
-        for _ in range(100):
+        for attempt in range(100):
             try:
                 c = Client(url, "残る人")
                 await c.connect()
                 break
-            except OSError:
+            except Exception:  # not accepting yet (refused, or closed during start-up)
+                if attempt == 99:
+                    raise
                 await asyncio.sleep(WAIT)
         await c.until(lambda: c.snapshots > 2)
         proc.send_signal(signal.SIGTERM)
