@@ -7,7 +7,7 @@ Fixtures for every browser test (kiosk and briefing tests use them too):
   ``.staff_token``, ``.data_dir``; ``start_emachi(*args)`` starts another one with extra CLI flags
   (e.g. ``"--capacity", "1"``), stopped at the end of the test;
 - ``browser`` (module scope): the Playwright Chromium;
-- ``open_page(url=None, *, phone=False, width=960, height=640)``: a new context and page; at the
+- ``open_page(url=None, *, phone=False, width=640, height=480)``: a new context and page; at the
   end of the test the test **fails if the page logged a console error or threw** (unless declared
   with ``open_page.expect(page, regex)``);
 - ``join(page, name)``: enters the hall from the first screen and waits for the own avatar;
@@ -197,7 +197,7 @@ class PageProblems:
 
 
 class PageOpener:
-    """``open_page(url=None, *, phone=False, width=960, height=640)`` opens a page and waits for its
+    """``open_page(url=None, *, phone=False, width=640, height=480)`` opens a page and waits for its
     first frame; ``open_page.expect(page, regex)`` declares a console error the test provokes on
     purpose (e.g. Chromium's "WebSocket connection ... failed" while the network is cut)."""
 
@@ -211,7 +211,7 @@ class PageOpener:
         self.problems[id(page)].expected.append(re.compile(pattern))
 
     def __call__(
-        self, url: str | None = None, *, phone: bool = False, width: int = 960, height: int = 640
+        self, url: str | None = None, *, phone: bool = False, width: int = 640, height: int = 480
     ) -> object:
         size = PHONE if phone else {"width": width, "height": height}
         ctx = self.browser.new_context(  # type: ignore[attr-defined]

@@ -152,9 +152,9 @@ def test_a_cut_connection_comes_back_with_the_same_avatar(
         arg=avatar,
     )
     assert _seen(watcher, avatar) is not None
-    # and it still walks
-    _hold(page, "KeyW", 3)
-    assert _dist(page.evaluate("window.emachi.self()"), after) > 0.5
+    # and it still walks (how far depends on how busy the machine is: only that it moved)
+    _hold(page, "KeyW", 4)
+    assert _dist(_settled(page), after) > 0.2
 
 
 PIXELS_JS = """() => {
