@@ -597,6 +597,18 @@ def _check_landing(
         if not point_in_polygon(x, z, fl.outline):
             r.add(place, what, f"{_describe_xz(x, z)} off the floor")
             return
+    # no wall across the ramp, from the approach to the top end, on the lower floor
+    starts = np.array(
+        [
+            [st.start[0] + px * s - ax * _LANDING, st.start[1] + pz * s - az * _LANDING]
+            for s in (-half, 0.0, half)
+        ]
+    )
+    length = st.length + _LANDING - 0.01
+    _, j = crossings(starts, np.tile([ax * length, az * length], (3, 1)), segments[st.lower].walls)
+    if np.any(j >= 0):
+        r.add(place, f"a ramp clear of walls on floor {lower.id}", "a wall across it")
+        return
     # no wall of the upper floor across the landing strip
     starts = np.array(
         [

@@ -223,6 +223,12 @@ BROKEN = [
         ["stairs[0]: expected a ramp whose corners are on floor g, got corner"],
     ),
     (
+        "a wall across the stairs",
+        "points = [[10, 0], [10, 8]]",
+        "points = [[10, 6], [18, 6]]",
+        ["stairs[0]: expected a ramp clear of walls on floor g, got a wall across it"],
+    ),
+    (
         "spawn against a wall",
         "x = 5.0\nz = 15.0",
         "x = 5.0\nz = 19.8",
