@@ -19,7 +19,7 @@ from aiohttp import WSMsgType, web
 
 from server.config import ROOT, Config
 from server.dispatch import Dispatcher
-from server.errors import PeerError, RequestError
+from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
@@ -38,7 +38,7 @@ from server.protocol.messages import (
     decode,
 )
 from server.session import Session, SessionState
-from world.loader import World, load_world
+from world.loader import World, WorldError, load_world
 
 __all__ = ["create_app", "CONFIG", "HALL", "DISPATCH", "METRICS", "WORLD", "HEALTH"]
 
@@ -63,8 +63,12 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     Raises:
         server.errors.LoadError: the world file does not load.
     """
+    if world is None:
+        try:
+            world = load_world(config.world)
+        except WorldError as exc:
+            raise LoadError([str(p) for p in exc.problems]) from None
     app = web.Application(client_max_size=1024 * 1024)
-    world = world if world is not None else load_world(config.world)
     metrics = Metrics()
     app[CONFIG] = config
     app[WORLD] = world

@@ -116,8 +116,7 @@ def _start_server(tmp: Path, *args: str) -> EmachiServer:
         "0",
         "--data-dir",
         str(data),
-        "--staff-token",
-        token,
+        f"--staff-token={token}",  # a token may begin with "-"
         *args,
     ]
     with open(log, "wb") as out:
