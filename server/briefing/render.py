@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from assets_manifest.store import AssetStore
-from server.briefing import tts, visemes
+from server.briefing import ogg, tts, visemes
 from server.briefing.script import CastMember, Script, Segment
 
 __all__ = [
@@ -42,7 +42,7 @@ __all__ = [
 
 log = logging.getLogger("emachi.briefing.render")
 
-RENDER_VERSION = 1
+RENDER_VERSION = 2  # 2: an Ogg Opus copy beside the WAV
 OUT_RATE_JA = 24000
 LICENCES = {
     "ja-openjtalk": "CC-BY-3.0 (HTS voice mei, Nagoya Institute of Technology); Open JTalk BSD-3-Clause",
@@ -113,10 +113,8 @@ def render_segment(
     if entry_path.exists():
         try:
             entry = json.loads(entry_path.read_text(encoding="utf-8"))
-            if all(
-                store.get(entry[k]) is not None and store.path(entry[k]).exists()
-                for k in ("audio", "visemes")
-            ):
+            shas = [entry["audio"], entry["visemes"], entry.get("audio_opus")]
+            if all(store.get(sha) is not None and store.path(sha).exists() for sha in shas if sha):
                 stats.cached += 1
                 stats.audio_seconds += entry["duration"]
                 if progress is not None:
@@ -160,6 +158,17 @@ def render_segment(
         licence=LICENCES[base],
         source=f"emachi briefing render ({tts.engine_version(member.voice)})",
     )
+    opus_bytes = ogg.encode_opus(samples, rate)
+    opus = (
+        store.put(
+            opus_bytes,
+            media_type="audio/ogg",
+            licence=LICENCES[base],
+            source=f"emachi briefing render ({tts.engine_version(member.voice)}), Opus",
+        ).sha256
+        if opus_bytes is not None
+        else None
+    )
     track = visemes.track(cues, samples, rate)
     vis = store.put(
         json.dumps(track, separators=(",", ":")).encode(),
@@ -171,6 +180,7 @@ def render_segment(
         captions[-1][1] = min(captions[-1][1], duration)
     entry = {
         "audio": audio.sha256,
+        "audio_opus": opus,
         "visemes": vis.sha256,
         "duration": duration,
         "captions": captions,
@@ -232,6 +242,7 @@ def render_script(
                     "slide": seg.slide.to_json(),
                     "narration": seg.narration,
                     "audio": r["audio"],
+                    "audio_opus": r.get("audio_opus"),
                     "visemes": r["visemes"],
                     "duration": r["duration"],
                     "pause_after": seg.pause_after,

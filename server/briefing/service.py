@@ -69,6 +69,7 @@ class LiveBriefing:
                 "duration": s["duration"],
                 "pause_after": s["pause_after"],
                 "audio": f"/assets/{s['audio']}",
+                "audio_opus": f"/assets/{s['audio_opus']}" if s.get("audio_opus") else None,
                 "visemes": f"/assets/{s['visemes']}",
                 "captions": s["captions"],
                 "slide": s["slide"],

@@ -73,6 +73,9 @@ def test_same_input_gives_the_same_asset_hash(
     _, first, _ = rendered
     again = render_script(parse_script(SCRIPT, "unit.yaml"), tmp_path / "other")
     assert [s["audio"] for s in again["segments"]] == [s["audio"] for s in first["segments"]]
+    assert [s["audio_opus"] for s in again["segments"]] == [
+        s["audio_opus"] for s in first["segments"]
+    ]
     assert [s["visemes"] for s in again["segments"]] == [s["visemes"] for s in first["segments"]]
 
 
@@ -167,3 +170,18 @@ def test_timeline_places_segments_one_after_another(
     assert a["start"] == 0.0
     assert b["start"] == pytest.approx(a["duration"] + a["pause_after"], abs=0.002)
     assert timeline["duration"] == pytest.approx(b["start"] + b["duration"], abs=0.002)
+
+
+def test_japanese_narration_also_comes_as_a_smaller_ogg_opus_of_the_same_length(
+    rendered: tuple[Path, dict, RenderStats],
+) -> None:
+    soundfile = pytest.importorskip("soundfile")
+    data, timeline, _ = rendered
+    ja, en = timeline["segments"]
+    assert en["audio_opus"] is None, "espeak-ng's 22.05 kHz is not an Opus rate: WAV only"
+    opus = (data / "assets" / ja["audio_opus"]).read_bytes()
+    wav = (data / "assets" / ja["audio"]).read_bytes()
+    assert opus[:4] == b"OggS" and len(opus) * 5 < len(wav)
+    samples, rate = soundfile.read(io.BytesIO(opus))
+    assert len(samples) / rate == pytest.approx(ja["duration"], abs=0.002)
+    assert AssetStore(data / "assets").get(ja["audio_opus"]).media_type == "audio/ogg"

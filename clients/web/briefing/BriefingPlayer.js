@@ -16,6 +16,7 @@ const MIN_LEAD_S = 0.05; // never schedule closer to "now" than this
 const RESYNC_S = 0.03; // re-align when audio and the server clock disagree by more
 
 const epochNow = () => performance.timeOrigin + performance.now();
+const OPUS_OK = typeof Audio !== 'undefined' && new Audio().canPlayType('audio/ogg; codecs=opus') === 'probably';
 
 export class BriefingPlayer extends EventTarget {
   /**
@@ -190,9 +191,14 @@ export class BriefingPlayer extends EventTarget {
   load(i) {
     if (!this.ctx || !this.segments[i]) return null;
     if (!this.buffers.has(i)) {
-      const p = fetch(this.segments[i].audio)
+      const seg = this.segments[i];
+      const fetchDecode = (url) => fetch(url)
         .then((r) => { if (!r.ok) throw new Error(`audio ${r.status}`); return r.arrayBuffer(); })
-        .then((b) => this.ctx.decodeAudioData(b))
+        .then((b) => this.ctx.decodeAudioData(b));
+      // Ogg Opus is a sixteenth of the WAV; browsers that cannot decode it get the WAV
+      const first = seg.audio_opus && OPUS_OK ? fetchDecode(seg.audio_opus).catch(() => fetchDecode(seg.audio))
+        : fetchDecode(seg.audio);
+      const p = first
         .then((buf) => { this.loaded.set(i, buf); this.pump(); return buf; })
         .catch((e) => { this.buffers.delete(i); console.warn('briefing audio', e); });
       this.buffers.set(i, p);
