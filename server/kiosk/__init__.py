@@ -17,7 +17,6 @@ Data and formats: ``worlds/<world>/catalog/`` and ``docs/kiosks.md``.
 
 from __future__ import annotations
 
-import hmac
 import json
 import logging
 import time
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from server.errors import RequestError
+from server.staff import require_staff
 
 from .counts import CountStore, RedisCountStore, SqliteCountStore, days_back
 from .service import KioskRefusal, KioskService, load_service
@@ -151,28 +151,6 @@ def _json(data: Any, status: int = 200) -> web.Response:
     )
 
 
-def _require_staff(request: web.Request) -> str:
-    """Check the staff token; return the ``&token=…`` to keep in links when it came in the URL."""
-    from server.app import CONFIG
-
-    token = request.app[CONFIG].staff_token
-    auth = request.headers.get("Authorization", "")
-    from_query = not auth.startswith("Bearer ")
-    given = auth[7:].strip() if not from_query else request.query.get("token", "")
-    if not given:
-        raise web.HTTPUnauthorized(
-            text="staff token required: send 'Authorization: Bearer TOKEN' or add ?token=TOKEN "
-            "(the token is printed by 'emachi serve' or set with --staff-token / EMACHI_STAFF_TOKEN)",
-            headers={"WWW-Authenticate": 'Bearer realm="emachi staff"'},
-        )
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
-        raise web.HTTPUnauthorized(
-            text="staff token not valid for this server",
-            headers={"WWW-Authenticate": 'Bearer realm="emachi staff", error="invalid_token"'},
-        )
-    return f"&token={escape(given)}" if from_query else ""
-
-
 def _days(request: web.Request) -> int:
     try:
         d = int(request.query.get("days", "30"))
@@ -192,7 +170,8 @@ def _kiosk_titles(service: KioskService) -> dict[str, tuple[str, str]]:
 
 
 async def staff_page(request: web.Request) -> web.Response:
-    token_q = _require_staff(request)
+    given = require_staff(request)
+    token_q = f"&token={escape(given)}" if given else ""
     service = request.app[KIOSKS]
     days = _days(request)
     since = days_back(days, service.today())
@@ -203,7 +182,7 @@ async def staff_page(request: web.Request) -> web.Response:
 
 
 async def staff_csv(request: web.Request) -> web.Response:
-    _require_staff(request)
+    require_staff(request)
     service = request.app[KIOSKS]
     days = _days(request)
     since = days_back(days, service.today())
