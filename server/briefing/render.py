@@ -60,6 +60,7 @@ class RenderStats:
     audio_seconds: float = 0.0
     synth_seconds: float = 0.0
     audio_bytes: int = 0
+    opus_bytes: int = 0
     wall_seconds: float = 0.0
 
 
@@ -195,6 +196,7 @@ def render_segment(
     stats.audio_seconds += duration
     stats.synth_seconds += time.perf_counter() - t0
     stats.audio_bytes += len(wav)
+    stats.opus_bytes += len(opus_bytes or b"")
     return entry
 
 
