@@ -165,6 +165,7 @@ def test_staff_run_the_briefing_and_the_questions_from_the_console(
     shown = wait_for(viewer, f"{HOOK}.state().question && {HOOK}.state().question.text")
     assert shown == "資料はどこで見られますか？"
     assert "資料はどこで見られますか？" in viewer.inner_text(".bp-question")
+    assert wait_for(viewer, f"{HOOK}.screenQuestion()") == "資料はどこで見られますか？"
     console.click("button[data-action=end]")
     wait_for(console, "window.emachiStaff.last().state === 'ended'")
     wait_for(console, "document.querySelector('#minutes button') !== null")

@@ -35,12 +35,13 @@ export class SlideCanvas {
   }
 
   /** Draw a slide; does nothing when the same slide is already shown. */
-  show(slide, { index = 0, count = 1, speaker = '', title = '' } = {}) {
-    const key = JSON.stringify([slide, index, speaker]);
+  show(slide, { index = 0, count = 1, speaker = '', title = '', question = null } = {}) {
+    const key = JSON.stringify([slide, index, speaker, question?.text ?? null]);
     if (key === this.key) return false;
     this.key = key;
     this.canvas.dataset.slideIndex = String(index);
     this.canvas.dataset.slideTitle = slide?.title ?? '';
+    this.canvas.dataset.question = '';
     const c = this.ctx;
     c.fillStyle = '#0f2540';
     c.fillRect(0, 0, W, H);
@@ -84,8 +85,22 @@ export class SlideCanvas {
     c.font = `22px ${FONT}`;
     c.fillStyle = '#9fb3c8';
     c.fillText(`${index + 1} / ${count}${speaker ? `   ${speaker}` : ''}`, 60, H - 28);
+    if (question) this.drawQuestion(question.text);
     this.onChange?.();
     return true;
+  }
+
+  /** The question staff put on the screen, as a banner over the bottom of the slide. */
+  drawQuestion(text) {
+    const c = this.ctx;
+    c.font = `30px ${FONT}`;
+    const lines = wrap(c, `質問 / Question: ${text}`, W - 160).slice(0, 3);
+    const h = 30 + lines.length * 40;
+    c.fillStyle = 'rgba(233, 196, 106, 0.95)';
+    c.fillRect(40, H - 60 - h, W - 80, h);
+    c.fillStyle = '#1d2a38';
+    lines.forEach((l, i) => c.fillText(l, 70, H - 60 - h + 45 + i * 40));
+    this.canvas.dataset.question = text;
   }
 
   centered(text) {

@@ -113,7 +113,7 @@ export function install(app) {
     const pos = player.position();
     const a = player.at(pos);
     if (a && s.state !== 'scheduled') {
-      slide.show(a.segment.slide, { index: a.index, count: player.segments.length, speaker: `${a.segment.role}（${a.segment.name}）` });
+      slide.show(a.segment.slide, { index: a.index, count: player.segments.length, question: s.question, speaker: `${a.segment.role}（${a.segment.name}）` });
     } else {
       slide.show(null, { title: s.title });
     }
@@ -148,6 +148,7 @@ export function install(app) {
     caption: () => player.caption(),
     slideIndex: () => Number(slide.canvas.dataset.slideIndex ?? -1),
     slideTitle: () => slide.canvas.dataset.slideTitle ?? '',
+    screenQuestion: () => slide.canvas.dataset.question ?? '',
     audio: () => player.ctx?.state ?? 'none',
     sounding: () => player.sources.size,
     state: () => player.state,

@@ -44,7 +44,7 @@ function frame() {
     const a = player.at(pos);
     if (a && s.state !== 'scheduled') {
       const who = `${a.segment.role}（${a.segment.name}）`;
-      slide.show(a.segment.slide, { index: a.index, count: player.segments.length, speaker: who });
+      slide.show(a.segment.slide, { index: a.index, count: player.segments.length, question: s.question, speaker: who });
       speakerEl.textContent = who;
     } else {
       slide.show(null, { title: s.title });
@@ -71,6 +71,7 @@ window.emachiBriefing = {
   caption: () => panel.caption.textContent,
   slideIndex: () => Number(slide.canvas.dataset.slideIndex ?? -1),
   slideTitle: () => slide.canvas.dataset.slideTitle ?? '',
+  screenQuestion: () => slide.canvas.dataset.question ?? '',
   mouth: () => face.canvas.dataset.shape,
   audio: () => player.ctx?.state ?? 'none',
   sounding: () => player.sources.size,
