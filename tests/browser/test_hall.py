@@ -206,3 +206,29 @@ def test_a_full_hall_says_so(open_page: Any, start_emachi: Any) -> None:
     wait_for(second, "!document.querySelector('#banner').hidden")
     assert "いっぱい" in second.locator("#banner-text").inner_text()
     assert second.evaluate("window.emachi.state().state") == "reconnecting"
+
+
+def test_keyboard_only_and_the_text_alternative(open_page: Any) -> None:
+    other = open_page()
+    join(other, "となりの人")
+    page = open_page()
+    # the first screen puts the focus in the name field: type, Enter
+    page.keyboard.press("Control+A")
+    page.keyboard.type("キーボード")
+    page.keyboard.press("Enter")
+    wait_for(page, "window.emachi.state().state === 'connected' && window.emachi.self() !== null")
+    start = _settled(page)
+    _hold(page, "ArrowUp", 4)
+    assert _dist(_settled(page), start) > 0.2, "the arrow keys do not walk"
+    # the text alternative names the person nearby, in a live region
+    wait_for(page, "document.querySelector('#nearby-live').textContent.includes('となりの人')")
+    assert page.get_attribute("#nearby-live", "aria-live") == "polite"
+    # Tab reaches the chat; Enter sends
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "chat-input":
+            break
+    assert page.evaluate("document.activeElement.id") == "chat-input", "Tab never reaches the chat"
+    page.keyboard.type("キーボードだけで来ました")
+    page.keyboard.press("Enter")
+    wait_for(other, "document.querySelector('#chat-log').textContent.includes('キーボードだけで来ました')")
