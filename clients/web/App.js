@@ -222,11 +222,14 @@ export class App {
     this.state = detail.state;
     const t = (k, v) => this.i18n.t(k, v);
     if (detail.state === 'connected') {
+      this.restarting = false;
       this.hideBanner();
     } else if (detail.state === 'reconnecting') {
       const s = Math.max(1, Math.round((detail.retryIn ?? 1000) / 1000));
+      // after a restart notice, the failed attempts while the server is away are part of it
+      if (detail.code === CloseCode.DRAINING) this.restarting = true;
       if (detail.code === CloseCode.WORLD_FULL) this.showBanner(t('msg.full'), 'warn', true);
-      else if (detail.code === CloseCode.DRAINING) this.showBanner(t('msg.restarting'), 'warn');
+      else if (this.restarting) this.showBanner(t('msg.restarting'), 'warn', detail.code !== CloseCode.DRAINING);
       else if (detail.unreachable) this.showBanner(t('msg.unreachable', { s }), 'bad', true);
       else this.showBanner(t('msg.lost'), 'warn', true);
     } else if (detail.state === 'closed') {
@@ -257,7 +260,10 @@ export class App {
         this.chat.add('', `${msg.code}: ${msg.reason}`, { system: true });
         break;
       case MsgType.NOTICE:
-        if (msg.kind === 'draining') this.showBanner(this.i18n.t('msg.restarting'), 'warn');
+        if (msg.kind === 'draining') {
+          this.restarting = true;
+          this.showBanner(this.i18n.t('msg.restarting'), 'warn');
+        }
         break;
       default:
         // feature messages (kiosk, briefing, voice): only the listeners below use them

@@ -231,4 +231,32 @@ def test_keyboard_only_and_the_text_alternative(open_page: Any) -> None:
     assert page.evaluate("document.activeElement.id") == "chat-input", "Tab never reaches the chat"
     page.keyboard.type("キーボードだけで来ました")
     page.keyboard.press("Enter")
-    wait_for(other, "document.querySelector('#chat-log').textContent.includes('キーボードだけで来ました')")
+    wait_for(
+        other,
+        "document.querySelector('#chat-log').textContent.includes('キーボードだけで来ました')",
+    )
+
+
+def test_a_server_restart_is_announced_and_the_page_comes_back(
+    open_page: Any, start_emachi: Any
+) -> None:
+    first = start_emachi()
+    page = open_page(first.url + "/")
+    join(page, "さいきどう")
+    # while the server is away the browser logs the failed attempts: expected here
+    open_page.expect(page, r"WebSocket connection to .* failed")
+    open_page.expect(
+        page,
+        r"Failed to load resource: net::ERR_(CONNECTION_RESET|CONNECTION_REFUSED|EMPTY_RESPONSE)",
+    )
+    first.stop()  # SIGTERM: the server tells its clients it is restarting, then goes
+    wait_for(page, "!document.querySelector('#banner').hidden")
+    assert "再起動" in page.locator("#banner-text").inner_text()
+    start_emachi("--port", str(first.port))
+    wait_for(
+        page,
+        "window.emachi.state().state === 'connected' && window.emachi.self() !== null",
+        timeout=160 * WAIT,
+    )
+    assert not page.locator("#banner").is_visible()
+    assert "接続済み" in page.locator("#status-text").inner_text()
