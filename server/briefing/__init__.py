@@ -169,7 +169,10 @@ async def public_state(request: web.Request) -> web.Response:
     """What a viewer's first BRIEFING carries (segments, slides, captions), over HTTP."""
     from server.briefing.service import now_ms
 
-    return _json(_briefing(request).state_json(now_ms(), full=True))
+    b = _briefing(request)
+    state = b.state_json(now_ms(), full=True)
+    state.pop("segments_url", None)
+    return _json({**state, "segments": b.segments_json})
 
 
 async def staff_console(request: web.Request) -> web.StreamResponse:

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import msgpack
+
 from server.briefing.minutes import Attendance, Minutes, write_minutes
 from server.briefing.questions import Question, QuestionQueue, RateLimit
 from server.briefing.render import load_timeline
@@ -31,7 +33,9 @@ from server.protocol.messages import Questions as QuestionsMsg
 if TYPE_CHECKING:
     from server.session import Session
 
-__all__ = ["LiveBriefing", "BriefingService", "now_ms"]
+__all__ = ["LiveBriefing", "BriefingService", "now_ms", "SEGMENTS_INLINE_MAX"]
+
+SEGMENTS_INLINE_MAX = 48 * 1024
 
 log = logging.getLogger("emachi.briefing")
 
@@ -76,6 +80,8 @@ class LiveBriefing:
             }
             for s in doc["segments"]
         ]
+        # a frame is at most 64 KiB; a long script's segments (captions, slides) go by HTTP
+        self.segments_inline = len(msgpack.packb(self.segments_json)) <= SEGMENTS_INLINE_MAX
 
     # -- progress ---------------------------------------------------------------------------------
 
@@ -153,8 +159,11 @@ class LiveBriefing:
             ),
         }
         if full:
-            d["segments"] = self.segments_json
             d["cast"] = self.doc["cast"]
+            if self.segments_inline:
+                d["segments"] = self.segments_json
+            else:  # too big for one frame: the client fetches them
+                d["segments_url"] = f"/api/briefings/{self.id}"
         return d
 
     def minutes_doc(self) -> Minutes:

@@ -52,14 +52,28 @@ export class BriefingPlayer extends EventTarget {
     if (msg.type === MsgType.BRIEFING) {
       const s = msg.state;
       if (this.briefingId && s.id !== this.briefingId) return;
-      if (this.state && s.id !== this.state.id && !s.segments) return; // another briefing, no data yet
+      const full = s.segments || s.segments_url;
+      if (this.state && s.id !== this.state.id && !full) return; // another briefing, no data yet
+      if (full && (!this.state || this.state.id !== s.id)) {
+        this.resetMedia();
+        this.segments = [];
+      }
       if (s.segments) {
-        if (!this.state || this.state.id !== s.id) this.resetMedia();
         this.segments = s.segments;
         this.cast = s.cast ?? [];
+      } else if (s.segments_url && !this.segments.length) {
+        // a long briefing's segments do not fit in one frame: fetch them
+        fetch(s.segments_url).then((r) => r.json()).then((doc) => {
+          if (this.state?.id !== s.id) return;
+          this.segments = doc.segments;
+          this.cast = doc.cast ?? [];
+          this.reschedule();
+          this.dispatchEvent(new CustomEvent('state', { detail: this.state }));
+        }).catch((e) => console.warn('briefing segments', e));
       }
       this.state = { ...(this.state?.id === s.id ? this.state : {}), ...s };
       delete this.state.segments;
+      delete this.state.segments_url;
       this.reschedule();
       this.dispatchEvent(new CustomEvent('state', { detail: this.state }));
     } else if (msg.type === MsgType.QUESTIONS) {
