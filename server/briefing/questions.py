@@ -22,6 +22,7 @@ __all__ = [
 
 MAX_QUESTION = 300
 MAX_QUEUE = 1000
+PUBLIC_ANSWERED = 20
 
 
 class QuestionError(ValueError):
@@ -121,8 +122,11 @@ class QuestionQueue:
         return self.items[qid - 1]
 
     def public(self) -> list[dict[str, Any]]:
-        """What viewers see: the question on the screen and those answered."""
-        return [q.to_json() for q in self.items if q.state is not QuestionState.QUEUED]
+        """What viewers see: the question on the screen and the latest answered ones (at most
+        :data:`PUBLIC_ANSWERED`, so the message stays far below the 64 KiB frame limit)."""
+        shown = [q for q in self.items if q.state is QuestionState.SHOWN]
+        answered = [q for q in self.items if q.state is QuestionState.ANSWERED]
+        return [q.to_json() for q in shown + answered[-PUBLIC_ANSWERED:]]
 
     def all(self) -> list[dict[str, Any]]:
         return [q.to_json() for q in self.items]

@@ -75,3 +75,13 @@ def test_minutes_hold_narration_questions_attendance_and_duration(tmp_path: Path
     html = page.read_text(encoding="utf-8")
     assert "委員会 &lt;テスト&gt;" in html and '<span id="online">181</span>' in html
     assert render_html(m) == html
+
+
+def test_what_viewers_see_of_the_queue_stays_small() -> None:
+    q = QuestionQueue()
+    for i in range(100):
+        q.move(q.ask(f"質問{i}" + "あ" * 290, 0.0).id, "answered")
+    q.move(q.ask("いま画面に", 0.0).id, "show")
+    public = q.public()
+    assert len(public) == 21 and public[0]["text"] == "いま画面に"
+    assert public[-1]["text"].startswith("質問99")
