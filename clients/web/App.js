@@ -523,6 +523,15 @@ export class App {
       others: () => app.others(),
       /** The last 200 corrections of the own avatar (m): how far prediction was off, per snapshot. */
       corrections: () => (app.player ? [...app.player.corrections] : []),
+      /** Where a world point (x, y, z in metres) is on the page, in CSS pixels, or null if behind. */
+      screenOf: (x, y, z) => {
+        const v = new THREE.Vector3(x, y, z).project(app.view.camera);
+        if (v.z > 1) return null;
+        const r = app.view.renderer.domElement.getBoundingClientRect();
+        return { x: r.left + ((v.x + 1) / 2) * r.width, y: r.top + ((1 - v.y) / 2) * r.height };
+      },
+      /** Draw calls and triangles of the last frame (three.js renderer.info). */
+      renderInfo: () => ({ ...app.view.renderer.info.render }),
       /** Cut the WebSocket as a network failure would; the client reconnects by itself. */
       dropConnection: () => app.conn?.dropForTest(),
     };

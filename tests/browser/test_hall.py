@@ -260,3 +260,29 @@ def test_a_server_restart_is_announced_and_the_page_comes_back(
     )
     assert not page.locator("#banner").is_visible()
     assert "接続済み" in page.locator("#status-text").inner_text()
+
+
+def test_clicking_a_person_shows_who_it_is(open_page: Any) -> None:
+    other = open_page()
+    join(other, "クリックされる人")
+    page = open_page()
+    join(page, "クリックする人")
+    other_id = other.evaluate("window.emachi.state().avatarId")
+    _wait_sees(page, other_id)
+    # turn the camera until the other person is in view, then click on their body
+    spot = None
+    for _ in range(16):
+        seen = _seen(page, other_id)
+        spot = page.evaluate(
+            "([x, z]) => window.emachi.screenOf(x, 0.8, z)", [seen["x"], seen["z"]]
+        )
+        if spot and 0 < spot["x"] < 640 and 60 < spot["y"] < 480:
+            break
+        _hold(page, "KeyQ", 1)
+    assert spot, "the other person never came into view"
+    page.mouse.click(spot["x"], spot["y"])
+    wait_for(page, "document.querySelector('#panels .panel') !== null")
+    assert "クリックされる人" in page.locator("#panels .panel h2").inner_text()
+    # Escape closes it
+    page.keyboard.press("Escape")
+    wait_for(page, "document.querySelector('#panels .panel') === null")
