@@ -395,7 +395,8 @@ export class App {
     const things = this.world.near(me.floor, me.x, me.z, 8).slice(0, 5);
     const floor = this.world.floors[me.floor];
     const zone = this.world.zoneAt(me.floor, me.x, me.z);
-    const m = (d) => t('near.m', { d: Math.round(d) });
+    // distances in words that change only at a few steps, so the live region does not chatter
+    const m = (d) => t(d < 2 ? 'near.here' : d < 5 ? 'near.close' : 'near.ahead');
     const lines = [
       t('near.where', {
         floor: this.i18n.text(floor?.name),
@@ -529,6 +530,24 @@ export class App {
         if (v.z > 1) return null;
         const r = app.view.renderer.domElement.getBoundingClientRect();
         return { x: r.left + ((v.x + 1) / 2) * r.width, y: r.top + ((1 - v.y) / 2) * r.height };
+      },
+      /**
+       * Render a frame and sample it on a 64×64 grid (in the same task, so the drawing buffer is
+       * still there): {colours: distinct colours at 4 bits a channel, top: share of the commonest}.
+       */
+      sampleColours: () => {
+        app.view.render();
+        const c = document.createElement('canvas');
+        c.width = c.height = 64;
+        const ctx = c.getContext('2d');
+        ctx.drawImage(app.view.renderer.domElement, 0, 0, 64, 64);
+        const d = ctx.getImageData(0, 0, 64, 64).data;
+        const counts = new Map();
+        for (let i = 0; i < d.length; i += 4) {
+          const key = ((d[i] >> 4) << 8) | ((d[i + 1] >> 4) << 4) | (d[i + 2] >> 4);
+          counts.set(key, (counts.get(key) || 0) + 1);
+        }
+        return { colours: counts.size, top: Math.max(...counts.values()) / (64 * 64) };
       },
       /** Draw calls and triangles of the last frame (three.js renderer.info). */
       renderInfo: () => ({ ...app.view.renderer.info.render }),

@@ -67,7 +67,9 @@ export class HallView {
     this.lang = opts.lang ?? (() => 'ja');
     this.disposables = [];
     this.pickables = [];
-    this.renderer = new THREE.WebGLRenderer({ antialias: true, preserveDrawingBuffer: true });
+    // antialiasing is paid per pixel: a high-density phone screen is sharp enough without it
+    const dpr = window.devicePixelRatio || 1;
+    this.renderer = new THREE.WebGLRenderer({ antialias: dpr < 2 });
     this.renderer.setPixelRatio(Math.min(window.devicePixelRatio || 1, 2));
     this.renderer.outputColorSpace = THREE.SRGBColorSpace;
     this.renderer.domElement.className = 'hall-canvas';
