@@ -51,7 +51,7 @@ PAGE = "briefing/watch.html"
 
 def setup(app: web.Application) -> None:
     """Mount briefings on the application (routes, message handlers, the end-of-briefing loop)."""
-    from server.app import CONFIG, DISPATCH, HALL
+    from server.app import CONFIG, DISPATCH, HALL, WORLD
 
     config = app[CONFIG]
     hall = app[HALL]
@@ -59,7 +59,25 @@ def setup(app: web.Application) -> None:
     def hall_sessions() -> list[Session]:
         return [s for inst in hall.instances for s in inst.sessions.values()]
 
-    service = BriefingService(config.data_dir, hall_sessions, lambda: list(hall.watchers))
+    world = app[WORLD]
+    audience_zones = [
+        z
+        for st in world.stages
+        for z in (world.zone(st.zone), world.zone(st.auditorium))
+        if z is not None
+    ]
+
+    def in_audience(s: Session) -> bool:
+        """The avatar stands in a stage or auditorium zone (where the stage is seen and heard)."""
+        inst = s.instance
+        if inst is None or s.avatar_id < 0:
+            return False
+        floor_id, x, z = inst.position(s.avatar_id)
+        return any(zone.floor_id == floor_id and zone.contains(x, z) for zone in audience_zones)
+
+    service = BriefingService(
+        config.data_dir, hall_sessions, lambda: list(hall.watchers), in_audience
+    )
     app[BRIEFINGS] = service
 
     async def on_join(session: Session, msg: BriefingJoin) -> None:

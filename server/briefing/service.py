@@ -61,6 +61,9 @@ class LiveBriefing:
         self.online_peak = 0
         self.spoken: set[int] = set()
         self._counts = {"hall": 0, "online": 0}
+        self.joined: set[Session] = set()  # avatars that asked for it (BRIEFING_JOIN)
+        #: whether an avatar stands where the stage is seen (set by the service)
+        self.in_audience: Callable[[Session], bool] = lambda s: False
         self._last_pos = 0.0
         self.minutes: tuple[Path, Path] | None = None
         self.segments_json = [
@@ -99,49 +102,70 @@ class LiveBriefing:
 
     def act(self, action: Action, now: float, **kw: Any) -> State:
         self.note_progress(now)
+        self.refresh_counts()  # attendance up to this moment
         state = self.timeline.apply(action, now, **kw)
         self._last_pos = self.timeline.position(now)
         if state is State.LIVE:
             self.note_progress(now)
+        self.refresh_counts()
         return state
 
     # -- attendance -------------------------------------------------------------------------------
+    #
+    # Online: a watch-only viewer of this briefing. In the hall: an avatar that said it watches
+    # (BRIEFING_JOIN: the hall client sends it in the auditorium or when the person opens the
+    # briefing) or that stands in a stage or auditorium zone. Counted while live or paused.
 
     def counts(self) -> dict[str, int]:
         """Viewers connected now (as of the last :meth:`refresh_counts`)."""
         return dict(self._counts)
 
+    def attending(self, s: Session) -> bool:
+        return s.mode == "watch" or s in self.joined or self.in_audience(s)
+
     def refresh_counts(self) -> None:
-        """Recount connected viewers, keep the peaks, forget closed sessions (the tick calls it)."""
+        """Recount who is watching, note attendance and peaks, forget closed sessions (the tick
+        and every staff action call it)."""
         from server.session import SessionState
 
+        running = self.timeline.state in (State.LIVE, State.PAUSED)
         hall = online = 0
         gone = []
         for s in self.viewers:
             if s.state is SessionState.CLOSED:
                 gone.append(s)
                 continue
-            if not s.connected:
+            if not s.connected or not self.attending(s):
                 continue
             if s.mode == "watch":
                 online += 1
+                if running:
+                    self.online_seen.add(s.resume_token or str(id(s)))
             else:
                 hall += 1
+                if running:
+                    self.hall_seen.add(s.resume_token or str(id(s)))
         self.viewers.difference_update(gone)
+        self.joined.difference_update(gone)
         self._counts = {"hall": hall, "online": online}
-        if self.timeline.state is not State.ENDED:
+        if running:
             self.hall_peak = max(self.hall_peak, hall)
             self.online_peak = max(self.online_peak, online)
 
-    def add_viewer(self, session: Session) -> bool:
-        """Count a viewer; True when it is new to this briefing (it needs the full state)."""
+    def add_viewer(self, session: Session, *, joined: bool = False) -> bool:
+        """Tell ``session`` about this briefing from now on; True when it is new (it needs the
+        full state). ``joined``: the session asked for it (BRIEFING_JOIN)."""
         new = session not in self.viewers
-        if new:
-            self.viewers.add(session)
-            if self.timeline.state is not State.ENDED:
-                seen = self.online_seen if session.mode == "watch" else self.hall_seen
+        was = not new and session.connected and self.attending(session)
+        self.viewers.add(session)
+        if joined and session.mode != "watch":
+            self.joined.add(session)
+        if not was and session.connected and self.attending(session):
+            key = "online" if session.mode == "watch" else "hall"
+            self._counts[key] += 1
+            if self.timeline.state in (State.LIVE, State.PAUSED):
+                seen = self.online_seen if key == "online" else self.hall_seen
                 seen.add(session.resume_token or str(id(session)))
-                self._counts["online" if session.mode == "watch" else "hall"] += 1
         return new
 
     # -- what viewers are told --------------------------------------------------------------------
@@ -205,8 +229,10 @@ class BriefingService:
         data_dir: Path,
         hall_sessions: Callable[[], Iterable[Session]],
         watchers: Callable[[], Iterable[Session]] = tuple,
+        in_audience: Callable[[Session], bool] = lambda s: False,
     ) -> None:
         self.data_dir = Path(data_dir)
+        self._in_audience = in_audience
         self._hall_sessions = hall_sessions
         self._watchers = watchers
         self.briefings: dict[str, LiveBriefing] = {}
@@ -244,7 +270,12 @@ class BriefingService:
                 live.timeline.state in (State.SCHEDULED, State.ENDED)
                 and live.doc.get("asset") != doc.get("asset")
             ):
-                self.briefings[doc["id"]] = LiveBriefing(doc)
+                self.briefings[doc["id"]] = self._new(doc)
+
+    def _new(self, doc: dict[str, Any]) -> LiveBriefing:
+        b = LiveBriefing(doc)
+        b.in_audience = self._in_audience
+        return b
 
     def get(self, briefing_id: str) -> LiveBriefing | None:
         b = self.briefings.get(briefing_id)
@@ -289,9 +320,9 @@ class BriefingService:
         return sent
 
     def join(self, b: LiveBriefing, session: Session, now: float | None = None) -> None:
-        """A viewer asked for a briefing (BRIEFING_JOIN, or a watch-only hello naming it)."""
+        """A viewer asked for a briefing (BRIEFING_JOIN)."""
         now = now_ms() if now is None else now
-        b.add_viewer(session)
+        b.add_viewer(session, joined=True)
         session.send(BriefingMsg(state=b.state_json(now, full=True)).encode())
         public = b.questions.public()
         if public:
@@ -341,7 +372,7 @@ class BriefingService:
             from server.briefing.timeline import TimelineError
 
             raise TimelineError(f"cannot reset a briefing that is {b.timeline.state.value}")
-        fresh = LiveBriefing(b.doc)
+        fresh = self._new(b.doc)
         self.briefings[b.id] = fresh
         for s in list(b.viewers):
             fresh.viewers.add(s)  # they already have the segments

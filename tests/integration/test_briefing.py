@@ -411,3 +411,23 @@ async def test_an_audience_on_two_processes_gets_one_schedule_through_the_action
     finally:
         await a.close()
         await b.close()
+
+
+async def test_an_avatar_elsewhere_in_the_hall_is_told_but_not_counted_as_attending(
+    bserver: RunningServer,
+) -> None:
+    passer_by = Viewer(bserver.ws, name="通行人")
+    await passer_by.connect()
+    online = await joined(bserver, "見", mode="watch", briefing=BID)
+    try:
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/start")
+        s = await until_state(passer_by, lambda s: s["state"] == "live")
+        assert "segments" in s, "the stage screen is part of the hall: every avatar is told"
+        assert s["viewers"] == {"hall": 0, "online": 1}, "standing in the lobby is not attending"
+        await passer_by.send(BriefingJoin(briefing_id=BID))  # opened the briefing: attending
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/pause")
+        s = await until_state(online, lambda s: s["state"] == "paused")
+        assert s["viewers"] == {"hall": 1, "online": 1}
+    finally:
+        await passer_by.close()
+        await online.close()

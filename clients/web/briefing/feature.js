@@ -4,7 +4,7 @@
 // The narration is heard on the stage's floor, fully inside the stage and auditorium zones.
 // Installed by App.js (features.js); window.emachiBriefing exposes the playback for tests.
 
-import { briefingJoin } from '../protocol.js';
+import { MsgType, briefingJoin } from '../protocol.js';
 import { BriefingPanel } from './BriefingPanel.js';
 import { BriefingPlayer } from './BriefingPlayer.js';
 import { PresenterFace } from './PresenterFace.js';
@@ -43,15 +43,26 @@ export function install(app) {
   let panel = null;
   let panelUi = null;
   const autoOpened = new Set();
+  let builtFor = null; // the briefing whose cast stands on the stage
   let shownOnScreen = false;
   const presenters = new Map(); // avatar id -> {group, face, texture}
 
-  const join = async () => {
+  // a briefing that is already running: its state over HTTP (the server tells every avatar
+  // of the next change anyway); attending is counted from the auditorium zones or a join
+  const catchUp = async () => {
     try {
-      const r = await fetch('/api/briefings');
-      const { briefings } = await r.json();
-      for (const b of briefings) if (b.state === 'live' || b.state === 'paused') app.send(briefingJoin(b.id));
+      const { briefings } = await (await fetch('/api/briefings')).json();
+      for (const b of briefings) {
+        if (b.state !== 'live' && b.state !== 'paused') continue;
+        const state = await (await fetch(`/api/briefings/${encodeURIComponent(b.id)}`)).json();
+        link.dispatchEvent(new CustomEvent('message', { detail: { type: MsgType.BRIEFING, state } }));
+      }
     } catch { /* no briefings served */ }
+  };
+  const joined = new Set();
+  const attend = () => {
+    const id = player.state?.id;
+    if (id && !joined.has(id)) { joined.add(id); app.send(briefingJoin(id)); }
   };
 
   function buildPresenters() {
@@ -83,21 +94,28 @@ export function install(app) {
 
   const onState = (ev) => {
     const s = ev.detail;
-    if (player.cast.length && presenters.size !== player.cast.length) buildPresenters();
+    if (player.cast.length && builtFor !== s.id) {
+      builtFor = s.id;
+      buildPresenters();
+    }
     if (!shownOnScreen && stage) shownOnScreen = app.view.setScreen(stage.id, texture);
     if (s.state === 'live' && !panel && !autoOpened.has(s.id)) {
       autoOpened.add(s.id); // once per briefing: a person who closes it keeps it closed
       panel = app.panel({ title: s.title, onClose: () => { panelUi?.dispose(); panelUi = null; panel = null; } });
       panelUi = new BriefingPanel({ player, root: panel.body });
       panelUi.showState(s);
+      // opened by itself: give the keyboard back to walking; using the panel is attending
+      panel.returnFocus?.focus?.({ preventScroll: true });
+      panel.el.addEventListener('focusin', attend, { once: true });
     }
     player.unlock().catch(() => {});
   };
   player.addEventListener('state', onState);
 
-  const undoWelcome = app.on('welcome', join);
+  const undoWelcome = app.on('welcome', () => { joined.clear(); catchUp(); });
   const undoPick = app.on('pick', (hit) => {
     if (hit.kind !== 'screen' || !player.state) return false;
+    attend();
     if (!panel) {
       panel = app.panel({ title: player.state.title, onClose: () => { panelUi?.dispose(); panelUi = null; panel = null; } });
       panelUi = new BriefingPanel({ player, root: panel.body });
@@ -138,7 +156,7 @@ export function install(app) {
   const unlockOnce = () => player.unlock().catch(() => {});
   window.addEventListener('pointerdown', unlockOnce, { once: true });
   window.addEventListener('keydown', unlockOnce, { once: true });
-  join();
+  catchUp();
 
   window.emachiBriefing = {
     player,
