@@ -431,3 +431,27 @@ async def test_an_avatar_elsewhere_in_the_hall_is_told_but_not_counted_as_attend
     finally:
         await passer_by.close()
         await online.close()
+
+
+async def test_an_avatar_in_the_auditorium_attends_without_saying_so(
+    mounted: None, rendered: Path, start_server: StartServer, tmp_path: Path
+) -> None:
+    world = tmp_path / "small-hall"  # spawns in the seats
+    world.mkdir()
+    data = Path(__file__).parent / "data"
+    (world / "world.toml").write_bytes((data / "briefing-small-hall.toml").read_bytes())
+    catalog = Path(__file__).resolve().parents[2] / "worlds" / "machida-city-hall" / "catalog"
+    (world / "catalog").symlink_to(catalog)  # the kiosk feature loads one with every world
+    srv = await _start(start_server, rendered, tmp_path, world=world)
+    seated = Viewer(srv.ws, name="着席")
+    await seated.connect()
+    try:
+        await staff(srv, "POST", f"/staff/briefings/{BID}/start")
+        await staff(srv, "POST", f"/staff/briefings/{BID}/pause")
+        s = await until_state(seated, lambda s: s["state"] == "paused")
+        assert s["viewers"] == {"hall": 1, "online": 0}
+        await staff(srv, "POST", f"/staff/briefings/{BID}/end")
+        _, md = await staff(srv, "GET", f"/staff/briefings/{BID}/minutes")
+        assert "1名 (ホール in the hall: 1名, オンライン online: 0名" in md
+    finally:
+        await seated.close()
