@@ -57,6 +57,51 @@ segments:
     pause_after: 0
 """
 BID = "test-briefing"
+# a one-room world whose spawn is in the auditorium of a stage
+SMALL_HALL = """\
+format = 1
+id = "small-hall"
+name = { ja = "小ホール", en = "Small hall" }
+
+[audio]
+profile = { model = "inverse", ref_distance = 2.0, max_distance = 25.0, rolloff = 1.0 }
+
+[[floors]]
+id = "1f"
+name = { ja = "1階", en = "1F" }
+elevation = 0.0
+outline = [[0, 0], [20, 0], [20, 20], [0, 20]]
+
+[[zones]]
+id = "zone-stage"
+floor = "1f"
+name = { ja = "ステージ", en = "Stage" }
+polygon = [[5, 0], [15, 0], [15, 4], [5, 4]]
+audio = "stage"
+auditorium = "zone-seats"
+
+[[zones]]
+id = "zone-seats"
+floor = "1f"
+name = { ja = "客席", en = "Seats" }
+polygon = [[0, 4], [20, 4], [20, 12], [0, 12]]
+audio = "auditorium"
+
+[[spawns]]
+id = "spawn-seats"
+floor = "1f"
+x = 10.0
+z = 8.0
+yaw = 3.14159
+
+[[stages]]
+id = "stage"
+floor = "1f"
+zone = "zone-stage"
+auditorium = "zone-seats"
+screen = { x = 10.0, z = 0.4, y = 2.5, width = 6.0, height = 3.4, yaw = 0.0 }
+speakers = [{ x = 10.0, z = 2.0, yaw = 0.0 }]
+"""
 
 
 @pytest.fixture
@@ -438,8 +483,7 @@ async def test_an_avatar_in_the_auditorium_attends_without_saying_so(
 ) -> None:
     world = tmp_path / "small-hall"  # spawns in the seats
     world.mkdir()
-    data = Path(__file__).parent / "data"
-    (world / "world.toml").write_bytes((data / "briefing-small-hall.toml").read_bytes())
+    (world / "world.toml").write_text(SMALL_HALL, encoding="utf-8")
     catalog = Path(__file__).resolve().parents[2] / "worlds" / "machida-city-hall" / "catalog"
     (world / "catalog").symlink_to(catalog)  # the kiosk feature loads one with every world
     srv = await _start(start_server, rendered, tmp_path, world=world)
