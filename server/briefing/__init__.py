@@ -7,12 +7,14 @@ points"):
   should be followed by it), ``QUESTION`` (≤ 300 characters, 3 a minute per viewer);
 - staff API behind the staff token: ``GET /staff/briefings``, ``GET /staff/briefings/{id}``,
   ``POST /staff/briefings/{id}/{start|pause|resume|seek|rate|end}`` (seek: ``{"segment": i}``,
-  rate: ``{"rate": r}``), ``GET /staff/briefings/{id}/questions``,
+  rate: ``{"rate": r}``), ``POST /staff/briefings/{id}/reset`` (an ended one, for a new run),
+  ``GET /staff/briefings/{id}/questions``,
   ``POST /staff/briefings/{id}/questions/{qid}/{show|answered}``, ``GET /staff/briefings/{id}/minutes``;
 - staff page: ``GET /staff/briefings/{id}/console?token=...`` (buttons for all of the above);
 - public: ``GET /api/briefings`` (what can be watched), ``GET /api/briefings/{id}`` (its segments),
   ``GET /briefing/{id}`` (the watch-only page);
-- a background loop that ends briefings played to the end and writes their minutes.
+- a background loop (every 250 ms) that counts attendance and ends briefings played to the end,
+  which writes their minutes.
 
 Formats are in ``docs/briefings.md``.
 """
