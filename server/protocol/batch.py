@@ -100,23 +100,32 @@ def encode_batch(
     capacity = q_now.shape[0]
     valid = cur != PAD
     has_base = base != PAD
-    rows = np.arange(n, dtype=np.intp)[:, None]
-    # PAD goes to a spare column `capacity`, so it never lands on a real avatar's bit
+    width = capacity + 1  # PAD goes to the spare column `capacity`, never on a real avatar's bit
+    rows = np.arange(n, dtype=np.intp)[:, None] * width
     ids = np.where(valid, cur, capacity).astype(np.intp)
-    bids = np.where(has_base, base, capacity).astype(np.intp)
+    at_cur = (rows + ids).ravel()
+    at_base = (rows + np.where(has_base, base, capacity)).ravel()
 
     # which of this tick's ids were in the base view, and which base ids are gone: a scatter into
     # a (viewers × capacity) bitmap and a gather back, linear where sorting would not be
-    mark = np.zeros((n, capacity + 1), dtype=bool)
-    mark[rows, bids] = has_base
-    in_base = mark[rows, ids] & valid
-    mark[rows, bids] = False
-    mark[rows, ids] = valid
-    gone = ~mark[rows, bids] & has_base
+    mark = np.zeros(n * width, dtype=bool)
+    mark[at_base] = has_base.ravel()
+    in_base = mark[at_cur].reshape(n, cap) & valid
+    mark[at_base] = False
+    mark[at_cur] = valid.ravel()
+    gone = ~mark[at_base].reshape(n, cap) & has_base
 
     ids = np.minimum(ids, capacity - 1)
-    qc = q_now[ids]  # (n, cap, 4)
-    qb = history[base_index.astype(np.intp)[:, None], ids]
+    # gather whole 16-byte rows through a void view: several times faster than 2-D fancy indexing
+    row16 = np.dtype((np.void, 16))
+    qc = (
+        np.take(np.ascontiguousarray(q_now).view(row16).ravel(), ids)
+        .view(np.int32)
+        .reshape(n, cap, 4)
+    )
+    hist_rows = np.ascontiguousarray(history).view(row16).ravel()
+    qb = np.take(hist_rows, base_index.astype(np.intp)[:, None] * capacity + ids)
+    qb = qb.view(np.int32).reshape(n, cap, 4)
     d = qc - qb
     dx = d[..., 2]
     dz = d[..., 3]
