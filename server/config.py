@@ -25,6 +25,8 @@ class Config:
     snapshot_rate: int = 20
     aoi_radius: float = 30.0
     aoi_cap: int = 64
+    # refresh each viewer's interest set every N ticks, 1/N of the viewers on each tick
+    interest_every: int = 2
     resume_window: float = 30.0
     slow_limit: float = 5.0
     send_buffer_limit: int = 256 * 1024

@@ -43,7 +43,6 @@ HISTORY = 64  # ticks of quantised state kept for delta bases (3.2 s at 20 Hz)
 ID_COOLDOWN = 10.0  # seconds before a freed avatar id is given to someone else
 
 
-
 class InstanceState(enum.Enum):
     OPEN = "open"
     FULL = "full"
@@ -67,6 +66,10 @@ class Instance:
         # the view each avatar was sent at each recent tick, for delta bases
         self.views = np.full((HISTORY, config.capacity, config.aoi_cap), PAD, dtype=np.uint16)
         self.view_tick = np.full((HISTORY, config.capacity), -1, dtype=np.int64)
+        # each viewer's interest set, refreshed every `interest_every` ticks (staggered by slot)
+        self.visible = np.full((config.capacity, config.aoi_cap), -1, dtype=np.int32)
+        self.beyond = np.zeros(config.capacity, dtype=np.int32)
+        self.visible_fresh = np.zeros(config.capacity, dtype=bool)
         self.sessions: dict[int, Session] = {}
         self.pending_seq = np.zeros(config.capacity, dtype=np.int64)
         self.last_seq = np.zeros(config.capacity, dtype=np.int64)
@@ -94,6 +97,7 @@ class Instance:
         self.pending_seq[slot] = 0
         self.last_seq[slot] = 0
         self.crowd.spawn(slot)
+        self.visible_fresh[slot] = False
         if len(self.sessions) >= self.capacity:
             self.state = InstanceState.FULL
 
@@ -185,6 +189,26 @@ class Instance:
         if send:
             self._broadcast(q)
 
+    def _interest(self, slots: np.ndarray, tick: int) -> tuple[np.ndarray, np.ndarray]:
+        """The viewers' interest sets: a staggered share recomputed, the rest from the cache.
+
+        Positions in snapshots are always this tick's; only who is in view may be up to
+        ``interest_every - 1`` ticks old. Avatars that left since are dropped from cached rows.
+        """
+        every = max(1, self.config.interest_every)
+        redo = ~self.visible_fresh[slots] | ((slots + tick) % every == 0)
+        if redo.any():
+            todo = slots[redo]
+            v, b = self.interest.query(self.crowd, todo)
+            self.visible[todo] = v
+            self.beyond[todo] = b
+            self.visible_fresh[todo] = True
+        visible = self.visible[slots]
+        if not redo.all():
+            gone = (visible >= 0) & ~self.crowd.active[np.maximum(visible, 0)]
+            visible[gone] = -1
+        return visible, self.beyond[slots]
+
     def _broadcast(self, q: np.ndarray) -> None:
         viewers = [s for s in self.sessions.values() if s.connected]
         if not viewers:
@@ -193,14 +217,16 @@ class Instance:
         tick = self.tick
         slots = np.fromiter((s.avatar_id for s in viewers), dtype=np.intp, count=n)
         acked = np.fromiter((s.acked_tick for s in viewers), dtype=np.int64, count=n)
-        visible, beyond = self.interest.query(self.crowd, slots)
+        visible, beyond = self._interest(slots, tick)
         cur = sort_views(visible)
         ring = tick % HISTORY
         self.views[ring, slots, : cur.shape[1]] = cur
         self.view_tick[ring, slots] = tick
         # a base is usable if it is recent and the view we keep for it is the one we sent then
         base_ring = acked % HISTORY
-        usable = (acked > 0) & (tick - acked < HISTORY) & (self.view_tick[base_ring, slots] == acked)
+        usable = (
+            (acked > 0) & (tick - acked < HISTORY) & (self.view_tick[base_ring, slots] == acked)
+        )
         base = self.views[base_ring, slots, : cur.shape[1]]
         base[~usable] = PAD
         base_tick = np.where(usable, acked, 0)
@@ -216,8 +242,13 @@ class Instance:
             e = sections.entered_ids(i)
             info = [[a, names[a], colors[a]] for a in e.tolist()] if e.size else []
             frame = _pack_snapshot(
-                tick, int(base_tick[i]), int(last_seq[s.avatar_id]), server_time,
-                *sections.sections(i), info, int(beyond[i]),
+                tick,
+                int(base_tick[i]),
+                int(last_seq[s.avatar_id]),
+                server_time,
+                *sections.sections(i),
+                info,
+                int(beyond[i]),
             )
             if s.push(frame, now):
                 sent += 1
@@ -237,11 +268,32 @@ _SNAPSHOT = int(MsgType.SNAPSHOT)
 
 
 def _pack_snapshot(
-    tick: int, base_tick: int, last_seq: int, server_time: float,
-    full: bytes, move: bytes, turn_move: bytes, turn: bytes, left: bytes,
-    info: list[list[object]], crowd: int,
+    tick: int,
+    base_tick: int,
+    last_seq: int,
+    server_time: float,
+    full: bytes,
+    move: bytes,
+    turn_move: bytes,
+    turn: bytes,
+    left: bytes,
+    info: list[list[object]],
+    crowd: int,
 ) -> bytes:
     """``Snapshot(...).encode()`` without building the dataclass: this runs once per viewer per tick."""
     return _packb(
-        [_SNAPSHOT, tick, base_tick, last_seq, server_time, full, move, turn_move, turn, left, info, crowd]
+        [
+            _SNAPSHOT,
+            tick,
+            base_tick,
+            last_seq,
+            server_time,
+            full,
+            move,
+            turn_move,
+            turn,
+            left,
+            info,
+            crowd,
+        ]
     )
