@@ -16,8 +16,10 @@ each process carries on with its own clients and catches up when Redis is back.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -167,33 +169,38 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             metrics.extra.update(cluster.gauges())
         now_connected = cluster.connected
         if now_connected and not was_connected and cluster.briefings is not None:
-            log.info("cluster: redis reachable again", extra={"process": cluster.process_id})
+            log.info("cluster: redis reachable again", extra={"process_id": cluster.process_id})
             cluster.briefings.on_connect()
         was_connected = now_connected
 
-    await bus.start()
-    await outbox.start()
-    await directory.start()
-    on_beat()
-    log.info(
-        "cluster joined" if cluster.clustered else "single process",
-        extra={"process": cluster.process_id, "processes": len(cluster.view.processes)},
-    )
-    beat_task = _every(directory, on_beat)
-    try:
-        yield
-    finally:
-        beat_task.cancel()
+    async with contextlib.AsyncExitStack() as stack:
+        # whatever started is stopped, in reverse order, even when a later start fails
+        await bus.start()
+        stack.push_async_callback(bus.stop)
+        await outbox.start()
+        stack.push_async_callback(outbox.stop)
+        await directory.start()
+        stack.push_async_callback(directory.stop)
         if cluster.briefings is not None:
-            cluster.briefings.detach()
-        await outbox.stop()
-        await directory.stop()
-        await bus.stop()
+            stack.callback(cluster.briefings.detach)
+        on_beat()
+        log.info(
+            "cluster joined" if cluster.clustered else "single process",
+            extra={"process_id": cluster.process_id, "processes": len(cluster.view.processes)},
+        )
+        beat_task = _every(directory, on_beat)
+        stack.push_async_callback(_cancel, beat_task)
+        yield
 
 
-def _every(directory: Directory, fn: Any) -> Any:
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def _every(directory: Directory, fn: Callable[[], None]) -> asyncio.Task[None]:
     """Call ``fn`` on the directory's beat."""
-    import asyncio
 
     async def loop() -> None:
         interval = getattr(directory, "interval", 1.0)

@@ -22,7 +22,7 @@ import socket
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgpack
 
@@ -33,7 +33,9 @@ __all__ = [
     "LocalHub",
     "RedisBus",
     "Outbox",
+    "close_quietly",
     "new_process_id",
+    "redis_client",
     "pack",
     "unpack",
 ]
@@ -198,15 +200,7 @@ class RedisBus:
         return self._publish_ok and (self._listening or not self._subs)
 
     def _client(self) -> object:
-        import redis.asyncio as aioredis
-
-        return aioredis.Redis.from_url(
-            self.url,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            single_connection_client=True,
-            retry_on_timeout=False,
-        )
+        return redis_client(self.url, self.timeout)
 
     def _full(self, channel: str) -> str:
         return f"{self.prefix}bus:{channel}"
@@ -223,8 +217,7 @@ class RedisBus:
                 await self._task
             self._task = None
         if self._pub is not None:
-            with contextlib.suppress(Exception):
-                await self._pub.aclose()  # type: ignore[attr-defined]
+            await close_quietly(self._pub, self.timeout)
             self._pub = None
         self._listening = False
 
@@ -256,7 +249,7 @@ class RedisBus:
         if self._publish_ok:
             log.warning(
                 "redis bus: publish failed, message dropped",
-                extra={"channel": channel, "error": repr(exc), "url": _safe(self.url)},
+                extra={"channel": channel, "error": _why(exc), "url": _safe(self.url)},
             )
         self._publish_ok = False
 
@@ -303,15 +296,13 @@ class RedisBus:
                 if not lost:
                     log.warning(
                         "redis bus: connection lost, retrying",
-                        extra={"error": repr(exc), "url": _safe(self.url)},
+                        extra={"error": _why(exc), "url": _safe(self.url)},
                     )
                 lost = True
                 self._listening = False
             finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
-                with contextlib.suppress(Exception):
-                    await client.aclose()  # type: ignore[attr-defined]
+                await close_quietly(pubsub, self.timeout)
+                await close_quietly(client, self.timeout)
             await asyncio.sleep(backoff)
             backoff = min(self.max_backoff, backoff * 2)
 
@@ -378,9 +369,37 @@ class Outbox:
                     log.exception("bus outbox: publish failed", extra={"channel": channel})
 
 
+async def close_quietly(thing: Any, timeout: float) -> None:
+    """Close a Redis client or pub/sub without waiting long on a Redis that does not answer."""
+    with contextlib.suppress(Exception):
+        async with asyncio.timeout(timeout):
+            await thing.aclose()
+
+
+def redis_client(url: str, timeout: float) -> Any:
+    """A Redis client on one connection that gives up after ``timeout`` seconds and does not
+    retry by itself: the bus and the directory decide when to try again (and log it)."""
+    import redis.asyncio as aioredis
+    from redis.asyncio.retry import Retry
+    from redis.backoff import NoBackoff
+
+    return aioredis.Redis.from_url(
+        url,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+        single_connection_client=True,
+        retry_on_timeout=False,
+        retry=Retry(NoBackoff(), 0),
+    )
+
+
 def _safe(url: str) -> str:
     """The URL without a password, for logs."""
     if "@" not in url:
         return url
     scheme, _, rest = url.partition("://")
     return f"{scheme}://***@{rest.rpartition('@')[2]}"
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

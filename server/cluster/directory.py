@@ -26,6 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from server.cluster.bus import close_quietly, redis_client
+
 __all__ = [
     "Directory",
     "LocalDirectory",
@@ -245,16 +247,8 @@ class RedisDirectory(_Beating):
         return f"{self.prefix}{kind}:{pid}"
 
     async def start(self) -> None:
-        import redis.asyncio as aioredis
-
-        self._redis = aioredis.Redis.from_url(
-            self.url,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
-            single_connection_client=True,
-            retry_on_timeout=False,
-        )
-        await self._safe_beat()
+        self._redis = redis_client(self.url, self.timeout)
+        await self.beat()
         self._start_loop()
 
     async def stop(self, *, leave: bool = True) -> None:
@@ -268,19 +262,14 @@ class RedisDirectory(_Beating):
                 pipe.srem(f"{self.prefix}procs", self.process_id)
                 await pipe.execute()
             except Exception as exc:
-                log.warning("directory: could not leave", extra={"error": repr(exc)})
-        with contextlib.suppress(Exception):
-            await self._redis.aclose()
+                log.warning("directory: could not leave", extra={"error": _why(exc)})
+        await close_quietly(self._redis, self.timeout)
         self._redis = None
-
-    async def _safe_beat(self) -> None:
-        # beat() logged a fault and marked the directory as not connected; start anyway
-        with contextlib.suppress(Exception):
-            await self.beat()
 
     async def beat(self) -> ClusterView:
         """Write this process's entry and read everyone's; on a Redis fault keep the last view
-        (with this process's own numbers brought up to date) and log once per outage."""
+        (with this process's own numbers brought up to date), log once per outage and report it
+        through :attr:`connected` instead of raising."""
         import redis.exceptions
 
         r = self.source()
@@ -291,7 +280,7 @@ class RedisDirectory(_Beating):
             if self._ok:
                 log.warning(
                     "directory: redis unreachable, keeping the last view",
-                    extra={"error": repr(exc)},
+                    extra={"error": _why(exc)},
                 )
             self._ok = False
             mine = ProcessInfo(
@@ -299,7 +288,7 @@ class RedisDirectory(_Beating):
             )
             others = tuple(p for p in self.view.processes if p.process_id != self.process_id)
             self.view = ClusterView(tuple(sorted((*others, mine), key=lambda p: p.process_id)))
-            raise
+            return self.view
         if not self._ok:
             log.info("directory: redis reachable again")
         self._ok = True
@@ -357,3 +346,7 @@ class RedisDirectory(_Beating):
         if gone:
             await self._redis.srem(f"{self.prefix}procs", *gone)
         return ClusterView(tuple(out))
+
+
+def _why(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"

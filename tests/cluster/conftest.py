@@ -7,6 +7,7 @@ so tests sharing the session's Redis do not see each other.
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
@@ -127,6 +128,13 @@ def own_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
     folder = tmp_path / "redis"
     folder.mkdir()
     yield from _private(folder)
+
+
+@pytest.fixture(autouse=True)
+def every_log_line(caplog: pytest.LogCaptureFixture) -> None:
+    """Make every log call of the server build its record, as ``emachi serve`` does: a bad
+    ``extra`` field fails the test instead of the first real run."""
+    caplog.set_level(logging.DEBUG, logger="emachi")
 
 
 @pytest.fixture

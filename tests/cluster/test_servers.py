@@ -74,14 +74,23 @@ async def until(predicate: Any, n: int = 200) -> None:
     raise AssertionError(f"timed out waiting for {predicate}")
 
 
+HTTP_TIMEOUT = aiohttp.ClientTimeout(total=100 * WAIT)
+
+
 async def get_json(srv: Any, path: str) -> Any:
-    async with aiohttp.ClientSession() as http, http.get(srv.http + path) as r:
+    async with (
+        aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http,
+        http.get(srv.http + path) as r,
+    ):
         assert r.status == 200
         return await r.json()
 
 
 async def get_text(srv: Any, path: str) -> str:
-    async with aiohttp.ClientSession() as http, http.get(srv.http + path) as r:
+    async with (
+        aiohttp.ClientSession(timeout=HTTP_TIMEOUT) as http,
+        http.get(srv.http + path) as r,
+    ):
         assert r.status == 200
         return await r.text()
 
@@ -127,21 +136,26 @@ async def test_healthz_and_metrics_count_the_people_of_the_whole_cluster(
     for x in (a, b, c):
         await x.connect()
     try:
-        health: dict[str, Any] = {}
 
-        async def poll() -> bool:
-            health.update(await get_json(one, "/healthz"))
-            return health["cluster"]["people"] == 3
+        async def counted() -> dict[str, Any]:
+            """/healthz of the first process once it counts everyone."""
+            for _ in range(200):
+                health = await get_json(one, "/healthz")
+                if health["cluster"]["people"] == 3:
+                    return health  # type: ignore[no-any-return]
+                await asyncio.sleep(WAIT)
+            raise AssertionError(f"the cluster never counted 3 people: {health}")
 
-        for _ in range(200):
-            if await poll():
-                break
-            await asyncio.sleep(WAIT)
+        health = await counted()
         assert health["people"] == 1, "this process's own count is still its own"
         assert health["cluster"]["processes"] == 2 and health["cluster"]["redis"] == "ok"
         members = {m["id"]: m for m in health["cluster"]["members"]}
         assert members[two.app[cluster.CLUSTER].process_id]["people"] == 2
-        text = await get_text(two, "/metrics")
+        for _ in range(200):
+            text = await get_text(two, "/metrics")
+            if "emachi_cluster_people 3" in text:
+                break
+            await asyncio.sleep(WAIT)
         assert "emachi_cluster_people 3" in text
         assert "emachi_cluster_processes 2" in text
     finally:
