@@ -28,8 +28,6 @@ from server.config import Config
 from tests.integration.client import WAIT
 from tests.integration.conftest import STAFF_TOKEN, RunningServer
 
-pytestmark = pytest.mark.cluster
-
 REDIS = shutil.which("redis-server")
 
 

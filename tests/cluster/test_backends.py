@@ -28,6 +28,8 @@ from tests.integration.client import WAIT
 
 from .conftest import PrivateRedis
 
+pytestmark = pytest.mark.cluster
+
 TTL = 20 * WAIT
 
 

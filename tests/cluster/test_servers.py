@@ -22,6 +22,8 @@ from tests.integration.test_briefing import BID, SCRIPT, joined, staff, until_st
 
 from .conftest import PrivateRedis, StartNode
 
+pytestmark = pytest.mark.cluster
+
 KEYS = ("state", "segment", "offset", "anchor", "rate", "origin")
 
 
@@ -223,3 +225,47 @@ async def test_without_redis_each_server_keeps_serving_and_the_briefing_catches_
     finally:
         for c in (here, there, walker):
             await c.close()
+
+
+async def test_a_process_that_joins_during_a_briefing_shows_it_where_it_is(
+    mounted: None, rendered: Path, start_node: StartNode, tmp_path: Path, redis_server: PrivateRedis
+) -> None:
+    one = await start_node(_data_dir(rendered, tmp_path / "one"), redis_url=redis_server.url)
+    here = await joined(one, "あ", mode="watch", briefing=BID)
+    try:
+        await staff(one, "POST", f"/staff/briefings/{BID}/start")
+        await staff(one, "POST", f"/staff/briefings/{BID}/seek", {"segment": 2})
+        await staff(one, "POST", f"/staff/briefings/{BID}/pause")
+        s_here = await until_state(here, lambda s: s["state"] == "paused")
+        # a second process starts later (a scale-out): it asks the cluster where briefings are
+        two = await start_node(_data_dir(rendered, tmp_path / "two"), redis_url=redis_server.url)
+        late = await joined(two, "い", mode="watch", briefing=BID)
+        try:
+            s_late = await until_state(late, lambda s: s["state"] == "paused")
+            assert s_late["segment"] == 2
+            assert same_schedule(s_here, s_late)
+        finally:
+            await late.close()
+    finally:
+        await here.close()
+
+
+async def test_a_briefing_run_again_after_a_rehearsal_reaches_the_other_process(
+    mounted: None, rendered: Path, start_node: StartNode, tmp_path: Path, redis_server: PrivateRedis
+) -> None:
+    one, two = await pair(start_node, rendered, tmp_path, redis_server.url)
+    there = await joined(two, "い", mode="watch", briefing=BID)
+    try:
+        await staff(one, "POST", f"/staff/briefings/{BID}/start")
+        await staff(one, "POST", f"/staff/briefings/{BID}/end")
+        await until_state(there, lambda s: s["state"] == "ended")
+        status, _ = await staff(one, "POST", f"/staff/briefings/{BID}/reset")
+        assert status == 200
+        status, started = await staff(one, "POST", f"/staff/briefings/{BID}/start")
+        assert status == 200
+        s_there = await until_state(
+            there, lambda s: s["state"] == "live" and s["anchor"] == started["anchor"]
+        )
+        assert s_there["origin"] == started["origin"]
+    finally:
+        await there.close()
