@@ -270,3 +270,40 @@ def test_clicking_a_person_shows_who_it_is(open_page: Any) -> None:
     # Escape closes it
     page.keyboard.press("Escape")
     wait_for(page, "document.querySelector('#panels .panel') === null")
+
+
+SPEED_WALK = 1.8  # m/s: the client's walk (0.6 of the server's 3 m/s)
+
+
+def _walk_to(page: Any, x: float, z: float, within: float = 0.6) -> dict[str, Any]:
+    """Turn the camera towards (x, z) and hold W for about the time the distance needs, again
+    until there (few round trips: software GL may draw slowly)."""
+    for _ in range(20):
+        me = page.evaluate("window.emachi.self()")
+        dx, dz = x - me["x"], z - me["z"]
+        d = math.hypot(dx, dz)
+        if d <= within:
+            return me  # type: ignore[no-any-return]
+        page.evaluate("(yaw) => { window.emachi.app.view.cameraYaw = yaw; }", math.atan2(dx, dz))
+        page.keyboard.down("KeyW")
+        page.wait_for_timeout(max(min(d / SPEED_WALK, 40 * WAIT), WAIT / 2) * 1000)
+        page.keyboard.up("KeyW")
+        page.wait_for_timeout(WAIT * 1000)
+    raise AssertionError(f"could not walk to {x}, {z}: at {page.evaluate('window.emachi.self()')}")
+
+
+def test_walking_up_the_stairs_reaches_the_second_floor(open_page: Any) -> None:
+    page = open_page()
+    join(page, "かいだん")
+    world = page.evaluate("window.emachi.app.world.stairs[0]")
+    (sx, sz), (ex, ez) = world["start"], world["end"]
+    ux, uz = (ex - sx) / world["len"], (ez - sz) / world["len"]
+    _walk_to(page, sx + 6, sz - 4 * uz)  # beside the bottom, clear of the ramp's side walls
+    _walk_to(page, sx - 2 * ux, sz - 2 * uz)  # in front of the bottom end
+    _walk_to(page, ex + 2 * ux, ez + 2 * uz)  # up the ramp and off the top
+    me = _settled(page)
+    upper = page.evaluate("(i) => window.emachi.app.world.floors[i]", world["upper"])
+    assert me["floor"] == world["upper"], me
+    assert abs(me["y"] - upper["elevation"]) < 0.05, me
+    wait_for(page, "document.querySelector('#nearby-live').textContent.includes('2階')")
+    assert page.evaluate("window.emachi.sampleColours()")["colours"] >= 12
