@@ -9,9 +9,9 @@ on every process. The timeline is a pure function of the actions and their times
 A process that missed a message (Redis was away, it started late, a briefing was reset on
 another process) would apply the next action to an older timeline; when the result differs from
 the timeline the sender had, the receiver takes the sender's timeline as it is and tells its
-viewers. A process that joins the bus asks the others for their briefings (``sync``); each answers
-with the timelines that are not just scheduled, and the newest one (by the server time of its last
-action) wins.
+viewers. A process that joins the bus (or finds Redis back) tells the others its timelines and asks
+for theirs (``sync``); each answers with the timelines a staff action has touched, and the newest
+one (by the server time of its last action) wins.
 """
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ class BriefingSync:
 
     def _answer_sync(self) -> None:
         for b in self.service.briefings.values():
-            if b.timeline.state is not State.SCHEDULED:
+            if b.timeline.anchor > 0:  # a staff action was taken (a fresh timeline has none)
                 self._send({"kind": "state", "id": b.id, "timeline": timeline_of(b)})
 
     def _apply(self, msg: dict[str, Any]) -> None:
@@ -167,5 +167,6 @@ class BriefingSync:
         self.adopted += 1
         now = now_ms()
         self.service.broadcast(b, now)
-        if tl.state is State.ENDED and was is not State.ENDED:
+        if tl.state is State.ENDED and was in (State.LIVE, State.PAUSED):
+            # this process played part of it: its minutes; one that only heard of it writes none
             self.service.finish(b)
