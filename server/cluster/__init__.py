@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from server.cluster.briefings import BriefingSync
-from server.cluster.bus import Bus, LocalBus, Outbox, RedisBus, new_process_id
+from server.cluster.bus import REDIS_DOWN, Bus, LocalBus, Outbox, RedisBus, new_process_id
 from server.cluster.directory import (
     ClusterView,
     Directory,
@@ -214,7 +214,6 @@ def _every(directory: Directory, fn: Callable[[], None]) -> asyncio.Task[None]:
 async def check_redis(url: str, timeout: float = 2.0) -> str | None:
     """None when Redis at ``url`` answers PING, else why not, in one line (for ``emachi serve``)."""
     import redis.asyncio as aioredis
-    import redis.exceptions
 
     try:
         client = aioredis.Redis.from_url(
@@ -224,7 +223,7 @@ async def check_redis(url: str, timeout: float = 2.0) -> str | None:
         return f"--redis {url!r}: {exc}"
     try:
         await client.ping()
-    except (OSError, TimeoutError, redis.exceptions.RedisError) as exc:
+    except REDIS_DOWN as exc:
         return f"--redis {url}: cannot reach Redis: {exc}"
     finally:
         await client.aclose()

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import msgpack
+import redis.exceptions
 
 __all__ = [
     "Bus",
@@ -33,6 +34,7 @@ __all__ = [
     "LocalHub",
     "RedisBus",
     "Outbox",
+    "REDIS_DOWN",
     "close_quietly",
     "new_process_id",
     "redis_client",
@@ -41,6 +43,9 @@ __all__ = [
 ]
 
 log = logging.getLogger("emachi.cluster.bus")
+
+#: what a Redis that went away (killed, paused, unreachable) raises
+REDIS_DOWN = (OSError, TimeoutError, redis.exceptions.RedisError)
 
 Callback = Callable[[bytes], None]
 
@@ -190,7 +195,7 @@ class RedisBus:
         self.on_connect: list[Callable[[], None]] = []
         self._subs: dict[str, list[_Subscriber]] = {}
         self._new_channels: asyncio.Event | None = None
-        self._pub: object | None = None
+        self._pub: Any = None
         self._task: asyncio.Task[None] | None = None
         self._listening = False
         self._publish_ok = True
@@ -199,7 +204,7 @@ class RedisBus:
     def connected(self) -> bool:
         return self._publish_ok and (self._listening or not self._subs)
 
-    def _client(self) -> object:
+    def _client(self) -> Any:
         return redis_client(self.url, self.timeout)
 
     def _full(self, channel: str) -> str:
@@ -230,14 +235,8 @@ class RedisBus:
         if self._pub is None:
             raise RuntimeError("RedisBus.publish before start()")
         try:
-            await self._pub.publish(self._full(channel), pack(self.process_id, data))  # type: ignore[attr-defined]
-        except (OSError, TimeoutError) as exc:
-            self._dropped(channel, exc)
-        except Exception as exc:
-            import redis.exceptions
-
-            if not isinstance(exc, redis.exceptions.RedisError):
-                raise
+            await self._pub.publish(self._full(channel), pack(self.process_id, data))
+        except REDIS_DOWN as exc:
             self._dropped(channel, exc)
         else:
             if not self._publish_ok:
@@ -256,14 +255,12 @@ class RedisBus:
     async def _listen(self) -> None:
         """Subscribe, read messages, hand them to callbacks; on any connection fault, wait and
         start again (a new connection, every channel subscribed again)."""
-        import redis.exceptions
-
         assert self._new_channels is not None
         backoff = self.min_backoff
         lost = False
         while True:
             client = self._client()
-            pubsub = client.pubsub()  # type: ignore[attr-defined]
+            pubsub = client.pubsub()
             subscribed: set[str] = set()
             try:
                 while True:
@@ -292,12 +289,17 @@ class RedisBus:
                         self._on_message(msg["channel"], msg["data"])
             except asyncio.CancelledError:
                 raise
-            except (OSError, TimeoutError, redis.exceptions.RedisError) as exc:
+            except REDIS_DOWN as exc:
                 if not lost:
                     log.warning(
                         "redis bus: connection lost, retrying",
                         extra={"error": _why(exc), "url": _safe(self.url)},
                     )
+                lost = True
+                self._listening = False
+            except Exception:
+                # a bug of ours must not leave the process deaf for good: log it, start again
+                log.exception("redis bus: listener failed, starting again")
                 lost = True
                 self._listening = False
             finally:

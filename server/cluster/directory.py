@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from server.cluster.bus import close_quietly, redis_client
+from server.cluster.bus import REDIS_DOWN, close_quietly, redis_client
 
 __all__ = [
     "Directory",
@@ -270,13 +270,11 @@ class RedisDirectory(_Beating):
         """Write this process's entry and read everyone's; on a Redis fault keep the last view
         (with this process's own numbers brought up to date), log once per outage and report it
         through :attr:`connected` instead of raising."""
-        import redis.exceptions
-
         r = self.source()
         try:
             await self._write(r)
             view = await self._read()
-        except (OSError, TimeoutError, redis.exceptions.RedisError) as exc:
+        except REDIS_DOWN as exc:
             if self._ok:
                 log.warning(
                     "directory: redis unreachable, keeping the last view",
