@@ -128,12 +128,11 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
     metrics = app[METRICS]
 
     def report() -> Report:
-        r = Report(
+        return Report(
             {inst.id: inst.population for inst in hall.instances},
             len(hall.watchers),
             f"{config.host}:{config.port}",
         )
-        return r
 
     bus: Bus
     directory: Directory
