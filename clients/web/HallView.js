@@ -5,6 +5,7 @@
 
 import * as THREE from 'three';
 import { mergeGeometries } from 'three/addons/utils/BufferGeometryUtils.js';
+import { pointInPolygon } from './World.js';
 
 const ZONE_TINT = {
   open: 0x9ec5e8,
@@ -24,8 +25,15 @@ function shapeFromPoints(points) {
   return shape;
 }
 
-function flatGeometry(points, y) {
-  const g = new THREE.ShapeGeometry(shapeFromPoints(points));
+function flatGeometry(points, y, holes = []) {
+  const shape = shapeFromPoints(points);
+  for (const hole of holes) {
+    const path = new THREE.Path();
+    hole.forEach(([x, z], i) => (i === 0 ? path.moveTo(x, -z) : path.lineTo(x, -z)));
+    path.closePath();
+    shape.holes.push(path);
+  }
+  const g = new THREE.ShapeGeometry(shape);
   g.rotateX(-Math.PI / 2);
   g.translate(0, y, 0);
   return g;
@@ -148,8 +156,16 @@ export class HallView {
     return this.tiles;
   }
 
+  /** Stairwells: the ramps that rise to this floor, cut out of it (when wholly inside it). */
+  stairwells(f) {
+    return this.world.stairs
+      .filter((s) => s.upper === f.index && s.corners.every(([x, z]) => pointInPolygon(x, z, f.outline)))
+      .map((s) => s.corners);
+  }
+
   buildFloor(f) {
-    const g = this.track(flatGeometry(f.outline, f.elevation));
+    const holes = this.stairwells(f);
+    const g = this.track(flatGeometry(f.outline, f.elevation, holes));
     const m = this.track(new THREE.MeshLambertMaterial({ color: FLOOR_COLORS[f.index % FLOOR_COLORS.length], map: this.tileTexture() }));
     const mesh = new THREE.Mesh(g, m);
     mesh.name = `floor-${f.id}`;
@@ -157,7 +173,7 @@ export class HallView {
     this.scene.add(mesh);
     // a thin slab edge so upper floors read as floors from below
     if (f.elevation > 0) {
-      const under = this.track(flatGeometry(f.outline, f.elevation - 0.25));
+      const under = this.track(flatGeometry(f.outline, f.elevation - 0.25, holes));
       const um = this.track(new THREE.MeshBasicMaterial({ color: 0xe4e0d8, side: THREE.BackSide }));
       this.scene.add(new THREE.Mesh(under, um));
     }
@@ -451,9 +467,12 @@ export class HallView {
     const bz = z - Math.cos(this.cameraYaw) * Math.cos(p) * want;
     const t = this.world.firstHit(floor, x, z, bx, bz);
     const d = t < 1 ? Math.max(0.8, want * t - 0.4) : want;
+    // under the floor above, stay below its slab (looking up through a stairwell is fine)
+    const here = this.world.floors[floor]?.elevation ?? 0;
+    const ceiling = Math.min(Infinity, ...this.world.floors.map((g) => g.elevation).filter((e) => e > here)) - 0.45;
     const cx = x - Math.sin(this.cameraYaw) * Math.cos(p) * d;
     const cz = z - Math.cos(this.cameraYaw) * Math.cos(p) * d;
-    this.camera.position.set(cx, y + 1.4 + Math.sin(p) * d, cz);
+    this.camera.position.set(cx, Math.min(y + 1.4 + Math.sin(p) * d, ceiling), cz);
     this.camera.lookAt(x, y + 1.3, z);
   }
 
