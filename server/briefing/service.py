@@ -238,7 +238,8 @@ class BriefingService:
         self.briefings: dict[str, LiveBriefing] = {}
         self.rates: weakref.WeakKeyDictionary[Session, RateLimit] = weakref.WeakKeyDictionary()
         self.frames_sent = 0
-        #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus)
+        #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus);
+        #: ``action`` is a timeline :class:`Action` value, or ``"reset"`` for a new run
         self.on_action: list[Callable[[str, str, float, dict[str, Any]], None]] = []
         self._stamps: dict[Path, tuple[int, int]] = {}
         self.reload()
@@ -377,6 +378,8 @@ class BriefingService:
         for s in list(b.viewers):
             fresh.viewers.add(s)  # they already have the segments
         self.broadcast(fresh)
+        for listener in self.on_action:
+            listener(b.id, "reset", now_ms(), {})
         return fresh
 
     def finish(self, b: LiveBriefing) -> None:

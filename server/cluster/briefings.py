@@ -6,12 +6,14 @@ together with the timeline it produced; every other process applies the same act
 server time (``remote=True``), so the schedule (origin, offset, rate) every viewer gets is the same
 on every process. The timeline is a pure function of the actions and their times.
 
-A process that missed a message (Redis was away, it started late, a briefing was reset on
-another process) would apply the next action to an older timeline; when the result differs from
-the timeline the sender had, the receiver takes the sender's timeline as it is and tells its
-viewers. A process that joins the bus (or finds Redis back) tells the others its timelines and asks
-for theirs (``sync``); each answers with the timelines a staff action has touched, and the newest
-one (by the server time of its last action) wins.
+A staff reset (an ended briefing scheduled again for a new run) is relayed as ``reset``.
+
+A process that missed a message (Redis was away, it started late) would apply the next action to
+an older timeline; when the result differs from the timeline the sender had, the receiver takes
+the sender's timeline as it is and tells its viewers. A process that joins the bus (or finds Redis
+back) tells the others its timelines and asks for theirs (``sync``); each answers with the
+timelines a staff action has touched, and the newest one (by the server time of its last action)
+wins.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class BriefingSync:
         b = self.service.briefings.get(bid)
         if b is None:
             return
+        if action == "reset":
+            self._send({"kind": "reset", "id": bid, "now": now})
+            return
         # the hook runs before the action's own broadcast: the timeline is already applied
         self._send(
             {
@@ -114,6 +119,8 @@ class BriefingSync:
             self._apply(msg)
         elif kind == "state":
             self._adopt_if_newer(msg)
+        elif kind == "reset":
+            self._reset(msg)
 
     def _answer_sync(self) -> None:
         for b in self.service.briefings.values():
@@ -137,6 +144,18 @@ class BriefingSync:
             )
         if timeline_of(b) != remote:
             self._adopt(b, remote)
+
+    def _reset(self, msg: dict[str, Any]) -> None:
+        """Another process scheduled an ended briefing again: so does this one (its viewers see
+        it scheduled, not ended). One that missed the end ends it first, at the same time."""
+        b = self.service.get(msg["id"])
+        if b is None:
+            return
+        if b.timeline.state is State.SCHEDULED:
+            return  # already a new run here
+        if b.timeline.state is not State.ENDED:
+            self.service.act(b, Action.END, now=msg["now"], remote=True)
+        self.service.reset(b)
 
     def _adopt_if_newer(self, msg: dict[str, Any]) -> None:
         b = self.service.get(msg["id"])

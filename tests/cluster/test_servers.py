@@ -261,6 +261,7 @@ async def test_a_briefing_run_again_after_a_rehearsal_reaches_the_other_process(
         await until_state(there, lambda s: s["state"] == "ended")
         status, _ = await staff(one, "POST", f"/staff/briefings/{BID}/reset")
         assert status == 200
+        await until_state(there, lambda s: s["state"] == "scheduled")
         status, started = await staff(one, "POST", f"/staff/briefings/{BID}/start")
         assert status == 200
         s_there = await until_state(
