@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hmac
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from server.briefing.timeline import Action, TimelineError
 from server.errors import RequestError
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
+from server.staff import require_staff
 
 if TYPE_CHECKING:
     from server.protocol.messages import BriefingJoin, Question
@@ -143,18 +143,6 @@ async def _ticker(app: web.Application) -> AsyncIterator[None]:
 # -- HTTP ---------------------------------------------------------------------------------------
 
 
-def _require_staff(request: web.Request) -> None:
-    from server.app import CONFIG
-
-    token = request.app[CONFIG].staff_token
-    given = request.headers.get("Authorization", "")
-    given = given[7:] if given.startswith("Bearer ") else request.query.get("token", "")
-    if not token or not hmac.compare_digest(given.encode(), token.encode()):
-        raise web.HTTPUnauthorized(
-            text="staff token missing or wrong", headers={"WWW-Authenticate": "Bearer"}
-        )
-
-
 def _briefing(request: web.Request) -> LiveBriefing:
     b = request.app[BRIEFINGS].get(request.match_info["id"])
     if b is None:
@@ -199,7 +187,7 @@ async def staff_console(request: web.Request) -> web.StreamResponse:
     """The staff console page; it calls the staff API with the token it was opened with."""
     from server.app import client_dir
 
-    _require_staff(request)
+    require_staff(request)
     _briefing(request)
     page = client_dir() / "briefing" / "staff.html"
     if not page.is_file():
@@ -218,7 +206,7 @@ async def watch_page(request: web.Request) -> web.StreamResponse:
 
 
 async def staff_list(request: web.Request) -> web.Response:
-    _require_staff(request)
+    require_staff(request)
     service = request.app[BRIEFINGS]
     service.reload()
     return _json({"briefings": [_summary(b) for b in service.briefings.values()]})
@@ -227,13 +215,13 @@ async def staff_list(request: web.Request) -> web.Response:
 async def staff_state(request: web.Request) -> web.Response:
     from server.briefing.service import now_ms
 
-    _require_staff(request)
+    require_staff(request)
     b = _briefing(request)
     return _json(b.state_json(now_ms(), full=False))
 
 
 async def staff_action(request: web.Request) -> web.Response:
-    _require_staff(request)
+    require_staff(request)
     b = _briefing(request)
     action = Action(request.match_info["action"])
     kw: dict[str, Any] = {}
@@ -264,7 +252,7 @@ async def staff_reset(request: web.Request) -> web.Response:
     """Schedule an ended briefing again for a new run (its minutes stay)."""
     from server.briefing.service import now_ms
 
-    _require_staff(request)
+    require_staff(request)
     try:
         fresh = request.app[BRIEFINGS].reset(_briefing(request))
     except TimelineError as e:
@@ -273,13 +261,13 @@ async def staff_reset(request: web.Request) -> web.Response:
 
 
 async def staff_questions(request: web.Request) -> web.Response:
-    _require_staff(request)
+    require_staff(request)
     b = _briefing(request)
     return _json({"briefing": b.id, "questions": b.questions.all()})
 
 
 async def staff_question(request: web.Request) -> web.Response:
-    _require_staff(request)
+    require_staff(request)
     b = _briefing(request)
     service = request.app[BRIEFINGS]
     try:
@@ -293,7 +281,7 @@ async def staff_question(request: web.Request) -> web.Response:
 
 
 async def staff_minutes(request: web.Request) -> web.Response:
-    _require_staff(request)
+    require_staff(request)
     b = _briefing(request)
     if b.minutes is None:
         return _json(

@@ -499,12 +499,15 @@ class BriefingJoin(Message):
 @register
 @dataclass(frozen=True, slots=True)
 class Welcome(Message):
-    """Answer to hello: your avatar, instance, world, clock and resume token."""
+    """Answer to hello: your avatar, instance, world, clock and resume token.
+
+    A watch-only viewer has no avatar and no instance: ``avatar_id`` -1 and ``instance`` "".
+    """
 
     TYPE: ClassVar[MsgType] = MsgType.WELCOME
     CHECKS: ClassVar[tuple[Check, ...]] = (
-        _u16,
-        _str(1, 128),
+        _int(-1, 0xFFFF),
+        _str(0, 128),
         _str(1, 128),
         _str(1, 128),
         _float,
