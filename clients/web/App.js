@@ -166,7 +166,7 @@ export class App {
       onPick: (x, y) => this.pickAt(x, y),
     });
     this.chat = new ChatPanel(this.$('#chat'), (m) => this.send(m));
-    this.conn = new Connection({ name, opts: { mode: 'avatar' } });
+    this.conn = new Connection({ name, opts: this.helloOpts() });
     this.conn.addEventListener('welcome', (e) => this.onWelcome(e.detail));
     this.conn.addEventListener('message', (e) => this.onMessage(e.detail));
     this.conn.addEventListener('state', (e) => this.onState(e.detail));
@@ -193,6 +193,18 @@ export class App {
         console.warn(`emachi: feature ${path} not installed: ${e.message}`);
       }
     }
+  }
+
+  /**
+   * HELLO options from the page's address: `?invite=TOKEN` (an event's invitation),
+   * `?briefing=ID` (join a briefing's audience). Viewers without an avatar use briefing/watch.html.
+   */
+  helloOpts() {
+    const q = new URLSearchParams(location.search);
+    const opts = { mode: 'avatar' };
+    if (q.get('invite')) opts.invite = q.get('invite').slice(0, 256);
+    if (q.get('briefing')) opts.briefing = q.get('briefing').slice(0, 64);
+    return opts;
   }
 
   onWelcome(msg) {

@@ -1,6 +1,7 @@
 // Japanese first, English switchable: the strings of the client and the current language (kept in
-// localStorage). Features add their own strings with add(). Elements with data-i18n="key" are
-// filled in by apply(); data-i18n-attr="placeholder:key,aria-label:key2" sets attributes.
+// localStorage; ?lang=en in the address chooses too). Features add their own strings with add().
+// Elements with data-i18n="key" are filled in by apply(); data-i18n-attr="placeholder:key,..."
+// sets attributes.
 
 const STRINGS = {
   ja: {
@@ -41,7 +42,7 @@ const STRINGS = {
     'near.here': 'すぐそば',
     'near.close': '近く',
     'near.ahead': '少し先',
-    'help.keys': '移動: WASD・矢印キー / 向き: Q・E・←→ / 視点: ドラッグ',
+    'help.keys': '移動: WASD・矢印キー（Shiftで走る） / 向き: Q・E・←→ / 視点: ドラッグ',
     'help.touch': '左下のスティックで移動、画面をドラッグで視点',
     'kind.kiosk': 'キオスク',
     'kind.helper': 'おてつだい',
@@ -92,7 +93,7 @@ const STRINGS = {
     'near.here': 'right here',
     'near.close': 'close',
     'near.ahead': 'a little further',
-    'help.keys': 'Move: WASD or arrows / turn: Q, E, ← → / look: drag',
+    'help.keys': 'Move: WASD or arrows (Shift runs) / turn: Q, E, ← → / look: drag',
     'help.touch': 'Move with the stick (bottom left), drag the view to look around',
     'kind.kiosk': 'kiosk',
     'kind.helper': 'helper',
@@ -112,8 +113,10 @@ const LANG_KEY = 'emachi.lang';
 export class I18n extends EventTarget {
   constructor() {
     super();
-    let saved = null;
-    try { saved = localStorage.getItem(LANG_KEY); } catch { /* private mode */ }
+    let saved = new URLSearchParams(location.search).get('lang');
+    if (saved !== 'en' && saved !== 'ja') {
+      try { saved = localStorage.getItem(LANG_KEY); } catch { /* private mode */ }
+    }
     this.lang = saved === 'en' || saved === 'ja' ? saved : 'ja';
     this.strings = { ja: { ...STRINGS.ja }, en: { ...STRINGS.en } };
   }
