@@ -66,7 +66,9 @@ _SKIP = {MANIFEST_NAME, SOURCES_NAME, ".lock"}
 # keys of a world file whose string values name an asset (a file under assets/ or a sha256);
 # not "audio" or "model": in the world format those are a zone's audio mode and a profile's
 # distance model
-ASSET_KEYS = frozenset({"asset", "assets", "texture", "thumbnail", "image", "slide", "slides", "icon"})
+ASSET_KEYS = frozenset(
+    {"asset", "assets", "texture", "thumbnail", "image", "slide", "slides", "icon"}
+)
 
 
 class BuildError(ValueError):
