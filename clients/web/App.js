@@ -104,6 +104,11 @@ export class App {
       b.addEventListener('click', fn);
     }
     this.i18n.addEventListener('change', () => {
+      this.view?.relabel();
+      this.$('#help').textContent = this.i18n.t(this.device === 'phone' ? 'help.touch' : 'help.keys');
+      if (this.state === 'ready') this.renderFrame();
+      this.nearKey = '';
+      this.nearText = '';
       this.renderStatus();
       this.emit('lang', this.i18n.lang);
     });
@@ -408,12 +413,11 @@ export class App {
     const floor = this.world.floors[me.floor];
     const zone = this.world.zoneAt(me.floor, me.x, me.z);
     // distances in words that change only at a few steps, so the live region does not chatter
+    const floorName = this.i18n.text(floor?.name);
+    const zoneName = zone && !floorName.includes(this.i18n.text(zone.name)) ? this.i18n.text(zone.name) : '';
     const m = (d) => t(d < 2 ? 'near.here' : d < 5 ? 'near.close' : 'near.ahead');
     const lines = [
-      t('near.where', {
-        floor: this.i18n.text(floor?.name),
-        zone: zone && !this.i18n.text(floor?.name).includes(this.i18n.text(zone.name)) ? this.i18n.text(zone.name) : '',
-      }),
+      t('near.where', { place: [floorName, zoneName].filter(Boolean).join(' · ') }),
       people.length ? t('near.people', { list: people.map((o) => `${o.name} (${m(o.distance)})`).join('、') }) : t('near.nobody'),
     ];
     if (things.length) {

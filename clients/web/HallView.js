@@ -94,6 +94,10 @@ export class HallView {
     this.raycaster = new THREE.Raycaster();
     this.avatarLayer = new THREE.Group();
     this.scene.add(this.avatarLayer);
+    /** The hall itself (rebuilt by relabel() when the language changes). */
+    this.root = new THREE.Group();
+    this.scene.add(this.root);
+    this.screenTextures = new Map();
     this.addLights();
     this.build();
     this.resize = this.resize.bind(this);
@@ -170,12 +174,12 @@ export class HallView {
     const mesh = new THREE.Mesh(g, m);
     mesh.name = `floor-${f.id}`;
     mesh.userData = { floor: f.index };
-    this.scene.add(mesh);
+    this.root.add(mesh);
     // a thin slab edge so upper floors read as floors from below
     if (f.elevation > 0) {
       const under = this.track(flatGeometry(f.outline, f.elevation - 0.25, holes));
       const um = this.track(new THREE.MeshBasicMaterial({ color: 0xe4e0d8, side: THREE.BackSide }));
-      this.scene.add(new THREE.Mesh(under, um));
+      this.root.add(new THREE.Mesh(under, um));
     }
   }
 
@@ -213,7 +217,7 @@ export class HallView {
       const m = this.track(new THREE.MeshLambertMaterial({ color: colors[key] }));
       const mesh = new THREE.Mesh(g, m);
       mesh.name = `walls-${key}`;
-      this.scene.add(mesh);
+      this.root.add(mesh);
     }
   }
 
@@ -240,7 +244,7 @@ export class HallView {
     const mesh = new THREE.Mesh(g, m);
     mesh.name = `stairs-${s.id}`;
     mesh.userData = { pick: { kind: 'stairs', id: s.id } };
-    this.scene.add(mesh);
+    this.root.add(mesh);
     // the ramp drawn a little below the step noses keeps the walkable surface readable
   }
 
@@ -254,7 +258,7 @@ export class HallView {
     const mesh = new THREE.Mesh(g, m);
     mesh.name = `zone-${z.id}`;
     mesh.renderOrder = 1;
-    this.scene.add(mesh);
+    this.root.add(mesh);
     if (z.name && z.area < 1500) this.floorLabel(z, y);
   }
 
@@ -270,7 +274,7 @@ export class HallView {
     mesh.rotation.x = -Math.PI / 2;
     mesh.position.set(cx, y + 0.005, cz);
     mesh.renderOrder = 2;
-    this.scene.add(mesh);
+    this.root.add(mesh);
   }
 
   /** A group standing on a floor at (x, z), turned so its local +z faces `yaw`. */
@@ -278,7 +282,7 @@ export class HallView {
     const g = new THREE.Group();
     g.position.set(x, this.world.heightAt(floor, x, z), z);
     g.rotation.y = yaw;
-    this.scene.add(g);
+    this.root.add(g);
     return g;
   }
 
@@ -371,7 +375,7 @@ export class HallView {
       const mark = new THREE.Mesh(g, m);
       mark.rotation.x = -Math.PI / 2;
       mark.position.set(sp.x, this.elevation(s.floor) + 0.02, sp.z);
-      this.scene.add(mark);
+      this.root.add(mark);
     }
   }
 
@@ -430,10 +434,26 @@ export class HallView {
     group.add(mesh);
   }
 
+  /**
+   * Draw the hall again in the current language (labels are drawn into textures). What features
+   * put on the stage screens stays; avatars and objects added with add() are not touched.
+   */
+  relabel() {
+    for (const d of this.disposables) d.dispose?.();
+    this.disposables = [];
+    this.pickables = [];
+    this.tiles = null;
+    this.screens = new Map();
+    this.root.clear();
+    this.build();
+    for (const [stageId, texture] of this.screenTextures) this.setScreen(stageId, texture);
+  }
+
   /** Show an image or text on a stage's screen (for the briefing feature). */
   setScreen(stageId, texture) {
     const screen = this.screens?.get(stageId);
     if (!screen) return false;
+    this.screenTextures.set(stageId, texture);
     screen.material.map = texture;
     screen.material.needsUpdate = true;
     return true;

@@ -178,6 +178,8 @@ def test_chat_reaches_the_other_person_and_english_switches(open_page: Any) -> N
     b.click("#status button.lang")
     wait_for(b, "document.querySelector('#status-text').textContent.includes('Connected')")
     assert b.evaluate("document.documentElement.lang") == "en"
+    # the hall is drawn again with English labels, and still drawn
+    assert b.evaluate("window.emachi.sampleColours()")["colours"] >= 12
 
 
 def test_a_full_hall_says_so(open_page: Any, start_emachi: Any) -> None:
