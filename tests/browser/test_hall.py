@@ -309,3 +309,22 @@ def test_walking_up_the_stairs_reaches_the_second_floor(open_page: Any) -> None:
     assert abs(me["y"] - upper["elevation"]) < 0.05, me
     wait_for(page, "document.querySelector('#nearby-live').textContent.includes('2階')")
     assert page.evaluate("window.emachi.sampleColours()")["colours"] >= 12
+
+
+def test_the_own_avatar_walks_without_being_pulled_back(open_page: Any) -> None:
+    """On a clean link the server agrees with the prediction: walking ahead, the avatar as drawn
+    never steps back (a rubber band would), and the corrections stay small."""
+    page = open_page()
+    join(page, "まっすぐ")
+    page.evaluate("window.emachi.app.view.cameraYaw = Math.PI")  # face north, open floor ahead
+    page.keyboard.down("KeyW")
+    samples = []
+    for _ in range(12):
+        page.wait_for_timeout(WAIT / 2 * 1000)
+        samples.append(page.evaluate("window.emachi.self().z"))
+    page.keyboard.up("KeyW")
+    backs = [b - a for a, b in zip(samples, samples[1:], strict=False) if b - a > 0.1]
+    assert samples[0] - samples[-1] > 0.5, f"did not walk: {samples}"
+    assert not backs, f"pulled back while walking: {samples}"
+    corrections = page.evaluate("window.emachi.corrections()")
+    assert max(corrections) < 1.0, corrections
