@@ -38,6 +38,7 @@ from server.protocol.messages import (
     decode,
 )
 from server.session import Session, SessionState
+from world.crowd import MAX_SPEED
 from world.loader import World, WorldError, load_world
 
 __all__ = ["create_app", "CONFIG", "HALL", "DISPATCH", "METRICS", "WORLD", "HEALTH"]
@@ -151,7 +152,8 @@ async def world_handler(request: web.Request) -> web.Response:
     etag = f'"{world.content_hash}"'
     if request.headers.get("If-None-Match") == etag:
         return web.Response(status=304, headers={"ETag": etag})
-    body = json.dumps(world.to_client(), ensure_ascii=False, separators=(",", ":"))
+    doc = {**world.to_client(), "movement": {"max_speed": MAX_SPEED}}
+    body = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
     return web.Response(
         text=body,
         content_type="application/json",

@@ -16,7 +16,9 @@ from world.collision import FloorSegments, build_segments, crossings, sweep
 from world.geometry import points_in_polygon
 from world.model import World
 
-__all__ = ["Crowd", "MAX_SUBSTEP", "MAX_DT", "SPAWN_SPREAD"]
+__all__ = ["Crowd", "MAX_SPEED", "MAX_SUBSTEP", "MAX_DT", "SPAWN_SPREAD"]
+
+MAX_SPEED = 3.0  # m/s at full intent; the web client predicts with the same number
 
 MAX_SUBSTEP = 0.25
 """Longest move (m) in one collision substep."""
@@ -40,7 +42,7 @@ class Crowd:
         intent: float32 ``(capacity, 2)``, movement intent in world axes, length ≤ 1.
     """
 
-    def __init__(self, world: World, capacity: int, *, max_speed: float = 3.0) -> None:
+    def __init__(self, world: World, capacity: int, *, max_speed: float = MAX_SPEED) -> None:
         if capacity <= 0:
             raise ValueError(f"capacity must be positive, got {capacity}")
         if not world.spawns:
