@@ -396,9 +396,33 @@ class Input(Message):
     yaw: float
 
     @classmethod
+    def from_fields(cls, items: list[Any]) -> Message:
+        # Every client sends inputs and acks ten times a second: take the common, already
+        # normal frame without the generic checks; anything else gets them, and the reason.
+        if len(items) == 6:
+            _, seq, ack, mx, mz, yaw = items
+            if (
+                type(seq) is int
+                and type(ack) is int
+                and type(mx) is float
+                and type(mz) is float
+                and type(yaw) is float
+                and 0 <= seq <= U32_MAX
+                and 0 <= ack <= U32_MAX
+                and math.hypot(mx, mz) <= 1.0  # False for NaN; inf is > 1
+                and math.isfinite(yaw)
+            ):
+                return cls(seq, ack, mx, mz, yaw)
+        return super(Input, cls).from_fields(items)
+
+    @classmethod
     def _normalise(cls, values: list[Any]) -> list[Any]:
         seq, ack, mx, mz, yaw = super(Input, cls)._normalise(values)
         h = math.hypot(mx, mz)
+        if math.isinf(h):  # both finite but huge: scale down first so the direction survives
+            big = max(abs(mx), abs(mz))
+            mx, mz = mx / big, mz / big
+            h = math.hypot(mx, mz)
         if h > 1.0:
             mx, mz = mx / h, mz / h
             # Rounding may leave the hypot a hair above 1; never let it through.
@@ -415,6 +439,12 @@ class Ack(Message):
     TYPE: ClassVar[MsgType] = MsgType.ACK
     CHECKS: ClassVar[tuple[Check, ...]] = (_u32,)
     tick: int
+
+    @classmethod
+    def from_fields(cls, items: list[Any]) -> Message:
+        if len(items) == 2 and type(items[1]) is int and 0 <= items[1] <= U32_MAX:
+            return cls(items[1])  # the common frame, as for Input
+        return super(Ack, cls).from_fields(items)
 
 
 @register

@@ -7,6 +7,7 @@ here is a change every client must follow.
 from __future__ import annotations
 
 import math
+import random
 
 import msgpack
 import pytest
@@ -253,6 +254,9 @@ def test_input_intent_is_clipped_to_unit_length_and_ints_become_floats() -> None
     assert math.hypot(msg.mx, msg.mz) <= 1.0
     assert msg.mx == pytest.approx(0.6) and msg.mz == pytest.approx(0.8)
     assert type(msg.yaw) is float
+    huge = decode(packed(2, 1, 0, 1e308, -1e308, 0.0))
+    assert isinstance(huge, Input)
+    assert huge.mx == pytest.approx(0.7071067811865476) and huge.mz == pytest.approx(-huge.mx)
     for mx, mz in [(1e300, 1e300), (1.0, 1.0), (-0.7071067811865476, 0.7071067811865476)]:
         m = decode(packed(2, 1, 0, mx, mz, 0.0))
         assert isinstance(m, Input)
@@ -299,3 +303,36 @@ def test_messages_are_frozen_values() -> None:
         a.tick = 4  # type: ignore[misc]
     assert not hasattr(a, "__dict__")
     assert Ack(3) == a and hash(Ack(3)) == hash(a)
+
+
+def test_the_fast_path_for_input_and_ack_agrees_with_the_checked_one() -> None:
+    rng = random.Random(11)
+    specials = [0.0, -0.0, 1.0, -1.0, 0.6, 0.8, 0.7071067811865476, 1e-300, 2.0, 1e308, 3]
+    cases = [
+        [
+            rng.choice([0, 1, 2**32 - 1, 2**32, -1, 7]),
+            rng.choice([0, 5, 2**32 - 1, 2**32]),
+            rng.choice(specials + [rng.uniform(-1.5, 1.5)]),
+            rng.choice(specials + [rng.uniform(-1.5, 1.5)]),
+            rng.choice([0.0, 3.1, -7.5, math.inf, math.nan, 2]),
+        ]
+        for _ in range(3000)
+    ]
+    for values in cases:
+        frame = packed(2, *values)
+        try:
+            want: Message | str = Input(*Input._normalise(list(values)))
+        except ProtocolError as exc:
+            want = exc.reason
+        try:
+            got: Message | str = decode(frame)
+        except ProtocolError as exc:
+            got = exc.reason
+        assert got == want, values
+        if isinstance(got, Input):
+            got.check()  # what decode returns is always normal
+    for tick in (0, 1, 2**32 - 1):
+        assert decode(packed(3, tick)) == Ack(tick)
+    for bad in (-1, 2**32, 1.0, None):
+        with pytest.raises(ProtocolError):
+            decode(packed(3, bad))
