@@ -28,20 +28,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a file: python bench/first_frame.py
+
+from tests.browser.chromium import CHROMIUM  # noqa: E402
+from tests.browser.chromium import CHROMIUM_ARGS as ARGS  # noqa: E402
+
 RESULTS = ROOT / "bench" / "results" / "first-frame.json"
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
 SIZES = {"pc": (1280, 800, False), "phone": (390, 844, True)}
 
 MEASURE_JS = """() => {

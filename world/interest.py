@@ -176,41 +176,20 @@ class Interest:
         # chunks of groups of similar size keep the padded tables small
         todo = np.flatnonzero(eligible)
         todo = todo[np.argsort(tot[todo], kind="stable")]
-        start = 0
-        weight = 0
+        # cut the sorted groups into chunks whose padded tables stay under the budget
+        cuts: list[int] = []
+        start = weight = 0
         for n, g in enumerate(todo.tolist()):
             if n > start and (weight + int(r_count[g])) * int(tot[g]) > _BUDGET:
-                self._chunk(
-                    q,
-                    todo[start:n],
-                    tot,
-                    members,
-                    m_start,
-                    by_group,
-                    r_count,
-                    r_start,
-                    rows,
-                    reach,
-                    last,
-                    done,
-                )
+                cuts.append(n)
                 start, weight = n, 0
             weight += int(r_count[g])
-        if start < len(todo):
-            self._chunk(
-                q,
-                todo[start:],
-                tot,
-                members,
-                m_start,
-                by_group,
-                r_count,
-                r_start,
-                rows,
-                reach,
-                last,
-                done,
-            )
+        for chunk in np.split(todo, cuts):
+            if len(chunk):
+                self._chunk(
+                    q, chunk, tot, members, m_start, by_group, r_count, r_start, rows, reach,
+                    last, done,
+                )  # fmt: skip
         return rows[~done]
 
     def _chunk(

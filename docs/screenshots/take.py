@@ -15,18 +15,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
-]
+sys.path.insert(0, str(ROOT))
+
+from tests.browser.chromium import CHROMIUM  # noqa: E402
+from tests.browser.chromium import CHROMIUM_ARGS as ARGS  # noqa: E402
 
 
 def _enter(browser, url: str, name: str, w: int, h: int, phone: bool = False):  # noqa: ANN001, ANN202
@@ -82,7 +74,7 @@ def main() -> int:
                 sys.exit(f"emachi serve did not start:\n{log.read_text()}")
             time.sleep(1.0)
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 people = [_enter(browser, url, n, 640, 400)[1] for n in ("はなこ", "Ben", "たろう")]
                 for i, p in enumerate(people):
                     _walk(p, "KeyW", 3.5 + i * 0.7)

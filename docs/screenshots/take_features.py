@@ -19,7 +19,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT))
 
-from docs.screenshots.take import ARGS  # noqa: E402
+from tests.browser.chromium import CHROMIUM  # noqa: E402
+from tests.browser.chromium import CHROMIUM_ARGS as ARGS  # noqa: E402
 from tests.browser.test_kiosk import ROUTE, _calibrate, _walk_to  # noqa: E402
 
 TOKEN = "screenshot-token"
@@ -45,7 +46,7 @@ def main() -> int:
                 time.sleep(0.1)
             url = f"http://127.0.0.1:{m.group(1)}/"  # type: ignore[union-attr]
             with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=ARGS)
+                browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
                 page = ctx.new_page()
                 page.goto(url)

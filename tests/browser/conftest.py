@@ -32,20 +32,13 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.chromium import CHROMIUM
+from tests.browser.chromium import CHROMIUM_ARGS as BASE_ARGS
+
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = "/usr/bin/chromium"
 EMACHI = ROOT / ".venv" / "bin" / "emachi"
 CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-angle=swiftshader",
-    "--enable-unsafe-swiftshader",
+    *BASE_ARGS,
     "--disable-renderer-backgrounding",
     "--disable-background-timer-throttling",
     "--disable-backgrounding-occluded-windows",
