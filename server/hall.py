@@ -18,6 +18,7 @@ from server.errors import PeerError
 from server.instance import Instance
 from server.protocol.codes import CloseCode
 from server.session import Session, SessionState
+from server.tasks import stop_task
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -52,8 +53,7 @@ class Hall:
         self._reaper = asyncio.get_running_loop().create_task(self._reap(), name="resume reaper")
 
     async def stop(self) -> None:
-        if self._reaper is not None:
-            self._reaper.cancel()
+        await stop_task(self._reaper)
         for inst in self.instances:
             await inst.stop()
 

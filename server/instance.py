@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import enum
 import logging
 import time
@@ -26,6 +25,7 @@ import numpy as np
 from server.protocol.batch import PAD, encode_batch, sort_views
 from server.protocol.codes import CloseCode, MsgType
 from server.protocol.snapshot import quantize
+from server.tasks import stop_task
 from world.crowd import Crowd
 from world.interest import Interest
 
@@ -152,10 +152,7 @@ class Instance:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=f"tick {self.id}")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await stop_task(self._task)
         self.on_dispose()
 
     async def _run(self) -> None:

@@ -22,7 +22,6 @@ Formats are in ``docs/briefings.md``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from server.errors import RequestError
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
 from server.staff import require_staff
+from server.tasks import stop_task
 
 if TYPE_CHECKING:
     from server.protocol.messages import BriefingJoin, Question
@@ -135,9 +135,7 @@ async def _ticker(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.get_running_loop().create_task(loop(), name="briefing ticker")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 # -- HTTP ---------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
+from server.tasks import stop_task
 
 __all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
 
@@ -188,14 +189,8 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             extra={"process_id": cluster.process_id, "processes": len(cluster.view.processes)},
         )
         beat_task = _every(directory, on_beat)
-        stack.push_async_callback(_cancel, beat_task)
+        stack.push_async_callback(stop_task, beat_task)
         yield
-
-
-async def _cancel(task: asyncio.Task[None]) -> None:
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
 
 
 def _every(directory: Directory, fn: Callable[[], None]) -> asyncio.Task[None]:

@@ -27,6 +27,8 @@ from typing import Any, Protocol
 import msgpack
 import redis.exceptions
 
+from server.tasks import stop_task
+
 __all__ = [
     "Bus",
     "Callback",
@@ -216,11 +218,8 @@ class RedisBus:
         self._task = asyncio.get_running_loop().create_task(self._listen(), name="redis bus")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
         if self._pub is not None:
             await close_quietly(self._pub, self.timeout)
             self._pub = None
@@ -347,11 +346,8 @@ class Outbox:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="bus outbox")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
     async def flush(self) -> None:
         """Publish what is queued now (for a clean stop)."""

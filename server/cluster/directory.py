@@ -19,7 +19,6 @@ Redis layout (prefix ``emachi:`` by default):
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -27,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from server.cluster.bus import REDIS_DOWN, close_quietly, redis_client
+from server.tasks import stop_task
 
 __all__ = [
     "Directory",
@@ -146,11 +146,8 @@ class _Beating:
         self._task = asyncio.get_running_loop().create_task(self._loop(), name="directory beat")
 
     async def _stop_loop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await stop_task(self._task)
+        self._task = None
 
 
 @dataclass(slots=True)
