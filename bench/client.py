@@ -43,6 +43,7 @@ __all__ = [
 
 HISTORY = 64  # snapshot states kept, as the protocol asks of a client
 ACK_EVERY = 0.1  # seconds between acknowledgements
+INPUT_PHASE = 0.05  # inputs go out at a random moment within this window (one 20 Hz tick)
 CONTROL_EVERY = 0.1  # seconds between decisions of a walker
 WALK_SPEED = (0.4, 0.55)  # intent magnitude: × max_speed (3 m/s) ≈ 1.2-1.65 m/s, a walk
 ARRIVED = 0.7  # metres from the waypoint that count as there
@@ -287,6 +288,20 @@ class Stats:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
+async def _send_later(
+    ws: aiohttp.ClientWebSocketResponse,
+    delay: float,
+    frame: bytes,
+    seq: int,
+    pending: deque[tuple[int, float]],
+    now: Callable[[], float],
+) -> None:
+    await asyncio.sleep(delay)
+    if not ws.closed:
+        await ws.send_bytes(frame)
+        pending.append((seq, now()))
+
+
 async def _one_client(
     http: aiohttp.ClientSession,
     url: str,
@@ -323,6 +338,7 @@ async def _one_client(
         newest = 0
         last_ack = last_control = 0.0
         pending: deque[tuple[int, float]] = deque()
+        sends: set[asyncio.Task[None]] = set()
         unpackb = msgpack.unpackb
         while True:
             msg = await ws.receive()
@@ -380,8 +396,14 @@ async def _one_client(
                     break
                 if intent is not None:
                     seq += 1
-                    await ws.send_bytes(Input(seq, newest, *intent).encode())
-                    pending.append((seq, now()))
+                    # a person presses keys at any moment, not just after a snapshot arrived:
+                    # send at a random phase within the tick (sending at once would make every
+                    # input wait a whole tick, since snapshots leave right after a tick)
+                    frame = Input(seq, newest, *intent).encode()
+                    sends.add(asyncio.create_task(
+                        _send_later(ws, rng.uniform(0.0, INPUT_PHASE), frame, seq, pending, now)
+                    ))  # fmt: skip
+                    sends = {task for task in sends if not task.done()}
                     last_ack = t
                     stats.inputs += inside
                 elif t - last_ack >= ACK_EVERY - 0.02:  # every other snapshot at 20 Hz

@@ -236,6 +236,8 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
             "p99": _pct(ms, 0.99),
             "max": max(ms, default=None),
             "samples": len(ms),
+            "note": "from sending input seq n to the first snapshot whose last_seq >= n; inputs "
+            "leave at a random moment within a tick, as key presses do",
         },
         "bytes_per_client_per_s": per_client_s(total.get("bytes_down", 0)),
         "kbit_per_client_per_s": per_client_s(total.get("bytes_down", 0) * 8 / 1000),

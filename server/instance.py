@@ -158,13 +158,13 @@ class Instance:
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
         period = 1.0 / self.config.tick_rate
-        every = max(1, round(self.config.tick_rate / self.config.snapshot_rate))
         next_at = loop.time()
         while True:
             next_at += period
             t0 = time.perf_counter()
             try:
-                self.step(period, send=(self.tick % every == 0))
+                self.step(period)
+                self.broadcast()
             except Exception:
                 log.exception("tick failed", extra={"instance": self.id})
             self.metrics.observe_tick(time.perf_counter() - t0)
@@ -175,16 +175,14 @@ class Instance:
                 delay = 0.0
             await asyncio.sleep(max(0.0, delay))
 
-    def step(self, dt: float, *, send: bool = True) -> None:
-        """Advance one tick and, when ``send``, write every viewer its snapshot."""
+    def step(self, dt: float) -> None:
+        """Advance one tick: the inputs received so far count as processed, everyone moves, and
+        the quantised state joins the history that snapshots are encoded against."""
         self.tick += 1
         np.copyto(self.last_seq, self.pending_seq)
         c = self.crowd
         c.step(dt)
-        q = quantize(c.pos, c.floor, c.yaw)
-        self.history[self.tick % HISTORY] = q
-        if send:
-            self._broadcast(q)
+        self.history[self.tick % HISTORY] = quantize(c.pos, c.floor, c.yaw)
 
     def _interest(self, slots: np.ndarray, tick: int) -> tuple[np.ndarray, np.ndarray]:
         """The viewers' interest sets: a staggered share recomputed, the rest from the cache.
@@ -206,12 +204,22 @@ class Instance:
             visible[gone] = -1
         return visible, self.beyond[slots]
 
-    def _broadcast(self, q: np.ndarray) -> None:
-        viewers = [s for s in self.sessions.values() if s.connected]
+    def broadcast(self) -> None:
+        """Write this tick's snapshot to the viewers due one.
+
+        At a snapshot rate below the tick rate, each viewer is due every ``tick_rate /
+        snapshot_rate`` ticks, staggered by avatar id, so every tick carries an even share of the
+        writes instead of every other tick carrying them all.
+        """
+        tick = self.tick
+        q = self.history[tick % HISTORY]
+        every = max(1, round(self.config.tick_rate / self.config.snapshot_rate))
+        viewers = [
+            s for s in self.sessions.values() if s.connected and (s.avatar_id + tick) % every == 0
+        ]
         if not viewers:
             return
         n = len(viewers)
-        tick = self.tick
         slots = np.fromiter((s.avatar_id for s in viewers), dtype=np.intp, count=n)
         acked = np.fromiter((s.acked_tick for s in viewers), dtype=np.int64, count=n)
         visible, beyond = self._interest(slots, tick)

@@ -290,3 +290,33 @@ async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(start_server
     finally:
         sock.close()
         await asyncio.gather(*(c.close() for c in crowd))
+
+
+async def test_a_lower_snapshot_rate_spreads_viewers_over_the_ticks(start_server: StartServer) -> None:
+    """At 10 snapshots a second on a 20 Hz tick, each viewer gets every other tick's state, and
+    viewers alternate ticks; movement still reaches the other viewer exactly."""
+    srv = await start_server(tick_rate=20, snapshot_rate=10)
+    async with Client(srv.ws, "a") as a, Client(srv.ws, "b") as b:
+        ticks: dict[str, list[int]] = {"a": [], "b": []}
+
+        def record(c: Client, key: str) -> None:
+            if c.last_snapshot and (not ticks[key] or ticks[key][-1] != c.last_snapshot.tick):
+                ticks[key].append(c.last_snapshot.tick)
+
+        await b.until(lambda: a.avatar_id in b.view)
+        start = b.position(a.avatar_id)
+        await a.move(1.0, 0.0)
+        for _ in range(40):
+            record(a, "a")
+            record(b, "b")
+            await asyncio.sleep(WAIT / 5)
+        await a.move(0.0, 0.0)
+        for key in ("a", "b"):
+            steps = {t2 - t1 for t1, t2 in zip(ticks[key], ticks[key][1:], strict=False)}
+            assert steps and steps <= {2, 4}, (key, ticks[key])  # every other tick (one skipped at most)
+        assert a.avatar_id != b.avatar_id
+        # the two ids differ by one, so they are due on alternate ticks
+        assert {t % 2 for t in ticks["a"]} != {t % 2 for t in ticks["b"]}
+        await asyncio.sleep(10 * WAIT)
+        assert b.position(a.avatar_id) == a.position()
+        assert _dist(b.position(a.avatar_id), start) > 0.5
