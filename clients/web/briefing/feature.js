@@ -53,9 +53,12 @@ export function install(app) {
     try {
       const { briefings } = await (await fetch('/api/briefings')).json();
       for (const b of briefings) {
+        if (player.state) return; // the server has told us of one meanwhile: that one is newer
         if (b.state !== 'live' && b.state !== 'paused') continue;
         const state = await (await fetch(`/api/briefings/${encodeURIComponent(b.id)}`)).json();
+        if (player.state) return;
         link.dispatchEvent(new CustomEvent('message', { detail: { type: MsgType.BRIEFING, state } }));
+        return;
       }
     } catch { /* no briefings served */ }
   };
