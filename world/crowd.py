@@ -198,36 +198,32 @@ class Crowd:
             return y
         pos = self.pos.astype(np.float64)
         for k in range(len(self._st_len)):
-            rel = pos - self._st_start[k]
-            ax, az = self._st_axis[k]
-            t = (rel[:, 0] * ax + rel[:, 1] * az) / self._st_len[k]
-            lat = -rel[:, 0] * az + rel[:, 1] * ax
-            on = (
-                (self.floor == self._st_lower[k])
-                & (t >= 0)
-                & (t <= 1)
-                & (np.abs(lat) <= self._st_half[k])
-            )
+            t, on = self._on_ramp(k, pos)
             lo, hi = self._elevation[self._st_lower[k]], self._elevation[self._st_upper[k]]
             y = np.where(on, lo + (hi - lo) * np.clip(t, 0.0, 1.0), y)
         return y
+
+    def _on_ramp(self, k: int, pos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For stair ``k``: each slot's position ``t`` along its ramp (0 bottom, 1 top) and
+        whether it stands on the ramp (on its lower floor, within its length and width)."""
+        rel = pos - self._st_start[k]
+        ax, az = self._st_axis[k]
+        t = (rel[:, 0] * ax + rel[:, 1] * az) / self._st_len[k]
+        lat = -rel[:, 0] * az + rel[:, 1] * ax
+        on = (
+            (self.floor == self._st_lower[k])
+            & (t >= 0)
+            & (t <= 1)
+            & (np.abs(lat) <= self._st_half[k])
+        )
+        return t, on
 
     def on_stair(self) -> np.ndarray:
         """Index into ``world.stairs`` of the stair each slot stands on, -1 for none."""
         out = np.full(self.capacity, -1, dtype=np.int16)
         pos = self.pos.astype(np.float64)
         for k in range(len(self._st_len)):
-            rel = pos - self._st_start[k]
-            ax, az = self._st_axis[k]
-            t = (rel[:, 0] * ax + rel[:, 1] * az) / self._st_len[k]
-            lat = -rel[:, 0] * az + rel[:, 1] * ax
-            on = (
-                (self.floor == self._st_lower[k])
-                & (t >= 0)
-                & (t <= 1)
-                & (np.abs(lat) <= self._st_half[k])
-            )
-            out[on] = k
+            out[self._on_ramp(k, pos)[1]] = k
         return out
 
 
