@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .datafile import Checker, DataError, PathT, Text, read_yaml
+from .datafile import Checker, DataError, PathT, Text, open_data
 from .links import (
     AllowList,
     LinkError,
@@ -161,12 +161,7 @@ def load_catalog(path: Path, allow_path: Path | None = None) -> Catalog:
         DataError: every problem, one line each: ``FILE:PLACE (line N): expected …``.
     """
     allow = AllowList.load(allow_path or path.with_name("allowlist.txt"))
-    data, marks = read_yaml(path)
-    c = Checker(path, marks)
-    root = c.mapping(data, ())
-    c.keys(root, (), ["version", "defaults", "line", "channels", "items"])
-    if root.get("version", 1) != 1:
-        c.problem(("version",), f"version 1, got {root.get('version')!r}")
+    c, root = open_data(path, ["version", "defaults", "line", "channels", "items"])
 
     defaults = c.mapping(root.get("defaults", {}), ("defaults",))
     c.keys(defaults, ("defaults",), ["hours", "place", "sample_note", "city_page"])

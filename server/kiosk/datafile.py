@@ -83,6 +83,23 @@ def read_yaml(path: Path) -> tuple[Any, dict[PathT, int]]:
     return data, marks
 
 
+def open_data(path: Path, keys: list[str]) -> tuple[Checker, Mapping[str, Any]]:
+    """Read a version-1 data file whose top level is a mapping with ``keys``.
+
+    Returns the checker that collects its problems, and the top-level mapping.
+
+    Raises:
+        DataError: the file is missing or is not YAML.
+    """
+    data, marks = read_yaml(path)
+    c = Checker(path, marks)
+    root = c.mapping(data, ())
+    c.keys(root, (), keys)
+    if root.get("version", 1) != 1:
+        c.problem(("version",), f"version 1, got {root.get('version')!r}")
+    return c, root
+
+
 @dataclass(slots=True)
 class Checker:
     """Collects problems of one file; the typed getters report and return a fallback."""

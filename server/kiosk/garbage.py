@@ -18,7 +18,7 @@ from typing import Any
 import jaconv
 
 from .catalog import Catalog
-from .datafile import Checker, DataError, PathT, Text, read_yaml
+from .datafile import DataError, PathT, Text, open_data
 from .links import LinkError, check_url
 
 __all__ = ["GarbageGuide", "Category", "GarbageItem", "load_garbage", "normalise",
@@ -197,12 +197,7 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
     Raises:
         DataError: every problem, one line each, with its place.
     """
-    data, marks = read_yaml(path)
-    c = Checker(path, marks)
-    root = c.mapping(data, ())
-    c.keys(root, (), ["version", "sample_note", "page", "booking_item", "categories", "items"])
-    if root.get("version", 1) != 1:
-        c.problem(("version",), f"version 1, got {root.get('version')!r}")
+    c, root = open_data(path, ["version", "sample_note", "page", "booking_item", "categories", "items"])
     note = c.text(root, "sample_note", ())
     page = c.string(root, "page", ())
     if page:

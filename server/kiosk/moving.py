@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from .catalog import CHANNEL_IDS, Catalog
-from .datafile import Checker, DataError, PathT, Text, read_yaml
+from .datafile import Checker, DataError, PathT, Text, open_data
 from .links import LinkError, check_url
 
 __all__ = ["MovingGuide", "Question", "Step", "load_moving", "AnswerError", "DataError"]
@@ -152,12 +152,7 @@ def load_moving(path: Path, catalog: Catalog) -> MovingGuide:
     Raises:
         DataError: every problem, one line each, with its place.
     """
-    data, marks = read_yaml(path)
-    c = Checker(path, marks)
-    root = c.mapping(data, ())
-    c.keys(root, (), ["version", "sample_note", "page", "questions", "steps"])
-    if root.get("version", 1) != 1:
-        c.problem(("version",), f"version 1, got {root.get('version')!r}")
+    c, root = open_data(path, ["version", "sample_note", "page", "questions", "steps"])
     note = c.text(root, "sample_note", ())
     page = c.string(root, "page", ())
     if page:
