@@ -24,5 +24,11 @@ if [[ ! -x .venv/bin/python ]]; then
 fi
 extra=""
 [[ "${1:-}" == "--test" ]] && extra="[test]"
-.venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip
-.venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"
+log=.venv/install.log
+if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade pip &&
+       .venv/bin/python -m pip install -q --disable-pip-version-check -e ".${extra}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "install: pip failed (log above, also in $log)" >&2
+  exit 1
+fi
+echo "install: Python packages ready in .venv"
