@@ -2,8 +2,9 @@
 
 The server quantises its avatars (:func:`quantize`: floor, yaw byte, x and z in cm), keeps
 for each client the quantised view it sent at each recent tick, and for the next tick
-encodes the view against the one the client acknowledged (:func:`encode_sections`, or
-:func:`encode_sections_many` for every client of a tick at once). The client rebuilds the
+encodes the view against the one the client acknowledged (:func:`encode_sections`; the server
+runs :func:`server.protocol.batch.encode_batch`, the same for every viewer of a tick at once). The
+client rebuilds the
 view with :class:`SnapshotState`. Sections (``docs/architecture.md``, "Snapshots"),
 little-endian records packed back to back, sorted by id:
 
@@ -27,7 +28,6 @@ Pure numpy; quantised states are ``int32`` arrays of shape ``(n, 4)`` with the c
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -49,7 +49,6 @@ __all__ = [
     "Sections",
     "quantize",
     "encode_sections",
-    "encode_sections_many",
     "SnapshotState",
 ]
 
@@ -166,107 +165,6 @@ def encode_sections(
     turn_move = raw[moved & turned].tobytes()
     turn = raw[turned & ~moved][:, _TURN_COLS].tobytes()
     return full, move, turn_move, turn, left, entered
-
-
-def encode_sections_many(
-    views: Sequence[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
-) -> list[Sections]:
-    """:func:`encode_sections` for many clients in one vectorised pass.
-
-    The same result as ``[encode_sections(*v) for v in views]``, with numpy's per-call
-    cost paid once per tick instead of once per client.
-
-    Args:
-        views: one ``(ids_now, q_now, ids_base, q_base)`` per client.
-    """
-    c = len(views)
-    if c == 0:
-        return []
-    n_now = np.fromiter((len(v[0]) for v in views), np.int64, c)
-    n_base = np.fromiter((len(v[2]) for v in views), np.int64, c)
-    client_now = np.repeat(np.arange(c, dtype=np.int64), n_now)
-    client_base = np.repeat(np.arange(c, dtype=np.int64), n_base)
-    ids_now = np.concatenate([v[0] for v in views]).astype(np.int64)
-    ids_base = np.concatenate([v[2] for v in views]).astype(np.int64)
-    q_now = np.concatenate([v[1] for v in views]).reshape(-1, 4)
-    q_base = np.concatenate([v[3] for v in views]).reshape(-1, 4)
-    # One sorted key over all clients: client in the high bits, avatar id in the low 16.
-    key_now = (client_now << 16) | ids_now
-    key_base = (client_base << 16) | ids_base
-    nb = len(key_base)
-    gone = np.ones(nb, bool)
-    if nb:
-        idx = np.searchsorted(key_base, key_now)
-        in_base = key_base.take(idx, mode="clip") == key_now
-        d = np.subtract(q_now, q_base.take(idx, axis=0, mode="clip"), order="C")
-        gone[idx[in_base]] = False
-    else:
-        in_base = np.zeros(len(key_now), bool)
-        d = np.zeros_like(q_now)
-    d64 = d.view(np.int64)
-    wide = np.add(d[:, X:], 128, order="C")
-    wide &= -256
-    need_full = wide.view(np.int64).ravel() != 0
-    need_full |= d[:, FLOOR] != 0
-    need_full |= ~in_base
-    delta = ~need_full
-    moved = d64[:, 1] != 0
-    moved &= delta
-    turned = d[:, YAW] != 0
-    turned &= delta
-    total = len(key_now)
-    full_rec = np.empty(int(np.count_nonzero(need_full)), FULL_DTYPE)
-    full_rec["id"] = ids_now[need_full]
-    qf = q_now[need_full]
-    full_rec["floor"] = qf[:, FLOOR]
-    full_rec["yaw"] = qf[:, YAW]
-    full_rec["x"] = qf[:, X]
-    full_rec["z"] = qf[:, Z]
-    rec = np.empty(total, TURN_MOVE_DTYPE)
-    rec["id"] = ids_now
-    rec["dx"] = d[:, X]
-    rec["dz"] = d[:, Z]
-    rec["yaw"] = q_now[:, YAW]
-    raw = rec.view(_U8).reshape(total, 5)
-    m_move = moved & ~turned
-    m_tm = moved & turned
-    m_turn = turned & ~moved
-    blobs = (
-        full_rec.tobytes(),
-        raw[m_move, :4].tobytes(),
-        raw[m_tm].tobytes(),
-        raw[m_turn][:, _TURN_COLS].tobytes(),
-        ids_base[gone].astype(LEFT_DTYPE).tobytes(),
-    )
-    # Byte offsets of each client's records in each blob.
-    clients = np.arange(c + 1)
-    bounds = [
-        (np.searchsorted(who[mask], clients) * size).tolist()
-        for who, mask, size in (
-            (client_now, need_full, 12),
-            (client_now, m_move, 4),
-            (client_now, m_tm, 5),
-            (client_now, m_turn, 3),
-            (client_base, gone, 2),
-        )
-    ]
-    entered_all = ids_now[~in_base].astype(np.uint16)
-    eb = np.searchsorted(client_now[~in_base], clients).tolist()
-    out: list[Sections] = []
-    bf, bm, btm, bt, bl = bounds
-    f, mv, tm, tu, le = blobs
-    for i in range(c):
-        out.append(
-            (
-                f[bf[i] : bf[i + 1]],
-                mv[bm[i] : bm[i + 1]],
-                tm[btm[i] : btm[i + 1]],
-                tu[bt[i] : bt[i + 1]],
-                le[bl[i] : bl[i + 1]],
-                entered_all[eb[i] : eb[i + 1]],
-            )
-        )
-    return out
 
 
 State = dict[int, tuple[int, int, int, int]]

@@ -19,7 +19,6 @@ from server.protocol.snapshot import (
     YAW,
     SnapshotState,
     encode_sections,
-    encode_sections_many,
     quantize,
 )
 
@@ -227,24 +226,3 @@ def test_random_walk_rebuilds_the_truth_from_any_acknowledged_base(seed: int) ->
         if rng.random() < 0.7:  # some snapshots are never acknowledged
             acked.append(tick)
     assert (used > 0).all()  # every section was exercised
-
-
-def test_many_clients_at_once_equal_one_by_one() -> None:
-    rng = np.random.default_rng(3)
-    walks = [list(random_walk(s, 12, 70)) for s in range(40)]
-    views = []
-    for w in walks:
-        ids, q = w[-1]
-        ids_b, q_b = w[int(rng.integers(0, 11))]
-        if rng.random() < 0.1:
-            ids_b, q_b = ids_b[:0], q_b[:0]
-        if rng.random() < 0.1:
-            ids, q = ids[:0], q[:0]
-        views.append((ids, q, ids_b, q_b))
-    batch = encode_sections_many(views)
-    assert len(batch) == len(views)
-    for v, got in zip(views, batch, strict=True):
-        want = encode_sections(*v)
-        assert got[:5] == want[:5]
-        assert got[5].tolist() == want[5].tolist()
-    assert encode_sections_many([]) == []
