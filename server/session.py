@@ -16,8 +16,6 @@ import struct
 import time
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from server.errors import FloodError
 from server.protocol.codes import CLOSE_REASONS, CloseCode
 
@@ -75,9 +73,8 @@ class Session:
         self.mode = "avatar"
         self.resume_token = ""
         self.opts: dict[str, Any] = {}
-        # snapshots: what the client has acknowledged and what we sent at each tick
+        # snapshots: the newest the client has acknowledged (the views sent are kept by the instance)
         self.acked_tick = 0
-        self.sent_views: dict[int, np.ndarray] = {}
         self.behind_since: float | None = None
         self.detached_at = 0.0
         # token bucket
@@ -86,8 +83,6 @@ class Session:
         self._tokens = burst
         self._last = time.monotonic()
         self.chat_times: list[float] = []
-        self.bytes_sent = 0
-        self.frames_skipped = 0
 
     def to(self, new: SessionState) -> None:
         if (self.state, new) not in TRANSITIONS:
@@ -99,7 +94,6 @@ class Session:
         self._transport = transport
         self.behind_since = None
         self.acked_tick = 0
-        self.sent_views.clear()
 
     def intent_stop(self) -> None:
         """Stop the avatar where it stands (its socket is gone)."""
@@ -131,7 +125,6 @@ class Session:
         if t is None or t.is_closing():
             return False
         t.write(ws_binary_header(len(data)) + data)
-        self.bytes_sent += len(data)
         return True
 
     def push(self, data: bytes, now: float) -> bool:
@@ -140,13 +133,11 @@ class Session:
         if t is None or t.is_closing():
             return False
         if t.get_write_buffer_size() > self.send_limit:
-            self.frames_skipped += 1
             if self.behind_since is None:
                 self.behind_since = now
             return False
         self.behind_since = None
         t.write(ws_binary_header(len(data)) + data)
-        self.bytes_sent += len(data)
         return True
 
     def close(self, code: int, reason: str | None = None) -> None:
