@@ -8,8 +8,8 @@ use) and as the floor's id (``floor_id``, what people and other files use).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -42,23 +42,42 @@ DISTANCE_MODELS = ("inverse", "linear", "exponential")
 KIOSK_KINDS = ("kiosk", "thumbnail", "helper")
 
 
-def _pts(points: tuple[Point, ...]) -> list[list[float]]:
-    return [[x, z] for x, z in points]
+def _client(value: Any) -> Any:
+    """A field value as JSON-able data: nested objects by their ``to_client``, tuples as lists."""
+    if isinstance(value, ToClient):
+        return value.to_client()
+    if isinstance(value, tuple):
+        return [_client(v) for v in value]
+    return value
+
+
+class ToClient:
+    """``to_client()`` for the world's value classes: every field in order, nested values as
+    JSON-able data, fields that are None left out, and not the fields in ``CLIENT_SKIP`` (the
+    back-references by id, which the browser gets as indices)."""
+
+    __slots__ = ()
+    CLIENT_SKIP: ClassVar[frozenset[str]] = frozenset({"floor_id"})
+
+    def to_client(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for f in fields(self):  # type: ignore[arg-type]
+            value = getattr(self, f.name)
+            if f.name not in self.CLIENT_SKIP and value is not None:
+                out[f.name] = _client(value)
+        return out
 
 
 @dataclass(frozen=True, slots=True)
-class Text:
+class Text(ToClient):
     """A label in Japanese and English."""
 
     ja: str
     en: str
 
-    def to_client(self) -> dict[str, str]:
-        return {"ja": self.ja, "en": self.en}
-
 
 @dataclass(frozen=True, slots=True)
-class AudioProfile:
+class AudioProfile(ToClient):
     """Distance attenuation with the meaning of the Web Audio ``PannerNode`` parameters."""
 
     model: str = "inverse"
@@ -81,17 +100,9 @@ class AudioProfile:
             return np.asarray(np.power(np.maximum(d, ref) / ref, -r))
         return np.asarray(ref / (ref + r * (np.maximum(d, ref) - ref)))
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "model": self.model,
-            "ref_distance": self.ref_distance,
-            "max_distance": self.max_distance,
-            "rolloff": self.rolloff,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Floor:
+class Floor(ToClient):
     """A storey: its walkable outline (whose edges are walls) at an elevation."""
 
     id: str
@@ -100,18 +111,9 @@ class Floor:
     elevation: float
     outline: tuple[Point, ...]
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "index": self.index,
-            "name": self.name.to_client(),
-            "elevation": self.elevation,
-            "outline": _pts(self.outline),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Wall:
+class Wall(ToClient):
     """A polyline wall on a floor; collision uses its centre line."""
 
     id: str
@@ -121,18 +123,9 @@ class Wall:
     thickness: float = 0.2
     height: float = 3.0
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "floor": self.floor,
-            "points": _pts(self.points),
-            "thickness": self.thickness,
-            "height": self.height,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Stair:
+class Stair(ToClient):
     """A rectangular ramp from ``start`` (bottom, lower floor) to ``end`` (top, upper floor)."""
 
     id: str
@@ -143,6 +136,8 @@ class Stair:
     start: Point
     end: Point
     width: float
+
+    CLIENT_SKIP: ClassVar[frozenset[str]] = frozenset({"lower_id", "upper_id"})
 
     @property
     def length(self) -> float:
@@ -161,19 +156,9 @@ class Stair:
         (sx, sz), (ex, ez) = self.start, self.end
         return ((sx + hx, sz + hz), (ex + hx, ez + hz), (ex - hx, ez - hz), (sx - hx, sz - hz))
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "lower": self.lower,
-            "upper": self.upper,
-            "start": list(self.start),
-            "end": list(self.end),
-            "width": self.width,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Zone:
+class Zone(ToClient):
     """A polygon on a floor with an audio mode; ``auditorium`` is set on stage zones."""
 
     id: str
@@ -187,25 +172,14 @@ class Zone:
     auditorium: str | None = None
     area: float = 0.0
 
+    CLIENT_SKIP: ClassVar[frozenset[str]] = frozenset({"index", "floor_id", "area"})
+
     def contains(self, x: float, z: float) -> bool:
         return bool(points_in_polygon(x, z, self.polygon))
 
-    def to_client(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "floor": self.floor,
-            "name": self.name.to_client(),
-            "polygon": _pts(self.polygon),
-            "audio": self.audio,
-            "profile": self.profile.to_client(),
-        }
-        if self.auditorium is not None:
-            out["auditorium"] = self.auditorium
-        return out
-
 
 @dataclass(frozen=True, slots=True)
-class Spawn:
+class Spawn(ToClient):
     """Where arriving avatars appear."""
 
     id: str
@@ -215,12 +189,9 @@ class Spawn:
     z: float
     yaw: float
 
-    def to_client(self) -> dict[str, Any]:
-        return {"id": self.id, "floor": self.floor, "x": self.x, "z": self.z, "yaw": self.yaw}
-
 
 @dataclass(frozen=True, slots=True)
-class Kiosk:
+class Kiosk(ToClient):
     """A kiosk, helper or wall thumbnail bound to a catalog entry (``procedure``)."""
 
     id: str
@@ -234,22 +205,9 @@ class Kiosk:
     procedure: str
     label: Text
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "floor": self.floor,
-            "x": self.x,
-            "z": self.z,
-            "yaw": self.yaw,
-            "radius": self.radius,
-            "kind": self.kind,
-            "procedure": self.procedure,
-            "label": self.label.to_client(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Counter:
+class Counter(ToClient):
     """A service counter of a city section."""
 
     id: str
@@ -262,21 +220,9 @@ class Counter:
     label: Text
     section: str
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "floor": self.floor,
-            "x": self.x,
-            "z": self.z,
-            "yaw": self.yaw,
-            "width": self.width,
-            "label": self.label.to_client(),
-            "section": self.section,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Screen:
+class Screen(ToClient):
     """A slide screen: centre ``(x, z)``, centre height ``y`` above the floor, facing ``yaw``."""
 
     x: float
@@ -286,31 +232,18 @@ class Screen:
     height: float
     yaw: float
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "x": self.x,
-            "z": self.z,
-            "y": self.y,
-            "width": self.width,
-            "height": self.height,
-            "yaw": self.yaw,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class SpeakerSpot:
+class SpeakerSpot(ToClient):
     """Where a briefing avatar stands on a stage."""
 
     x: float
     z: float
     yaw: float
 
-    def to_client(self) -> dict[str, Any]:
-        return {"x": self.x, "z": self.z, "yaw": self.yaw}
-
 
 @dataclass(frozen=True, slots=True)
-class Stage:
+class Stage(ToClient):
     """A stage zone linked to its auditorium zone, with a screen and speaker spots."""
 
     id: str
@@ -321,19 +254,9 @@ class Stage:
     screen: Screen
     speakers: tuple[SpeakerSpot, ...]
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "floor": self.floor,
-            "zone": self.zone,
-            "auditorium": self.auditorium,
-            "screen": self.screen.to_client(),
-            "speakers": [s.to_client() for s in self.speakers],
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Table:
+class Table(ToClient):
     """A round table whose isolated zone is its breakout for small talk."""
 
     id: str
@@ -345,20 +268,9 @@ class Table:
     zone: str
     seats: int
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "floor": self.floor,
-            "x": self.x,
-            "z": self.z,
-            "radius": self.radius,
-            "zone": self.zone,
-            "seats": self.seats,
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Booth:
+class Booth(ToClient):
     """A consultation booth: an isolated zone (the room) with a label."""
 
     id: str
@@ -367,17 +279,9 @@ class Booth:
     zone: str
     label: Text
 
-    def to_client(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "floor": self.floor,
-            "zone": self.zone,
-            "label": self.label.to_client(),
-        }
-
 
 @dataclass(frozen=True, slots=True)
-class Decor:
+class Decor(ToClient):
     """Furniture and signs; a solid decor's footprint is four walls."""
 
     id: str
@@ -400,21 +304,6 @@ class Decor:
             (self.x + rx * a + fx * b, self.z + rz * a + fz * b)
             for a, b in ((-w, -d), (w, -d), (w, d), (-w, d))
         )
-
-    def to_client(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": self.id,
-            "floor": self.floor,
-            "kind": self.kind,
-            "x": self.x,
-            "z": self.z,
-            "yaw": self.yaw,
-            "size": list(self.size),
-            "solid": self.solid,
-        }
-        if self.label is not None:
-            out["label"] = self.label.to_client()
-        return out
 
 
 @dataclass(frozen=True, slots=True)
