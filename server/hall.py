@@ -61,10 +61,13 @@ class Hall:
     def population(self) -> int:
         return sum(i.population for i in self.instances)
 
+    def avatars(self) -> list[Session]:
+        """The sessions with an avatar, in every instance (connected or awaiting a resume)."""
+        return [s for i in self.instances for s in i.sessions.values()]
+
     def sessions(self) -> list[Session]:
-        out = [s for i in self.instances for s in i.sessions.values()]
-        out.extend(self.watchers)
-        return out
+        """Every session: the avatars and the watch-only viewers."""
+        return [*self.avatars(), *self.watchers]
 
     def _instance_with_room(self) -> Instance:
         for inst in self.instances:

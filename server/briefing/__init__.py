@@ -58,9 +58,6 @@ def setup(app: web.Application) -> None:
     config = app[CONFIG]
     hall = app[HALL]
 
-    def hall_sessions() -> list[Session]:
-        return [s for inst in hall.instances for s in inst.sessions.values()]
-
     world = app[WORLD]
     audience_zones = [
         z
@@ -78,7 +75,7 @@ def setup(app: web.Application) -> None:
         return any(zone.floor_id == floor_id and zone.contains(x, z) for zone in audience_zones)
 
     service = BriefingService(
-        config.data_dir, hall_sessions, lambda: list(hall.watchers), in_audience
+        config.data_dir, hall.avatars, lambda: list(hall.watchers), in_audience
     )
     app[BRIEFINGS] = service
 
