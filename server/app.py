@@ -12,15 +12,17 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator, Callable
-from pathlib import Path
+from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from server.config import ROOT, Config
+from server import features
+from server.config import CLIENT_DIR, Config
 from server.dispatch import Dispatcher
 from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
+from server.hooks import Hooks
+from server.keys import CONFIG, DISPATCH, HALL, HEALTH, HOOKS, METRICS, WORLD
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -41,19 +43,10 @@ from server.session import Session, SessionState
 from world.crowd import MAX_SPEED
 from world.loader import World, WorldError, load_world
 
-__all__ = ["create_app", "CONFIG", "HALL", "DISPATCH", "METRICS", "WORLD", "HEALTH"]
+__all__ = ["create_app"]
 
 log = logging.getLogger("emachi.app")
 
-CONFIG = web.AppKey("config", Config)
-HALL = web.AppKey("hall", Hall)
-DISPATCH = web.AppKey("dispatch", Dispatcher)
-METRICS = web.AppKey("metrics", Metrics)
-WORLD = web.AppKey("world", World)
-#: more parts of /healthz: name -> a function answering from memory (e.g. "cluster")
-HEALTH = web.AppKey("health", dict[str, Callable[[], object]])
-
-CLIENT_DIR = ROOT / "clients" / "web"
 HELLO_TIMEOUT = 10.0
 CHAT_WINDOW = 10.0
 
@@ -74,7 +67,8 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     app[CONFIG] = config
     app[WORLD] = world
     app[METRICS] = metrics
-    app[HALL] = Hall(world, config, metrics)
+    app[HOOKS] = hooks = Hooks()
+    app[HALL] = Hall(world, config, metrics, hooks)
     app[DISPATCH] = Dispatcher()
     app[HEALTH] = {}
     _register_core(app[DISPATCH], app)
@@ -84,21 +78,13 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/api/world", world_handler)
     app.router.add_get("/", index_handler)
-    for feature in _features():
+    for feature in features.SETUPS:
         feature(app)
     if CLIENT_DIR.is_dir():
         app.router.add_static("/client/", CLIENT_DIR, append_version=False)
     app.cleanup_ctx.append(_hall_ctx)
     app.on_shutdown.append(_drain)
     return app
-
-
-def _features() -> list[Callable[[web.Application], None]]:
-    """The feature packages' ``setup(app)`` functions, in the order they mount (imported late:
-    features import this module's app keys)."""
-    from server import features
-
-    return features.SETUPS
 
 
 async def _hall_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -238,6 +224,7 @@ async def _handshake(
     session.mode = "watch" if opts.get("mode") == "watch" else "avatar"
     session.opts = dict(opts)
     session.resume_token = hello.resume or ""
+    app[HOOKS].run_hello(session, hello)
     joined = app[HALL].join(session)
     if joined is not session:
         joined.attach(ws, request.transport)
@@ -349,6 +336,3 @@ def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
     dispatch.register(MsgType.PING, on_ping)
     dispatch.register(MsgType.CHAT, on_chat)
 
-
-def client_dir() -> Path:
-    return CLIENT_DIR

@@ -16,10 +16,10 @@ import re
 from aiohttp import web
 
 from assets_manifest.store import AssetEntry, AssetStore, is_sha256
+from server.keys import ASSET_STORES
 
-__all__ = ["ASSET_STORES", "manifest_document", "setup"]
+__all__ = ["manifest_document", "setup"]
 
-ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores", list)
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _COMPRESSIBLE = ("text/", "image/svg+xml", "application/json", "model/gltf+json")
 _RANGE = re.compile(r"bytes=(\d*)-(\d*)$")

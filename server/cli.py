@@ -112,8 +112,9 @@ def _serve(args: argparse.Namespace) -> int:
     from aiohttp import web
 
     from server import logs
-    from server.app import WORLD, create_app
+    from server.app import create_app
     from server.errors import LoadError
+    from server.keys import WORLD
 
     logs.configure(args.log_level)
     token = args.staff_token or os.environ.get("EMACHI_STAFF_TOKEN") or ""

@@ -6,9 +6,11 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["Config", "ROOT"]
+__all__ = ["Config", "ROOT", "CLIENT_DIR"]
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the web client, served at /client/
+CLIENT_DIR = ROOT / "clients" / "web"
 
 
 @dataclass(slots=True)

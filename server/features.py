@@ -9,6 +9,7 @@ from aiohttp import web
 from assets_manifest.store import AssetStore
 from server import assets_http, briefing, cluster, kiosk
 from server.config import Config
+from server.keys import ASSET_STORES, CONFIG
 
 __all__ = ["SETUPS", "asset_stores"]
 
@@ -20,9 +21,7 @@ def asset_stores(config: Config) -> list[AssetStore]:
 
 
 def _assets(app: web.Application) -> None:
-    from server.app import CONFIG
-
-    app[assets_http.ASSET_STORES] = asset_stores(app[CONFIG])
+    app[ASSET_STORES] = asset_stores(app[CONFIG])
     assets_http.setup(app)
 
 

@@ -22,6 +22,7 @@ from server.tasks import stop_task
 
 if TYPE_CHECKING:
     from server.config import Config
+    from server.hooks import Hooks
     from server.metrics import Metrics
     from world.loader import World
 
@@ -38,8 +39,9 @@ PALETTE = (
 class Hall:
     """All instances of the world served by this process."""
 
-    def __init__(self, world: World, config: Config, metrics: Metrics) -> None:
+    def __init__(self, world: World, config: Config, metrics: Metrics, hooks: Hooks) -> None:
         self.world = world
+        self.hooks = hooks
         self.config = config
         self.metrics = metrics
         self.instances: list[Instance] = []
@@ -75,7 +77,9 @@ class Hall:
                 return inst
         if len(self.instances) >= self.config.max_instances:
             raise PeerError(CloseCode.WORLD_FULL)
-        inst = Instance(f"{self.world.id}#{self._next_instance}", self.world, self.config, self.metrics)
+        inst = Instance(
+            f"{self.world.id}#{self._next_instance}", self.world, self.config, self.metrics, self.hooks
+        )
         self._next_instance += 1
         self.instances.append(inst)
         inst.start()
@@ -91,6 +95,7 @@ class Hall:
                 old.close(CloseCode.REPLACED)
                 old.to(SessionState.DETACHED)
             old.to(SessionState.ACTIVE)
+            self.hooks.run(self.hooks.resume, old)
             return old
         session.resume_token = secrets.token_urlsafe(18)
         self._joined += 1
@@ -101,6 +106,7 @@ class Hall:
             self._instance_with_room().on_join(session)
         self.by_token[session.resume_token] = session
         session.to(SessionState.ACTIVE)
+        self.hooks.run(self.hooks.join, session)
         return session
 
     def detach(self, session: Session) -> None:
@@ -120,6 +126,7 @@ class Hall:
         session.to(SessionState.CLOSED)
         self.by_token.pop(session.resume_token, None)
         self.watchers.discard(session)
+        self.hooks.run(self.hooks.leave, session)
         if session.instance is not None:
             session.instance.on_leave(session)
 

@@ -31,6 +31,7 @@ from world.interest import Interest
 
 if TYPE_CHECKING:
     from server.config import Config
+    from server.hooks import Hooks
     from server.metrics import Metrics
     from server.session import Session
     from world.loader import World
@@ -52,8 +53,11 @@ class InstanceState(enum.Enum):
 class Instance:
     """One copy of a world with room for ``capacity`` avatars."""
 
-    def __init__(self, instance_id: str, world: World, config: Config, metrics: Metrics) -> None:
+    def __init__(
+        self, instance_id: str, world: World, config: Config, metrics: Metrics, hooks: Hooks
+    ) -> None:
         self.id = instance_id
+        self.hooks = hooks
         self.world = world
         self.config = config
         self.metrics = metrics
@@ -84,6 +88,7 @@ class Instance:
 
     def on_create(self) -> None:
         log.info("instance created", extra={"instance": self.id})
+        self.hooks.run(self.hooks.create, self)
 
     def on_join(self, session: Session) -> None:
         """Give the session an avatar id and put its avatar at a spawn point."""
@@ -116,6 +121,7 @@ class Instance:
     def on_dispose(self) -> None:
         self.state = InstanceState.DISPOSED
         log.info("instance disposed", extra={"instance": self.id})
+        self.hooks.run(self.hooks.dispose, self)
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -164,6 +170,8 @@ class Instance:
             t0 = time.perf_counter()
             try:
                 self.step(period)
+                if self.hooks.tick:
+                    self.hooks.run(self.hooks.tick, self)
                 self.broadcast()
             except Exception:
                 log.exception("tick failed", extra={"instance": self.id})

@@ -6,6 +6,8 @@ import hmac
 
 from aiohttp import web
 
+from server.keys import CONFIG
+
 __all__ = ["require_staff"]
 
 HOW = (
@@ -23,8 +25,6 @@ def require_staff(request: web.Request) -> str | None:
     Raises:
         web.HTTPUnauthorized: no token, or not this server's; the text says how to send one.
     """
-    from server.app import CONFIG
-
     token = request.app[CONFIG].staff_token
     auth = request.headers.get("Authorization", "")
     from_query = not auth.startswith("Bearer ")

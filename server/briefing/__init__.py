@@ -32,7 +32,9 @@ from aiohttp import web
 from server.briefing.questions import QuestionError
 from server.briefing.service import BriefingService, LiveBriefing
 from server.briefing.timeline import Action, TimelineError
+from server.config import CLIENT_DIR
 from server.errors import RequestError
+from server.keys import BRIEFINGS, CONFIG, DISPATCH, HALL, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
 from server.staff import require_staff
@@ -46,15 +48,12 @@ __all__ = ["setup", "BRIEFINGS"]
 
 log = logging.getLogger("emachi.briefing")
 
-BRIEFINGS = web.AppKey("briefings", BriefingService)
 TICK_SECONDS = 0.25
 PAGE = "briefing/watch.html"
 
 
 def setup(app: web.Application) -> None:
     """Mount briefings on the application (routes, message handlers, the end-of-briefing loop)."""
-    from server.app import CONFIG, DISPATCH, HALL, WORLD
-
     config = app[CONFIG]
     hall = app[HALL]
 
@@ -180,21 +179,17 @@ async def public_state(request: web.Request) -> web.Response:
 
 async def staff_console(request: web.Request) -> web.StreamResponse:
     """The staff console page; it calls the staff API with the token it was opened with."""
-    from server.app import client_dir
-
     require_staff(request)
     _briefing(request)
-    page = client_dir() / "briefing" / "staff.html"
+    page = CLIENT_DIR / "briefing" / "staff.html"
     if not page.is_file():
         return web.Response(text="emachi: the staff console is not installed", status=503)
     return web.FileResponse(page, headers={"Cache-Control": "no-store"})
 
 
 async def watch_page(request: web.Request) -> web.StreamResponse:
-    from server.app import client_dir
-
     _briefing(request)
-    page = client_dir() / PAGE
+    page = CLIENT_DIR / PAGE
     if not page.is_file():
         return web.Response(text="emachi: the briefing page is not installed", status=503)
     return web.FileResponse(page, headers={"Cache-Control": "no-cache"})

@@ -34,6 +34,7 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
+from server.keys import BRIEFINGS, CLUSTER, CONFIG, HALL, HEALTH, METRICS
 from server.tasks import stop_task
 
 __all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
@@ -104,13 +105,8 @@ class Cluster:
         }
 
 
-CLUSTER = web.AppKey("cluster", Cluster)
-
-
 def setup(app: web.Application) -> None:
     """Mount the cluster: the bus and directory start with the app, in a ``cleanup_ctx``."""
-    from server.app import CONFIG, HEALTH
-
     config = app[CONFIG]
     cluster = Cluster(url=config.redis_url)
     app[CLUSTER] = cluster
@@ -120,9 +116,6 @@ def setup(app: web.Application) -> None:
 
 
 async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
-    from server.app import CONFIG, HALL, METRICS
-    from server.briefing import BRIEFINGS
-
     cluster = app[CLUSTER]
     config = app[CONFIG]
     hall = app[HALL]

@@ -28,6 +28,9 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from server.errors import RequestError
+from server.keys import CONFIG, DISPATCH, KIOSKS, WORLD
+from server.protocol.codes import MsgType
+from server.protocol.messages import HelperAnswer, KioskLink, KioskPanel
 from server.staff import require_staff
 
 from .counts import CountStore, RedisCountStore, SqliteCountStore, days_back
@@ -42,7 +45,6 @@ __all__ = ["setup", "KIOSKS", "COUNTS_FILE", "KioskService"]
 
 log = logging.getLogger("emachi.kiosk")
 
-KIOSKS = web.AppKey("kiosks", KioskService)
 COUNTS_FILE = "kiosk-counts.sqlite3"
 # A channel may be chosen for this long after the same connection opened the kiosk.
 OPEN_TTL = 30 * 60.0
@@ -58,10 +60,6 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
     """
     if KIOSKS in app:
         return
-    from server.app import CONFIG, DISPATCH, WORLD
-    from server.protocol.codes import MsgType
-    from server.protocol.messages import HelperAnswer, KioskLink, KioskPanel
-
     config = app[CONFIG]
     world = app[WORLD]
     if store is None:

@@ -23,8 +23,8 @@ import pytest
 from aiohttp import web
 
 from server.app import create_app
-from server.cluster import CLUSTER
 from server.config import Config
+from server.keys import CLUSTER
 from tests.integration.client import WAIT
 from tests.integration.conftest import STAFF_TOKEN, RunningServer
 

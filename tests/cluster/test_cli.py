@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from server.cluster import CLUSTER
+from server.keys import CLUSTER
 from tests.integration.client import WAIT
 
 from .conftest import PrivateRedis, StartNode, _free_port

@@ -390,8 +390,8 @@ async def test_a_watch_only_hello_naming_the_briefing_is_told_when_it_starts(
 async def test_an_audience_on_two_processes_gets_one_schedule_through_the_action_hook(
     mounted: None, rendered: Path, start_server: StartServer, tmp_path: Path
 ) -> None:
-    from server.briefing import BRIEFINGS
     from server.briefing.timeline import Action
+    from server.keys import BRIEFINGS
 
     one = await _start(start_server, rendered, tmp_path / "one")
     two = await _start(start_server, rendered, tmp_path / "two")

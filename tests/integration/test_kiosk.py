@@ -20,8 +20,9 @@ from aiohttp import web
 from websockets.asyncio.client import ClientConnection, connect
 
 import server.kiosk as kiosk
-from server.app import HALL, create_app
+from server.app import create_app
 from server.config import Config
+from server.keys import HALL
 from server.protocol.codes import PROTOCOL_VERSION, MsgType
 from server.protocol.messages import (
     Error,

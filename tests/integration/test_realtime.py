@@ -162,7 +162,7 @@ async def test_no_input_takes_an_avatar_through_a_wall(server: RunningServer) ->
 
     import numpy as np
 
-    from server.app import WORLD
+    from server.keys import WORLD
     from world.collision import build_segments
 
     world = server.app[WORLD]
@@ -252,7 +252,7 @@ async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(start_server
     import os
     import socket
 
-    from server.app import METRICS
+    from server.keys import METRICS
     from server.protocol.messages import Hello
 
     srv = await start_server(send_buffer_limit=2048, socket_send_buffer=4096, slow_limit=1.0)

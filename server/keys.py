@@ -1,0 +1,53 @@
+"""Every application key of emachi, in one module that imports nothing of ours at run time.
+
+Features and the shell both read app state through these keys, so that no import has to hide
+inside a function to dodge a cycle (``server.app`` → a feature → ``server.app``). The types are
+imported for the type checker only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+if TYPE_CHECKING:
+    from assets_manifest.store import AssetStore
+    from server.briefing.service import BriefingService
+    from server.cluster import Cluster
+    from server.config import Config
+    from server.dispatch import Dispatcher
+    from server.hall import Hall
+    from server.hooks import Hooks
+    from server.kiosk.service import KioskService
+    from server.metrics import Metrics
+    from world.loader import World
+
+__all__ = [
+    "CONFIG",
+    "WORLD",
+    "HALL",
+    "HOOKS",
+    "DISPATCH",
+    "METRICS",
+    "HEALTH",
+    "ASSET_STORES",
+    "CLUSTER",
+    "KIOSKS",
+    "BRIEFINGS",
+]
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+WORLD: web.AppKey[World] = web.AppKey("world")
+HALL: web.AppKey[Hall] = web.AppKey("hall")
+#: lifecycle hooks of the hall and its instances (``server.hooks``), registered by features
+HOOKS: web.AppKey[Hooks] = web.AppKey("hooks")
+DISPATCH: web.AppKey[Dispatcher] = web.AppKey("dispatch")
+METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+#: more parts of /healthz: name -> a function answering from memory (e.g. "cluster")
+HEALTH: web.AppKey[dict[str, Callable[[], object]]] = web.AppKey("health")
+ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")
+CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
+KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
+BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
