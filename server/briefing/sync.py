@@ -163,7 +163,7 @@ class BriefingSync:
         if remote["anchor"] <= b.timeline.anchor:
             return  # ours is as new or newer
         if remote["state"] == State.ENDED.value and b.timeline.state is State.ENDED:
-            return  # each process ends a briefing played to the end at its own tick
+            return  # each process ends a briefing played to the end by itself
         b = self._new_run_if_needed(b, remote)
         if timeline_of(b) != remote:
             self._adopt(b, remote)
