@@ -242,6 +242,7 @@ async def _handshake(
             snapshot_rate=config.snapshot_rate,
         ).encode()
     )
+    app[HALL].joined(joined, resumed=joined is not session)  # the hooks may send: after WELCOME
     return joined
 
 

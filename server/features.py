@@ -25,9 +25,11 @@ def _assets(app: web.Application) -> None:
     assets_http.setup(app)
 
 
+#: in mounting order: the cluster first, since it offers the bus (``app[BUS]``, ``app[OUTBOX]``)
+#: that features mounted after it subscribe to in their ``setup``
 SETUPS: list[Callable[[web.Application], None]] = [
+    cluster.setup,
     _assets,
     kiosk.setup,
     briefing.setup,
-    cluster.setup,
 ]

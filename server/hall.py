@@ -86,7 +86,11 @@ class Hall:
         return inst
 
     def join(self, session: Session) -> Session:
-        """Place a new session, or hand back the detached one its resume token names."""
+        """Place a new session, or hand back the detached one its resume token names.
+
+        The join or resume hooks are the caller's to run, once the peer has its WELCOME (a hook
+        may send, and nothing may come before WELCOME): :meth:`joined`.
+        """
         token = session.resume_token
         old = self.by_token.get(token) if token else None
         if old is not None and old.state in (SessionState.ACTIVE, SessionState.DETACHED):
@@ -95,7 +99,6 @@ class Hall:
                 old.close(CloseCode.REPLACED)
                 old.to(SessionState.DETACHED)
             old.to(SessionState.ACTIVE)
-            self.hooks.run(self.hooks.resume, old)
             return old
         session.resume_token = secrets.token_urlsafe(18)
         self._joined += 1
@@ -106,8 +109,11 @@ class Hall:
             self._instance_with_room().on_join(session)
         self.by_token[session.resume_token] = session
         session.to(SessionState.ACTIVE)
-        self.hooks.run(self.hooks.join, session)
         return session
+
+    def joined(self, session: Session, resumed: bool) -> None:
+        """Run the join (or resume) hooks for a session :meth:`join` placed and WELCOME told."""
+        self.hooks.run(self.hooks.resume if resumed else self.hooks.join, session)
 
     def detach(self, session: Session) -> None:
         """The socket is gone; keep the avatar for the resume window (watchers just leave)."""

@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from assets_manifest.store import AssetStore
     from server.briefing.service import BriefingService
     from server.cluster import Cluster
+    from server.cluster.bus import Bus, Outbox
     from server.config import Config
     from server.dispatch import Dispatcher
     from server.hall import Hall
@@ -34,6 +35,8 @@ __all__ = [
     "HEALTH",
     "ASSET_STORES",
     "CLUSTER",
+    "BUS",
+    "OUTBOX",
     "KIOSKS",
     "BRIEFINGS",
 ]
@@ -49,5 +52,10 @@ METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
 HEALTH: web.AppKey[dict[str, Callable[[], object]]] = web.AppKey("health")
 ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")
 CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
+#: the cluster's bus (``server/cluster/bus.py``): Redis pub/sub with ``--redis``, else in-process;
+#: features subscribe to their channels in their ``setup`` (the cluster is mounted first)
+BUS: web.AppKey[Bus] = web.AppKey("bus")
+#: publish on the bus from synchronous code, in order, without waiting
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")

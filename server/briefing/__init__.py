@@ -13,15 +13,19 @@ points"):
 - staff page: ``GET /staff/briefings/{id}/console?token=...`` (buttons for all of the above);
 - public: ``GET /api/briefings`` (what can be watched), ``GET /api/briefings/{id}`` (its segments),
   ``GET /briefing/{id}`` (the watch-only page);
-- a background loop (every 250 ms) that counts attendance and ends briefings played to the end,
-  which writes their minutes.
+- lifecycle hooks (``server/hooks.py``), so that the hall is never polled: join and leave keep
+  the avatars and watch-only viewers to tell (a session that leaves is forgotten), create, tick
+  and dispose keep who stands in a stage or auditorium zone (:mod:`server.briefing.audience`,
+  every ``AUDIENCE_SECONDS``) and recount the attendance then;
+- a timer per live briefing that ends it when it has played to the end, which writes its minutes;
+- across processes, :class:`server.briefing.sync.BriefingSync` on the cluster's bus
+  (``app[BUS]``, ``app[OUTBOX]``, ``app[CLUSTER].on_connect``) when the cluster is mounted.
 
 Formats are in ``docs/briefings.md``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -29,18 +33,20 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from server.briefing.audience import Audience, audience_zones
 from server.briefing.questions import QuestionError
 from server.briefing.service import BriefingService, LiveBriefing
+from server.briefing.sync import BriefingSync
 from server.briefing.timeline import Action, TimelineError
 from server.config import CLIENT_DIR
 from server.errors import RequestError
-from server.keys import BRIEFINGS, CONFIG, DISPATCH, HALL, WORLD
+from server.keys import BRIEFINGS, BUS, CLUSTER, CONFIG, DISPATCH, HOOKS, OUTBOX, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
 from server.staff import require_staff
-from server.tasks import stop_task
 
 if TYPE_CHECKING:
+    from server.instance import Instance
     from server.protocol.messages import BriefingJoin, Question
     from server.session import Session
 
@@ -48,35 +54,29 @@ __all__ = ["setup", "BRIEFINGS"]
 
 log = logging.getLogger("emachi.briefing")
 
-TICK_SECONDS = 0.25
+#: how often (s) each instance recomputes who stands in the audience zones and the counts
+AUDIENCE_SECONDS = 0.25
 PAGE = "briefing/watch.html"
 
 
 def setup(app: web.Application) -> None:
-    """Mount briefings on the application (routes, message handlers, the end-of-briefing loop)."""
+    """Mount briefings on the application (routes, message handlers, hooks, the cluster relay)."""
     config = app[CONFIG]
-    hall = app[HALL]
-
-    world = app[WORLD]
-    audience_zones = [
-        z
-        for st in world.stages
-        for z in (world.zone(st.zone), world.zone(st.auditorium))
-        if z is not None
-    ]
-
-    def in_audience(s: Session) -> bool:
-        """The avatar stands in a stage or auditorium zone (where the stage is seen and heard)."""
-        inst = s.instance
-        if inst is None or s.avatar_id < 0:
-            return False
-        floor_id, x, z = inst.position(s.avatar_id)
-        return any(zone.floor_id == floor_id and zone.contains(x, z) for zone in audience_zones)
-
-    service = BriefingService(
-        config.data_dir, hall.avatars, lambda: list(hall.watchers), in_audience
-    )
+    zones = audience_zones(app[WORLD])
+    audience = Audience(zones, every=round(AUDIENCE_SECONDS * config.tick_rate))
+    service = BriefingService(config.data_dir, audience)
     app[BRIEFINGS] = service
+
+    def on_tick(inst: Instance) -> None:
+        if audience.on_tick(inst):
+            service.refresh()  # counts, seen and peaks: also who asked, or whose socket dropped
+
+    hooks = app[HOOKS]
+    hooks.on_join(service.joined)
+    hooks.on_leave(service.left)
+    hooks.on_create(audience.on_create)
+    hooks.on_tick(on_tick)
+    hooks.on_dispose(audience.on_dispose)
 
     async def on_join(session: Session, msg: BriefingJoin) -> None:
         b = _live(service, msg.briefing_id)
@@ -108,7 +108,11 @@ def setup(app: web.Application) -> None:
     r.add_post("/staff/briefings/{id}/questions/{qid:\\d+}/{action:show|answered}", staff_question)
     r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
     r.add_get("/staff/briefings/{id}/console", staff_console)
-    app.cleanup_ctx.append(_ticker)
+    if BUS in app:
+        sync = BriefingSync(service, app[BUS], app[OUTBOX])
+        sync.attach()
+        app[CLUSTER].on_connect(sync.on_connect)
+    app.cleanup_ctx.append(_timers)
 
 
 def _live(service: BriefingService, briefing_id: str) -> LiveBriefing:
@@ -118,20 +122,10 @@ def _live(service: BriefingService, briefing_id: str) -> LiveBriefing:
     return b
 
 
-async def _ticker(app: web.Application) -> AsyncIterator[None]:
-    service = app[BRIEFINGS]
-
-    async def loop() -> None:
-        while True:
-            await asyncio.sleep(TICK_SECONDS)
-            try:
-                service.tick()
-            except Exception:
-                log.exception("briefing tick failed")
-
-    task = asyncio.get_running_loop().create_task(loop(), name="briefing ticker")
+async def _timers(app: web.Application) -> AsyncIterator[None]:
+    """Nothing to start (the end timers are set by the actions); stop them with the app."""
     yield
-    await stop_task(task)
+    app[BRIEFINGS].close()
 
 
 # -- HTTP ---------------------------------------------------------------------------------------

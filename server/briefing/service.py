@@ -10,16 +10,22 @@ Who is told: every avatar in the hall (any instance of this process: the stage s
 of the hall) and every watch-only viewer of this briefing. A viewer's first BRIEFING carries the
 segments (audio and viseme URLs, durations, captions, slides); later ones only the timeline
 numbers, which is what a staff action changes.
+
+The service never walks the hall: the feature's lifecycle hooks (``server/hooks.py``) tell it who
+joined and who left (:meth:`BriefingService.joined`, :meth:`BriefingService.left`), and an
+:class:`Audience` (``server/briefing/audience.py``) says who stands in a stage or auditorium zone,
+recomputed on the instances' tick. A live briefing ends by itself on a timer set for the moment it
+plays to the end, re-set by every action.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
-import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgpack
 
@@ -33,7 +39,14 @@ from server.protocol.messages import Questions as QuestionsMsg
 if TYPE_CHECKING:
     from server.session import Session
 
-__all__ = ["LiveBriefing", "BriefingService", "now_ms", "SEGMENTS_INLINE_MAX"]
+__all__ = [
+    "LiveBriefing",
+    "BriefingService",
+    "AudienceView",
+    "NO_AUDIENCE",
+    "now_ms",
+    "SEGMENTS_INLINE_MAX",
+]
 
 SEGMENTS_INLINE_MAX = 48 * 1024
 
@@ -45,6 +58,34 @@ def now_ms() -> float:
     return time.time() * 1000.0
 
 
+class AudienceView(Protocol):
+    """Who stands where a stage is seen and heard (``server.briefing.audience.Audience``)."""
+
+    def contains(self, session: Session) -> bool: ...
+
+    def sessions(self) -> Iterable[Session]: ...
+
+    def update_all(self) -> None:
+        """Recompute now (a staff action counts who is there at that moment)."""
+        ...
+
+
+class _NoAudience:
+    """A hall without stages: nobody stands in an audience zone."""
+
+    def contains(self, session: Session) -> bool:
+        return False
+
+    def sessions(self) -> Iterable[Session]:
+        return ()
+
+    def update_all(self) -> None:
+        pass
+
+
+NO_AUDIENCE: AudienceView = _NoAudience()
+
+
 class LiveBriefing:
     """One rendered briefing as it is played."""
 
@@ -53,8 +94,9 @@ class LiveBriefing:
         self.id: str = doc["id"]
         self.timeline = Timeline([s["duration"] + s["pause_after"] for s in doc["segments"]])
         self.questions = QuestionQueue()
-        # sessions told the segments; closed ones are pruned by the tick (refresh_counts)
+        # sessions told the segments; a session that leaves is forgotten (forget, the leave hook)
         self.viewers: set[Session] = set()
+        self.watchers: set[Session] = set()  # the watch-only ones among the viewers
         self.hall_seen: set[str] = set()  # resume tokens: distinct people, never stored
         self.online_seen: set[str] = set()
         self.hall_peak = 0
@@ -62,8 +104,8 @@ class LiveBriefing:
         self.spoken: set[int] = set()
         self._counts = {"hall": 0, "online": 0}
         self.joined: set[Session] = set()  # avatars that asked for it (BRIEFING_JOIN)
-        #: whether an avatar stands where the stage is seen (set by the service)
-        self.in_audience: Callable[[Session], bool] = lambda s: False
+        #: who stands where the stage is seen (set by the service)
+        self.audience: AudienceView = NO_AUDIENCE
         self._last_pos = 0.0
         self.minutes: tuple[Path, Path] | None = None
         self.segments_json = [
@@ -121,36 +163,34 @@ class LiveBriefing:
         return dict(self._counts)
 
     def attending(self, s: Session) -> bool:
-        return s.mode == "watch" or s in self.joined or self.in_audience(s)
+        return s.mode == "watch" or s in self.joined or self.audience.contains(s)
 
     def refresh_counts(self) -> None:
-        """Recount who is watching, note attendance and peaks, forget closed sessions (the tick
-        and every staff action call it)."""
-        from server.session import SessionState
+        """Recount who is watching, note attendance and peaks (the instances' tick hook, every
+        staff action, a watch-only viewer's arrival and departure call it).
 
+        Its cost is the people attending (the audience zones, those who asked, the watch-only
+        viewers), not everyone in the hall.
+        """
         running = self.timeline.state in (State.LIVE, State.PAUSED)
-        hall = online = 0
-        gone = []
-        for s in self.viewers:
-            if s.state is SessionState.CLOSED:
-                gone.append(s)
-                continue
-            if not s.connected or not self.attending(s):
-                continue
-            if s.mode == "watch":
-                online += 1
-                if running:
-                    self.online_seen.add(s.resume_token or str(id(s)))
-            else:
-                hall += 1
-                if running:
-                    self.hall_seen.add(s.resume_token or str(id(s)))
-        self.viewers.difference_update(gone)
-        self.joined.difference_update(gone)
-        self._counts = {"hall": hall, "online": online}
+        viewers = self.viewers
+        present = self.joined.union(self.audience.sessions())
+        hall = [s for s in present if s in viewers and s.connected]
+        online = [s for s in self.watchers if s.connected]
+        self._counts = {"hall": len(hall), "online": len(online)}
         if running:
-            self.hall_peak = max(self.hall_peak, hall)
-            self.online_peak = max(self.online_peak, online)
+            self.hall_seen.update(s.resume_token or str(id(s)) for s in hall)
+            self.online_seen.update(s.resume_token or str(id(s)) for s in online)
+            self.hall_peak = max(self.hall_peak, len(hall))
+            self.online_peak = max(self.online_peak, len(online))
+
+    def forget(self, session: Session) -> None:
+        """``session`` left for good (the leave hook): no longer told nor counted."""
+        self.viewers.discard(session)
+        self.joined.discard(session)
+        if session in self.watchers:
+            self.watchers.discard(session)
+            self.refresh_counts()
 
     def add_viewer(self, session: Session, *, joined: bool = False) -> bool:
         """Tell ``session`` about this briefing from now on; True when it is new (it needs the
@@ -158,7 +198,9 @@ class LiveBriefing:
         new = session not in self.viewers
         was = not new and session.connected and self.attending(session)
         self.viewers.add(session)
-        if joined and session.mode != "watch":
+        if session.mode == "watch":
+            self.watchers.add(session)
+        elif joined:
             self.joined.add(session)
         if not was and session.connected and self.attending(session):
             key = "online" if session.mode == "watch" else "hall"
@@ -166,6 +208,8 @@ class LiveBriefing:
             if self.timeline.state in (State.LIVE, State.PAUSED):
                 seen = self.online_seen if key == "online" else self.hall_seen
                 seen.add(session.resume_token or str(id(session)))
+                self.hall_peak = max(self.hall_peak, self._counts["hall"])
+                self.online_peak = max(self.online_peak, self._counts["online"])
         return new
 
     # -- what viewers are told --------------------------------------------------------------------
@@ -224,19 +268,16 @@ class LiveBriefing:
 class BriefingService:
     """All briefings this process can play, loaded from ``DATA_DIR/briefings/*.json``."""
 
-    def __init__(
-        self,
-        data_dir: Path,
-        hall_sessions: Callable[[], Iterable[Session]],
-        watchers: Callable[[], Iterable[Session]] = tuple,
-        in_audience: Callable[[Session], bool] = lambda s: False,
-    ) -> None:
+    def __init__(self, data_dir: Path, audience: AudienceView = NO_AUDIENCE) -> None:
         self.data_dir = Path(data_dir)
-        self._in_audience = in_audience
-        self._hall_sessions = hall_sessions
-        self._watchers = watchers
+        self.audience = audience
+        #: avatars of this process and watch-only viewers by the briefing their hello named
+        #: (kept by the join and leave hooks)
+        self.hall: set[Session] = set()
+        self.watching: dict[str, set[Session]] = {}
         self.briefings: dict[str, LiveBriefing] = {}
-        self.rates: weakref.WeakKeyDictionary[Session, RateLimit] = weakref.WeakKeyDictionary()
+        self.rates: dict[Session, RateLimit] = {}
+        self._end_timers: dict[str, asyncio.TimerHandle] = {}
         self.frames_sent = 0
         #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus);
         #: ``action`` is a timeline :class:`Action` value, or ``"reset"`` for a new run
@@ -275,7 +316,7 @@ class BriefingService:
 
     def _new(self, doc: dict[str, Any]) -> LiveBriefing:
         b = LiveBriefing(doc)
-        b.in_audience = self._in_audience
+        b.audience = self.audience
         return b
 
     def get(self, briefing_id: str) -> LiveBriefing | None:
@@ -285,18 +326,44 @@ class BriefingService:
             b = self.briefings.get(briefing_id)
         return b
 
+    # -- sessions (the lifecycle hooks) -------------------------------------------------------
+
+    def joined(self, session: Session) -> None:
+        """A session was placed (the join hook): an avatar is told every briefing from now on, a
+        watch-only viewer the one its hello named."""
+        if session.mode != "watch":
+            self.hall.add(session)
+            return
+        bid = session.opts.get("briefing")
+        if isinstance(bid, str):
+            self.watching.setdefault(bid, set()).add(session)
+
+    def left(self, session: Session) -> None:
+        """A session left for good (the leave hook): forgotten everywhere."""
+        self.hall.discard(session)
+        bid = session.opts.get("briefing")
+        if isinstance(bid, str) and bid in self.watching:
+            self.watching[bid].discard(session)
+            if not self.watching[bid]:
+                del self.watching[bid]
+        self.rates.pop(session, None)
+        for b in self.briefings.values():
+            b.forget(session)
+
+    def refresh(self) -> None:
+        """Recount the viewers of every briefing not ended (the instances' tick hook)."""
+        for b in self.briefings.values():
+            if b.timeline.state is not State.ENDED:
+                b.refresh_counts()
+
     # -- fan-out ----------------------------------------------------------------------------------
 
     def _newcomers(self, b: LiveBriefing) -> list[Session]:
         """Avatars in the hall and watch-only viewers whose hello named ``b`` that it has not
         told yet (they need the segments)."""
         viewers = b.viewers
-        out = [s for s in self._hall_sessions() if s not in viewers and s.connected]
-        out += [
-            s
-            for s in self._watchers()
-            if s not in viewers and s.opts.get("briefing") == b.id and s.connected
-        ]
+        out = [s for s in self.hall if s not in viewers and s.connected]
+        out += [s for s in self.watching.get(b.id, ()) if s not in viewers and s.connected]
         return out
 
     def recipients(self, b: LiveBriefing) -> list[Session]:
@@ -353,7 +420,9 @@ class BriefingService:
         :attr:`on_action` listeners (the bus publishes them).
         """
         now = now_ms() if now is None else now
+        self.audience.update_all()  # who stands in the audience at this very moment
         state = b.act(action, now, **kw)
+        self.arm(b)
         if not remote:
             for listener in self.on_action:
                 listener(b.id, action.value, now, dict(kw))
@@ -375,8 +444,10 @@ class BriefingService:
             raise TimelineError(f"cannot reset a briefing that is {b.timeline.state.value}")
         fresh = self._new(b.doc)
         self.briefings[b.id] = fresh
-        for s in list(b.viewers):
-            fresh.viewers.add(s)  # they already have the segments
+        self.arm(fresh)
+        fresh.viewers.update(b.viewers)  # they already have the segments
+        fresh.watchers.update(b.watchers)
+        fresh.refresh_counts()
         self.broadcast(fresh)
         for listener in self.on_action:
             listener(b.id, "reset", now_ms(), {})
@@ -390,18 +461,44 @@ class BriefingService:
                 "briefing minutes written", extra={"briefing": b.id, "path": str(b.minutes[0])}
             )
 
-    def tick(self, now: float | None = None) -> None:
-        """End briefings that have played to the end; note progress of the others."""
-        now = now_ms() if now is None else now
-        for b in self.briefings.values():
-            if b.timeline.state is State.ENDED:
-                continue
-            b.refresh_counts()
-            if b.timeline.finished(now):
-                # every process ends it at the same position by itself: not an action to publish
+    # -- the end of a live briefing ---------------------------------------------------------------
+
+    def arm(self, b: LiveBriefing) -> None:
+        """Set (or clear) the timer that ends ``b`` when it has played to the end; call it after
+        every change of its timeline (an action, a reset, a timeline adopted from the cluster)."""
+        old = self._end_timers.pop(b.id, None)
+        if old is not None:
+            old.cancel()
+        tl = b.timeline
+        if tl.state is not State.LIVE:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # not serving (a script, a unit test): nothing ends by itself
+        left = max(0.0, (tl.total - tl.position(now_ms())) / tl.rate)
+        self._end_timers[b.id] = loop.call_later(left + 0.001, self._end_if_played, b.id)
+
+    def _end_if_played(self, briefing_id: str) -> None:
+        self._end_timers.pop(briefing_id, None)
+        b = self.briefings.get(briefing_id)
+        if b is None:
+            return
+        now = now_ms()
+        if b.timeline.finished(now):
+            # every process ends it at the same position by itself: not an action to publish
+            try:
                 self.act(b, Action.END, now=now, remote=True)
-            else:
-                b.note_progress(now)
+            except Exception:
+                log.exception("ending a briefing failed", extra={"briefing": briefing_id})
+        else:
+            self.arm(b)  # the wall clock lags the loop's: try again
+
+    def close(self) -> None:
+        """Stop the end timers (the application stops)."""
+        for handle in self._end_timers.values():
+            handle.cancel()
+        self._end_timers.clear()
 
     def ask(self, b: LiveBriefing, session: Session, text: str) -> Question:
         from server.briefing.questions import QuestionError

@@ -3,12 +3,15 @@
 ``setup(app)`` mounts it (docs/architecture.md, "Server extension points"). Without a Redis URL
 the bus and the directory are the in-process ones: nothing to start, the same code path. With
 one, the bus is Redis pub/sub and the directory Redis hashes with a time to live (see
-``docs/cluster.md``). What crosses processes today:
+``docs/cluster.md``).
 
-- briefings: a staff action on any process reaches the audience (hall avatars and watch-only
-  viewers) of every process, on the same schedule (:mod:`server.cluster.briefings`);
-- the directory: live processes, the instances each owns and their population, shown in
-  ``/healthz`` (``cluster``) and ``/metrics`` (``emachi_cluster_*``).
+What the cluster offers features, set in ``setup`` so that a feature mounted after it can
+subscribe in its own ``setup``: ``app[BUS]`` (subscribe to a channel), ``app[OUTBOX]`` (publish
+from synchronous code) and ``app[CLUSTER].on_connect(fn)`` (called when the bus is up, the first
+time included, and whenever Redis is reachable again: the moment to catch up). This package
+imports no feature; the briefing feature carries its staff actions across processes this way
+(:mod:`server.briefing.sync`). The directory (live processes, the instances each owns and their
+population) is shown in ``/healthz`` (``cluster``) and ``/metrics`` (``emachi_cluster_*``).
 
 Instances stay per process: a client stays on the process it connected to. When Redis goes away,
 each process carries on with its own clients and catches up when Redis is back.
@@ -25,7 +28,6 @@ from typing import Any
 
 from aiohttp import web
 
-from server.cluster.briefings import BriefingSync
 from server.cluster.bus import REDIS_DOWN, Bus, LocalBus, Outbox, RedisBus, new_process_id
 from server.cluster.directory import (
     ClusterView,
@@ -34,7 +36,7 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
-from server.keys import BRIEFINGS, CLUSTER, CONFIG, HALL, HEALTH, METRICS
+from server.keys import BUS, CLUSTER, CONFIG, HALL, HEALTH, METRICS, OUTBOX
 from server.tasks import stop_task
 
 __all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
@@ -47,10 +49,10 @@ DEFAULT_TTL = 10.0
 
 @dataclass(slots=True)
 class Cluster:
-    """This process's place in the cluster: its id, bus, directory and the briefing relay.
+    """This process's place in the cluster: its id, bus, outbox and directory.
 
-    Settings (``url``, ``prefix``, ``ttl``, ``interval``) may be changed until the application
-    starts; the backends are built then.
+    Settings (``prefix``, ``ttl``, ``interval``) may be changed until the application starts;
+    they are applied then (the directory is built then, the bus takes the prefix).
     """
 
     url: str | None
@@ -61,11 +63,26 @@ class Cluster:
     bus: Bus | None = None
     directory: Directory | None = None
     outbox: Outbox | None = None
-    briefings: BriefingSync | None = None
+    _on_connect: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     @property
     def clustered(self) -> bool:
         return self.url is not None
+
+    def on_connect(self, fn: Callable[[], None]) -> Callable[[], None]:
+        """Call ``fn()`` each time the bus is up: at start, after a reconnect, and when Redis
+        answers again after an outage that kept the connection (a paused Redis). A feature
+        that shares state across processes catches up there. ``fn`` is synchronous."""
+        self._on_connect.append(fn)
+        return fn
+
+    def connected_again(self) -> None:
+        """Tell the ``on_connect`` listeners; a failing one is logged and the others run."""
+        for fn in list(self._on_connect):
+            try:
+                fn()
+            except Exception:
+                log.exception("cluster on_connect listener failed")
 
     @property
     def view(self) -> ClusterView:
@@ -106,10 +123,19 @@ class Cluster:
 
 
 def setup(app: web.Application) -> None:
-    """Mount the cluster: the bus and directory start with the app, in a ``cleanup_ctx``."""
+    """Mount the cluster: ``app[CLUSTER]``, ``app[BUS]`` and ``app[OUTBOX]`` now, so that features
+    mounted after it subscribe in their ``setup``; the bus, the outbox and the directory start
+    with the app, in a ``cleanup_ctx``."""
     config = app[CONFIG]
     cluster = Cluster(url=config.redis_url)
-    app[CLUSTER] = cluster
+    bus: Bus
+    if cluster.url is None:
+        bus = LocalBus(cluster.process_id)
+    else:
+        bus = RedisBus(cluster.url, cluster.process_id, prefix=cluster.prefix)
+    bus.on_connect.append(cluster.connected_again)
+    cluster.bus, cluster.outbox = bus, Outbox(bus)
+    app[CLUSTER], app[BUS], app[OUTBOX] = cluster, bus, cluster.outbox
     if cluster.clustered:
         app[HEALTH]["cluster"] = cluster.health
     app.cleanup_ctx.append(_cluster_ctx)
@@ -128,15 +154,15 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             f"{config.host}:{config.port}",
         )
 
-    bus: Bus
+    bus, outbox = app[BUS], app[OUTBOX]
     directory: Directory
     if cluster.url is None:
-        bus = LocalBus(cluster.process_id)
         directory = LocalDirectory(
             cluster.process_id, report, ttl=cluster.ttl, interval=cluster.interval
         )
     else:
-        bus = RedisBus(cluster.url, cluster.process_id, prefix=cluster.prefix)
+        if isinstance(bus, RedisBus):
+            bus.prefix = cluster.prefix  # the settings as they are at start
         directory = RedisDirectory(
             cluster.url,
             cluster.process_id,
@@ -145,12 +171,7 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             ttl=cluster.ttl,
             interval=cluster.interval,
         )
-    outbox = Outbox(bus)
-    cluster.bus, cluster.directory, cluster.outbox = bus, directory, outbox
-    service = app.get(BRIEFINGS)
-    if service is not None:
-        cluster.briefings = BriefingSync(service, bus, outbox)
-        cluster.briefings.attach()
+    cluster.directory = directory
 
     was_connected = True
 
@@ -161,9 +182,9 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         if cluster.clustered:
             metrics.extra.update(cluster.gauges())
         now_connected = cluster.connected
-        if now_connected and not was_connected and cluster.briefings is not None:
+        if now_connected and not was_connected:
             log.info("cluster: redis reachable again", extra={"process_id": cluster.process_id})
-            cluster.briefings.on_connect()
+            cluster.connected_again()
         was_connected = now_connected
 
     async with contextlib.AsyncExitStack() as stack:
@@ -174,8 +195,6 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(outbox.stop)
         await directory.start()
         stack.push_async_callback(directory.stop)
-        if cluster.briefings is not None:
-            stack.callback(cluster.briefings.detach)
         on_beat()
         log.info(
             "cluster joined" if cluster.clustered else "single process",

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import logging
 import time
-import weakref
 from collections.abc import AsyncIterator
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from server.errors import RequestError
-from server.keys import CONFIG, DISPATCH, KIOSKS, WORLD
+from server.keys import CONFIG, DISPATCH, HOOKS, KIOSKS, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import HelperAnswer, KioskLink, KioskPanel
 from server.staff import require_staff
@@ -69,7 +68,11 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
                  else SqliteCountStore(config.data_dir / COUNTS_FILE))
     service = load_service(config.world, world.kiosks, store)
     app[KIOSKS] = service
-    opened: weakref.WeakKeyDictionary[Session, dict[str, float]] = weakref.WeakKeyDictionary()
+    opened: dict[Session, dict[str, float]] = {}  # kiosks each session opened, and when
+
+    @app[HOOKS].on_leave
+    def forget(session: Session) -> None:
+        opened.pop(session, None)
 
     def refuse(exc: KioskRefusal) -> RequestError:
         return RequestError(exc.code, exc.reason)

@@ -441,12 +441,7 @@ async def test_an_avatar_elsewhere_in_the_hall_is_told_but_not_counted_as_attend
 async def test_an_avatar_in_the_auditorium_attends_without_saying_so(
     mounted: None, rendered: Path, start_server: StartServer, tmp_path: Path
 ) -> None:
-    world = tmp_path / "small-hall"  # spawns in the seats
-    world.mkdir()
-    (world / "world.toml").write_text(SMALL_HALL, encoding="utf-8")
-    catalog = Path(__file__).resolve().parents[2] / "worlds" / "machida-city-hall" / "catalog"
-    (world / "catalog").symlink_to(catalog)  # the kiosk feature loads one with every world
-    srv = await _start(start_server, rendered, tmp_path, world=world)
+    srv = await small_hall(start_server, rendered, tmp_path)
     seated = Viewer(srv.ws, name="着席")
     await seated.connect()
     try:
@@ -459,3 +454,97 @@ async def test_an_avatar_in_the_auditorium_attends_without_saying_so(
         assert "1名 (ホール in the hall: 1名, オンライン online: 0名" in md
     finally:
         await seated.close()
+
+
+async def staff_until(
+    srv: RunningServer, pred: Callable[[dict[str, Any]], bool], n: int = 100
+) -> dict[str, Any]:
+    """The staff view of the briefing, polled until ``pred`` holds."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + n * WAIT
+    while True:
+        _, state = await staff(srv, "GET", f"/staff/briefings/{BID}")
+        if pred(state):
+            return state
+        assert loop.time() < end, f"timed out; last state: {state}"
+        await asyncio.sleep(WAIT)
+
+
+async def small_hall(
+    start_server: StartServer, rendered: Path, tmp_path: Path, **kw: Any
+) -> RunningServer:
+    world = tmp_path / "small-hall"  # spawns in the seats
+    world.mkdir()
+    (world / "world.toml").write_text(SMALL_HALL, encoding="utf-8")
+    catalog = Path(__file__).resolve().parents[2] / "worlds" / "machida-city-hall" / "catalog"
+    (world / "catalog").symlink_to(catalog)  # the kiosk feature loads one with every world
+    return await _start(start_server, rendered, tmp_path, world=world, **kw)
+
+
+async def test_the_audience_is_who_stands_in_the_seats_now(
+    mounted: None, rendered: Path, start_server: StartServer, tmp_path: Path
+) -> None:
+    srv = await small_hall(start_server, rendered, tmp_path)
+    seated = Viewer(srv.ws, name="着席")
+    await seated.connect()
+    try:
+        await staff(srv, "POST", f"/staff/briefings/{BID}/start")
+        await staff(srv, "POST", f"/staff/briefings/{BID}/pause")  # counted, and it cannot end
+        await staff_until(srv, lambda s: s["viewers"] == {"hall": 1, "online": 0})
+        await seated.move(0.0, 1.0)  # walk out of the seats (z 4-12) towards the back wall
+        await seated.until(lambda: (p := seated.position()) is not None and p[2] > 13.0)
+        await seated.move(0.0, 0.0)
+        await staff_until(srv, lambda s: s["viewers"]["hall"] == 0)
+        await seated.move(0.0, -1.0)  # and back in
+        await seated.until(lambda: (p := seated.position()) is not None and p[2] < 10.0)
+        await seated.move(0.0, 0.0)
+        await staff_until(srv, lambda s: s["viewers"]["hall"] == 1)
+        await seated.close()  # the socket drops: no longer attending, though resumable
+        await staff_until(srv, lambda s: s["viewers"]["hall"] == 0)
+        await staff(srv, "POST", f"/staff/briefings/{BID}/end")
+        _, md = await staff(srv, "GET", f"/staff/briefings/{BID}/minutes")
+        assert "1名 (ホール in the hall: 1名, オンライン online: 0名" in md, "one person, once"
+    finally:
+        await seated.close()
+
+
+async def test_a_watch_only_viewer_that_leaves_is_uncounted_and_forgotten(
+    bserver: RunningServer,
+) -> None:
+    from server.keys import BRIEFINGS
+
+    stays = await joined(bserver, "残", mode="watch", briefing=BID)
+    leaves = await joined(bserver, "去", mode="watch", briefing=BID)
+    try:
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/start")
+        await staff_until(bserver, lambda s: s["viewers"] == {"hall": 0, "online": 2})
+        await leaves.close()
+        await staff_until(bserver, lambda s: s["viewers"] == {"hall": 0, "online": 1})
+        service = bserver.app[BRIEFINGS]
+        b = service.get(BID)
+        assert b is not None and len(b.viewers) == 1 and not service.watching[BID] - b.viewers
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/end")
+        _, md = await staff(bserver, "GET", f"/staff/briefings/{BID}/minutes")
+        assert "オンライン online: 2名" in md, "who left still attended"
+    finally:
+        await stays.close()
+        await leaves.close()
+
+
+async def test_a_briefing_paused_near_its_end_ends_only_after_it_is_resumed(
+    bserver: RunningServer,
+) -> None:
+    w = await joined(bserver, "見", mode="watch", briefing=BID)
+    try:
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/start")
+        await staff(bserver, "POST", f"/staff/briefings/{BID}/seek", {"segment": 2})
+        _, paused = await staff(bserver, "POST", f"/staff/briefings/{BID}/pause")
+        left = paused["total"] - paused["offset"]
+        await asyncio.sleep(10 * WAIT)  # a pause of half a second: the end moves that much
+        status, resumed = await staff(bserver, "POST", f"/staff/briefings/{BID}/resume")
+        assert status == 200, "it did not end while paused"
+        s = await until_state(w, lambda s: s["state"] == "ended", n=200)
+        # played the rest after the resume: not ended at the time set before the pause
+        assert s["ended_at"] - resumed["anchor"] >= left * 1000.0 - 1.0
+    finally:
+        await w.close()

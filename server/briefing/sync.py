@@ -14,6 +14,9 @@ the sender's timeline as it is and tells its viewers. A process that joins the b
 back) tells the others its timelines and asks for theirs (``sync``); each answers with the
 timelines a staff action has touched, and the newest one (by the server time of its last action)
 wins.
+
+The briefing feature mounts it on what the cluster offers (``app[BUS]``, ``app[OUTBOX]``, and
+``app[CLUSTER].on_connect`` for the catch-up); ``server/cluster/`` knows nothing of briefings.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BriefingSync", "CHANNEL", "timeline_of"]
 
-log = logging.getLogger("emachi.cluster.briefings")
+log = logging.getLogger("emachi.briefing.sync")
 
 CHANNEL = "briefing"
 _FIELDS = ("state", "offset", "anchor", "rate", "started_at", "ended_at", "played")
@@ -63,16 +66,10 @@ class BriefingSync:
         self.adopted = 0
 
     def attach(self) -> None:
-        """Hook into the service and the bus (call once, before the bus starts)."""
+        """Hook into the service and the bus (call once, before the bus starts); the caller
+        also hands :meth:`on_connect` to the cluster's connect listeners."""
         self.service.on_action.append(self.on_local_action)
         self.bus.subscribe(CHANNEL, self.on_message)
-        self.bus.on_connect.append(self.on_connect)
-
-    def detach(self) -> None:
-        if self.on_local_action in self.service.on_action:
-            self.service.on_action.remove(self.on_local_action)
-        if self.on_connect in self.bus.on_connect:
-            self.bus.on_connect.remove(self.on_connect)
 
     # -- out --------------------------------------------------------------------------------------
 
@@ -96,8 +93,9 @@ class BriefingSync:
         )
 
     def on_connect(self) -> None:
-        """The bus is (back) up: tell the others our briefings and ask for theirs. Both, because
-        whichever process reconnects last must reach the one that reconnected first."""
+        """The bus is (back) up (the cluster's connect listener): tell the others our briefings
+        and ask for theirs. Both, because whichever process reconnects last must reach the one
+        that reconnected first."""
         self._answer_sync()
         self._send({"kind": "sync"})
 
@@ -165,7 +163,7 @@ class BriefingSync:
         if remote["anchor"] <= b.timeline.anchor:
             return  # ours is as new or newer
         if remote["state"] == State.ENDED.value and b.timeline.state is State.ENDED:
-            return  # each process ends a briefing played to the end at its own tick
+            return  # each process ends a briefing played to the end by itself
         b = self._new_run_if_needed(b, remote)
         if timeline_of(b) != remote:
             self._adopt(b, remote)
@@ -180,11 +178,13 @@ class BriefingSync:
     def _adopt(self, b: LiveBriefing, remote: dict[str, Any]) -> None:
         tl = b.timeline
         was = tl.state
+        now = now_ms()
+        b.note_progress(now)  # what this process played under the timeline it had
         for name in _FIELDS:
             value = remote[name]
             setattr(tl, name, State(value) if name == "state" else value)
         self.adopted += 1
-        now = now_ms()
+        self.service.arm(b)
         self.service.broadcast(b, now)
         if tl.state is State.ENDED and was in (State.LIVE, State.PAUSED):
             # this process played part of it: its minutes; one that only heard of it writes none
