@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
+    from server.voice import VoiceService
     from world.loader import World
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "CLUSTER",
     "KIOSKS",
     "BRIEFINGS",
+    "VOICE",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -51,3 +53,4 @@ ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")
 CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
+VOICE: web.AppKey[VoiceService] = web.AppKey("voice")
