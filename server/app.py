@@ -260,9 +260,11 @@ def _decode_frame(app: web.Application, session: Session, msg: object) -> object
     data: bytes = msg.data  # type: ignore[attr-defined]
     if len(data) > MAX_FRAME_BYTES:
         raise PeerError(CloseCode.FRAME_TOO_BIG)
-    session.take_token()
+    msg = decode(data)
+    if msg.TYPE not in app[DISPATCH].own_rate:
+        session.take_token()
     app[METRICS].messages_in += 1
-    return decode(data)
+    return msg
 
 
 async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocketResponse) -> None:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import os
+import ssl
 import sys
 from pathlib import Path
 
 from server.config import Config
 
-__all__ = ["main", "build_parser"]
+__all__ = ["main", "build_parser", "tls_context"]
 
 _DEFAULTS = Config(staff_token="")
 
@@ -45,6 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
         "with the same URL share briefings, presence and counts; without it one process serves alone "
         "(see docs/cluster.md)",
     )
+    serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost")
+    serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the private key (PEM) of --tls-cert")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
@@ -129,7 +132,14 @@ def _serve(args: argparse.Namespace) -> int:
         snapshot_rate=args.snapshot_rate,
         allowed_origins=tuple(args.allow_origin),
         redis_url=args.redis,
+        tls_cert=args.tls_cert,
+        tls_key=args.tls_key,
     )
+    try:
+        ssl_context = tls_context(config)
+    except ValueError as exc:
+        print(f"emachi: {exc}", file=sys.stderr)
+        return 1
     if config.redis_url is not None:
         from server.cluster import check_redis
 
@@ -153,12 +163,35 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     host, port = sock.getsockname()[:2]
     config.port = port  # the cluster directory tells the others where this process serves
-    print(f"emachi: serving {app[WORLD].id} on http://{host}:{port}/", flush=True)
+    scheme = "https" if ssl_context is not None else "http"
+    print(f"emachi: serving {app[WORLD].id} on {scheme}://{host}:{port}/", flush=True)
     if not token:
         print(f"emachi: staff token for this run: {config.staff_token}", flush=True)
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        web.run_app(app, sock=sock, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
+        web.run_app(app, sock=sock, ssl_context=ssl_context, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
     return 0
+
+
+def tls_context(config: Config) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--tls-cert``/``--tls-key``, or None for plain HTTP.
+
+    Raises:
+        ValueError: only one of the two given, or they do not load (the message says which).
+    """
+    if config.tls_cert is None and config.tls_key is None:
+        return None
+    if config.tls_cert is None or config.tls_key is None:
+        raise ValueError("--tls-cert and --tls-key go together")
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        ctx.load_cert_chain(config.tls_cert, config.tls_key)
+    except FileNotFoundError as exc:
+        raise ValueError(f"cannot read {exc.filename}") from None
+    except ssl.SSLError as exc:
+        raise ValueError(
+            f"{config.tls_cert} and {config.tls_key}: not a PEM certificate and its key ({exc.reason})"
+        ) from None
+    return ctx
 
 
 if __name__ == "__main__":

@@ -43,6 +43,10 @@ class Config:
     drain_seconds: float = 2.0
     # Redis URL of the cluster (``emachi serve --redis``); None: one process, nothing else to start
     redis_url: str | None = None
+    # HTTPS and WSS served by this process (``emachi serve --tls-cert --tls-key``): browsers give
+    # the microphone only to a secure context, which a phone on http://192.168.… is not
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     @property
     def asset_dir(self) -> Path:

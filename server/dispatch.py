@@ -21,11 +21,16 @@ class Dispatcher:
 
     def __init__(self) -> None:
         self._handlers: dict[MsgType, Handler] = {}
+        #: types whose handler limits their rate itself (voice: 50 a second by design), so the
+        #: connection's token bucket does not charge them
+        self.own_rate: set[MsgType] = set()
 
-    def register(self, kind: MsgType, handler: Handler) -> None:
+    def register(self, kind: MsgType, handler: Handler, *, own_rate: bool = False) -> None:
         if kind in self._handlers:
             raise ValueError(f"a handler for {kind.name} is already registered")
         self._handlers[kind] = handler
+        if own_rate:
+            self.own_rate.add(kind)
 
     async def dispatch(self, session: Session, msg: Any) -> None:
         handler = self._handlers.get(msg.TYPE)

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, briefing, cluster, kiosk
+from server import assets_http, briefing, cluster, kiosk, voice
 from server.config import Config
 from server.keys import ASSET_STORES, CONFIG
 
@@ -32,4 +32,5 @@ SETUPS: list[Callable[[web.Application], None]] = [
     _assets,
     kiosk.setup,
     briefing.setup,
+    voice.setup,
 ]

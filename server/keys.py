@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
+    from server.voice import VoiceService
     from world.loader import World
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "OUTBOX",
     "KIOSKS",
     "BRIEFINGS",
+    "VOICE",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -59,3 +61,4 @@ BUS: web.AppKey[Bus] = web.AppKey("bus")
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
+VOICE: web.AppKey[VoiceService] = web.AppKey("voice")

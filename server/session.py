@@ -73,6 +73,8 @@ class Session:
         self.mode = "avatar"
         self.resume_token = ""
         self.opts: dict[str, Any] = {}
+        # "staff" or "host" when a hello hook said so (never taken from what the client sent)
+        self.role = ""
         # snapshots: the newest the client has acknowledged (the views sent are kept by the instance)
         self.acked_tick = 0
         self.behind_since: float | None = None
@@ -118,6 +120,11 @@ class Session:
     def connected(self) -> bool:
         t = self._transport
         return t is not None and not t.is_closing()
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the kernel (0 for a peer that keeps up)."""
+        t = self._transport
+        return t.get_write_buffer_size() if t is not None else 0
 
     def send(self, data: bytes) -> bool:
         """Write one message now, whatever the buffer holds (replies, chat, notices)."""

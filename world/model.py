@@ -91,7 +91,9 @@ class AudioProfile(ToClient):
         As in Web Audio, only ``linear`` reaches 0 at ``max_distance``; servers treat anything
         beyond ``max_distance`` as out of earshot.
         """
-        d = np.asarray(distance, dtype=np.float64)
+        d = np.asarray(distance)
+        if d.dtype not in (np.float32, np.float64):
+            d = d.astype(np.float64)  # float32 stays float32: the audibility update is all float32
         ref, mx, r = self.ref_distance, self.max_distance, self.rolloff
         if self.model == "linear":
             dc = np.clip(d, ref, mx)

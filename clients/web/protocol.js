@@ -67,8 +67,8 @@ const SERVER_FIELDS = Object.freeze({
   [MsgType.HELPER_ANSWER]: ['helper', 'answer'],
   [MsgType.BRIEFING]: ['state'],
   [MsgType.QUESTIONS]: ['briefing_id', 'questions'],
-  [MsgType.VOICE_FRAME]: ['from_id', 'seq', 'data'],
-  [MsgType.AUDIO_SUBS]: ['add', 'remove'],
+  [MsgType.VOICE_FRAME]: ['frames'], // [[from_id, seq, data], ...] for one listener, every 20 ms
+  [MsgType.AUDIO_SUBS]: ['add', 'remove'], // add: [[id, gain]], remove: [id]
 });
 
 const TYPE_NAMES = Object.freeze(Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k])));
@@ -135,6 +135,8 @@ export const kioskChoose = (kioskId, channel, device) => [MsgType.KIOSK_CHOOSE, 
 export const helperAsk = (helper, query) => [MsgType.HELPER_ASK, helper, query];
 export const question = (briefingId, text) => [MsgType.QUESTION, briefingId, text];
 export const briefingJoin = (briefingId) => [MsgType.BRIEFING_JOIN, briefingId];
+/** One Opus packet (Uint8Array) of 20 ms; talking false: stopped; megaphone: staff only. */
+export const voice = (seq, talking, megaphone, data) => [MsgType.VOICE, seq, talking, megaphone, data];
 
 // ---- yaw and positions on the wire ----
 

@@ -41,6 +41,7 @@ __all__ = [
     "HelperAsk",
     "Question",
     "BriefingJoin",
+    "Voice",
     "Welcome",
     "Snapshot",
     "ChatMsg",
@@ -52,6 +53,8 @@ __all__ = [
     "HelperAnswer",
     "Briefing",
     "Questions",
+    "VoiceFrame",
+    "AudioSubs",
     "MESSAGE_TYPES",
     "decode",
     "register",
@@ -207,6 +210,63 @@ def _list(hi: int) -> Check:
         return v
 
     return check
+
+
+def _bool(v: Any, where: str) -> bool:
+    if type(v) is not bool:
+        raise _bad(where, "true or false")
+    return v
+
+
+def _bin(hi: int) -> Check:
+    def check(v: Any, where: str) -> bytes:
+        if type(v) is not bytes or len(v) > hi:
+            raise _bad(where, f"binary of at most {hi} bytes")
+        return v
+
+    return check
+
+
+def _voice_frames(v: Any, where: str) -> list[list[Any]]:
+    if type(v) is not list or len(v) > 1024:
+        raise _bad(where, "a list of [from_id, seq, data]")
+    for i, item in enumerate(v):
+        if (
+            type(item) is not list
+            or len(item) != 3
+            or type(item[0]) is not int
+            or not 0 <= item[0] <= 0xFFFF
+            or type(item[1]) is not int
+            or not 0 <= item[1] <= U32_MAX
+            or type(item[2]) is not bytes
+        ):
+            raise _bad(f"{where}[{i}]", "[from_id u16, seq u32, data bin]")
+    return v
+
+
+def _gains(v: Any, where: str) -> list[list[Any]]:
+    if type(v) is not list or len(v) > 4096:
+        raise _bad(where, "a list of [id, gain]")
+    for i, item in enumerate(v):
+        if (
+            type(item) is not list
+            or len(item) != 2
+            or type(item[0]) is not int
+            or not 0 <= item[0] <= 0xFFFF
+            or type(item[1]) is not float
+            or not 0.0 <= item[1] <= 1.0
+        ):
+            raise _bad(f"{where}[{i}]", "[id u16, gain 0..1]")
+    return v
+
+
+def _ids(v: Any, where: str) -> list[int]:
+    if type(v) is not list or len(v) > 4096:
+        raise _bad(where, "a list of avatar ids")
+    for i, item in enumerate(v):
+        if type(item) is not int or not 0 <= item <= 0xFFFF:
+            raise _bad(f"{where}[{i}]", "an avatar id (u16)")
+    return v
 
 
 def _records(size: int) -> Check:
@@ -523,6 +583,25 @@ class BriefingJoin(Message):
     briefing_id: str
 
 
+@register
+@dataclass(frozen=True, slots=True)
+class Voice(Message):
+    """One Opus packet of the microphone (20 ms), never decoded or kept by the server.
+
+    ``talking`` false says the person stopped (push-to-talk released, mic muted): the frame is
+    not forwarded. ``megaphone`` asks for the whole instance; honoured for staff only. A packet
+    over ``server.voice`` 's limit (400 bytes) is dropped, not refused, so the decode bound is
+    the frame's.
+    """
+
+    TYPE: ClassVar[MsgType] = MsgType.VOICE
+    CHECKS: ClassVar[tuple[Check, ...]] = (_u32, _bool, _bool, _bin(MAX_FRAME_BYTES))
+    seq: int
+    talking: bool
+    megaphone: bool
+    data: bytes
+
+
 # server -> client
 
 
@@ -707,6 +786,29 @@ class Questions(Message):
     CHECKS: ClassVar[tuple[Check, ...]] = (_id, _list(4096))
     briefing_id: str
     questions: list[Any]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class VoiceFrame(Message):
+    """The voice packets for one listener since the last one (every 20 ms): ``[from_id, seq,
+    data]`` each, only from the speakers it is subscribed to (``server/voice/``)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.VOICE_FRAME
+    CHECKS: ClassVar[tuple[Check, ...]] = (_voice_frames,)
+    frames: list[list[Any]]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class AudioSubs(Message):
+    """Changes of whom this listener hears: ``add`` ``[id, gain]`` (new, or a gain moved by
+    1 dB or more), ``remove`` ids no longer heard."""
+
+    TYPE: ClassVar[MsgType] = MsgType.AUDIO_SUBS
+    CHECKS: ClassVar[tuple[Check, ...]] = (_gains, _ids)
+    add: list[list[Any]]
+    remove: list[int]
 
 
 def decode(data: bytes | bytearray | memoryview) -> Message:

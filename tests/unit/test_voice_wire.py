@@ -1,0 +1,31 @@
+"""The voice relay's hand-packed VOICE_FRAME is the message's encoding; the JS builder agrees."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from server.protocol.messages import Voice, VoiceFrame, decode
+from server.voice.relay import _packb, pack_batch
+from tests.unit.test_protocol_mirror import _run_js, needs_node
+
+
+@pytest.mark.parametrize("n", [0, 1, 15, 16, 300])
+def test_a_batch_packed_from_shared_frames_is_the_voice_frame_message(n: int) -> None:
+    frames = [[i % 7, 1000 + i, bytes([i % 256]) * (i % 70)] for i in range(n)]
+    packed = pack_batch([_packb(f) for f in frames])
+    assert packed == VoiceFrame(frames).encode()
+    assert decode(packed) == VoiceFrame(frames)
+
+
+@needs_node
+def test_js_voice_builder_makes_what_the_server_decodes(tmp_path: Path) -> None:
+    script = """
+const p = await import(client + '/protocol.js');
+const bytes = p.encodeMessage(p.voice(42, true, false, new Uint8Array([1, 2, 3])));
+console.log(JSON.stringify(Buffer.from(bytes).toString('hex')));
+"""
+    got = _run_js(script, None, tmp_path)
+    assert isinstance(got, str)
+    assert bytes.fromhex(got) == Voice(42, True, False, b"\x01\x02\x03").encode()
