@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from world.checker import Unreadable, parse_toml, read_source
 from world.collision import build_segments, crossings
 from world.geometry import (
     distance_to_segments,
@@ -69,7 +68,6 @@ __all__ = ["load_world", "check_world", "world_file", "World", "WorldError", "Wo
 SPAWN_CLEARANCE = 0.5
 KIOSK_CLEARANCE = 0.1
 _LANDING = 0.5
-_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
 def world_file(path: str | Path) -> Path:
@@ -101,30 +99,12 @@ def _on_floor(x: float, z: float, floor: Floor) -> bool:
 
 
 def _read(path: Path) -> tuple[World | None, list[WorldProblem]]:
-    r = Reader(str(path))
     try:
-        data_bytes = path.read_bytes()
-    except FileNotFoundError:
-        r.add("file", "a world file (world.toml or its folder)", "no such file")
-        return None, r.problems
-    except OSError as exc:
-        r.add("file", "a readable file", exc.strerror or type(exc).__name__)
-        return None, r.problems
-    try:
-        text = data_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data_bytes[: exc.start].count(b"\n") + 1
-        r.add(f"line {line}", "UTF-8 text", f"byte 0x{data_bytes[exc.start]:02x}")
-        return None, r.problems
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = _TOML_AT.search(msg)
-        place = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
-        detail = _TOML_AT.sub("", msg).replace("(at end of document)", "").strip()
-        r.add(place, "valid TOML", detail or "a syntax error")
-        return None, r.problems
+        data_bytes, text = read_source(path, "a world file (world.toml or its folder)")
+        data, lines = parse_toml(text, str(path))
+    except Unreadable as exc:
+        return None, [exc.problem]
+    r = Reader(str(path), lines)
     world = _build(data, r, hashlib.sha256(data_bytes).hexdigest())
     return (world if not r.problems else None), r.problems
 
