@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import math
-import re
-import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from world.checker import Unreadable, parse_toml, read_source
 from world.collision import build_segments, crossings
 from world.geometry import (
     distance_to_segments,
@@ -69,7 +68,6 @@ __all__ = ["load_world", "check_world", "world_file", "World", "WorldError", "Wo
 SPAWN_CLEARANCE = 0.5
 KIOSK_CLEARANCE = 0.1
 _LANDING = 0.5
-_TOML_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
 
 
 def world_file(path: str | Path) -> Path:
@@ -101,140 +99,251 @@ def _on_floor(x: float, z: float, floor: Floor) -> bool:
 
 
 def _read(path: Path) -> tuple[World | None, list[WorldProblem]]:
-    r = Reader(str(path))
     try:
-        data_bytes = path.read_bytes()
-    except FileNotFoundError:
-        r.add("file", "a world file (world.toml or its folder)", "no such file")
-        return None, r.problems
-    except OSError as exc:
-        r.add("file", "a readable file", exc.strerror or type(exc).__name__)
-        return None, r.problems
-    try:
-        text = data_bytes.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = data_bytes[: exc.start].count(b"\n") + 1
-        r.add(f"line {line}", "UTF-8 text", f"byte 0x{data_bytes[exc.start]:02x}")
-        return None, r.problems
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        msg = str(exc)
-        m = _TOML_AT.search(msg)
-        place = f"line {m.group(1)}, column {m.group(2)}" if m else "end of file"
-        detail = _TOML_AT.sub("", msg).replace("(at end of document)", "").strip()
-        r.add(place, "valid TOML", detail or "a syntax error")
-        return None, r.problems
+        data_bytes, text = read_source(path, "a world file (world.toml or its folder)")
+        data, lines = parse_toml(text, str(path))
+    except Unreadable as exc:
+        return None, [exc.problem]
+    r = Reader(str(path), lines)
     world = _build(data, r, hashlib.sha256(data_bytes).hexdigest())
     return (world if not r.problems else None), r.problems
 
 
 def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
-    top = r.fields(data, TOP, "")
-    top = top or {k: (data.get(k) if top_value_ok(k, data) else None) for k in TOP}
-    if top.get("format") not in (None, FORMAT):
-        r.add("format", f"format {FORMAT}", describe(top["format"]))
-    default = AudioProfile()
-    audio = top.get("audio")
-    if isinstance(audio, dict):
-        for key in audio:
-            if key != "profile":
-                r.add(f"audio.{key}", "only the key profile", f"unknown key {describe(key)}")
-        if "profile" in audio:
-            default = _profile(r, audio["profile"], "audio.profile") or default
+    """Read every section in dependency order; the world, or ``None`` when a problem was found."""
+    b = _Builder(data, r, content_hash)
+    b.read_top()
+    b.read_floors()
+    b.read_walls()
+    b.read_stairs()
+    b.read_zones()
+    b.read_decor()
+    b.check_landings()
+    b.read_spawns()
+    b.read_kiosks()
+    b.read_counters()
+    b.read_stages()
+    b.read_tables()
+    b.read_booths()
+    return b.world()
 
-    ids: dict[str, str] = {}
 
-    def entries(section: str) -> list[tuple[int, str, dict[str, Any]]]:
+class _Builder:
+    """What one read of a world file shares between its sections: the reader, the ids seen and
+    the objects built so far (later sections refer to floors and zones, and keep clear of walls,
+    stairs and solid decor)."""
+
+    __slots__ = (
+        "data",
+        "r",
+        "content_hash",
+        "top",
+        "default",
+        "ids",
+        "floors",
+        "floor_by_id",
+        "complete_floors",
+        "outlines_ok",
+        "walls",
+        "stairs",
+        "zones",
+        "zone_by_id",
+        "decor",
+        "segments",
+        "spawns",
+        "kiosks",
+        "counters",
+        "stages",
+        "tables",
+        "booths",
+    )
+
+    def __init__(self, data: dict[str, Any], r: Reader, content_hash: str) -> None:
+        self.data = data
+        self.r = r
+        self.content_hash = content_hash
+        self.top: dict[str, Any] = {}
+        self.default = AudioProfile()
+        self.ids: dict[str, str] = {}
+        self.floors: list[Floor] = []
+        self.floor_by_id: dict[str, Floor] = {}
+        self.complete_floors = False
+        self.outlines_ok = True
+        self.walls: list[Wall] = []
+        self.stairs: list[Stair] = []
+        self.zones: list[Zone] = []
+        self.zone_by_id: dict[str, Zone] = {}
+        self.decor: list[Decor] = []
+        self.segments: list[Any] | None = None
+        self.spawns: list[Spawn] = []
+        self.kiosks: list[Kiosk] = []
+        self.counters: list[Counter] = []
+        self.stages: list[Stage] = []
+        self.tables: list[Table] = []
+        self.booths: list[Booth] = []
+
+    # shared look-ups ---------------------------------------------------------------------------
+
+    def entries(self, section: str) -> list[tuple[int, str, dict[str, Any]]]:
+        """The checked entries of ``section`` (index, place, values); each id is noted once."""
         out = []
-        tables = top.get(section) if isinstance(top.get(section), list) else []
+        tables = self.top.get(section) if isinstance(self.top.get(section), list) else []
         for i, tbl in enumerate(tables or []):
             place = f"{section}[{i}]"
-            vals = r.fields(tbl, SECTIONS[section], place)
+            vals = self.r.fields(tbl, SECTIONS[section], place)
             oid = tbl.get("id")
             if isinstance(oid, str) and ID_PATTERN.match(oid):
-                if oid in ids:
-                    r.add(
+                if oid in self.ids:
+                    self.r.add(
                         f"{place}.id",
-                        f"an id used once in the world (also {ids[oid]}.id)",
+                        f"an id used once in the world (also {self.ids[oid]}.id)",
                         describe(oid),
                     )
                 else:
-                    ids[oid] = place
+                    self.ids[oid] = place
             if vals is not None:
                 out.append((i, place, vals))
         return out
 
-    # floors first: everything else refers to them
-    floors: list[Floor] = []
-    floor_by_id: dict[str, Floor] = {}
-    raw_floors = top.get("floors") if isinstance(top.get("floors"), list) else []
-    if isinstance(data.get("floors"), list) and not data["floors"]:
-        r.add("floors", "at least one floor", "an empty array")
-    outlines_ok = True
-    for i, place, v in entries("floors"):
-        why = polygon_problem(v["outline"])
-        if why is not None:
-            r.add(f"{place}.outline", "a simple polygon of at least 3 points", why)
-            outlines_ok = False
-        new_floor = Floor(v["id"], i, v["name"], v["elevation"], v["outline"])
-        floors.append(new_floor)
-        floor_by_id[new_floor.id] = new_floor
-    complete_floors = len(floors) == len(raw_floors or [])
-    floor_names = ", ".join(floor_by_id) or "none"
-
-    def floor_of(place: str, key: str, fid: str) -> Floor | None:
-        fl = floor_by_id.get(fid)
-        if fl is None and complete_floors:
-            r.add(f"{place}.{key}", f"the id of a floor ({floor_names})", describe(fid))
+    def floor_of(self, place: str, key: str, fid: str) -> Floor | None:
+        fl = self.floor_by_id.get(fid)
+        if fl is None and self.complete_floors:
+            names = ", ".join(self.floor_by_id) or "none"
+            self.r.add(f"{place}.{key}", f"the id of a floor ({names})", describe(fid))
         return fl
 
-    walls: list[Wall] = []
-    for _, place, v in entries("walls"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is None:
-            continue
-        if len(v["points"]) < 2:
-            r.add(f"{place}.points", "at least 2 points", f"{len(v['points'])}")
-            continue
-        for j, (x, z) in enumerate(v["points"]):
-            if not _on_floor(x, z, fl):
-                r.add(f"{place}.points[{j}]", f"a point on floor {fl.id}", f"[{fmt(x)}, {fmt(z)}]")
-        walls.append(
-            Wall(v["id"], fl.index, fl.id, v["points"], v["thickness"] or 0.2, v["height"] or 3.0)
-        )
+    def zone_ref(self, place: str, key: str, zid: str, fl: Floor, mode: str) -> Zone | None:
+        zn = self.zone_by_id.get(zid)
+        if zn is None or zn.audio != mode or zn.floor != fl.index:
+            found = describe(zid) + (f" ({zn.audio} on {zn.floor_id})" if zn else "")
+            self.r.add(
+                f"{place}.{key}", f"the id of a zone with audio {mode} on floor {fl.id}", found
+            )
+            return None
+        return zn
 
-    stairs: list[Stair] = []
-    for _, place, v in entries("stairs"):
-        lo = floor_of(place, "lower", v["lower"])
-        hi = floor_of(place, "upper", v["upper"])
-        if lo is None or hi is None:
-            continue
-        if hi.elevation <= lo.elevation:
+    def placed(self, place: str, fl: Floor, x: float, z: float, clearance: float) -> bool:
+        """Whether ``(x, z)`` is on ``fl``, ``clearance`` from its walls, off stairs and decor."""
+        r = self.r
+        if not point_in_polygon(x, z, fl.outline):
+            r.add(place, f"a position on floor {fl.id} (inside its outline)", _describe_xz(x, z))
+            return False
+        if clearance <= 0 or self.segments is None:
+            return True
+        walls_f = self.segments[fl.index].walls
+        dist = float(distance_to_segments(x, z, walls_f).min()) if len(walls_f) else math.inf
+        if dist < clearance:
             r.add(
+                place,
+                f"a position at least {fmt(clearance)} m from every wall",
+                f"{_describe_xz(x, z)}, {dist:.2f} m from one",
+            )
+            return False
+        for st in self.stairs:
+            if fl.index in (st.lower, st.upper) and point_in_polygon(x, z, st.corners()):
+                r.add(place, "a position off the stairs", f"{_describe_xz(x, z)} on {st.id}")
+                return False
+        for item in self.decor:
+            if item.solid and item.floor == fl.index and point_in_polygon(x, z, item.footprint()):
+                r.add(place, "a position outside solid decor", f"{_describe_xz(x, z)} in {item.id}")
+                return False
+        return True
+
+    # sections, in the order they depend on each other ------------------------------------------
+
+    def read_top(self) -> None:
+        r, data = self.r, self.data
+        top = r.fields(data, TOP, "")
+        self.top = top or {k: (data.get(k) if top_value_ok(k, data) else None) for k in TOP}
+        if self.top.get("format") not in (None, FORMAT):
+            r.add("format", f"format {FORMAT}", describe(self.top["format"]))
+        audio = self.top.get("audio")
+        if isinstance(audio, dict):
+            for key in audio:
+                if key != "profile":
+                    r.add(f"audio.{key}", "only the key profile", f"unknown key {describe(key)}")
+            if "profile" in audio:
+                self.default = _profile(r, audio["profile"], "audio.profile") or self.default
+
+    def read_floors(self) -> None:
+        """Floors come first: everything else refers to them."""
+        raw = self.top.get("floors") if isinstance(self.top.get("floors"), list) else []
+        if isinstance(self.data.get("floors"), list) and not self.data["floors"]:
+            self.r.add("floors", "at least one floor", "an empty array")
+        for i, place, v in self.entries("floors"):
+            why = polygon_problem(v["outline"])
+            if why is not None:
+                self.r.add(f"{place}.outline", "a simple polygon of at least 3 points", why)
+                self.outlines_ok = False
+            fl = Floor(v["id"], i, v["name"], v["elevation"], v["outline"])
+            self.floors.append(fl)
+            self.floor_by_id[fl.id] = fl
+        self.complete_floors = len(self.floors) == len(raw or [])
+
+    def read_walls(self) -> None:
+        for _, place, v in self.entries("walls"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is None:
+                continue
+            if len(v["points"]) < 2:
+                self.r.add(f"{place}.points", "at least 2 points", f"{len(v['points'])}")
+                continue
+            for j, (x, z) in enumerate(v["points"]):
+                if not _on_floor(x, z, fl):
+                    self.r.add(
+                        f"{place}.points[{j}]", f"a point on floor {fl.id}", _describe_pt((x, z))
+                    )
+            self.walls.append(
+                Wall(
+                    v["id"], fl.index, fl.id, v["points"], v["thickness"] or 0.2, v["height"] or 3.0
+                )
+            )
+
+    def read_stairs(self) -> None:
+        for _, place, v in self.entries("stairs"):
+            st = self._stair(place, v)
+            if st is not None:
+                self.stairs.append(st)
+
+    def _stair(self, place: str, v: dict[str, Any]) -> Stair | None:
+        lo = self.floor_of(place, "lower", v["lower"])
+        hi = self.floor_of(place, "upper", v["upper"])
+        if lo is None or hi is None:
+            return None
+        if hi.elevation <= lo.elevation:
+            self.r.add(
                 f"{place}.upper",
                 f"a floor above {lo.id} (elevation > {fmt(lo.elevation)})",
                 f"{hi.id} at {fmt(hi.elevation)}",
             )
-            continue
+            return None
         if math.dist(v["start"], v["end"]) < 0.1:
-            r.add(f"{place}.end", "a point at least 0.1 m from start", _describe_pt(v["end"]))
-            continue
+            self.r.add(f"{place}.end", "a point at least 0.1 m from start", _describe_pt(v["end"]))
+            return None
         st = Stair(v["id"], lo.index, hi.index, lo.id, hi.id, v["start"], v["end"], v["width"])
         bad = [c for c in st.corners() if not _on_floor(*c, lo)]
         if bad:
-            r.add(
+            self.r.add(
                 place,
                 f"a ramp whose corners are on floor {lo.id}",
                 "corner " + _describe_pt(bad[0]) + " outside it",
             )
-            continue
-        stairs.append(st)
+            return None
+        return st
 
-    zones: list[Zone] = []
-    zone_places: dict[str, str] = {}
-    for _, place, v in entries("zones"):
-        fl = floor_of(place, "floor", v["floor"])
+    def read_zones(self) -> None:
+        places: dict[str, str] = {}
+        for _, place, v in self.entries("zones"):
+            zn = self._zone(place, v)
+            if zn is not None:
+                self.zones.append(zn)
+                places[zn.id] = place
+        self.zone_by_id = {zn.id: zn for zn in self.zones}
+        self._check_zone_links(places)
+
+    def _zone(self, place: str, v: dict[str, Any]) -> Zone | None:
+        r = self.r
+        fl = self.floor_of(place, "floor", v["floor"])
         good = fl is not None
         if v["audio"] not in AUDIO_MODES:
             r.add(f"{place}.audio", "one of " + ", ".join(AUDIO_MODES), describe(v["audio"]))
@@ -247,16 +356,14 @@ def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
             for j, (x, z) in enumerate(v["polygon"]):
                 if not _on_floor(x, z, fl):
                     r.add(
-                        f"{place}.polygon[{j}]",
-                        f"a point on floor {fl.id}",
-                        f"[{fmt(x)}, {fmt(z)}]",
+                        f"{place}.polygon[{j}]", f"a point on floor {fl.id}", _describe_pt((x, z))
                     )
                     good = False
-        profile = default
+        profile = self.default
         if v["profile"] is not None:
             prof = _profile(r, v["profile"], f"{place}.profile")
             good = good and prof is not None
-            profile = prof or default
+            profile = prof or self.default
         if v["audio"] == "stage" and v["auditorium"] is None:
             r.add(
                 f"{place}.auditorium", "the id of the auditorium zone this stage reaches", "nothing"
@@ -268,131 +375,111 @@ def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
                 describe(v["auditorium"]),
             )
         if not good or fl is None:
-            continue
-        zones.append(
-            Zone(
-                v["id"],
-                len(zones),
-                fl.index,
-                fl.id,
-                v["name"],
-                v["polygon"],
-                v["audio"],
-                profile,
-                v["auditorium"],
-                abs(polygon_area(v["polygon"])),
-            )
-        )
-        zone_places[v["id"]] = place
-    zone_by_id = {zn.id: zn for zn in zones}
-    for stage_zone in zones:
-        if stage_zone.audio == "stage" and stage_zone.auditorium is not None:
-            linked = zone_by_id.get(stage_zone.auditorium)
-            if linked is None or linked.audio != "auditorium" or linked.floor != stage_zone.floor:
-                r.add(
-                    f"{zone_places[stage_zone.id]}.auditorium",
-                    f"the id of an auditorium zone on floor {stage_zone.floor_id}",
-                    describe(stage_zone.auditorium),
-                )
-    for a_i, a in enumerate(zones):
-        for b in zones[a_i + 1 :]:
-            if a.floor == b.floor and _edges_cross(a.polygon, b.polygon):
-                r.add(
-                    f"{zone_places[b.id]}.polygon",
-                    f"a zone nested in or apart from {a.id} (edges may not cross)",
-                    "crossing edges",
-                )
-
-    decor: list[Decor] = []
-    for _, place, v in entries("decor"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is None:
-            continue
-        if not _on_floor(v["x"], v["z"], fl):
-            r.add(place, f"a position on floor {fl.id}", _describe_xz(v["x"], v["z"]))
-            continue
-        decor.append(
-            Decor(
-                v["id"],
-                fl.index,
-                fl.id,
-                v["kind"],
-                v["x"],
-                v["z"],
-                v["yaw"] or 0.0,
-                v["size"],
-                bool(v["solid"]),
-                v["label"],
-            )
+            return None
+        return Zone(
+            v["id"],
+            len(self.zones),
+            fl.index,
+            fl.id,
+            v["name"],
+            v["polygon"],
+            v["audio"],
+            profile,
+            v["auditorium"],
+            abs(polygon_area(v["polygon"])),
         )
 
-    # geometry of what is valid so far, for clearance checks
-    partial = World(
-        path=r.file,
-        id="-",
-        name=Text("-", "-"),
-        content_hash=content_hash,
-        default_profile=default,
-        floors=tuple(floors),
-        walls=tuple(walls),
-        stairs=tuple(stairs),
-        decor=tuple(decor),
-    )
-    # wall clearances need every floor's outline; without them those checks wait for a fix
-    segments = build_segments(partial) if floors and complete_floors and outlines_ok else None
-    if segments is not None:
-        for st in stairs:
-            _check_landing(r, f"stairs[{_index_of(data, 'stairs', st.id)}]", st, floors, segments)
+    def _check_zone_links(self, places: dict[str, str]) -> None:
+        """Each stage names an auditorium on its floor; no two zones' edges cross."""
+        for zn in self.zones:
+            if zn.audio == "stage" and zn.auditorium is not None:
+                linked = self.zone_by_id.get(zn.auditorium)
+                if linked is None or linked.audio != "auditorium" or linked.floor != zn.floor:
+                    self.r.add(
+                        f"{places[zn.id]}.auditorium",
+                        f"the id of an auditorium zone on floor {zn.floor_id}",
+                        describe(zn.auditorium),
+                    )
+        for a_i, a in enumerate(self.zones):
+            for b in self.zones[a_i + 1 :]:
+                if a.floor == b.floor and _edges_cross(a.polygon, b.polygon):
+                    self.r.add(
+                        f"{places[b.id]}.polygon",
+                        f"a zone nested in or apart from {a.id} (edges may not cross)",
+                        "crossing edges",
+                    )
 
-    def placed(place: str, fl: Floor, x: float, z: float, clearance: float) -> bool:
-        if not point_in_polygon(x, z, fl.outline):
-            r.add(place, f"a position on floor {fl.id} (inside its outline)", _describe_xz(x, z))
-            return False
-        if clearance <= 0 or segments is None:
-            return True
-        walls_f = segments[fl.index].walls
-        dist = float(distance_to_segments(x, z, walls_f).min()) if len(walls_f) else math.inf
-        if dist < clearance:
-            r.add(
-                place,
-                f"a position at least {fmt(clearance)} m from every wall",
-                f"{_describe_xz(x, z)}, {dist:.2f} m from one",
+    def read_decor(self) -> None:
+        for _, place, v in self.entries("decor"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is None:
+                continue
+            if not _on_floor(v["x"], v["z"], fl):
+                self.r.add(place, f"a position on floor {fl.id}", _describe_xz(v["x"], v["z"]))
+                continue
+            self.decor.append(
+                Decor(
+                    v["id"],
+                    fl.index,
+                    fl.id,
+                    v["kind"],
+                    v["x"],
+                    v["z"],
+                    v["yaw"] or 0.0,
+                    v["size"],
+                    bool(v["solid"]),
+                    v["label"],
+                )
             )
-            return False
-        for st in stairs:
-            if fl.index in (st.lower, st.upper) and point_in_polygon(x, z, st.corners()):
-                r.add(place, "a position off the stairs", f"{_describe_xz(x, z)} on {st.id}")
-                return False
-        for item in decor:
-            if item.solid and item.floor == fl.index and point_in_polygon(x, z, item.footprint()):
-                r.add(place, "a position outside solid decor", f"{_describe_xz(x, z)} in {item.id}")
-                return False
-        return True
 
-    spawns: list[Spawn] = []
-    for _, place, v in entries("spawns"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is not None and placed(place, fl, v["x"], v["z"], SPAWN_CLEARANCE):
-            spawns.append(Spawn(v["id"], fl.index, fl.id, v["x"], v["z"], v["yaw"]))
-    if isinstance(data.get("spawns"), list) and not data["spawns"]:
-        r.add("spawns", "at least one spawn", "an empty array")
+    def check_landings(self) -> None:
+        """Build the wall segments for clearance checks, then check each stair's landings.
 
-    kiosks: list[Kiosk] = []
-    procedures: dict[str, str] = {}
-    for _, place, v in entries("kiosks"):
-        fl = floor_of(place, "floor", v["floor"])
-        if v["kind"] not in KIOSK_KINDS:
-            r.add(f"{place}.kind", "one of " + ", ".join(KIOSK_KINDS), describe(v["kind"]))
-            continue
-        if v["procedure"] in procedures:
-            r.add(
-                f"{place}.procedure",
-                f"a procedure no other kiosk has (also {procedures[v['procedure']]})",
-                describe(v["procedure"]),
-            )
-        procedures.setdefault(v["procedure"], place)
-        if fl is not None and placed(place, fl, v["x"], v["z"], KIOSK_CLEARANCE):
-            kiosks.append(
+        They need every floor's outline; without them those checks wait for a fix.
+        """
+        if not (self.floors and self.complete_floors and self.outlines_ok):
+            return
+        partial = World(
+            path=self.r.file,
+            id="-",
+            name=Text("-", "-"),
+            content_hash=self.content_hash,
+            default_profile=self.default,
+            floors=tuple(self.floors),
+            walls=tuple(self.walls),
+            stairs=tuple(self.stairs),
+            decor=tuple(self.decor),
+        )
+        self.segments = build_segments(partial)
+        for st in self.stairs:
+            place = f"stairs[{_index_of(self.data, 'stairs', st.id)}]"
+            _check_landing(self.r, place, st, self.floors, self.segments)
+
+    def read_spawns(self) -> None:
+        for _, place, v in self.entries("spawns"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is not None and self.placed(place, fl, v["x"], v["z"], SPAWN_CLEARANCE):
+                self.spawns.append(Spawn(v["id"], fl.index, fl.id, v["x"], v["z"], v["yaw"]))
+        if isinstance(self.data.get("spawns"), list) and not self.data["spawns"]:
+            self.r.add("spawns", "at least one spawn", "an empty array")
+
+    def read_kiosks(self) -> None:
+        procedures: dict[str, str] = {}
+        for _, place, v in self.entries("kiosks"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if v["kind"] not in KIOSK_KINDS:
+                self.r.add(f"{place}.kind", "one of " + ", ".join(KIOSK_KINDS), describe(v["kind"]))
+                continue
+            if v["procedure"] in procedures:
+                self.r.add(
+                    f"{place}.procedure",
+                    f"a procedure no other kiosk has (also {procedures[v['procedure']]})",
+                    describe(v["procedure"]),
+                )
+            procedures.setdefault(v["procedure"], place)
+            if fl is None or not self.placed(place, fl, v["x"], v["z"], KIOSK_CLEARANCE):
+                continue
+            self.kiosks.append(
                 Kiosk(
                     v["id"],
                     fl.index,
@@ -407,11 +494,12 @@ def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
                 )
             )
 
-    counters: list[Counter] = []
-    for _, place, v in entries("counters"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is not None and placed(place, fl, v["x"], v["z"], 0.0):
-            counters.append(
+    def read_counters(self) -> None:
+        for _, place, v in self.entries("counters"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is None or not self.placed(place, fl, v["x"], v["z"], 0.0):
+                continue
+            self.counters.append(
                 Counter(
                     v["id"],
                     fl.index,
@@ -425,99 +513,98 @@ def _build(data: dict[str, Any], r: Reader, content_hash: str) -> World | None:
                 )
             )
 
-    def zone_ref(place: str, key: str, zid: str, fl: Floor, mode: str) -> Zone | None:
-        zn = zone_by_id.get(zid)
-        if zn is None or zn.audio != mode or zn.floor != fl.index:
-            found = describe(zid) + (f" ({zn.audio} on {zn.floor_id})" if zn else "")
-            r.add(f"{place}.{key}", f"the id of a zone with audio {mode} on floor {fl.id}", found)
-            return None
-        return zn
-
-    stages: list[Stage] = []
-    for _, place, v in entries("stages"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is None:
-            continue
-        zn = zone_ref(place, "zone", v["zone"], fl, "stage")
-        aud = zone_ref(place, "auditorium", v["auditorium"], fl, "auditorium")
-        if zn is not None and aud is not None and zn.auditorium != aud.id:
-            r.add(
-                f"{place}.auditorium",
-                f"the auditorium its zone {zn.id} names",
-                f"{describe(aud.id)} (the zone names {describe(zn.auditorium)})",
+    def read_stages(self) -> None:
+        for _, place, v in self.entries("stages"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is None:
+                continue
+            zn = self.zone_ref(place, "zone", v["zone"], fl, "stage")
+            aud = self.zone_ref(place, "auditorium", v["auditorium"], fl, "auditorium")
+            if zn is not None and aud is not None and zn.auditorium != aud.id:
+                self.r.add(
+                    f"{place}.auditorium",
+                    f"the auditorium its zone {zn.id} names",
+                    f"{describe(aud.id)} (the zone names {describe(zn.auditorium)})",
+                )
+            screen = sub(self.r, v["screen"], SCREEN, f"{place}.screen")
+            spots = self._speakers(place, v["speakers"], zn)
+            if screen is not None and not _on_floor(screen["x"], screen["z"], fl):
+                self.r.add(
+                    f"{place}.screen",
+                    f"a screen on floor {fl.id}",
+                    _describe_xz(screen["x"], screen["z"]),
+                )
+            if zn is None or aud is None or screen is None or not spots:
+                continue
+            self.stages.append(
+                Stage(v["id"], fl.index, fl.id, zn.id, aud.id, Screen(**screen), tuple(spots))
             )
-        screen = sub(r, v["screen"], SCREEN, f"{place}.screen")
+
+    def _speakers(self, place: str, raw: list[Any], zn: Zone | None) -> list[SpeakerSpot]:
         spots = []
-        if not v["speakers"]:
-            r.add(f"{place}.speakers", "at least one speaker spot", "an empty array")
-        for j, tbl in enumerate(v["speakers"]):
-            sv = sub(r, tbl, SPOT, f"{place}.speakers[{j}]")
+        if not raw:
+            self.r.add(f"{place}.speakers", "at least one speaker spot", "an empty array")
+        for j, tbl in enumerate(raw):
+            sv = sub(self.r, tbl, SPOT, f"{place}.speakers[{j}]")
             if sv is None:
                 continue
             if zn is not None and not zn.contains(sv["x"], sv["z"]):
-                r.add(
+                self.r.add(
                     f"{place}.speakers[{j}]",
                     f"a spot inside the stage zone {zn.id}",
                     _describe_xz(sv["x"], sv["z"]),
                 )
             spots.append(SpeakerSpot(sv["x"], sv["z"], sv["yaw"]))
-        if screen is not None and not _on_floor(screen["x"], screen["z"], fl):
-            r.add(
-                f"{place}.screen",
-                f"a screen on floor {fl.id}",
-                _describe_xz(screen["x"], screen["z"]),
+        return spots
+
+    def read_tables(self) -> None:
+        for _, place, v in self.entries("tables"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is None or not self.placed(place, fl, v["x"], v["z"], 0.0):
+                continue
+            zn = self.zone_ref(place, "zone", v["zone"], fl, "isolated")
+            if zn is None:
+                continue
+            if not zn.contains(v["x"], v["z"]):
+                self.r.add(place, f"a table inside its zone {zn.id}", _describe_xz(v["x"], v["z"]))
+                continue
+            self.tables.append(
+                Table(v["id"], fl.index, fl.id, v["x"], v["z"], v["radius"], zn.id, v["seats"])
             )
-        if zn is None or aud is None or screen is None or not spots:
-            continue
-        stages.append(
-            Stage(v["id"], fl.index, fl.id, zn.id, aud.id, Screen(**screen), tuple(spots))
+
+    def read_booths(self) -> None:
+        for _, place, v in self.entries("booths"):
+            fl = self.floor_of(place, "floor", v["floor"])
+            if fl is None:
+                continue
+            zn = self.zone_ref(place, "zone", v["zone"], fl, "isolated")
+            if zn is not None:
+                self.booths.append(Booth(v["id"], fl.index, fl.id, zn.id, v["label"]))
+
+    def world(self) -> World | None:
+        """The world read, or ``None`` when any problem was found."""
+        top = self.top
+        if self.r.problems or top.get("id") is None or top.get("name") is None:
+            return None
+        return World(
+            path=self.r.file,
+            id=top["id"],
+            name=top["name"],
+            content_hash=self.content_hash,
+            default_profile=self.default,
+            floors=tuple(self.floors),
+            walls=tuple(self.walls),
+            stairs=tuple(self.stairs),
+            zones=tuple(self.zones),
+            spawns=tuple(self.spawns),
+            kiosks=tuple(self.kiosks),
+            counters=tuple(self.counters),
+            stages=tuple(self.stages),
+            tables=tuple(self.tables),
+            booths=tuple(self.booths),
+            decor=tuple(self.decor),
+            address=top.get("address"),
         )
-
-    tables: list[Table] = []
-    for _, place, v in entries("tables"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is None or not placed(place, fl, v["x"], v["z"], 0.0):
-            continue
-        zn = zone_ref(place, "zone", v["zone"], fl, "isolated")
-        if zn is None:
-            continue
-        if not zn.contains(v["x"], v["z"]):
-            r.add(place, f"a table inside its zone {zn.id}", _describe_xz(v["x"], v["z"]))
-            continue
-        tables.append(
-            Table(v["id"], fl.index, fl.id, v["x"], v["z"], v["radius"], zn.id, v["seats"])
-        )
-
-    booths: list[Booth] = []
-    for _, place, v in entries("booths"):
-        fl = floor_of(place, "floor", v["floor"])
-        if fl is None:
-            continue
-        zn = zone_ref(place, "zone", v["zone"], fl, "isolated")
-        if zn is not None:
-            booths.append(Booth(v["id"], fl.index, fl.id, zn.id, v["label"]))
-
-    if r.problems or top.get("id") is None or top.get("name") is None:
-        return None
-    return World(
-        path=r.file,
-        id=top["id"],
-        name=top["name"],
-        content_hash=content_hash,
-        default_profile=default,
-        floors=tuple(floors),
-        walls=tuple(walls),
-        stairs=tuple(stairs),
-        zones=tuple(zones),
-        spawns=tuple(spawns),
-        kiosks=tuple(kiosks),
-        counters=tuple(counters),
-        stages=tuple(stages),
-        tables=tuple(tables),
-        booths=tuple(booths),
-        decor=tuple(decor),
-        address=top.get("address"),
-    )
 
 
 def _profile(r: Reader, v: Any, place: str) -> AudioProfile | None:

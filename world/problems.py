@@ -1,28 +1,18 @@
-"""What is wrong with a world file: one :class:`WorldProblem` per finding, one line each."""
+"""What is wrong with a world file: one :class:`WorldProblem` per finding, one line each.
+
+A problem is the shared :class:`world.checker.Problem`, so a world file reports its places the way
+the kiosk data files and the briefing scripts do: ``FILE:LINE: PLACE: expected ..., got ...``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from world.checker import Problem
 
 __all__ = ["WorldProblem", "WorldError"]
 
-
-@dataclass(frozen=True, slots=True)
-class WorldProblem:
-    """One finding: the file, the place in it, what was expected and what was found.
-
-    ``place`` is a path into the file such as ``floors[1].outline`` or, when the file does not
-    parse, ``line 12, column 3``.
-    """
-
-    file: str
-    place: str
-    expected: str
-    got: str
-
-    def __str__(self) -> str:
-        line = f"{self.file}:{self.place}: expected {self.expected}, got {self.got}"
-        return " ".join(line.split())
+WorldProblem = Problem
+"""One finding: the file, the line, the place in it (``floors[1].outline``), what was expected
+and what was found."""
 
 
 class WorldError(Exception):

@@ -1,20 +1,19 @@
 """Reading a world file's entries: the keys each kind of object has, their types, and the
 one-line problems that name the place of a bad value (``docs/world-format.md``).
 
-:class:`Reader` collects :class:`~world.problems.WorldProblem` values while the loader
-(``world/loader.py``) reads a parsed TOML document; ``MISSING`` marks a value that was absent or
-bad (the problem is already recorded).
+:class:`Reader` (a :class:`world.checker.Checker` in TOML's words) collects
+:class:`~world.problems.WorldProblem` values while the loader (``world/loader.py``) reads a parsed
+TOML document; ``MISSING`` marks a value that was absent or bad (the problem is already recorded).
 """
 
 from __future__ import annotations
 
-import json
-import math
 import re
 from typing import Any
 
+from world import checker
+from world.checker import MISSING, Checker, is_number
 from world.model import Text
-from world.problems import WorldProblem
 
 __all__ = [
     "FORMAT",
@@ -34,7 +33,6 @@ __all__ = [
 
 FORMAT = 1
 ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
-MISSING: Any = object()
 
 # key -> (kind, required); kinds are checked by Reader.value
 TOP = {
@@ -183,35 +181,19 @@ EXPECT = {
 
 
 def describe(v: Any) -> str:
-    if v is MISSING:
-        return "nothing"
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, str):
-        s = json.dumps(v, ensure_ascii=False)
-        return s if len(s) <= 60 else s[:57] + '..."'
-    if isinstance(v, int | float):
-        return repr(v)
-    if isinstance(v, dict):
-        return "a table"
-    if isinstance(v, list):
-        return f"an array of {len(v)}"
-    return f"a {type(v).__name__}"
+    """A value as a world problem shows it (:func:`world.checker.describe` in TOML's words)."""
+    return checker.describe(v, checker.TOML)
 
 
 def fmt(x: float) -> str:
     return f"{x:g}"
 
 
-class Reader:
-    """Collects problems for one file while its entries are read."""
+class Reader(Checker):
+    """Collects problems for one world file while its entries are read."""
 
-    def __init__(self, file: str) -> None:
-        self.file = file
-        self.problems: list[WorldProblem] = []
-
-    def add(self, place: str, expected: str, got: str) -> None:
-        self.problems.append(WorldProblem(self.file, place, expected, got))
+    def __init__(self, file: str, lines: dict[str, int] | None = None) -> None:
+        super().__init__(file, lines or {}, checker.TOML)
 
     def value(self, kind: str, v: Any, place: str) -> Any:
         """``v`` converted for ``kind``, or ``MISSING`` after recording a problem."""
@@ -240,7 +222,8 @@ class Reader:
         elif kind == "count":
             ok = v if isinstance(v, int) and not isinstance(v, bool) and v >= 1 else MISSING
         elif kind == "text":
-            return self.text(v, place)
+            pair = self.text_value(v, place)
+            return MISSING if pair is None else Text(*pair)
         elif kind == "point":
             ok = point(v)
         elif kind == "points":
@@ -250,33 +233,18 @@ class Reader:
         ):
             ok = (float(v[0]), float(v[1]), float(v[2]))
         if ok is MISSING:
-            self.add(place, EXPECT[kind], describe(v))
+            self.bad(place, EXPECT[kind], v)
         return ok
-
-    def text(self, v: Any, place: str) -> Any:
-        if not isinstance(v, dict):
-            self.add(place, EXPECT["text"], describe(v))
-            return MISSING
-        good = True
-        for lang in ("ja", "en"):
-            s = v.get(lang, MISSING)
-            if not (isinstance(s, str) and s.strip()):
-                self.add(f"{place}.{lang}", "a non-empty string", describe(s))
-                good = False
-        for key in v:
-            if key not in ("ja", "en"):
-                self.add(f"{place}.{key}", "only the keys ja, en", f"key {describe(key)}")
-        return Text(v["ja"], v["en"]) if good else MISSING
 
     def points(self, v: Any, place: str) -> Any:
         if not isinstance(v, list):
-            self.add(place, EXPECT["points"], describe(v))
+            self.bad(place, EXPECT["points"], v)
             return MISSING
         out = []
         for i, item in enumerate(v):
             pt = point(item)
             if pt is MISSING:
-                self.add(f"{place}[{i}]", "a point [x, z] of two finite numbers", describe(item))
+                self.bad(f"{place}[{i}]", "a point [x, z] of two finite numbers", item)
             out.append(pt)
         return MISSING if any(pt is MISSING for pt in out) else tuple(out)
 
@@ -301,27 +269,8 @@ class Reader:
                     good = False
                 val = None
             out[key] = val
-        for key in tbl:
-            if key not in spec:
-                self.add(
-                    f"{place}.{key}" if place else key,
-                    "one of the keys " + ", ".join(spec),
-                    f"unknown key {describe(key)}",
-                )
+        self.unknown(tbl, place, spec)
         return out if good else None
-
-
-MAX_NUMBER = 1e6
-"""Numbers in a world file are metres, radians or counts: anything larger is a mistake."""
-
-
-def is_number(v: Any) -> bool:
-    return (
-        isinstance(v, int | float)
-        and not isinstance(v, bool)
-        and math.isfinite(v)
-        and abs(v) <= MAX_NUMBER
-    )
 
 
 def point(v: Any) -> Any:
@@ -347,6 +296,6 @@ def top_value_ok(key: str, data: dict[str, Any]) -> bool:
 
 def sub(r: Reader, v: Any, spec: dict[str, tuple[str, bool]], place: str) -> dict[str, Any] | None:
     if not isinstance(v, dict):
-        r.add(place, "a table", describe(v))
+        r.bad(place, "a table", v)
         return None
     return r.fields(v, spec, place)

@@ -29,7 +29,9 @@
 //   app.assets                      AssetLoader.js: await app.assets.url(fileNameOrSha256),
 //                                   await app.assets.texture(app.THREE, name) (via /api/manifest)
 //
-// Browser tests read window.emachi (see exposeTestHooks below).
+// The parts: JoinForm.js (the first screen's form), MessageSwitch.js (what the hall does with each
+// server message), NearbyText.js (the text alternative, "周りの様子"), TestHooks.js (window.emachi
+// for tests/browser, only on a page opened with ?test=1 or localStorage['emachi.test'] = '1').
 
 import * as THREE from 'three';
 import { AssetLoader } from './AssetLoader.js';
@@ -39,25 +41,23 @@ import { Controls } from './Controls.js';
 import { FEATURE_MODULES } from './features.js';
 import { HallView } from './HallView.js';
 import { I18n } from './I18n.js';
+import { JoinForm } from './JoinForm.js';
 import { LocalPlayer } from './LocalPlayer.js';
+import { MessageSwitch } from './MessageSwitch.js';
+import { NearbyText } from './NearbyText.js';
 import { Panel } from './Panel.js';
 import * as protocol from './protocol.js';
 import { CloseCode, MsgType, ack, input, typeName } from './protocol.js';
 import { INTERP_DELAY_MS, RemoteCrowd } from './RemoteCrowd.js';
 import { SnapshotStore } from './SnapshotStore.js';
+import { TestHooks } from './TestHooks.js';
 import { World } from './World.js';
 import { Avatar } from './Avatar.js';
 
 const ACK_EVERY_MS = 100;
 const WALK = 0.6; // intent length when walking (the server's max speed is a run)
-const NEAR_PEOPLE_M = 10;
 const NEAR_EVERY_MS = 1000;
-const NAMES = ['さくら', 'ひまわり', 'もみじ', 'つばめ', 'すずらん', 'かえで', 'なのはな', 'ゆず', 'あおば', 'こはる'];
-
-function defaultName() {
-  const n = NAMES[Math.floor(Math.random() * NAMES.length)];
-  return `${n}${Math.floor(10 + Math.random() * 90)}`;
-}
+const WORLD_RETRY_MS = 5000;
 
 function sameIntent(a, b) {
   return a && b && Math.abs(a.mx - b.mx) < 1e-3 && Math.abs(a.mz - b.mz) < 1e-3 && Math.abs(a.yaw - b.yaw) < 1e-3;
@@ -82,11 +82,25 @@ export class App {
     this.lastSent = null;
     this.accum = 0;
     this.nearAt = 0;
-    this.nearText = '';
-    this.nearKey = '';
     this.device = matchMedia('(pointer: coarse)').matches || navigator.maxTouchPoints > 0 ? 'phone' : 'pc';
     this.assets = new AssetLoader(this.device);
-    this.exposeTestHooks();
+    this.messages = new MessageSwitch([
+      [MsgType.WELCOME, () => {}], // handled on the connection's 'welcome' event
+      [MsgType.PONG, () => {}], // the connection's clock estimate
+      [MsgType.SNAPSHOT, (msg) => this.onSnapshot(msg)],
+      [MsgType.CHAT_MSG, (msg) => {
+        const who = this.store.people.get(msg.from_id);
+        this.chat.add(msg.name, msg.text, { scope: msg.scope, color: who?.color ?? null });
+      }],
+      [MsgType.ERROR, (msg) => this.chat.add('', `${msg.code}: ${msg.reason}`, { system: true })],
+      [MsgType.NOTICE, (msg) => {
+        if (msg.kind === 'draining') {
+          this.restarting = true;
+          this.showBanner(this.i18n.t('msg.restarting'), 'warn');
+        }
+      }],
+    ]);
+    this.testHooks = TestHooks.enabled() ? new TestHooks(this) : null;
   }
 
   get lang() {
@@ -107,27 +121,24 @@ export class App {
       this.view?.relabel();
       this.$('#help').textContent = this.i18n.t(this.device === 'phone' ? 'help.touch' : 'help.keys');
       if (this.state === 'ready') this.renderFrame();
-      this.nearKey = '';
-      this.nearText = '';
+      this.nearby?.reset();
       this.renderStatus();
       this.emit('lang', this.i18n.lang);
     });
-    const nameInput = this.$('#join-name');
-    nameInput.value = this.savedName() ?? defaultName();
-    this.$('#join-form').addEventListener('submit', (e) => {
-      e.preventDefault();
-      const name = nameInput.value.trim().slice(0, 24);
-      if (!name) return;
-      this.enter(name);
-    });
+    this.joinForm = new JoinForm(doc, (name) => this.enter(name));
+    await this.loadWorld();
+  }
+
+  /** Fetch the world and draw the first frame; retried every few seconds while unreachable. */
+  async loadWorld() {
     let doc0;
     try {
       const r = await fetch('/api/world');
       if (!r.ok) throw new Error(`GET /api/world: ${r.status}`);
       doc0 = await r.json();
     } catch (e) {
-      this.showBanner(this.i18n.t('msg.unreachable', { s: 5 }), 'bad');
-      setTimeout(() => this.start(), 5000);
+      this.showBanner(this.i18n.t('msg.unreachable', { s: WORLD_RETRY_MS / 1000 }), 'bad');
+      this.worldRetry = setTimeout(() => this.loadWorld(), WORLD_RETRY_MS);
       return;
     }
     this.world = new World(doc0);
@@ -137,14 +148,10 @@ export class App {
     this.view.follow(spawn.x, this.world.heightAt(spawn.floor, spawn.x, spawn.z), spawn.z, spawn.floor);
     this.renderFrame();
     this.state = 'ready';
-    nameInput.focus();
+    this.joinForm.focus();
     // before entering, redraw only on resize (no loop: a phone on the first screen stays cool)
     this.idleResize = () => { if (this.state === 'ready') this.renderFrame(); };
     window.addEventListener('resize', this.idleResize);
-  }
-
-  savedName() {
-    try { return sessionStorage.getItem('emachi.name'); } catch { return null; }
   }
 
   renderFrame() {
@@ -159,9 +166,8 @@ export class App {
   // ---- entering: connection, avatar, controls, features ----
 
   enter(name) {
-    try { sessionStorage.setItem('emachi.name', name); } catch { /* private mode */ }
     this.name = name;
-    this.$('#join').hidden = true;
+    this.joinForm.hide();
     for (const id of ['#status', '#chat', '#nearby', '#help']) this.$(id).hidden = false;
     if (this.device === 'phone' || window.innerWidth < 600) this.$('#joystick').hidden = false;
     this.$('#help').textContent = this.i18n.t(this.device === 'phone' ? 'help.touch' : 'help.keys');
@@ -171,6 +177,9 @@ export class App {
       onPick: (x, y) => this.pickAt(x, y),
     });
     this.chat = new ChatPanel(this.$('#chat'), (m) => this.send(m));
+    this.nearby = new NearbyText(this.$('#nearby'), this.$('#nearby-live'), {
+      world: this.world, i18n: this.i18n, onChoose: (hit) => this.choose(hit),
+    });
     this.conn = new Connection({ name, opts: this.helloOpts() });
     this.conn.addEventListener('welcome', (e) => this.onWelcome(e.detail));
     this.conn.addEventListener('message', (e) => this.onMessage(e.detail));
@@ -261,31 +270,7 @@ export class App {
   }
 
   onMessage(msg) {
-    switch (msg.type) {
-      case MsgType.WELCOME:
-      case MsgType.PONG:
-        break;
-      case MsgType.SNAPSHOT:
-        this.onSnapshot(msg);
-        break;
-      case MsgType.CHAT_MSG: {
-        const who = this.store.people.get(msg.from_id);
-        this.chat.add(msg.name, msg.text, { scope: msg.scope, color: who?.color ?? null });
-        break;
-      }
-      case MsgType.ERROR:
-        this.chat.add('', `${msg.code}: ${msg.reason}`, { system: true });
-        break;
-      case MsgType.NOTICE:
-        if (msg.kind === 'draining') {
-          this.restarting = true;
-          this.showBanner(this.i18n.t('msg.restarting'), 'warn');
-        }
-        break;
-      default:
-        // feature messages (kiosk, briefing, voice): only the listeners below use them
-        break;
-    }
+    this.messages.handle(msg);
     this.emit(msg.type, msg);
   }
 
@@ -402,54 +387,8 @@ export class App {
 
   updateNear() {
     if (!this.player?.known) return;
-    const me = this.player.shown();
-    const t = (k, v) => this.i18n.t(k, v);
-    const people = this.remote.positions()
-      .filter((o) => o.floor === me.floor)
-      .map((o) => ({ ...o, distance: Math.hypot(o.x - me.x, o.z - me.z) }))
-      .filter((o) => o.distance <= NEAR_PEOPLE_M)
-      .sort((a, b) => a.distance - b.distance);
-    const things = this.world.near(me.floor, me.x, me.z, 8).slice(0, 5);
-    const floor = this.world.floors[me.floor];
-    const zone = this.world.zoneAt(me.floor, me.x, me.z);
-    // distances in words that change only at a few steps, so the live region does not chatter
-    const floorName = this.i18n.text(floor?.name);
-    const zoneName = zone && !floorName.includes(this.i18n.text(zone.name)) ? this.i18n.text(zone.name) : '';
-    const m = (d) => t(d < 2 ? 'near.here' : d < 5 ? 'near.close' : 'near.ahead');
-    const lines = [
-      t('near.where', { place: [floorName, zoneName].filter(Boolean).join(' · ') }),
-      people.length ? t('near.people', { list: people.map((o) => `${o.name} (${m(o.distance)})`).join('、') }) : t('near.nobody'),
-    ];
-    if (things.length) {
-      lines.push(t('near.things', {
-        list: things.map((o) => `${this.i18n.text(o.label) || t(`kind.${o.kind}`)} (${m(o.distance)})`).join('、'),
-      }));
-    }
-    const text = lines.join('\n');
-    if (text !== this.nearText) {
-      this.nearText = text;
-      const live = this.$('#nearby-live');
-      live.replaceChildren(...lines.map((l) => Object.assign(document.createElement('p'), { textContent: l })));
-    }
-    // keyboard users open what is close from buttons (rebuilt only when the set changes)
-    const key = things.map((o) => o.id).join(',') + this.i18n.lang;
-    if (key !== this.nearKey) {
-      this.nearKey = key;
-      let list = this.$('#nearby-actions');
-      if (!list) {
-        list = document.createElement('div');
-        list.id = 'nearby-actions';
-        this.$('#nearby').append(list);
-      }
-      list.replaceChildren(...things.filter((o) => o.kind !== 'stairs').map((o) => {
-        const b = document.createElement('button');
-        b.type = 'button';
-        b.textContent = this.i18n.text(o.label) || t(`kind.${o.kind}`);
-        b.addEventListener('click', () => this.choose({ kind: o.kind, id: o.id, label: o.label, procedure: o.object.procedure, section: o.object.section }));
-        return b;
-      }));
-    }
-    this.emit('near', { things, people });
+    const near = this.nearby.update(this.player.shown(), this.remote.positions());
+    this.emit('near', near);
   }
 
   // ---- status line and banner ----
@@ -527,59 +466,17 @@ export class App {
     return protocol;
   }
 
-  exposeTestHooks() {
-    const app = this;
-    window.emachi = {
-      app,
-      /** {state, avatarId, instance, people, crowd, frames, firstFrameMs} */
-      state: () => ({
-        state: app.state, avatarId: app.avatarId, instance: app.instance, people: app.people,
-        crowd: app.crowd, frames: app.frames, firstFrameMs: app.firstFrameMs,
-      }),
-      self: () => app.self(),
-      others: () => app.others(),
-      /** The last 200 corrections of the own avatar (m): how far prediction was off, per snapshot. */
-      corrections: () => (app.player ? [...app.player.corrections] : []),
-      /** Where a world point (x, y, z in metres) is on the page, in CSS pixels, or null if behind. */
-      screenOf: (x, y, z) => {
-        const v = new THREE.Vector3(x, y, z).project(app.view.camera);
-        if (v.z > 1) return null;
-        const r = app.view.renderer.domElement.getBoundingClientRect();
-        return { x: r.left + ((v.x + 1) / 2) * r.width, y: r.top + ((1 - v.y) / 2) * r.height };
-      },
-      /**
-       * Render a frame and sample it on a 64×64 grid (in the same task, so the drawing buffer is
-       * still there): {colours: distinct colours at 4 bits a channel, top: share of the commonest}.
-       */
-      sampleColours: () => {
-        app.view.render();
-        const c = document.createElement('canvas');
-        c.width = c.height = 64;
-        const ctx = c.getContext('2d');
-        ctx.drawImage(app.view.renderer.domElement, 0, 0, 64, 64);
-        const d = ctx.getImageData(0, 0, 64, 64).data;
-        const counts = new Map();
-        for (let i = 0; i < d.length; i += 4) {
-          const key = ((d[i] >> 4) << 8) | ((d[i + 1] >> 4) << 4) | (d[i + 2] >> 4);
-          counts.set(key, (counts.get(key) || 0) + 1);
-        }
-        return { colours: counts.size, top: Math.max(...counts.values()) / (64 * 64) };
-      },
-      /** Draw calls and triangles of the last frame (three.js renderer.info). */
-      renderInfo: () => ({ ...app.view.renderer.info.render }),
-      /** Cut the WebSocket as a network failure would; the client reconnects by itself. */
-      dropConnection: () => app.conn?.dropForTest(),
-    };
-  }
-
   dispose() {
     cancelAnimationFrame(this.raf);
     clearInterval(this.tickTimer);
+    clearTimeout(this.worldRetry);
     for (const f of this.features) (typeof f === 'function' ? f : f.dispose?.bind(f))?.();
     this.features = [];
     window.removeEventListener('resize', this.idleResize);
     this.conn?.dispose();
     this.controls?.dispose();
+    this.joinForm?.dispose();
+    this.nearby?.dispose();
     this.chat?.dispose();
     this.remote?.dispose();
     this.selfAvatar?.dispose();
@@ -588,6 +485,8 @@ export class App {
     this.view?.dispose();
     this.world?.dispose();
     this.assets.dispose();
+    this.messages.dispose();
+    this.testHooks?.dispose();
     this.listeners.clear();
   }
 }

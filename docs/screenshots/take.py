@@ -23,6 +23,7 @@ from tests.browser.chromium import CHROMIUM_ARGS as ARGS  # noqa: E402
 
 def _enter(browser, url: str, name: str, w: int, h: int, phone: bool = False):  # noqa: ANN001, ANN202
     ctx = browser.new_context(viewport={"width": w, "height": h}, has_touch=phone, is_mobile=phone)
+    ctx.add_init_script("localStorage.setItem('emachi.test', '1')")  # window.emachi
     page = ctx.new_page()
     page.goto(url)
     page.wait_for_function("window.emachi && window.emachi.state().frames > 0", timeout=60000)

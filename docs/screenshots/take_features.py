@@ -48,6 +48,7 @@ def main() -> int:
             with sync_playwright() as pw:
                 browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+                ctx.add_init_script("localStorage.setItem('emachi.test', '1')")  # window.emachi
                 page = ctx.new_page()
                 page.goto(url)
                 page.wait_for_function("window.emachi && window.emachi.state().frames > 0", timeout=60000)
@@ -75,6 +76,7 @@ def main() -> int:
                 )
                 print(json.loads(urllib.request.urlopen(req).read())["state"])
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
+                ctx.add_init_script("localStorage.setItem('emachi.test', '1')")  # window.emachi
                 page = ctx.new_page()
                 page.goto(f"{url}briefing/{BID}")
                 page.wait_for_timeout(9000)

@@ -2,8 +2,9 @@
 
 A script names its cast (who speaks, with which voice and speed) and its segments (who
 speaks, what the stage screen shows, the narration, the pause after). Every problem is
-reported as ``FILE:LINE: PLACE: expected ...`` so the author can go straight to it;
-all problems of a file are collected, not just the first. The format is documented in
+reported as ``FILE:LINE: PLACE: expected ..., got ...`` (:mod:`world.checker`, as for the world
+file and the kiosk data) so the author can go straight to it; all problems of a file are
+collected, not just the first. The format is documented in
 ``docs/briefings.md``.
 """
 
@@ -11,11 +12,12 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
+from world.checker import MISSING, YAML, Checker, Unreadable, parse_yaml, read_source
 
 __all__ = [
     "VOICES",
@@ -114,224 +116,131 @@ def load_script(path: str | Path) -> Script:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise ScriptError([f"{p}:1: (file): expected a readable UTF-8 file ({e})"]) from e
+        _, text = read_source(p, "a readable UTF-8 file")
+    except Unreadable as exc:
+        raise ScriptError([str(exc.problem)]) from None
     return parse_script(text, str(p), default_id=p.stem)
 
 
 def parse_script(text: str, filename: str = "<script>", default_id: str = "briefing") -> Script:
     """Validate YAML text as a script; see :func:`load_script`."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else 1
-        raise ScriptError([f"{filename}:{line}: (file): expected valid YAML ({e})"]) from e
-    lines: dict[str, int] = {}
-    if node is not None:
-        _record_lines(node, "", lines)
+        data, lines = parse_yaml(text, filename)
+    except Unreadable as exc:
+        raise ScriptError([str(exc.problem)]) from None
     return _Validator(filename, lines).script(data, default_id)
 
 
-def _record_lines(node: yaml.Node, path: str, out: dict[str, int]) -> None:
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for k, v in node.value:
-            key = str(k.value)
-            child = f"{path}.{key}" if path else key
-            out[child] = k.start_mark.line + 1
-            _record_lines(v, child, out)
-            out[child] = k.start_mark.line + 1
-    elif isinstance(node, yaml.SequenceNode):
-        for i, v in enumerate(node.value):
-            _record_lines(v, f"{path}[{i}]", out)
+_TOP = ("format", "id", "title", "date", "cast", "segments")
+_MEMBER = ("avatar", "role", "name", "voice", "speed")
+_SEGMENT = ("speaker", "slide", "narration", "pause_after")
+_SLIDE = ("title", "bullets", "image", "alt")
 
 
-class _Validator:
+class _Validator(Checker):
+    """The shared checker (:mod:`world.checker`) with the reading of each part of a script."""
+
+    __slots__ = ()
+
     def __init__(self, filename: str, lines: dict[str, int]) -> None:
-        self.filename = filename
-        self.lines = lines
-        self.problems: list[str] = []
+        super().__init__(filename, lines, YAML)
 
-    def fail(self, place: str, expected: str, got: Any = ...) -> None:
-        line = self._line(place)
-        msg = f"{self.filename}:{line}: {place or '(top)'}: expected {expected}"
-        if got is not ...:
-            shown = repr(got)
-            msg += f", got {shown[:60] + '…' if len(shown) > 60 else shown}"
-        self.problems.append(msg)
+    def fail(self) -> ScriptError:
+        return ScriptError(self.messages())
 
-    def _line(self, place: str) -> int:
-        while place:
-            if place in self.lines:
-                return self.lines[place]
-            cut = max(place.rfind("."), place.rfind("["))
-            place = place[:cut] if cut > 0 else ""
-        return self.lines.get("", 1)
-
-    def text(
-        self,
-        d: dict[str, Any],
-        key: str,
-        place: str,
-        *,
-        required: bool = True,
-        limit: int = MAX_TEXT,
-    ) -> str:
-        where = f"{place}.{key}" if place else key
-        if key not in d or d[key] is None:
-            if required:
-                self.fail(
-                    where if key in d else place,
-                    f"a text `{key}`" if key not in d else "a non-empty text",
-                )
-            return ""
-        v = d[key]
-        if not isinstance(v, str) or not v.strip():
-            self.fail(where, "a non-empty text", v)
-            return ""
-        if len(v) > limit:
-            self.fail(where, f"at most {limit} characters", f"{len(v)} characters")
-        return v.strip()
-
-    def number(
-        self,
-        d: dict[str, Any],
-        key: str,
-        place: str,
-        rng: tuple[float, float],
-        default: float | None = None,
-    ) -> float:
-        where = f"{place}.{key}"
-        v = d.get(key, default)
-        if v is None:
-            self.fail(place, f"a number `{key}` between {rng[0]} and {rng[1]}")
-            return rng[0]
-        if isinstance(v, bool) or not isinstance(v, int | float) or not rng[0] <= v <= rng[1]:
-            self.fail(where, f"a number between {rng[0]} and {rng[1]}", v)
-            return rng[0]
-        return float(v)
-
-    def unknown(self, d: dict[str, Any], known: set[str], place: str) -> None:
-        for k in d:
-            if k not in known:
-                where = f"{place}.{k}" if place else str(k)
-                self.fail(where, "one of the keys " + ", ".join(sorted(known)), k)
+    def entries(self, data: Mapping[str, Any], key: str) -> list[Any]:
+        """A non-empty list under ``key``, or ``[]`` after saying so."""
+        raw = data.get(key, MISSING)
+        if not isinstance(raw, list) or not raw:
+            self.bad(key, "a non-empty list", raw)
+            return []
+        return raw
 
     def script(self, data: Any, default_id: str) -> Script:
         if not isinstance(data, dict):
-            self.fail("", "a mapping with format, title, date, cast and segments", data)
-            raise ScriptError(self.problems)
-        self.unknown(data, {"format", "id", "title", "date", "cast", "segments"}, "")
+            self.bad("", "a mapping with format, title, date, cast and segments", data)
+            raise self.fail()
+        self.unknown(data, "", _TOP)
         if data.get("format") != FORMAT:
-            self.fail(
-                "format" if "format" in data else "", f"format: {FORMAT}", data.get("format", ...)
-            )
+            self.bad("format", f"format: {FORMAT}", data.get("format", MISSING))
         sid = data.get("id", default_id)
         if not isinstance(sid, str) or not _ID_RE.match(sid):
-            self.fail("id", "an id of lower-case letters, digits, '-' or '_'", sid)
+            self.bad("id", "an id of lower-case letters, digits, '-' or '_'", sid)
             sid = "briefing"
-        title = self.text(data, "title", "")
-        date = data.get("date")
+        title = self.string(data, "title", "", limit=MAX_TEXT)
+        date = data.get("date", MISSING)
         if isinstance(date, _dt.date):
             date_s = date.isoformat()
         elif isinstance(date, str) and re.match(r"^\d{4}-\d{2}-\d{2}$", date):
             date_s = date
         else:
-            self.fail(
-                "date" if "date" in data else "",
-                "a date YYYY-MM-DD",
-                date if "date" in data else ...,
-            )
+            self.bad("date", "a date YYYY-MM-DD", date)
             date_s = ""
-        cast = self._cast(data.get("cast"))
-        segments = self._segments(data.get("segments"), {m.avatar for m in cast})
+        cast = self._cast(self.entries(data, "cast"))
+        segments = self._segments(self.entries(data, "segments"), {m.avatar for m in cast})
         if self.problems:
-            raise ScriptError(self.problems)
+            raise self.fail()
         return Script(
             id=sid,
             title=title,
             date=date_s,
             cast=tuple(cast),
             segments=tuple(segments),
-            path=self.filename,
+            path=self.file,
         )
 
-    def _cast(self, raw: Any) -> list[CastMember]:
-        if not isinstance(raw, list) or not raw:
-            self.fail(
-                "cast" if raw is not None else "",
-                "a non-empty list `cast`",
-                raw if raw is not None else ...,
-            )
-            return []
+    def _cast(self, raw: list[Any]) -> list[CastMember]:
         out: list[CastMember] = []
         seen: set[str] = set()
         for i, m in enumerate(raw):
             place = f"cast[{i}]"
             if not isinstance(m, dict):
-                self.fail(place, "a mapping with avatar, role, name, voice, speed", m)
+                self.bad(place, "a mapping with avatar, role, name, voice, speed", m)
                 continue
-            self.unknown(m, {"avatar", "role", "name", "voice", "speed"}, place)
-            avatar = m.get("avatar")
+            self.unknown(m, place, _MEMBER)
+            avatar = m.get("avatar", MISSING)
             if not isinstance(avatar, str) or not _ID_RE.match(avatar):
-                self.fail(
-                    f"{place}.avatar" if "avatar" in m else place,
+                self.bad(
+                    f"{place}.avatar",
                     "an avatar id of lower-case letters, digits, '-' or '_'",
-                    avatar if "avatar" in m else ...,
+                    avatar,
                 )
                 avatar = f"?{i}"
             elif avatar in seen:
-                self.fail(f"{place}.avatar", "an avatar id not used before in cast", avatar)
+                self.bad(f"{place}.avatar", "an avatar id not used before in cast", avatar)
             seen.add(avatar)
-            voice = m.get("voice")
+            voice = m.get("voice", MISSING)
             if not isinstance(voice, str) or voice.split(":", 1)[0] not in VOICES:
-                self.fail(
-                    f"{place}.voice" if "voice" in m else place,
-                    "a voice, one of " + ", ".join(sorted(VOICES)),
-                    voice if "voice" in m else ...,
-                )
+                self.bad(f"{place}.voice", "a voice, one of " + ", ".join(sorted(VOICES)), voice)
                 voice = "ja-openjtalk"
             out.append(
                 CastMember(
                     avatar=avatar,
-                    role=self.text(m, "role", place),
-                    name=self.text(m, "name", place),
+                    role=self.string(m, "role", place, limit=MAX_TEXT),
+                    name=self.string(m, "name", place, limit=MAX_TEXT),
                     voice=voice,
-                    speed=self.number(m, "speed", place, SPEED_RANGE, 1.0),
+                    speed=self.number(m, "speed", place, *SPEED_RANGE, default=1.0),
                 )
             )
         return out
 
-    def _segments(self, raw: Any, avatars: set[str]) -> list[Segment]:
-        if not isinstance(raw, list) or not raw:
-            self.fail(
-                "segments" if raw is not None else "",
-                "a non-empty list `segments`",
-                raw if raw is not None else ...,
-            )
-            return []
+    def _segments(self, raw: list[Any], avatars: set[str]) -> list[Segment]:
         out: list[Segment] = []
+        cast = ", ".join(sorted(a for a in avatars if not a.startswith("?")))
         for i, s in enumerate(raw):
             place = f"segments[{i}]"
             if not isinstance(s, dict):
-                self.fail(place, "a mapping with speaker, slide, narration, pause_after", s)
+                self.bad(place, "a mapping with speaker, slide, narration, pause_after", s)
                 continue
-            self.unknown(s, {"speaker", "slide", "narration", "pause_after"}, place)
-            speaker = s.get("speaker")
+            self.unknown(s, place, _SEGMENT)
+            speaker = s.get("speaker", MISSING)
             if speaker not in avatars:
-                self.fail(
-                    f"{place}.speaker" if "speaker" in s else place,
-                    "a speaker that is an avatar of cast ("
-                    + ", ".join(sorted(a for a in avatars if not a.startswith("?")))
-                    + ")",
-                    speaker if "speaker" in s else ...,
+                self.bad(
+                    f"{place}.speaker", f"a speaker that is an avatar of cast ({cast})", speaker
                 )
-            narration = self.text(s, "narration", place, limit=MAX_NARRATION)
-            slide = self._slide(s.get("slide"), f"{place}.slide", place)
-            pause = self.number(s, "pause_after", place, PAUSE_RANGE, 0.0)
+            narration = self.string(s, "narration", place, limit=MAX_NARRATION)
+            slide = self._slide(s.get("slide", MISSING), f"{place}.slide")
+            pause = self.number(s, "pause_after", place, *PAUSE_RANGE, default=0.0)
             out.append(
                 Segment(
                     speaker=str(speaker),
@@ -342,24 +251,20 @@ class _Validator:
             )
         return out
 
-    def _slide(self, raw: Any, place: str, parent: str) -> Slide:
+    def _slide(self, raw: Any, place: str) -> Slide:
         if not isinstance(raw, dict):
-            self.fail(
-                place if raw is not None else parent,
-                "a slide: a mapping with title and bullets, or title and image",
-                raw if raw is not None else ...,
-            )
+            self.bad(place, "a slide: a mapping with title and bullets, or title and image", raw)
             return Slide(title="")
-        self.unknown(raw, {"title", "bullets", "image", "alt"}, place)
-        title = self.text(raw, "title", place)
+        self.unknown(raw, place, _SLIDE)
+        title = self.string(raw, "title", place, limit=MAX_TEXT)
         bullets: list[str] = []
         b = raw.get("bullets", [])
         if not isinstance(b, list) or len(b) > MAX_BULLETS:
-            self.fail(f"{place}.bullets", f"a list of at most {MAX_BULLETS} lines", b)
+            self.bad(f"{place}.bullets", f"a list of at most {MAX_BULLETS} lines", b)
         else:
             for j, line in enumerate(b):
                 if not isinstance(line, str) or not line.strip() or len(line) > MAX_TEXT:
-                    self.fail(
+                    self.bad(
                         f"{place}.bullets[{j}]",
                         f"a non-empty line of at most {MAX_TEXT} characters",
                         line,
@@ -370,11 +275,11 @@ class _Validator:
         alt = ""
         if image is not None:
             if not isinstance(image, str) or not _SHA_RE.match(image):
-                self.fail(f"{place}.image", "the sha256 of an image asset (64 hex digits)", image)
+                self.bad(f"{place}.image", "the sha256 of an image asset (64 hex digits)", image)
                 image = None
-            alt = self.text(raw, "alt", place)
+            alt = self.string(raw, "alt", place, limit=MAX_TEXT)
             if bullets:
-                self.fail(f"{place}.bullets", "either bullets or an image, not both")
+                self.add(f"{place}.bullets", "either bullets or an image, not both")
         elif not bullets:
-            self.fail(place, "bullets (a list of lines) or an image")
+            self.add(place, "bullets (a list of lines) or an image")
         return Slide(title=title, bullets=tuple(bullets), image=image, alt=alt)

@@ -158,20 +158,20 @@ def load_catalog(path: Path, allow_path: Path | None = None) -> Catalog:
     """Load and check ``catalog.yaml`` (and ``allowlist.txt`` beside it unless given).
 
     Raises:
-        DataError: every problem, one line each: ``FILE:PLACE (line N): expected …``.
+        DataError: every problem, one line each: ``FILE:LINE: PLACE: expected …``.
     """
     allow = AllowList.load(allow_path or path.with_name("allowlist.txt"))
     c, root = open_data(path, ["version", "defaults", "line", "channels", "items"])
 
-    defaults = c.mapping(root.get("defaults", {}), ("defaults",))
-    c.keys(defaults, ("defaults",), ["hours", "place", "sample_note", "city_page"])
-    d_hours = c.text(defaults, "hours", ("defaults",))
-    d_place = c.text(defaults, "place", ("defaults",))
-    d_note = c.text(defaults, "sample_note", ("defaults",))
+    defaults = c.table(root, "defaults", ())
+    c.unknown(defaults, ("defaults",), ["hours", "place", "sample_note", "city_page"])
+    d_hours = c.text_of(defaults, "hours", ("defaults",))
+    d_place = c.text_of(defaults, "place", ("defaults",))
+    d_note = c.text_of(defaults, "sample_note", ("defaults",))
     city_page = _url(c, defaults, "city_page", ("defaults",), allow)
 
-    line = c.mapping(root.get("line", {}), ("line",))
-    c.keys(line, ("line",), ["account", "liff_id"])
+    line = c.table(root, "line", ())
+    c.unknown(line, ("line",), ["account", "liff_id"])
     account = c.string(line, "account", ("line",))
     liff_id = c.string(line, "liff_id", ("line",))
     for key, value, fn in (("account", account, line_account_url),
@@ -180,17 +180,17 @@ def load_catalog(path: Path, allow_path: Path | None = None) -> Catalog:
             try:
                 check_url(fn(value), allow)
             except LinkError as exc:
-                c.problem(("line", key), str(exc))
+                c.add(("line", key), str(exc))
 
-    defs = _channel_defs(c, root.get("channels", []), allow)
+    defs = _channel_defs(c, c.array(root, "channels", ()), allow)
     items: dict[str, Item] = {}
     first_seen: dict[str, int] = {}
-    for i, raw in enumerate(c.seq(root.get("items", []), ("items",))):
+    for i, raw in enumerate(c.array(root, "items", ())):
         it = _item(c, raw, ("items", i), defs, allow, account, liff_id, d_hours)
         if it is None:
             continue
         if it.id in items:
-            c.problem(("items", i, "id"), f"a unique id, {it.id!r} is already items[{first_seen[it.id]}]")
+            c.bad(("items", i, "id"), f"an id used once (also items[{first_seen[it.id]}].id)", it.id)
             continue
         items[it.id] = it
         first_seen[it.id] = i
@@ -205,38 +205,37 @@ def _url(c: Checker, m: Mapping[str, Any], key: str, path: PathT, allow: AllowLi
         try:
             check_url(url, allow)
         except LinkError as exc:
-            c.problem((*path, key), str(exc))
+            c.add((*path, key), str(exc))
     return url
 
 
-def _channel_defs(c: Checker, raw: Any, allow: AllowList) -> dict[str, ChannelDef]:
+def _channel_defs(c: Checker, seq: list[Any], allow: AllowList) -> dict[str, ChannelDef]:
     out: dict[str, ChannelDef] = {}
-    seq = c.seq(raw, ("channels",))
     for i, r in enumerate(seq):
         p: PathT = ("channels", i)
         m = c.mapping(r, p)
-        c.keys(m, p, ["id", "priority", "label", "how", "devices", "identity", "payment"], ["base"])
+        c.unknown(m, p, ["id", "priority", "label", "how", "devices", "identity", "payment", "base"])
         cid = c.string(m, "id", p)
         if cid and cid not in CHANNEL_IDS:
-            c.problem((*p, "id"), f"a channel id among {', '.join(CHANNEL_IDS)}, got {cid!r}")
+            c.bad((*p, "id"), f"a channel id among {', '.join(CHANNEL_IDS)}", cid)
             continue
         if cid in out:
-            c.problem((*p, "id"), f"each channel once, {cid!r} repeats")
+            c.bad((*p, "id"), "each channel once", cid)
             continue
         base = None
         if cid in WEB_CHANNELS:
             base = _url(c, m, "base", p, allow)
         elif "base" in m:
-            c.problem((*p, "base"), "no base for LINE (its links come from line.account)")
-        devices = tuple(str(d) for d in c.seq(m.get("devices", []), (*p, "devices")))
+            c.add((*p, "base"), "no base for LINE (its links come from line.account)")
+        devices = tuple(str(d) for d in c.array(m, "devices", p))
         for j, dv in enumerate(devices):
             if dv not in ("phone", "pc"):
-                c.problem((*p, "devices", j), f"phone or pc, got {dv!r}")
+                c.bad((*p, "devices", j), "phone or pc", dv)
         out[cid] = ChannelDef(
             id=cid,
             priority=c.integer(m, "priority", p, minimum=1),
-            label=c.text(m, "label", p),
-            how=c.text(m, "how", p),
+            label=c.text_of(m, "label", p),
+            how=c.text_of(m, "how", p),
             devices=devices,
             identity=c.boolean(m, "identity", p),
             payment=c.boolean(m, "payment", p),
@@ -244,10 +243,10 @@ def _channel_defs(c: Checker, raw: Any, allow: AllowList) -> dict[str, ChannelDe
         )
     order = [cid for cid in CHANNEL_IDS if cid in out]
     if list(out) != order:
-        c.problem(("channels",), f"channels in the city's priority order {', '.join(CHANNEL_IDS)}")
+        c.add(("channels",), f"channels in the city's priority order {', '.join(CHANNEL_IDS)}")
     for cid in CHANNEL_IDS:
         if cid not in out and seq:
-            c.problem(("channels",), f"a definition of channel {cid!r}")
+            c.add(("channels",), f"a definition of channel {c.describe(cid)}", "none")
     return out
 
 
@@ -261,56 +260,56 @@ def _item(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef], allow: Al
     proc = ["section", "who", "bring", "counter", "fee", "pay_online"]
     optional = ["sample", "rank", "hours"]
     if kind == "procedure":
-        c.keys(m, p, common + proc, optional)
+        c.unknown(m, p, common + proc + optional)
     elif kind == "helper":
-        c.keys(m, p, [*common, "helper"], optional + proc)
+        c.unknown(m, p, [*common, "helper", *optional, *proc])
     elif kind == "link":
-        c.keys(m, p, common, ["sample"])
+        c.unknown(m, p, [*common, "sample"])
     elif kind:
-        c.problem((*p, "kind"), f"one of {', '.join(KINDS)}, got {kind!r}")
+        c.bad((*p, "kind"), f"one of {', '.join(KINDS)}", kind)
     iid = c.string(m, "id", p)
     if iid and not set(iid) <= ID_CHARS:
-        c.problem((*p, "id"), f"an id of lower-case letters, digits and '-', got {iid!r}")
+        c.bad((*p, "id"), "an id of lower-case letters, digits and '-'", iid)
     helper = None
     if kind == "helper":
         helper = c.string(m, "helper", p)
         if helper and helper not in HELPERS:
-            c.problem((*p, "helper"), f"one of {', '.join(HELPERS)}, got {helper!r}")
+            c.bad((*p, "helper"), f"one of {', '.join(HELPERS)}", helper)
     has = kind == "procedure"
-    sample = tuple(str(s) for s in c.seq(m.get("sample", []), (*p, "sample")))
+    sample = tuple(str(s) for s in c.array(m, "sample", p, required=False))
     for j, s in enumerate(sample):
         if s not in SAMPLE_FIELDS:
-            c.problem((*p, "sample", j), f"a field name among {', '.join(SAMPLE_FIELDS)}, got {s!r}")
+            c.bad((*p, "sample", j), f"a field name among {', '.join(SAMPLE_FIELDS)}", s)
     pay_online: bool | None = None
     if "pay_online" in m or has:
         pay_online = c.boolean(m, "pay_online", p)
-    channels = _item_channels(c, m.get("channels", []), (*p, "channels"), defs, allow,
-                              account, liff_id)
+    channels = _item_channels(c, m, p, defs, allow, account, liff_id)
     return Item(
         id=iid,
         kind=kind,
         helper=helper,
         rank=c.integer(m, "rank", p, required=False, minimum=1) if "rank" in m else None,
-        section=c.text(m, "section", p) if ("section" in m or has) else None,
-        title=c.text(m, "title", p),
-        summary=c.text(m, "summary", p),
-        who=c.text(m, "who", p) if ("who" in m or has) else None,
-        bring=c.texts(m, "bring", p, required=has),
-        counter=c.text(m, "counter", p) if ("counter" in m or has) else None,
-        hours=(c.text(m, "hours", p) if "hours" in m else d_hours) if kind != "link" else None,
-        fee=c.text(m, "fee", p) if ("fee" in m or has) else None,
+        section=c.text_of(m, "section", p) if ("section" in m or has) else None,
+        title=c.text_of(m, "title", p),
+        summary=c.text_of(m, "summary", p),
+        who=c.text_of(m, "who", p) if ("who" in m or has) else None,
+        bring=c.texts_of(m, "bring", p, required=has),
+        counter=c.text_of(m, "counter", p) if ("counter" in m or has) else None,
+        hours=(c.text_of(m, "hours", p) if "hours" in m else d_hours) if kind != "link" else None,
+        fee=c.text_of(m, "fee", p) if ("fee" in m or has) else None,
         pay_online=pay_online,
         sample=sample,
         channels=channels,
     )
 
 
-def _item_channels(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef],
+def _item_channels(c: Checker, item: Mapping[str, Any], ip: PathT, defs: dict[str, ChannelDef],
                    allow: AllowList, account: str, liff_id: str) -> tuple[Channel, ...]:
     out: list[Channel] = []
-    seq = c.seq(raw, p)
-    if not seq and isinstance(raw, list):
-        c.problem(p, "at least one channel")
+    p: PathT = (*ip, "channels")
+    seq = c.array(item, "channels", ip)
+    if not seq and isinstance(item.get("channels"), list):
+        c.add(p, "at least one channel", "none")
     for j, r in enumerate(seq):
         q: PathT = (*p, j)
         m = c.mapping(r, q)
@@ -320,18 +319,18 @@ def _item_channels(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef],
         if not cid:
             continue
         if cid not in CHANNEL_IDS:
-            c.problem((*q, "channel"), f"a channel among {', '.join(CHANNEL_IDS)}, got {cid!r}")
+            c.bad((*q, "channel"), f"a channel among {', '.join(CHANNEL_IDS)}", cid)
             continue
         if cid not in defs:
-            c.problem((*q, "channel"), f"a channel defined under channels:, {cid!r} is not")
+            c.bad((*q, "channel"), "a channel defined under channels:", cid)
             continue
         if any(ch.id == cid for ch in out):
-            c.problem((*q, "channel"), f"each channel once per item, {cid!r} repeats")
+            c.bad((*q, "channel"), "each channel once per item", cid)
             continue
-        note = c.text(m, "note", q) if "note" in m else None
+        note = c.text_of(m, "note", q) if "note" in m else None
         try:
             if cid == "line":
-                c.keys(m, q, ["channel", "via"], ["text", "path", "note"])
+                c.unknown(m, q, ["channel", "via", "text", "path", "note"])
                 via = c.string(m, "via", q)
                 if via == "chat":
                     url = line_chat_url(account, c.string(m, "text", q))
@@ -341,13 +340,13 @@ def _item_channels(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef],
                     url = liff_url(liff_id, c.string(m, "path", q, required=False, default="/"))
                 else:
                     if via:
-                        c.problem((*q, "via"), f"one of {', '.join(LINE_VIAS)}, got {via!r}")
+                        c.bad((*q, "via"), f"one of {', '.join(LINE_VIAS)}", via)
                     continue
             else:
-                c.keys(m, q, ["channel"], ["path", "url", "note"])
+                c.unknown(m, q, ["channel", "path", "url", "note"])
                 via = "web"
                 if ("path" in m) == ("url" in m):
-                    c.problem(q, "exactly one of 'path' (under the channel's base) or 'url'")
+                    c.add(q, "exactly one of 'path' (under the channel's base) or 'url'")
                     continue
                 if "url" in m:
                     url = c.string(m, "url", q)
@@ -361,11 +360,11 @@ def _item_channels(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef],
                 try:
                     check_url(url, allow)
                 except LinkError as exc:
-                    c.problem(where, str(exc))
+                    c.add(where, str(exc))
                     continue
             check_url(url, allow)
         except LinkError as exc:
-            c.problem(q, str(exc))
+            c.add(q, str(exc))
             continue
         out.append(Channel(id=cid, via=via, url=url, note=note))
     # Shown in the city's priority order whatever order the file lists them in.

@@ -1,7 +1,7 @@
 """Check a world's kiosk data (catalog, helpers, allow-list, kiosks' procedures) without serving.
 
 ``python -m server.kiosk check worlds/machida-city-hall`` prints every problem, one line each
-(``FILE:PLACE (line N): expected …``), and exits 1; or prints a summary and exits 0.
+(``FILE:LINE: PLACE: expected …``), and exits 1; or prints a summary and exits 0.
 """
 
 from __future__ import annotations

@@ -198,61 +198,60 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
         DataError: every problem, one line each, with its place.
     """
     c, root = open_data(path, ["version", "sample_note", "page", "booking_item", "categories", "items"])
-    note = c.text(root, "sample_note", ())
+    note = c.text_of(root, "sample_note", ())
     page = c.string(root, "page", ())
     if page:
         try:
             check_url(page, catalog.allow)
         except LinkError as exc:
-            c.problem(("page",), str(exc))
+            c.add(("page",), str(exc))
     booking_id = c.string(root, "booking_item", ())
     booking_item = catalog.item(booking_id) if booking_id else None
     if booking_id and booking_item is None:
-        c.problem(("booking_item",), f"an item id of the catalog, got {booking_id!r}")
+        c.bad(("booking_item",), "an item id of the catalog", booking_id)
 
     cats: dict[str, Category] = {}
-    for i, raw in enumerate(c.seq(root.get("categories", []), ("categories",))):
+    for i, raw in enumerate(c.array(root, "categories", ())):
         p: PathT = ("categories", i)
         m = c.mapping(raw, p)
-        c.keys(m, p, ["id", "name", "how", "bookable", "fee_note"])
+        c.unknown(m, p, ["id", "name", "how", "bookable", "fee_note"])
         cid = c.string(m, "id", p)
         if cid in cats:
-            c.problem((*p, "id"), f"a unique category id, {cid!r} repeats")
-        cats[cid] = Category(cid, c.text(m, "name", p), c.text(m, "how", p),
-                             c.boolean(m, "bookable", p), c.text(m, "fee_note", p))
+            c.bad((*p, "id"), "a category id used once", cid)
+        cats[cid] = Category(cid, c.text_of(m, "name", p), c.text_of(m, "how", p),
+                             c.boolean(m, "bookable", p), c.text_of(m, "fee_note", p))
 
     items: list[GarbageItem] = []
     index: dict[str, list[int]] = {}
     owner: dict[str, PathT] = {}
-    for i, raw in enumerate(c.seq(root.get("items", []), ("items",))):
+    for i, raw in enumerate(c.array(root, "items", ())):
         p = ("items", i)
         m = c.mapping(raw, p)
-        c.keys(m, p, ["name", "kana", "category", "fee"], ["aliases", "note"])
+        c.unknown(m, p, ["name", "kana", "category", "fee", "aliases", "note"])
         kana = c.string(m, "kana", p)
         if kana and normalise(kana) != normalise(jaconv.kata2hira(kana)):
-            c.problem((*p, "kana"), "a reading in kana")
-        aliases = tuple(str(a) for a in c.seq(m.get("aliases", []), (*p, "aliases")))
+            c.bad((*p, "kana"), "a reading in kana", kana)
+        aliases = tuple(str(a) for a in c.array(m, "aliases", p, required=False))
         cat = c.string(m, "category", p)
         if cat and cat not in cats:
-            c.problem((*p, "category"), f"a category among {', '.join(cats)}, got {cat!r}")
+            c.bad((*p, "category"), f"a category among {', '.join(cats)}", cat)
         fee: int | None = None
-        if "fee" not in m:
-            c.problem(p, "field 'fee' (yen, or null)")
-        elif m["fee"] is not None:
+        if c.present(m, "fee", p, "a fee in yen (an integer >= 0) or null", True) and (
+                m["fee"] is not None):
             fee = c.integer(m, "fee", p, minimum=0)
         it = GarbageItem(
-            name=c.text(m, "name", p),
+            name=c.text_of(m, "name", p),
             kana=kana,
             aliases=aliases,
             category=cat,
             fee=fee,
-            note=c.text(m, "note", p) if "note" in m else None,
+            note=c.text_of(m, "note", p) if "note" in m else None,
         )
         if cat in cats and cats[cat].bookable and fee is None:
-            c.problem((*p, "fee"), f"a fee in yen for a {cat} item")
+            c.add((*p, "fee"), f"a fee in yen for a {cat} item", "null")
         for k in it.match_keys():
             if k in owner and owner[k][1] != i:
-                c.problem(p, f"names that no other item uses; {k!r} is also items[{owner[k][1]}]")
+                c.add(p, f"names no other item uses (also items[{owner[k][1]}])", c.describe(k))
             owner.setdefault(k, p)
             index.setdefault(k, [])
             if i not in index[k]:

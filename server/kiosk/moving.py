@@ -153,67 +153,66 @@ def load_moving(path: Path, catalog: Catalog) -> MovingGuide:
         DataError: every problem, one line each, with its place.
     """
     c, root = open_data(path, ["version", "sample_note", "page", "questions", "steps"])
-    note = c.text(root, "sample_note", ())
+    note = c.text_of(root, "sample_note", ())
     page = c.string(root, "page", ())
     if page:
         try:
             check_url(page, catalog.allow)
         except LinkError as exc:
-            c.problem(("page",), str(exc))
+            c.add(("page",), str(exc))
 
     questions: list[Question] = []
-    for i, raw in enumerate(c.seq(root.get("questions", []), ("questions",))):
+    for i, raw in enumerate(c.array(root, "questions", ())):
         p: PathT = ("questions", i)
         m = c.mapping(raw, p)
-        c.keys(m, p, ["id", "text"], ["options"])
+        c.unknown(m, p, ["id", "text", "options"])
         qid = c.string(m, "id", p)
         opts: list[tuple[str, Text]] = []
-        for j, o in enumerate(c.seq(m.get("options", []), (*p, "options"))):
+        for j, o in enumerate(c.array(m, "options", p, required=False)):
             om = c.mapping(o, (*p, "options", j))
-            c.keys(om, (*p, "options", j), ["id", "text"])
+            c.unknown(om, (*p, "options", j), ["id", "text"])
             oid = c.string(om, "id", (*p, "options", j))
             if any(oid == x for x, _ in opts):
-                c.problem((*p, "options", j, "id"), f"a unique option id, {oid!r} repeats")
-            opts.append((oid, c.text(om, "text", (*p, "options", j))))
+                c.bad((*p, "options", j, "id"), "an option id used once", oid)
+            opts.append((oid, c.text_of(om, "text", (*p, "options", j))))
         if any(q.id == qid for q in questions):
-            c.problem((*p, "id"), f"a unique question id, {qid!r} repeats")
-        questions.append(Question(qid, c.text(m, "text", p), tuple(opts)))
+            c.bad((*p, "id"), "a question id used once", qid)
+        questions.append(Question(qid, c.text_of(m, "text", p), tuple(opts)))
     qmap = {q.id: q for q in questions}
 
     steps: list[Step] = []
-    for i, raw in enumerate(c.seq(root.get("steps", []), ("steps",))):
+    for i, raw in enumerate(c.array(root, "steps", ())):
         p = ("steps", i)
         m = c.mapping(raw, p)
-        c.keys(m, p, ["id", "when", "title", "what", "deadline", "bring", "counter"],
-               ["online", "online_note"])
+        c.unknown(m, p, ["id", "when", "title", "what", "deadline", "bring", "counter", "online",
+                         "online_note"])
         sid = c.string(m, "id", p)
         if any(s.id == sid for s in steps):
-            c.problem((*p, "id"), f"a unique step id, {sid!r} repeats")
+            c.bad((*p, "id"), "a step id used once", sid)
         when: dict[str, frozenset[Any]] = {}
-        for q, allowed in c.mapping(m.get("when", {}), (*p, "when")).items():
+        for q, allowed in c.table(m, "when", p).items():
             wp: PathT = (*p, "when", str(q))
             if q not in qmap:
-                c.problem(wp, f"a question among {', '.join(qmap)}, got {q!r}")
+                c.bad(wp, f"a question among {', '.join(qmap)}", q)
                 continue
             vals = c.seq(allowed, wp)
             valid = {True, False} if qmap[q].yes_no else {oid for oid, _ in qmap[q].options}
             for j, v in enumerate(vals):
                 if v not in valid or (qmap[q].yes_no and not isinstance(v, bool)):
-                    c.problem((*wp, j), f"one of {', '.join(map(str, sorted(valid, key=str)))}, "
-                              f"got {v!r}")
+                    c.bad((*wp, j), f"one of {', '.join(map(str, sorted(valid, key=str)))}", v)
             when[str(q)] = frozenset(vals)
         ch_id, url = _online(c, m, p, catalog)
         steps.append(Step(
             id=sid,
             when=when,
-            title=c.text(m, "title", p),
-            what=c.text(m, "what", p),
-            deadline=c.text(m, "deadline", p),
-            bring=c.texts(m, "bring", p),
-            counter=c.text(m, "counter", p),
+            title=c.text_of(m, "title", p),
+            what=c.text_of(m, "what", p),
+            deadline=c.text_of(m, "deadline", p),
+            bring=c.texts_of(m, "bring", p),
+            counter=c.text_of(m, "counter", p),
             online_channel=ch_id,
             online_url=url,
-            online_note=c.text(m, "online_note", p) if "online_note" in m else None,
+            online_note=c.text_of(m, "online_note", p) if "online_note" in m else None,
         ))
     c.raise_if_any()
     labels = {cid: d.label for cid, d in catalog.channel_defs.items()}
@@ -226,27 +225,27 @@ def _online(c: Checker, m: Mapping[str, Any], p: PathT,
         return None, None
     op: PathT = (*p, "online")
     om = c.mapping(m["online"], op)
-    c.keys(om, op, ["channel"], ["item", "url"])
+    c.unknown(om, op, ["channel", "item", "url"])
     ch = c.string(om, "channel", op)
     if ch not in CHANNEL_IDS:
-        c.problem((*op, "channel"), f"a channel among {', '.join(CHANNEL_IDS)}, got {ch!r}")
+        c.bad((*op, "channel"), f"a channel among {', '.join(CHANNEL_IDS)}", ch)
         return None, None
     if ("item" in om) == ("url" in om):
-        c.problem(op, "exactly one of 'item' (a catalog item offering the channel) or 'url'")
+        c.add(op, "exactly one of 'item' (a catalog item offering the channel) or 'url'")
         return None, None
     if "item" in om:
         iid = c.string(om, "item", op)
         item = catalog.item(iid)
         chan = item.channel(ch) if item else None
         if chan is None:
-            c.problem((*op, "item"), f"a catalog item with channel {ch!r}, got {iid!r}")
+            c.bad((*op, "item"), f"a catalog item with channel {c.describe(ch)}", iid)
             return None, None
         return ch, chan.url
     url = c.string(om, "url", op)
     try:
         check_url(url, catalog.allow)
     except LinkError as exc:
-        c.problem((*op, "url"), str(exc))
+        c.add((*op, "url"), str(exc))
         return None, None
     return ch, url
 

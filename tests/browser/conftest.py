@@ -13,8 +13,10 @@ Fixtures for every browser test (kiosk and briefing tests use them too):
 - ``join(page, name)``: enters the hall from the first screen and waits for the own avatar;
 - ``wait_for(page, js, timeout=...)``: waits for a JS expression to be truthy, in steps of ``WAIT``.
 
-Waits are multiples of ``WAIT``. The page exposes ``window.emachi`` (see clients/web/App.js):
-``state()``, ``self()``, ``others()``, ``dropConnection()``, ``app``.
+Waits are multiples of ``WAIT``. A page opened for a test exposes ``window.emachi`` (see
+clients/web/TestHooks.js): ``state()``, ``self()``, ``others()``, ``dropConnection()``, ``app``.
+Visitors' pages do not: ``open_page`` turns the hooks on with the ``emachi.test`` flag in
+``localStorage`` (``TEST_FLAG``), set before any script of the page runs.
 """
 
 from __future__ import annotations
@@ -47,6 +49,9 @@ WAIT = 0.25  # seconds: the one unit of every wait in browser tests
 SERVER_START = 80 * WAIT
 PAGE_READY = 80 * WAIT
 PHONE = {"width": 390, "height": 844}
+
+# turns the client's test hooks on (clients/web/TestHooks.js) in every page of a test's context
+TEST_FLAG = "try { localStorage.setItem('emachi.test', '1'); } catch (e) { /* opaque origin */ }"
 
 # feature modules the client tries to load (clients/web/features.js); a 404 for one that is not
 # written yet is expected and not an error of the page
@@ -213,6 +218,7 @@ class PageOpener:
             device_scale_factor=1,
             locale="ja-JP",
         )
+        ctx.add_init_script(TEST_FLAG)  # type: ignore[attr-defined]
         page = ctx.new_page()
         problems = PageProblems()
         page.on("console", lambda m: problems.console(m))

@@ -328,3 +328,18 @@ def test_the_own_avatar_walks_without_being_pulled_back(open_page: Any) -> None:
     assert not backs, f"pulled back while walking: {samples}"
     corrections = page.evaluate("window.emachi.corrections()")
     assert max(corrections) < 1.0, corrections
+
+
+def test_a_visitors_page_carries_no_test_hooks(browser: Any, emachi: Any) -> None:
+    ctx = browser.new_context()
+    try:
+        page = ctx.new_page()
+        first_frame = "performance.getEntriesByName('emachi-first-frame').length > 0"
+        page.goto(emachi.url + "/")
+        wait_for(page, first_frame)
+        assert page.evaluate("typeof window.emachi") == "undefined"
+        page.goto(emachi.url + "/?test=1")
+        wait_for(page, first_frame)
+        assert page.evaluate("window.emachi.state().frames") > 0
+    finally:
+        ctx.close()

@@ -243,4 +243,4 @@ def test_kiosk_check_command_reports_problems_with_places(tmp_path: Path, capsys
         encoding="utf-8")
     assert main(["check", str(bad)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err and all(":channels[4].base (line " in e or "evil.example" in e for e in err)
+    assert err and all(": channels[4].base: " in e or "evil.example" in e for e in err)

@@ -302,7 +302,38 @@ def test_a_toml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
     assert len(problems) == 1
     line = str(problems[0])
     # the string opened on line 18 is not closed before the end of that line
-    assert line.startswith(f"{path}:line 18, column 13: expected valid TOML, got ")
+    assert line.startswith(f"{path}:18: (document): expected valid TOML, got ")
+    assert line.endswith("(column 13)")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "says"),
+    [
+        (
+            "radius = 2.0",
+            'radius = "two"',
+            ':66: kiosks[0].radius: expected a number > 0, got "two"',
+        ),
+        ('kind = "kiosk"\n', "", ":60: kiosks[0].kind: expected a non-empty string, got nothing"),
+        (
+            "x = 5.0\nz = 5.0\nyaw = 0.0\nradius",
+            "x = 50.0\nz = 5.0\nyaw = 0.0\nradius",
+            ":60: kiosks[0]: expected a position on floor g",
+        ),
+        ('model = "linear"', 'model = "cubic"', ":51: zones[2].profile.model: expected one of"),
+        (
+            "{ x = 5.0, z = 1.5, yaw = 0.0 }]",
+            "{ x = 5.0, z = 1.5, yaw = 0.0 },\n  { x = 5.0, z = 8.0, yaw = 0.0 }]",
+            ":78: stages[0].speakers[1]: expected a spot inside the stage zone",
+        ),
+    ],
+)
+def test_each_problem_names_the_line_of_its_place(
+    tmp_path: Path, old: str, new: str, says: str
+) -> None:
+    path = write(tmp_path, MINI.replace(old, new, 1))
+    report = "\n".join(str(p) for p in check_world(path))
+    assert f"{path}{says}" in report, report
 
 
 def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
@@ -322,7 +353,7 @@ def test_every_problem_is_reported_not_only_the_first(tmp_path: Path) -> None:
 def test_a_missing_file_is_one_problem(tmp_path: Path) -> None:
     problems = check_world(tmp_path / "nowhere")
     assert [str(p) for p in problems] == [
-        f"{tmp_path / 'nowhere'}:file: expected a world file (world.toml or its folder), got no such file"
+        f"{tmp_path / 'nowhere'}:1: (file): expected a world file (world.toml or its folder), got no such file"
     ]
 
 
