@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -290,20 +291,24 @@ class Instance:
         now = time.monotonic()
         server_time = time.time() * 1000.0
         slow_limit = self.config.slow_limit
-        last_seq = self.last_seq
         names, colors = self.names, self.colors
+        parts = sections.all_sections()
+        entered = sections.all_entered()
+        base_ticks = base_tick.tolist()
+        last_seqs = self.last_seq[slots].tolist()
+        crowds = beyond.tolist()
         sent = nbytes = 0
-        for i, s in enumerate(viewers):
-            e = sections.entered_ids(i)
-            info = [[a, names[a], colors[a]] for a in e.tolist()] if e.size else []
+        for i in _send_order(n, tick):
+            s = viewers[i]
+            e = entered[i]
             frame = _pack_snapshot(
                 tick,
-                int(base_tick[i]),
-                int(last_seq[s.avatar_id]),
+                base_ticks[i],
+                last_seqs[i],
                 server_time,
-                *sections.sections(i),
-                info,
-                int(beyond[i]),
+                *parts[i],
+                [[a, names[a], colors[a]] for a in e] if e else [],
+                crowds[i],
             )
             if s.push(frame, now):
                 sent += 1
@@ -316,6 +321,17 @@ class Instance:
                     s.close(CloseCode.TOO_SLOW)
                     s.abort_later()
         self.metrics.sent(sent, nbytes)
+
+
+_GOLDEN = 0.6180339887498949
+
+
+def _send_order(n: int, tick: int) -> itertools.chain[int]:
+    """The viewers' indices in this tick's send order: rotated by a golden-ratio step each tick,
+    so that no viewer is always written last (at 1,000 viewers the last tenth would otherwise
+    always get its frame about 12 ms after the first)."""
+    k = int((tick * _GOLDEN) % 1.0 * n)
+    return itertools.chain(range(k, n), range(k))
 
 
 _packb = msgpack.Packer(use_bin_type=True).pack
