@@ -11,6 +11,7 @@ import asyncio
 import math
 
 from server.hall import Hall
+from server.instance import InstanceState
 from server.keys import HALL
 from server.protocol.messages import Ack, Input
 from server.session import Session
@@ -78,7 +79,8 @@ async def test_an_empty_extra_instance_is_disposed_and_stops_ticking(
             extra = hall.instances[1]
             await two.until(lambda: two.snapshots > 2)
         # "two" has left; once its resume window and the grace period are over, #2 goes
-        await _until(lambda: extra not in hall.instances, 200 * WAIT)
+        await _until(lambda: extra.state is InstanceState.DISPOSED, 200 * WAIT)
+        assert extra not in hall.instances
         assert extra._task is not None and extra._task.done()
         stopped_at = extra.tick
         await asyncio.sleep(4 * WAIT)  # a stopped tick must stay stopped: nothing to wait for
