@@ -3,7 +3,9 @@
 Each client says hello, then walks: it picks a waypoint on its floor (kiosks, counters,
 tables, stairs, spawns, zone centres from ``GET /api/world``), walks there sending an
 input only when its intent changes (and a small course correction while walking), pauses,
-and picks another. It acknowledges the newest snapshot about every 100 ms.
+and picks another. It acknowledges the newest snapshot about every 100 ms. With an
+``input_rate`` (``bench.crowd --input-rate 10``) it sends an input that often whatever the intent
+does, as a browser that sends its stick or keys on every frame would; those inputs carry the acks.
 
 A client tracks only its own avatar (:class:`OwnTrack`), found in each snapshot's sections
 by binary search, so that a thousand clients fit in a process or two; it measures what a
@@ -312,8 +314,10 @@ async def _one_client(
     stats: Stats,
     seed: int,
     verify: bool = False,
+    input_rate: float = 0.0,
 ) -> None:
     rng = random.Random(seed)
+    input_every = 1.0 / input_rate if input_rate > 0 else math.inf
     # A verifying client decodes and checks every frame and rebuilds its whole view, as a
     # browser does: the server's stream must hold up, not only the bench's shortcut.
     view = SnapshotState() if verify else None
@@ -336,7 +340,7 @@ async def _one_client(
         own: OwnTrack | None = None
         seq = 0
         newest = 0
-        last_ack = last_control = 0.0
+        last_ack = last_control = last_input = 0.0
         pending: deque[tuple[int, float]] = deque()
         sends: set[asyncio.Task[None]] = set()
         unpackb = msgpack.unpackb
@@ -394,7 +398,10 @@ async def _one_client(
                     intent = walker.control(rec[0], rec[2] / 100.0, rec[3] / 100.0, t)
                 if ws.closed:
                     break
+                if intent is None and t - last_input >= input_every - 0.02:
+                    intent = walker.intent  # the steady stream: the same intent again
                 if intent is not None:
+                    last_input = t
                     seq += 1
                     # a person presses keys at any moment, not just after a snapshot arrived:
                     # send at a random phase within the tick (sending at once would make every
@@ -440,6 +447,7 @@ async def run_clients(
     measure_for: float,
     seed: int,
     verify: int = 0,
+    input_rate: float = 0.0,
 ) -> Stats:
     """Run ``count`` walking clients; measure from ``measure_from`` (wall clock) for ``measure_for`` s.
 
@@ -468,6 +476,7 @@ async def run_clients(
                 stats,
                 seed * 100_003 + first_index + k,
                 k < verify,
+                input_rate,
             )
             tasks.append(asyncio.create_task(_delayed(delay, client, stats)))
         tasks.append(asyncio.create_task(_cpu_in_window(window, stats)))

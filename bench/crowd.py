@@ -1,12 +1,15 @@
 """Load generator: a crowd of walking clients against one emachi server, measured.
 
     python -m bench.crowd --avatars N --seconds S [--url ws://127.0.0.1:PORT/ws] [--procs P]
+                          [--input-rate HZ]
 
 Without ``--url`` it starts its own ``emachi serve`` on a free loopback port with
 ``--capacity N`` (so that the whole crowd shares one instance) and stops it at the end.
 ``P`` processes (default ``min(2, cores)``) each run many asyncio clients
 (:mod:`bench.client`). Clients connect spread over a ramp, walk a warm-up, then everything
-is measured for ``S`` seconds:
+is measured for ``S`` seconds. With ``--input-rate 10`` every client sends ten inputs a second
+(the figure the real-time budget is stated at); without it, inputs go out when the intent changes.
+Measured:
 
 - server tick time p50/p99/max, read from the server's ``GET /metrics`` at the end of the
   window (the server's quantiles cover its last 1200 ticks);
@@ -378,6 +381,12 @@ def main(argv: list[str] | None = None) -> int:
         default="",
         help='extra options for the self-started server, e.g. "--snapshot-rate 10"',
     )
+    ap.add_argument(
+        "--input-rate",
+        type=float,
+        default=0.0,
+        help="inputs per second per client, whatever the intent (default: only on a change)",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(
         "--out", type=Path, default=None, help="result file (default bench/results/crowd-N.json)"
@@ -389,6 +398,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--seconds must be 1-{MAX_SECONDS}")
     if not 1 <= args.procs <= 16:
         ap.error("--procs must be 1-16")
+    if not 0 <= args.input_rate <= 20:
+        ap.error("--input-rate must be 0-20 (the server allows 60 messages a second)")
     ramp = args.ramp if args.ramp is not None else max(2.0, args.avatars / 250)
 
     server: _Server | None = None
@@ -429,6 +440,7 @@ def main(argv: list[str] | None = None) -> int:
                 "measure_for": args.seconds,
                 "seed": args.seed + i,
                 "verify": args.verify,
+                "input_rate": args.input_rate,
             }
             first += n
             p = ctx.Process(target=_worker, args=(kw, out), daemon=True)
@@ -468,6 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         "avatars": args.avatars,
         "seconds": args.seconds,
         "procs": args.procs,
+        "input_rate": args.input_rate,
         "ramp_s": ramp,
         "warmup_s": args.warmup,
         "url": "self-started emachi serve" if server is not None else url,

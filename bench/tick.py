@@ -5,6 +5,12 @@ each phase of a tick (step, quantise, interest, encode, pack): the server's work
 socket writes. Times are CPU time of this process (``time.process_time``), so that other load on
 the machine does not blur where the tick's work goes; the server's wall-clock tick is measured by
 ``bench.crowd``. Writes bench/results/tick-N.json. Measures; never asserts.
+
+``--instance`` runs the server's own ``Instance.step`` and ``Instance.broadcast`` instead, with
+sessions whose transport only counts bytes: every viewer sends 10 inputs a second and acks two ticks
+back, so what is timed is the whole tick as the server runs it (per-viewer Python included), less
+the kernel's socket writes. Deterministic, so it also runs under ``valgrind --tool=callgrind`` to
+count instructions, which a busy machine does not blur.
 """
 
 from __future__ import annotations
@@ -12,7 +18,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
+import subprocess
 import time
 from pathlib import Path
 
@@ -35,7 +43,12 @@ def main(argv: list[str] | None = None) -> int:
         "--interest-every", type=int, default=2, help="as the server's setting (default 2)"
     )
     ap.add_argument("--out", type=Path, default=None)
+    ap.add_argument(
+        "--instance", action="store_true", help="time the server's Instance.step + broadcast"
+    )
     args = ap.parse_args(argv)
+    if args.instance:
+        return _instance_bench(args.avatars, args.ticks, args.interest_every, args.out)
     n = args.avatars
     world = load_world(ROOT / "worlds" / "machida-city-hall")
     crowd = Crowd(world, n)
@@ -108,6 +121,95 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'phase':<10} {'p50 ms':>8} {'p99 ms':>8}")
     for k, v in summary.items():
         print(f"{k:<10} {v['p50_ms']:8.2f} {v['p99_ms']:8.2f}")
+    return 0
+
+
+class _CountingTransport:
+    """A transport that is never full and only counts what it is given."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes += len(data)
+
+
+def _instance_bench(n: int, ticks: int, interest_every: int, out: Path | None) -> int:
+    from server.config import Config
+    from server.hooks import Hooks
+    from server.instance import Instance
+    from server.metrics import Metrics
+    from server.session import Session, SessionState
+
+    world = load_world(ROOT / "worlds" / "machida-city-hall")
+    config = Config(capacity=n, interest_every=interest_every)
+    inst = Instance("bench#1", world, config, Metrics(), Hooks())
+    rng = np.random.default_rng(1)
+    transports = []
+    sessions = []
+    for i in range(n):
+        s = Session(config.send_buffer_limit, config.rate_per_second, config.rate_burst)
+        s.name = f"bench{i}"
+        t = _CountingTransport()
+        s.attach(None, t)  # type: ignore[arg-type]
+        s.to(SessionState.ACTIVE)
+        inst.on_join(s)
+        transports.append(t)
+        sessions.append(s)
+    headings = rng.uniform(0, 2 * math.pi, n)
+    cpu: list[float] = []
+    # under `valgrind --tool=callgrind --instr-atstart=no`, BENCH_CALLGRIND=1 counts the ticks
+    # after the 20th only (the world's loading would dwarf them otherwise)
+    callgrind = bool(os.environ.get("BENCH_CALLGRIND"))
+    for tick in range(1, ticks + 1):
+        if callgrind and tick == 21:
+            subprocess.run(["callgrind_control", "-i", "on", str(os.getpid())], check=False)
+        if tick % 20 == 1:  # people change their minds now and then
+            turn = rng.choice(n, n // 4, replace=False)
+            headings[turn] = rng.uniform(0, 2 * math.pi, len(turn))
+        t0 = time.process_time()
+        # 10 inputs a second: half the crowd sends one before each 20 Hz tick, carrying an ack
+        seq = tick  # one input per tick per sender: rising
+        for i in range(tick % 2, n, 2):
+            s = sessions[i]
+            s.acked_tick = inst.tick - 1  # what a valid ACK does (Instance.ack)
+            a = float(headings[i])
+            inst.set_input(i, seq, 0.5 * math.sin(a), 0.5 * math.cos(a), a)
+        inst.step(0.05)
+        inst.broadcast()
+        cpu.append((time.process_time() - t0) * 1000)
+    if callgrind:
+        subprocess.run(["callgrind_control", "-i", "off", str(os.getpid())], check=False)
+    warm = cpu[20:] or cpu
+    summary = {
+        "mean_ms": float(np.mean(warm)),
+        "p50_ms": float(np.percentile(warm, 50)),
+        "p99_ms": float(np.percentile(warm, 99)),
+        "core_percent_at_20hz": float(np.mean(warm)) * 20 / 10,
+    }
+    result = {
+        "bench": "tick --instance",
+        "avatars": n,
+        "ticks": ticks,
+        "interest_every": interest_every,
+        "clock": "process CPU time; inputs, acks, step and broadcast",
+        "tick": summary,
+        "bytes_per_tick": sum(t.bytes for t in transports) / ticks,
+        "machine": {"cpu": _cpu(), "python": platform.python_version()},
+    }
+    dest = out or ROOT / "bench" / "results" / f"tick-instance-{n}.json"
+    dest.write_text(json.dumps(result, indent=2) + "\n")
+    print(
+        f"instance tick, {n} avatars: mean {summary['mean_ms']:.3f} ms, p50 {summary['p50_ms']:.3f}"
+        f" ms, p99 {summary['p99_ms']:.3f} ms of CPU ({summary['core_percent_at_20hz']:.1f} % of"
+        f" a core at 20 Hz)"
+    )
     return 0
 
 

@@ -268,18 +268,47 @@ def _decode_frame(app: web.Application, session: Session, msg: object) -> object
 
 
 async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocketResponse) -> None:
+    """Frames of one socket until it closes.
+
+    INPUT and ACK (each client sends about ten a second of each) take a fast path: applied
+    here, synchronously, with no dispatch coroutine per message. Every other message goes
+    through the dispatcher. Frames that a replaced socket still delivers after its session was
+    resumed on a newer one are dropped: they are not the avatar's any more.
+    """
     dispatch = app[DISPATCH]
+    receive = ws.receive
+    binary = WSMsgType.BINARY
     while True:
-        msg = await ws.receive()
+        msg = await receive()
+        if msg.type is binary and session.ws is not ws:
+            continue
         decoded = _decode_frame(app, session, msg)
         if decoded is None:
             if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
                 return
             continue
+        kind = type(decoded)
+        if kind is Input:
+            _apply_input(session, decoded)  # type: ignore[arg-type]
+            continue
+        if kind is Ack:
+            inst = session.instance
+            if inst is not None:
+                inst.ack(session, decoded.tick)  # type: ignore[attr-defined]
+            continue
         try:
             await dispatch.dispatch(session, decoded)
         except RequestError as exc:
             session.send(Error(code=exc.code, reason=exc.reason).encode())
+
+
+def _apply_input(session: Session, msg: Input) -> None:
+    """An input's ack (see ``Instance.ack``) and its movement intent."""
+    inst = session.instance
+    if inst is not None:
+        if msg.ack_tick:
+            inst.ack(session, msg.ack_tick)
+        inst.set_input(session.avatar_id, msg.seq, msg.mx, msg.mz, msg.yaw)
 
 
 # -- core handlers ------------------------------------------------------------------------------
@@ -288,15 +317,14 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
 def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
     config = app[CONFIG]
 
+    # INPUT and ACK are applied by _receive_loop's fast path; registered all the same so that
+    # the dispatcher knows them (and no feature can take them over)
     async def on_input(session: Session, msg: Input) -> None:
-        if msg.ack_tick:
-            session.acked_tick = max(session.acked_tick, msg.ack_tick)
-        inst = session.instance
-        if inst is not None:
-            inst.set_input(session.avatar_id, msg.seq, msg.mx, msg.mz, msg.yaw)
+        _apply_input(session, msg)
 
     async def on_ack(session: Session, msg: Ack) -> None:
-        session.acked_tick = max(session.acked_tick, msg.tick)
+        if session.instance is not None:
+            session.instance.ack(session, msg.tick)
 
     async def on_ping(session: Session, msg: Ping) -> None:
         session.send(Pong(client_time=msg.client_time, server_time=time.time() * 1000.0).encode())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import enum
+import itertools
 import logging
 import time
 from typing import TYPE_CHECKING
@@ -41,7 +42,12 @@ __all__ = ["Instance", "InstanceState", "HISTORY"]
 log = logging.getLogger("emachi.instance")
 
 HISTORY = 64  # ticks of quantised state kept for delta bases (3.2 s at 20 Hz)
-ID_COOLDOWN = 10.0  # seconds before a freed avatar id is given to someone else
+# A freed avatar id waits HISTORY ticks (3.2 s at 20 Hz) before it goes to someone else: by then
+# no viewer's usable delta base can still hold the avatar that left, so every viewer has been told
+# of the leave and the newcomer arrives as an "entered" avatar with its own name. A slot still
+# cooling counts as room: when no other is free, the one that has cooled longest is taken at once
+# and the bases sent before its leave are dropped (those viewers get one full snapshot).
+ID_COOLDOWN_TICKS = HISTORY
 
 
 class InstanceState(enum.Enum):
@@ -80,8 +86,11 @@ class Instance:
         self.names: list[str] = [""] * config.capacity
         self.colors: list[int] = [0] * config.capacity
         self._free: collections.deque[int] = collections.deque(range(config.capacity))
-        self._cooling: collections.deque[tuple[float, int]] = collections.deque()
+        # (tick of the leave, slot), oldest first
+        self._cooling: collections.deque[tuple[int, int]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+        # since when nobody (not even a session awaiting its resume) has been here; None if occupied
+        self.empty_since: float | None = time.monotonic()
         self.on_create()
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -92,8 +101,7 @@ class Instance:
 
     def on_join(self, session: Session) -> None:
         """Give the session an avatar id and put its avatar at a spawn point."""
-        self._release_cooled()
-        slot = self._free.popleft()
+        slot = self._take_slot()
         session.avatar_id = slot
         session.instance = self
         self.sessions[slot] = session
@@ -103,18 +111,31 @@ class Instance:
         self.last_seq[slot] = 0
         self.crowd.spawn(slot)
         self.visible_fresh[slot] = False
+        self.empty_since = None
         if len(self.sessions) >= self.capacity:
             self.state = InstanceState.FULL
 
+    def on_resume(self, session: Session) -> None:
+        """A detached session got a new socket: its input numbering starts again.
+
+        A reloaded page counts its inputs from 1; the seq of the previous connection must not
+        make them look stale (a client that keeps counting is not hurt: any seq > 0 is taken).
+        """
+        slot = session.avatar_id
+        self.pending_seq[slot] = 0
+        self.last_seq[slot] = 0
+
     def on_leave(self, session: Session) -> None:
-        """Remove the avatar; its id is reused only after ``ID_COOLDOWN``."""
+        """Remove the avatar; its id is reused after ``ID_COOLDOWN_TICKS`` (or sooner if needed)."""
         slot = session.avatar_id
         if self.sessions.get(slot) is not session:
             return
         del self.sessions[slot]
         self.crowd.remove(slot)
         self.names[slot] = ""
-        self._cooling.append((time.monotonic() + ID_COOLDOWN, slot))
+        self._cooling.append((self.tick, slot))
+        if not self.sessions:
+            self.empty_since = time.monotonic()
         if self.state is InstanceState.FULL:
             self.state = InstanceState.OPEN
 
@@ -130,8 +151,8 @@ class Instance:
         return len(self.sessions)
 
     def has_room(self) -> bool:
-        self._release_cooled()
-        return self.state is InstanceState.OPEN and bool(self._free)
+        """Open with a free slot; a slot still cooling counts (see ``ID_COOLDOWN_TICKS``)."""
+        return self.state is InstanceState.OPEN and bool(self._free or self._cooling)
 
     def position(self, avatar_id: int) -> tuple[str, float, float]:
         """(floor id, x, z) of an avatar, for features like kiosks."""
@@ -140,11 +161,33 @@ class Instance:
         return floor, float(c.pos[avatar_id, 0]), float(c.pos[avatar_id, 1])
 
     def _release_cooled(self) -> None:
-        now = time.monotonic()
-        while self._cooling and self._cooling[0][0] <= now:
+        cooled = self.tick - ID_COOLDOWN_TICKS
+        while self._cooling and self._cooling[0][0] <= cooled:
             self._free.append(self._cooling.popleft()[1])
 
+    def _take_slot(self) -> int:
+        """A free slot; else the one cooling longest, with the delta bases that may hold it dropped."""
+        self._release_cooled()
+        if self._free:
+            return self._free.popleft()
+        left_at, slot = self._cooling.popleft()
+        vt = self.view_tick
+        vt[(vt >= 0) & (vt <= left_at)] = -1
+        return slot
+
     # -- inputs --------------------------------------------------------------------------------
+
+    def ack(self, session: Session, tick: int) -> None:
+        """Take a client's acknowledgement of snapshot ``tick`` as its new delta base.
+
+        Only a tick this instance sent to that avatar, whose view it still keeps, is taken; any
+        other (never sent, in the future, older than the history) is ignored, so one bogus ACK
+        cannot leave the client's base out of reach and force full snapshots from then on.
+        Ignored rather than refused: an honest client may ack a frame that has just left the
+        history after a stall, and a liar gains nothing from being ignored.
+        """
+        if tick > session.acked_tick and self.view_tick[tick % HISTORY, session.avatar_id] == tick:
+            session.acked_tick = tick
 
     def set_input(self, slot: int, seq: int, mx: float, mz: float, yaw: float) -> None:
         if seq <= self.pending_seq[slot]:
@@ -248,20 +291,24 @@ class Instance:
         now = time.monotonic()
         server_time = time.time() * 1000.0
         slow_limit = self.config.slow_limit
-        last_seq = self.last_seq
         names, colors = self.names, self.colors
+        parts = sections.all_sections()
+        entered = sections.all_entered()
+        base_ticks = base_tick.tolist()
+        last_seqs = self.last_seq[slots].tolist()
+        crowds = beyond.tolist()
         sent = nbytes = 0
-        for i, s in enumerate(viewers):
-            e = sections.entered_ids(i)
-            info = [[a, names[a], colors[a]] for a in e.tolist()] if e.size else []
+        for i in _send_order(n, tick):
+            s = viewers[i]
+            e = entered[i]
             frame = _pack_snapshot(
                 tick,
-                int(base_tick[i]),
-                int(last_seq[s.avatar_id]),
+                base_ticks[i],
+                last_seqs[i],
                 server_time,
-                *sections.sections(i),
-                info,
-                int(beyond[i]),
+                *parts[i],
+                [[a, names[a], colors[a]] for a in e] if e else [],
+                crowds[i],
             )
             if s.push(frame, now):
                 sent += 1
@@ -274,6 +321,17 @@ class Instance:
                     s.close(CloseCode.TOO_SLOW)
                     s.abort_later()
         self.metrics.sent(sent, nbytes)
+
+
+_GOLDEN = 0.6180339887498949
+
+
+def _send_order(n: int, tick: int) -> itertools.chain[int]:
+    """The viewers' indices in this tick's send order: rotated by a golden-ratio step each tick,
+    so that no viewer is always written last (at 1,000 viewers the last tenth would otherwise
+    always get its frame about 12 ms after the first)."""
+    k = int((tick * _GOLDEN) % 1.0 * n)
+    return itertools.chain(range(k, n), range(k))
 
 
 _packb = msgpack.Packer(use_bin_type=True).pack

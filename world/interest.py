@@ -11,6 +11,11 @@ the block all lie within that reach is settled; the others wait for the next pas
 fine cells to coarse ones (a dense crowd is settled from few candidates) and then to wider rings,
 until the last pass covers ``radius``. Each pass is a handful of numpy operations over a padded
 ``(viewers, candidates)`` table, never a Python loop over avatars.
+
+A small query (viewers × avatars up to ``brute_limit``, e.g. everyone in a hall of a few hundred)
+skips the grid: one ``(viewers, avatars)`` table of distances answers it in a dozen numpy calls,
+where the passes would cost a few hundred. Both orders are the same keys (float32 d², slot), so
+the answers are identical.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ _OFF = _SPAN // 2
 _BUDGET = 1 << 19  # distances computed at once, at most (about)
 _SLOT_BITS = 20  # a sort key is (float32 bits of d², slot), slots below 2**20
 _SLOT_MASK = (1 << _SLOT_BITS) - 1
+_BRUTE = 1 << 17  # viewers × avatars up to which one dense table beats the grid's passes
 
 
 def _key(floor: np.ndarray, cx: np.ndarray, cz: np.ndarray) -> np.ndarray:
@@ -72,6 +78,7 @@ class Interest:
         self.radius = float(radius)
         self.cap = int(cap)
         self.cell = float(cell)
+        self.brute_limit = _BRUTE
         # (cell size, ring) passes: fine cells first, the size growing by √2 up to ``cell``,
         # then wider rings until ring × cell covers the radius
         self._passes: list[tuple[float, int]] = []
@@ -112,26 +119,50 @@ class Interest:
             vfl=crowd.floor[vslot].astype(np.int64),
             out=np.full((len(vi), cap), -1, dtype=np.int32),
         )
-        grids: dict[float, _Grid] = {}
-        rows = np.arange(len(vi))
-        for n, (cell, ring) in enumerate(self._passes):
-            grid = grids.get(cell)
-            if grid is None:
-                grid = grids[cell] = _Grid(cell, pos.astype(np.float64), q.fl)
-            rows = self._pass(q, grid, ring, n == len(self._passes) - 1, rows)
-            if len(rows) == 0:
-                break
+        if len(vi) * len(act) <= self.brute_limit:
+            self._dense(q)
+        else:
+            grids: dict[float, _Grid] = {}
+            rows = np.arange(len(vi))
+            for n, (cell, ring) in enumerate(self._passes):
+                grid = grids.get(cell)
+                if grid is None:
+                    grid = grids[cell] = _Grid(cell, pos.astype(np.float64), q.fl)
+                rows = self._pass(q, grid, ring, n == len(self._passes) - 1, rows)
+                if len(rows) == 0:
+                    break
         out = q.out
         # the viewer itself first, also when someone stands exactly where it stands
         for i in np.flatnonzero(out[:, 0] != vslot).tolist():
             row = out[i]
-            at = int(np.flatnonzero(row == vslot[i])[0])
+            hit = np.flatnonzero(row == vslot[i])
+            # not in its own row at all when more than cap stand on its spot with lower slots
+            at = int(hit[0]) if len(hit) else cap - 1
             row[1 : at + 1] = row[:at].copy()
             row[0] = vslot[i]
         visible[vi] = out
         shown = np.count_nonzero(out >= 0, axis=1)
         beyond[vi] = (np.bincount(q.fl)[q.vfl] - shown).astype(np.int32)
         return visible, beyond
+
+    def _dense(self, q: _Query) -> None:
+        """Every viewer against every avatar in one table; the same keys as :meth:`_chunk`."""
+        cap = self.cap
+        dx = q.px[None, :-1] - q.vpos[:, 0, None]  # candidate - viewer, as _chunk computes it
+        dx *= dx
+        dz = q.pz[None, :-1] - q.vpos[:, 1, None]
+        dz *= dz
+        dx += dz
+        dx[q.fl[None, :] != q.vfl[:, None]] = np.inf  # other floors: never inside the radius
+        keys = dx.view(np.int32).astype(np.int64)
+        keys <<= _SLOT_BITS
+        keys |= q.slot[None, :-1]
+        if keys.shape[1] > cap:
+            keys = np.partition(keys, cap - 1, axis=1)[:, :cap]
+        keys.sort(axis=1)
+        kd2 = (keys >> _SLOT_BITS).astype(np.int32).view(np.float32)
+        inside = kd2 <= np.float32(self.radius * self.radius)
+        q.out[:, : keys.shape[1]] = np.where(inside, keys & _SLOT_MASK, -1)
 
     def _pass(self, q: _Query, grid: _Grid, ring: int, last: bool, rows: np.ndarray) -> np.ndarray:
         """Settle what viewers ``rows`` the ``(2 ring + 1)²`` blocks can; return the others."""

@@ -71,6 +71,27 @@ class BatchSections:
     def entered_ids(self, i: int) -> np.ndarray:
         return self.entered[self.entered_off[i] : self.entered_off[i + 1]]
 
+    def all_sections(self) -> list[tuple[bytes, bytes, bytes, bytes, bytes]]:
+        """Every viewer's :meth:`sections`, at once: the offsets become Python ints in one
+        conversion each, instead of ten numpy scalars per viewer."""
+        cols = []
+        for data, off, size in (
+            (self.full, self.full_off, 12),
+            (self.move, self.move_off, 4),
+            (self.turn_move, self.turn_move_off, 5),
+            (self.turn, self.turn_off, 3),
+            (self.left, self.left_off, 2),
+        ):
+            o = (off * size).tolist()
+            cols.append([data[a:b] for a, b in zip(o, o[1:], strict=False)])
+        return list(zip(*cols, strict=True))
+
+    def all_entered(self) -> list[list[int]]:
+        """Every viewer's :meth:`entered_ids` as a list of ints."""
+        e = self.entered.tolist()
+        o = self.entered_off.tolist()
+        return [e[a:b] for a, b in zip(o, o[1:], strict=False)]
+
 
 def _offsets(rows: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n)))).astype(np.int64)

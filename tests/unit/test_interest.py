@@ -142,3 +142,23 @@ def test_enter_leave_between_sorted_views() -> None:
     assert left.tolist() == [1, 5]
     entered, left = enter_leave(np.array([], dtype=np.int32), np.array([2], dtype=np.int32))
     assert entered.tolist() == [2] and left.tolist() == []
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_dense_table_and_the_grid_give_the_same_answer(hall: World, seed: int) -> None:
+    """Small queries skip the grid; the answer must not depend on which path ran."""
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(30, 400))
+    crowd = Crowd(hall, n + 5)
+    crowd.active[:n] = True
+    crowd.pos[:n] = rng.uniform([0, 0], [80, 50], (n, 2))
+    crowd.pos[: n // 3] = rng.normal([30, 45], 0.5, (n // 3, 2))  # a crowd, with ties in d²
+    crowd.pos[n // 3 : n // 3 + 5] = crowd.pos[0]  # some stand on one spot
+    crowd.floor[:n] = rng.integers(0, 2, n)
+    radius, cap = [(30.0, 64), (8.0, 16), (45.0, 200), (30.0, 1)][seed]
+    viewers = rng.choice(n + 5, size=min(n, 150), replace=False)
+    dense, grid = Interest(radius=radius, cap=cap), Interest(radius=radius, cap=cap)
+    dense.brute_limit, grid.brute_limit = 1 << 30, 0
+    v1, b1 = dense.query(crowd, viewers)
+    v2, b2 = grid.query(crowd, viewers)
+    assert np.array_equal(v1, v2) and np.array_equal(b1, b2)

@@ -61,3 +61,6 @@ def test_batch_matches_per_viewer_codec(seed: int) -> None:
     for v in range(n):
         assert got.sections(v) == tuple(expected[v][:5]), v
         assert got.entered_ids(v).tolist() == expected[v][5].tolist(), v
+    # the broadcast loop takes every viewer's sections at once: the same bytes
+    assert got.all_sections() == [got.sections(v) for v in range(n)]
+    assert got.all_entered() == [got.entered_ids(v).tolist() for v in range(n)]
