@@ -36,7 +36,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tick-rate", type=int, default=_DEFAULTS.tick_rate, help="simulation ticks per second (default %(default)s)")
     serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
     serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
-    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="extra browser origin allowed to open /ws (repeatable)")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=None,
+        help="the address residents open (e.g. https://hall.example.jp): its origin may open /ws and "
+        "call the staff and helper routes; without it only http://localhost:PORT and IP addresses "
+        "of this server are allowed (a DNS name is never trusted from the Host header)",
+    )
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="another browser origin allowed like --public-url (repeatable)")
+    serve.add_argument("--helper-rate", type=int, default=_DEFAULTS.helper_rate_per_minute, metavar="N", help="POST /api/helpers/* per client address and minute (default %(default)s)")
     serve.add_argument(
         "--redis",
         metavar="URL",
@@ -49,7 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
     wsub = world.add_subparsers(dest="world_command", metavar="ACTION", required=True)
-    check = wsub.add_parser("check", help="validate a world and list every problem with its place")
+    check = wsub.add_parser(
+        "check",
+        help="validate every data file of a world folder (the world, the catalog, the helpers' data, "
+        "the asset manifest) and list every problem with its file and place",
+    )
     check.add_argument("path", type=Path, help="world folder or world.toml")
 
     assets = sub.add_parser("assets", help="asset manifest", description="Build and verify the asset manifest.")
@@ -92,15 +105,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _world_check(path: Path) -> int:
-    from world.loader import check_world
+    """Every data file of the world folder, with the loaders ``serve`` uses (server.kiosk.check)."""
+    from server.kiosk.check import problems, summary
 
-    problems = check_world(path)
-    for p in problems:
+    found, service = problems(path)
+    for p in found:
         print(p)
-    if problems:
-        print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+    if found or service is None:
+        print(f"{len(found)} problem(s) in {path}", file=sys.stderr)
         return 1
-    print(f"{path}: ok")
+    print(f"{path}: {summary(service)}")
     return 0
 
 
@@ -127,7 +141,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_instances=args.max_instances,
         tick_rate=args.tick_rate,
         snapshot_rate=args.snapshot_rate,
+        public_url=args.public_url,
         allowed_origins=tuple(args.allow_origin),
+        helper_rate_per_minute=args.helper_rate,
         redis_url=args.redis,
     )
     if config.redis_url is not None:

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
+    from server.web_security import WebSecurity
     from world.loader import World
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "CLUSTER",
     "KIOSKS",
     "BRIEFINGS",
+    "SECURITY",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -51,3 +53,5 @@ ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")
 CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
+#: the CSP, the allowed browser origins and the helper rate limit (``server.web_security``)
+SECURITY: web.AppKey[WebSecurity] = web.AppKey("web_security")
