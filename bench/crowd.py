@@ -274,7 +274,8 @@ def histogram_quantile(
     for key, value in last.items():
         if key.startswith(prefix):
             le = key[len(prefix) : -2]
-            bounds.append((float("inf") if le == "+Inf" else float(le), value - first.get(key, 0.0)))
+            bound = float("inf") if le == "+Inf" else float(le)
+            bounds.append((bound, value - first.get(key, 0.0)))
     bounds.sort()
     if not bounds or bounds[-1][1] <= 0:
         return None

@@ -83,7 +83,9 @@ class Buckets:
 
     def family(self, name: str, help_: str) -> HistogramMetricFamily:
         cum = np.cumsum(self.counts)
-        buckets = [(_le(b), float(c)) for b, c in zip(self.bounds.tolist(), cum[:-1].tolist(), strict=True)]
+        buckets = [
+            (_le(b), float(c)) for b, c in zip(self.bounds.tolist(), cum[:-1].tolist(), strict=True)
+        ]
         buckets.append(("+Inf", float(cum[-1])))
         return HistogramMetricFamily(name, help_, buckets=buckets, sum_value=self.total)
 
@@ -173,9 +175,7 @@ class _Collector(Collector):
             "(it skips to a newer state) or its connection was closing.",
             m.frames_dropped,
         )
-        yield _counter(
-            "emachi_connections", "WebSocket connections accepted.", m.connections_total
-        )
+        yield _counter("emachi_connections", "WebSocket connections accepted.", m.connections_total)
         yield _counter(
             "emachi_messages_in", "Messages received from clients (all kinds).", m.messages_in
         )
@@ -196,7 +196,9 @@ def _counter(name: str, help_: str, value: float) -> CounterMetricFamily:
 
 
 def _gauge(name: str, value: float) -> GaugeMetricFamily:
-    return GaugeMetricFamily(name, GAUGE_HELP.get(name, name.replace("_", " ") + "."), value=float(value))
+    return GaugeMetricFamily(
+        name, GAUGE_HELP.get(name, name.replace("_", " ") + "."), value=float(value)
+    )
 
 
 def _name(code: int) -> str:

@@ -73,10 +73,14 @@ def _unauthorized(text: str, error: str | None = None) -> web.HTTPUnauthorized:
 def _refuse_cross_site(request: web.Request) -> None:
     sec = request.app.get(SECURITY)
     if not origin_allowed(request, sec.origins if sec is not None else frozenset()):
-        raise web.HTTPForbidden(text="cross-site request refused: this origin may not call staff routes")
+        raise web.HTTPForbidden(
+            text="cross-site request refused: this origin may not call staff routes"
+        )
     site = request.headers.get("Sec-Fetch-Site", "")
     if request.method not in _SAFE and site in ("cross-site", "same-site"):
-        raise web.HTTPForbidden(text="cross-site request refused: staff actions come from the staff pages")
+        raise web.HTTPForbidden(
+            text="cross-site request refused: staff actions come from the staff pages"
+        )
 
 
 def _token_ok(token: str, given: str) -> bool:

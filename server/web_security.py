@@ -182,7 +182,9 @@ class RateLimiter:
         return 0.0
 
     def _prune(self, now: float, rate: float) -> None:
-        full = [k for k, (t, at) in self.buckets.items() if t + (now - at) * rate >= self.per_minute]
+        full = [
+            k for k, (t, at) in self.buckets.items() if t + (now - at) * rate >= self.per_minute
+        ]
         for k in full:
             del self.buckets[k]
 
