@@ -172,6 +172,12 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"emachi: serving {app[WORLD].id} on http://{host}:{port}/", flush=True)
     if not token:
         print(f"emachi: staff token for this run: {config.staff_token}", flush=True)
+    if not config.public_url and not config.allowed_origins:
+        print(
+            "emachi: browsers are accepted on localhost and this host's IP addresses; behind a DNS "
+            "name start with --public-url https://NAME",
+            flush=True,
+        )
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         web.run_app(app, sock=sock, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
     return 0

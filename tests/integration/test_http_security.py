@@ -17,7 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from assets_manifest.store import AssetStore
-from server.config import CLIENT_DIR
+from server.app import create_app
+from server.config import CLIENT_DIR, Config
+from server.errors import LoadError
 
 from .client import WAIT, Client
 from .conftest import STAFF_TOKEN, RunningServer, StartServer
@@ -206,6 +208,14 @@ async def test_ws_allows_the_configured_public_url(start_server: StartServer) ->
     assert await ws_status(srv, behind_proxy) == 101
     assert await ws_status(srv, {"Origin": "http://kiosk.lan:8000"}) == 101
     assert await ws_status(srv, {"Host": "evil.example", "Origin": "https://evil.example"}) == 403
+
+
+def test_a_public_url_that_is_not_an_origin_is_said_plainly(tmp_path: Path) -> None:
+    with pytest.raises(LoadError) as exc:
+        create_app(Config(data_dir=tmp_path, staff_token="t", public_url="hall.example.jp"))
+    assert exc.value.problems == [
+        "--public-url/--allow-origin: expected an origin like https://hall.example.jp, got 'hall.example.jp'"
+    ]
 
 
 # -- helpers -------------------------------------------------------------------------------------
