@@ -10,6 +10,7 @@ text and the tick pays nothing for the library.
 
 from __future__ import annotations
 
+import bisect
 import collections
 from collections.abc import Iterator, Sequence
 
@@ -58,15 +59,16 @@ GAUGE_HELP = {
 class Buckets:
     """A cumulative-on-read histogram kept as numpy counts per bucket; observes one or many."""
 
-    __slots__ = ("bounds", "counts", "total")
+    __slots__ = ("bounds", "_bounds", "counts", "total")
 
     def __init__(self, bounds: Sequence[float]) -> None:
         self.bounds = np.asarray(bounds, dtype=np.float64)
+        self._bounds = [float(b) for b in bounds]  # bisect on a list beats numpy for one value
         self.counts = np.zeros(len(bounds) + 1, dtype=np.int64)  # the last one is +Inf
         self.total = 0.0
 
     def observe(self, value: float) -> None:
-        self.counts[int(np.searchsorted(self.bounds, value, side="left"))] += 1
+        self.counts[bisect.bisect_left(self._bounds, value)] += 1
         self.total += value
 
     def observe_many(self, values: np.ndarray) -> None:
