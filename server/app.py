@@ -16,13 +16,13 @@ from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from server import features
+from server import features, web_security
 from server.config import CLIENT_DIR, Config
 from server.dispatch import Dispatcher
 from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.hooks import Hooks
-from server.keys import CONFIG, DISPATCH, HALL, HEALTH, HOOKS, METRICS, WORLD
+from server.keys import CONFIG, DISPATCH, HALL, HEALTH, HOOKS, METRICS, SECURITY, WORLD
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -40,6 +40,7 @@ from server.protocol.messages import (
     decode,
 )
 from server.session import Session, SessionState
+from server.web_security import origin_allowed
 from world.crowd import MAX_SPEED
 from world.loader import World, WorldError, load_world
 
@@ -63,6 +64,10 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
         except WorldError as exc:
             raise LoadError([str(p) for p in exc.problems]) from None
     app = web.Application(client_max_size=1024 * 1024)
+    try:
+        web_security.setup(app, config)  # headers on every response; origins; helper limit
+    except ValueError as exc:
+        raise LoadError([f"--public-url/--allow-origin: {exc}"]) from None
     metrics = Metrics()
     app[CONFIG] = config
     app[WORLD] = world
@@ -154,25 +159,18 @@ async def index_handler(request: web.Request) -> web.StreamResponse:
     return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
 
 
-def origin_allowed(request: web.Request, allowed: tuple[str, ...]) -> bool:
-    """Browsers send Origin; it must be this host or one of ``allowed``. Non-browsers send none."""
-    origin = request.headers.get("Origin")
-    if origin is None:
-        return True
-    if origin in allowed:
-        return True
-    host = request.headers.get("Host", "")
-    return origin in (f"http://{host}", f"https://{host}")
-
-
 # -- WebSocket ----------------------------------------------------------------------------------
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
     app = request.app
     config = app[CONFIG]
-    if not origin_allowed(request, config.allowed_origins):
-        raise web.HTTPForbidden(text="origin not allowed")
+    if not origin_allowed(request, app[SECURITY].origins):
+        # the rule (configured origins, else localhost and IP literals only) is in web_security
+        raise web.HTTPForbidden(
+            text="origin not allowed: start the server with --public-url or --allow-origin "
+            "naming the address residents open"
+        )
     # aiohttp refuses frames over max_msg_size with 1009; we check 64 KiB ourselves to answer 4002
     ws = web.WebSocketResponse(max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=20.0, compress=False)
     await ws.prepare(request)

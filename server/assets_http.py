@@ -3,17 +3,18 @@
 The lead's app sets ``app[ASSET_STORES]`` to the stores to serve, first match wins (typically the
 world's ``worlds/<world>/assets`` and the runtime ``var/assets``), then calls :func:`setup`.
 An asset's URL never changes meaning, so it is served with ``Cache-Control: immutable`` and its hash
-as the ETag; a single byte range is honoured so that ``<audio>`` can seek in narration.
+as the ETag; a single byte range is honoured (by ``web.FileResponse``, which sends the file with
+``sendfile``) so that ``<audio>`` can seek in narration.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
-import re
+from pathlib import Path
 
-from aiohttp import web
+from aiohttp import hdrs, web
+from aiohttp.helpers import ETag
 
 from assets_manifest.store import AssetEntry, AssetStore, is_sha256
 from server.keys import ASSET_STORES
@@ -22,7 +23,6 @@ __all__ = ["manifest_document", "setup"]
 
 _IMMUTABLE = "public, max-age=31536000, immutable"
 _COMPRESSIBLE = ("text/", "image/svg+xml", "application/json", "model/gltf+json")
-_RANGE = re.compile(r"bytes=(\d*)-(\d*)$")
 
 
 def _stores(request: web.Request) -> list[AssetStore]:
@@ -42,8 +42,32 @@ def _etag_matches(request: web.Request, sha: str) -> bool:
     return inm is not None and any(e.value in (sha, "*") for e in inm)
 
 
+class _AssetFile(web.FileResponse):
+    """A file sent with sendfile and Range by aiohttp, keeping the asset's hash as its ETag.
+
+    ``FileResponse`` would set an ETag of its own from the file's mtime and size; an asset's
+    identity is its hash, which never changes, so every assignment to ``etag`` writes the hash.
+    """
+
+    def __init__(self, path: Path, sha: str, headers: dict[str, str]) -> None:
+        super().__init__(path, headers=headers)
+        self._sha = sha
+
+    @property
+    def etag(self) -> ETag | None:
+        return ETag(value=self._sha)
+
+    @etag.setter
+    def etag(self, value: object) -> None:
+        self._headers[hdrs.ETAG] = f'"{self._sha}"'
+
+
 async def get_asset(request: web.Request) -> web.StreamResponse:
-    """One asset by hash: 200 (or 206 for a range), 304 when the client has it, 404 otherwise."""
+    """One asset by hash: 200 (or 206 for a range), 304 when the client has it, 404 otherwise.
+
+    The bytes go out with ``sendfile`` from the store's file (``web.FileResponse``), never read
+    whole into memory; text-like types are compressed when the whole file is asked for.
+    """
     sha = request.match_info["sha256"].lower()
     if not is_sha256(sha):
         raise web.HTTPNotFound(text="asset names are 64 hex digits (SHA-256)\n")
@@ -54,25 +78,9 @@ async def get_asset(request: web.Request) -> web.StreamResponse:
     headers = {"Cache-Control": _IMMUTABLE, "ETag": f'"{sha}"', "Accept-Ranges": "bytes"}
     if _etag_matches(request, sha):
         return web.Response(status=304, headers=headers)
-    data = await asyncio.to_thread(store.path(sha).read_bytes)
-    rng = request.headers.get("Range")
-    m = _RANGE.match(rng.strip()) if rng else None
-    if m and (m.group(1) or m.group(2)):
-        size = len(data)
-        if m.group(1):
-            start = int(m.group(1))
-            end = min(int(m.group(2)), size - 1) if m.group(2) else size - 1
-        else:
-            start, end = max(0, size - int(m.group(2))), size - 1
-        if start >= size or start > end:
-            headers["Content-Range"] = f"bytes */{size}"
-            return web.Response(status=416, headers=headers)
-        headers["Content-Range"] = f"bytes {start}-{end}/{size}"
-        return web.Response(
-            status=206, body=data[start : end + 1], content_type=entry.media_type, headers=headers
-        )
-    resp = web.Response(body=data, content_type=entry.media_type, headers=headers)
-    if entry.media_type.startswith(_COMPRESSIBLE):
+    headers["Content-Type"] = entry.media_type
+    resp = _AssetFile(store.path(sha), sha, headers)
+    if entry.media_type.startswith(_COMPRESSIBLE) and hdrs.RANGE not in request.headers:
         resp.enable_compression()
     return resp
 

@@ -37,7 +37,16 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tick-rate", type=int, default=_DEFAULTS.tick_rate, help="simulation ticks per second (default %(default)s)")
     serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
     serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
-    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="extra browser origin allowed to open /ws (repeatable)")
+    serve.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=None,
+        help="the address residents open (e.g. https://hall.example.jp): its origin may open /ws and "
+        "call the staff and helper routes; without it only http://localhost:PORT and IP addresses "
+        "of this server are allowed (a DNS name is never trusted from the Host header)",
+    )
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="another browser origin allowed like --public-url (repeatable)")
+    serve.add_argument("--helper-rate", type=int, default=_DEFAULTS.helper_rate_per_minute, metavar="N", help="POST /api/helpers/* per client address and minute (default %(default)s)")
     serve.add_argument(
         "--redis",
         metavar="URL",
@@ -52,7 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
     wsub = world.add_subparsers(dest="world_command", metavar="ACTION", required=True)
-    check = wsub.add_parser("check", help="validate a world and list every problem with its place")
+    check = wsub.add_parser(
+        "check",
+        help="validate every data file of a world folder (the world, the catalog, the helpers' data, "
+        "the asset manifest) and list every problem with its file and place",
+    )
     check.add_argument("path", type=Path, help="world folder or world.toml")
 
     assets = sub.add_parser("assets", help="asset manifest", description="Build and verify the asset manifest.")
@@ -95,15 +108,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _world_check(path: Path) -> int:
-    from world.loader import check_world
+    """Every data file of the world folder, with the loaders ``serve`` uses (server.kiosk.check)."""
+    from server.kiosk.check import problems, summary
 
-    problems = check_world(path)
-    for p in problems:
+    found, service = problems(path)
+    for p in found:
         print(p)
-    if problems:
-        print(f"{len(problems)} problem(s) in {path}", file=sys.stderr)
+    if found or service is None:
+        print(f"{len(found)} problem(s) in {path}", file=sys.stderr)
         return 1
-    print(f"{path}: ok")
+    print(f"{path}: {summary(service)}")
     return 0
 
 
@@ -130,7 +144,9 @@ def _serve(args: argparse.Namespace) -> int:
         max_instances=args.max_instances,
         tick_rate=args.tick_rate,
         snapshot_rate=args.snapshot_rate,
+        public_url=args.public_url,
         allowed_origins=tuple(args.allow_origin),
+        helper_rate_per_minute=args.helper_rate,
         redis_url=args.redis,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
@@ -167,6 +183,12 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"emachi: serving {app[WORLD].id} on {scheme}://{host}:{port}/", flush=True)
     if not token:
         print(f"emachi: staff token for this run: {config.staff_token}", flush=True)
+    if not config.public_url and not config.allowed_origins:
+        print(
+            "emachi: browsers are accepted on localhost and this host's IP addresses; behind a DNS "
+            "name start with --public-url https://NAME",
+            flush=True,
+        )
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         web.run_app(app, sock=sock, ssl_context=ssl_context, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
     return 0

@@ -39,7 +39,12 @@ class Config:
     rate_burst: float = 120.0
     chat_per_10s: int = 5
     staff_token: str = field(default_factory=lambda: secrets.token_urlsafe(24))
+    # Browser origins allowed to open /ws and call the staff and helper routes, besides this server
+    # under localhost or an IP address (server.web_security): --public-url and --allow-origin.
+    public_url: str | None = None
     allowed_origins: tuple[str, ...] = ()
+    # POST /api/helpers/* per client address and minute (a token bucket; refused asks are not counted)
+    helper_rate_per_minute: int = 30
     drain_seconds: float = 2.0
     # Redis URL of the cluster (``emachi serve --redis``); None: one process, nothing else to start
     redis_url: str | None = None

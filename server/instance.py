@@ -83,6 +83,10 @@ class Instance:
         self.sessions: dict[int, Session] = {}
         self.pending_seq = np.zeros(config.capacity, dtype=np.int64)
         self.last_seq = np.zeros(config.capacity, dtype=np.int64)
+        # input -> snapshot latency: arrival (monotonic s) of the oldest input not yet stepped,
+        # then of the oldest stepped one not yet written in a snapshot; 0.0 = none
+        self.input_at = np.zeros(config.capacity, dtype=np.float64)
+        self.carried_at = np.zeros(config.capacity, dtype=np.float64)
         self.names: list[str] = [""] * config.capacity
         self.colors: list[int] = [0] * config.capacity
         self._free: collections.deque[int] = collections.deque(range(config.capacity))
@@ -109,6 +113,7 @@ class Instance:
         self.colors[slot] = session.color
         self.pending_seq[slot] = 0
         self.last_seq[slot] = 0
+        self.input_at[slot] = self.carried_at[slot] = 0.0
         self.crowd.spawn(slot)
         self.visible_fresh[slot] = False
         self.empty_since = None
@@ -193,6 +198,8 @@ class Instance:
         if seq <= self.pending_seq[slot]:
             return  # stale or replayed input
         self.pending_seq[slot] = seq
+        if not self.input_at[slot]:
+            self.input_at[slot] = time.monotonic()
         self.crowd.set_intent(slot, mx, mz, yaw)
 
     # -- the loop ------------------------------------------------------------------------------
@@ -231,6 +238,8 @@ class Instance:
         the quantised state joins the history that snapshots are encoded against."""
         self.tick += 1
         np.copyto(self.last_seq, self.pending_seq)
+        np.copyto(self.carried_at, self.input_at, where=self.carried_at == 0.0)
+        self.input_at.fill(0.0)
         c = self.crowd
         c.step(dt)
         self.history[self.tick % HISTORY] = quantize(c.pos, c.floor, c.yaw)
@@ -298,6 +307,7 @@ class Instance:
         last_seqs = self.last_seq[slots].tolist()
         crowds = beyond.tolist()
         sent = nbytes = 0
+        written: list[int] = []
         for i in _send_order(n, tick):
             s = viewers[i]
             e = entered[i]
@@ -313,6 +323,7 @@ class Instance:
             if s.push(frame, now):
                 sent += 1
                 nbytes += len(frame)
+                written.append(s.avatar_id)
             else:
                 # not sent: the client cannot acknowledge it, so forget the view we kept
                 self.view_tick[ring, s.avatar_id] = -1
@@ -320,7 +331,11 @@ class Instance:
                     self.metrics.closed(CloseCode.TOO_SLOW)
                     s.close(CloseCode.TOO_SLOW)
                     s.abort_later()
-        self.metrics.sent(sent, nbytes)
+        self.metrics.sent(sent, nbytes, n - sent)
+        if written:
+            at = self.carried_at[written]
+            self.metrics.observe_input_latency(now - at[at > 0.0])
+            self.carried_at[written] = 0.0
 
 
 _GOLDEN = 0.6180339887498949

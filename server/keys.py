@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
     from server.voice import VoiceService
+    from server.web_security import WebSecurity
     from world.loader import World
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "KIOSKS",
     "BRIEFINGS",
     "VOICE",
+    "SECURITY",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -62,3 +64,5 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
 VOICE: web.AppKey[VoiceService] = web.AppKey("voice")
+#: the CSP, the allowed browser origins and the helper rate limit (``server.web_security``)
+SECURITY: web.AppKey[WebSecurity] = web.AppKey("web_security")

@@ -10,7 +10,8 @@ points"):
   rate: ``{"rate": r}``), ``POST /staff/briefings/{id}/reset`` (an ended one, for a new run),
   ``GET /staff/briefings/{id}/questions``,
   ``POST /staff/briefings/{id}/questions/{qid}/{show|answered}``, ``GET /staff/briefings/{id}/minutes``;
-- staff page: ``GET /staff/briefings/{id}/console?token=...`` (buttons for all of the above);
+- staff page: ``GET /staff/briefings/{id}/console`` (buttons for all of the above; opened once
+  with ``?token=...``, which sets the staff session cookie: ``server.staff``);
 - public: ``GET /api/briefings`` (what can be watched), ``GET /api/briefings/{id}`` (its segments),
   ``GET /briefing/{id}`` (the watch-only page);
 - lifecycle hooks (``server/hooks.py``), so that the hall is never polled: join and leave keep

@@ -8,7 +8,8 @@
   ``ERROR`` with a code and a reason, never a link;
 - ``POST /api/helpers/{helper}`` (JSON query → JSON answer), the same helpers over HTTP;
 - staff: ``GET /staff/kiosks`` (table and chart) and ``GET /staff/kiosks.csv``, behind the staff
-  token (``Authorization: Bearer TOKEN`` or ``?token=TOKEN``);
+  token (``Authorization: Bearer TOKEN``, or the session cookie that opening ``?token=TOKEN`` once
+  sets: ``server.staff``);
 - counts (views, opens per channel, helper asks per kiosk per day, no personal data) in
   ``DATA_DIR/kiosk-counts.sqlite3``, or in Redis when the process is part of a cluster.
 
@@ -19,18 +20,19 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
-from html import escape
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
 from server.errors import RequestError
-from server.keys import CONFIG, DISPATCH, HOOKS, KIOSKS, WORLD
+from server.keys import CONFIG, DISPATCH, HOOKS, KIOSKS, SECURITY, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import HelperAnswer, KioskLink, KioskPanel
 from server.staff import require_staff
+from server.web_security import origin_allowed
 
 from .counts import CountStore, RedisCountStore, SqliteCountStore, days_back
 from .service import KioskRefusal, KioskService, load_service
@@ -126,8 +128,23 @@ async def _close_store(app: web.Application) -> AsyncIterator[None]:
 
 
 async def helper_http(request: web.Request) -> web.Response:
-    """``POST /api/helpers/{moving|garbage}`` with a JSON query map → the helper's answer."""
+    """``POST /api/helpers/{moving|garbage}`` with a JSON query map → the helper's answer.
+
+    A browser page of another origin is refused (403), and each client address may ask
+    ``--helper-rate`` times a minute (429 with Retry-After); a refused ask is not counted.
+    """
     service = request.app[KIOSKS]
+    sec = request.app.get(SECURITY)
+    if sec is not None:
+        if not origin_allowed(request, sec.origins):
+            return _json({"code": "origin", "reason": "this origin may not call the helpers"}, 403)
+        wait = sec.helper_limit.take(request.remote or "")
+        if wait > 0:
+            per = int(sec.helper_limit.per_minute)
+            resp = _json({"code": "rate_limited", "reason": f"at most {per} questions a minute "
+                          f"from one address; ask again in {math.ceil(wait)} s"}, 429)
+            resp.headers["Retry-After"] = str(math.ceil(wait))
+            return resp
     if request.content_length is not None and request.content_length > MAX_HELPER_BODY:
         return _json({"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413)
     try:
@@ -171,14 +188,13 @@ def _kiosk_titles(service: KioskService) -> dict[str, tuple[str, str]]:
 
 
 async def staff_page(request: web.Request) -> web.Response:
-    given = require_staff(request)
-    token_q = f"&token={escape(given)}" if given else ""
+    require_staff(request)  # a person's browser has the session cookie: links carry no token
     service = request.app[KIOSKS]
     days = _days(request)
     since = days_back(days, service.today())
     rows = service.store.rows(since)
     summary = summarise(rows, _kiosk_titles(service))
-    html = render_html(summary, days, since, token_q, daily(rows, since, service.today()))
+    html = render_html(summary, days, since, "", daily(rows, since, service.today()))
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 

@@ -245,9 +245,19 @@ def open_page(browser: object, emachi: EmachiServer) -> Iterator[PageOpener]:
 
 
 def wait_for(page: object, js: str, timeout: float = 80 * WAIT, arg: object = None) -> object:
-    """Wait until ``js`` (an expression or a function of ``arg``) is truthy; returns its value."""
-    handle = page.wait_for_function(js, arg=arg, timeout=timeout * 1000, polling=WAIT * 1000 / 2)  # type: ignore[attr-defined]
-    return handle.json_value()
+    """Wait until ``js`` (an expression or a function of ``arg``) is truthy; returns its value.
+
+    Polled from here with ``page.evaluate`` rather than ``page.wait_for_function``: the latter
+    compiles an expression inside the page with ``eval``, which the pages' CSP refuses.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = page.evaluate(js, arg)  # type: ignore[attr-defined]
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not true within {timeout:.1f} s: {js}")
+        page.wait_for_timeout(WAIT * 1000 / 2)  # type: ignore[attr-defined]
 
 
 def join(page: object, name: str) -> dict[str, object]:

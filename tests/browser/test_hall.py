@@ -343,3 +343,34 @@ def test_a_visitors_page_carries_no_test_hooks(browser: Any, emachi: Any) -> Non
         assert page.evaluate("window.emachi.state().frames") > 0
     finally:
         ctx.close()
+
+
+CSP_WATCH = """
+window.__csp = [];
+document.addEventListener('securitypolicyviolation',
+  (e) => window.__csp.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+def test_no_page_breaks_the_content_security_policy(browser: Any, emachi: Any) -> None:
+    """The hall (import map, modules, WebGL, the socket) and a staff page run under the CSP."""
+    ctx = browser.new_context(viewport={"width": 640, "height": 480}, locale="ja-JP")
+    ctx.add_init_script(CSP_WATCH)
+    refused: list[str] = []
+    page = ctx.new_page()
+    page.on(
+        "console",
+        lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    try:
+        r = page.goto(emachi.url + "/?test=1")
+        assert "script-src" in r.headers["content-security-policy"]
+        wait_for(page, "window.emachi && window.emachi.state().frames > 0")
+        join(page, "ポリシー")
+        assert page.evaluate("window.__csp") == []
+        page.goto(f"{emachi.url}/staff/kiosks?token={emachi.staff_token}")
+        assert "token" not in page.url and page.locator("svg").count() >= 1
+        assert page.evaluate("window.__csp") == []
+    finally:
+        ctx.close()
+    assert refused == [], refused

@@ -184,7 +184,8 @@ async def test_walk_up_open_choose_and_the_counts_survive_a_restart(start: Start
     await srv.runner.cleanup()
 
     srv2 = await start(data)
-    async with aiohttp.ClientSession() as http:
+    # a person's browser: ?token= once sets the session cookie (on 127.0.0.1, hence unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         r = await http.get(f"{srv2.http}/staff/kiosks.csv?days=2",
                            headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
         assert r.status == 200

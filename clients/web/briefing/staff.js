@@ -1,17 +1,12 @@
-// The staff console of one briefing (/staff/briefings/{id}/console?token=...): start, pause,
-// resume, go to a segment, rate, end; the question queue (put on the screen, mark answered);
-// the minutes once it ended. It only calls the staff API (docs/briefings.md). The token moves
-// from the address bar into sessionStorage so it does not stay in the history.
+// The staff console of one briefing (/staff/briefings/{id}/console, opened once with ?token=...):
+// start, pause, resume, go to a segment, rate, end; the question queue (put on the screen, mark answered);
+// the minutes once it ended. It only calls the staff API (docs/briefings.md). Opening the page
+// with ?token= once gave this browser a staff session cookie (HttpOnly, SameSite=Strict) and sent
+// it here without the token: the calls below carry the cookie, and the page never sees the token.
 
 const parts = location.pathname.split('/').filter(Boolean); // staff, briefings, {id}, console
 const id = decodeURIComponent(parts[2]);
 const api = `/staff/briefings/${encodeURIComponent(id)}`;
-const params = new URLSearchParams(location.search);
-if (params.get('token')) {
-  sessionStorage.setItem('emachi.staff', params.get('token'));
-  history.replaceState(null, '', location.pathname);
-}
-const token = sessionStorage.getItem('emachi.staff') ?? '';
 const $ = (sel) => document.querySelector(sel);
 let segments = [];
 let last = null;
@@ -20,7 +15,8 @@ let minutesShown = false;
 async function call(method, path, body) {
   const r = await fetch(api + path, {
     method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    credentials: 'same-origin',
+    headers: { 'Content-Type': 'application/json' },
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const ctype = r.headers.get('Content-Type') ?? '';
