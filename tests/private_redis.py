@@ -77,7 +77,9 @@ class PrivateRedis:
             what=f"the private redis-server on port {self.port}",
         )
         if proc.poll() is not None:
-            raise RuntimeError(f"private redis-server on port {self.port} exited with {proc.returncode}")
+            raise RuntimeError(
+                f"private redis-server on port {self.port} exited with {proc.returncode}"
+            )
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

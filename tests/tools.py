@@ -59,7 +59,9 @@ async def until(
         if got:
             return got  # type: ignore[return-value]
         if loop.time() > end:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or _what(condition)}")
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what or _what(condition)}"
+            )
         await asyncio.sleep(WAIT)
 
 
@@ -73,7 +75,9 @@ def until_sync(
         if got:
             return got
         if time.monotonic() > end:
-            raise AssertionError(f"timed out after {timeout:g} s waiting for {what or _what(condition)}")
+            raise AssertionError(
+                f"timed out after {timeout:g} s waiting for {what or _what(condition)}"
+            )
         time.sleep(step)
 
 
@@ -86,7 +90,9 @@ def missing(what: str) -> None:
     """Skip the test because ``what`` is missing, or fail it under ``CI=true``."""
     message = f"{what} is not installed (scripts/install.sh --test installs it)"
     if in_ci():
-        pytest.fail(f"{message}; under CI=true a missing tool is an error, not a skip", pytrace=False)
+        pytest.fail(
+            f"{message}; under CI=true a missing tool is an error, not a skip", pytrace=False
+        )
     pytest.skip(message)
 
 

@@ -41,7 +41,8 @@ class Client:
     """Connects, says hello, keeps the world state from snapshots, acknowledges them.
 
     What it saw is kept for the test: ``view`` (avatar id → floor, yaw, x cm, z cm), ``names``,
-    ``received`` ((tick, base_tick) of every snapshot), ``acked`` (every tick it acknowledged),
+    ``received`` ((tick, base_tick) of every snapshot), ``acked`` (every tick it acknowledged, by
+    an ACK or an input),
     ``others`` (every other message, in order) and, with ``keep_views=True``, ``views_at`` (the
     view it decoded at each tick). Keyword arguments other than ``keep_views`` go into the hello's
     ``opts``.
@@ -123,7 +124,9 @@ class Client:
                     if self.keep_views:
                         self.views_at[msg.tick] = dict(self.view)
                     now = loop.time()
-                    if now - self._acked_at >= ACK_EVERY:  # as the browser: the newest, now and then
+                    if (
+                        now - self._acked_at >= ACK_EVERY
+                    ):  # as the browser: the newest, now and then
                         self._acked_at = now
                         self.acked.append(msg.tick)
                         await self.ws.send(Ack(tick=msg.tick).encode())
@@ -149,6 +152,8 @@ class Client:
         if yaw is None:
             yaw = math.atan2(mx, mz) if (mx or mz) else 0.0
         ack = self.last_snapshot.tick if self.last_snapshot else 0
+        if ack:
+            self.acked.append(ack)  # an input acknowledges too
         await self.send(Input(seq=self.seq, ack_tick=ack, mx=mx, mz=mz, yaw=yaw))
 
     def position(self, avatar_id: int | None = None) -> tuple[int, float, float] | None:
@@ -173,7 +178,9 @@ class Client:
             return any(isinstance(m, Pong) and m.client_time == mark for m in self.others)
 
         await until(answered, timeout, what=f"the pong of ping {mark}")
-        self.others = [m for m in self.others if not (isinstance(m, Pong) and m.client_time == mark)]
+        self.others = [
+            m for m in self.others if not (isinstance(m, Pong) and m.client_time == mark)
+        ]
 
     async def reply(
         self, kind: type[Message] | tuple[type[Message], ...], timeout: float = 100 * WAIT
