@@ -34,8 +34,10 @@ from pathlib import Path
 
 import pytest
 
+from tests import tools
 from tests.browser.chromium import CHROMIUM
 from tests.browser.chromium import CHROMIUM_ARGS as BASE_ARGS
+from tests.tools import require
 
 ROOT = Path(__file__).resolve().parents[2]
 EMACHI = ROOT / ".venv" / "bin" / "emachi"
@@ -45,7 +47,7 @@ CHROMIUM_ARGS = [
     "--disable-background-timer-throttling",
     "--disable-backgrounding-occluded-windows",
 ]
-WAIT = 0.25  # seconds: the one unit of every wait in browser tests
+WAIT = 5 * tools.WAIT  # 0.25 s: the one unit of every wait in browser tests (a page is slow)
 SERVER_START = 80 * WAIT
 PAGE_READY = 80 * WAIT
 PHONE = {"width": 390, "height": 844}
@@ -64,8 +66,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if "tests/browser" in str(item.fspath).replace(os.sep, "/"):
             item.add_marker(pytest.mark.browser)
-            if not os.path.exists(CHROMIUM):
-                item.add_marker(pytest.mark.skip(reason=f"{CHROMIUM} is not installed"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def chromium_installed() -> None:
+    """Debian's Chromium, before any server starts: skipped without it, a failure under CI=true."""
+    require(CHROMIUM)
 
 
 @dataclass(slots=True)

@@ -29,13 +29,15 @@ def _calibrate(page: Any) -> tuple[tuple[float, float], tuple[float, float]]:
     """Press W briefly and see where it goes: (forward, right) unit vectors in (x, z)."""
     before = page.evaluate("window.emachi.self()")
     page.keyboard.down("KeyW")
-    page.wait_for_timeout(2 * WAIT * 1000)
+    page.wait_for_timeout(2 * WAIT * 1000)  # how long the key is held
     page.keyboard.up("KeyW")
-    page.wait_for_timeout(2 * WAIT * 1000)
-    after = page.evaluate("window.emachi.self()")
+    after = wait_for(
+        page,
+        "(b) => { const s = window.emachi.self(); return Math.hypot(s.x - b.x, s.z - b.z) > 0.2 && s; }",
+        arg=before,
+    )  # W moved the avatar
     fx, fz = after["x"] - before["x"], after["z"] - before["z"]
     n = math.hypot(fx, fz)
-    assert n > 0.2, "W did not move the avatar"
     fx, fz = fx / n, fz / n
     return (fx, fz), (-fz, fx)  # the right hand of forward (x east, z south)
 
@@ -145,7 +147,9 @@ def test_a_kiosk_across_the_hall_is_not_offered_and_opening_it_is_refused(open_p
     me = join(page, "もみじ")
     assert math.hypot(me["x"] - 12.0, me["z"] - 16.0) > 20
     wait_for(page, "window.emachiKiosk !== undefined")
-    page.wait_for_timeout(6 * WAIT * 1000)  # a few 'near' updates
+    # after a few 'near' updates (about one a second; the kiosk's own listener runs first)
+    page.evaluate("() => { window.nears = 0; window.emachi.app.on('near', () => { window.nears += 1; }); }")
+    wait_for(page, "window.nears >= 2")
     assert page.evaluate("window.emachiKiosk.offered()") is None
     page.evaluate("(id) => window.emachiKiosk.open(id)", JUMINHYO)
     notice = page.locator(".kiosk-notice")

@@ -9,10 +9,8 @@ is gone within the time to live.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pytest
 
@@ -24,7 +22,7 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
-from tests.integration.client import WAIT
+from tests.tools import WAIT, until
 
 from .conftest import PrivateRedis
 
@@ -87,14 +85,6 @@ async def backend(request: pytest.FixtureRequest, prefix: str) -> AsyncIterator[
     await b.close()
 
 
-async def until(predicate: Callable[[], Any], n: int = 100) -> None:
-    for _ in range(n):
-        if predicate():
-            return
-        await asyncio.sleep(WAIT)
-    raise AssertionError(f"timed out waiting for {predicate}")
-
-
 def inbox(bus: Bus, channel: str, *, echo: bool = False) -> list[bytes]:
     got: list[bytes] = []
     bus.subscribe(channel, got.append, echo=echo)
@@ -116,14 +106,16 @@ async def test_a_message_reaches_the_other_processes_but_not_its_sender(backend:
         return lambda bus: got.__setitem__(name, inbox(bus, "briefing"))
 
     a = await backend.bus("a", sub("a"))
-    await backend.bus("b", sub("b"))
+    b = await backend.bus("b", sub("b"))
     await backend.bus("c", sub("c"))
     await ready(*backend.buses)
     await a.publish("briefing", b"start")
     await until(lambda: got["b"] and got["c"])
-    await asyncio.sleep(4 * WAIT)
-    assert got["b"] == [b"start"] and got["c"] == [b"start"]
-    assert got["a"] == [], "a process does not hear its own message"
+    # b answers once it heard a: its message reaches a and c after anything a's could have
+    await b.publish("briefing", b"after")
+    await until(lambda: b"after" in got["a"] and b"after" in got["c"])
+    assert got["a"] == [b"after"], "a process does not hear its own message"
+    assert got["b"] == [b"start"] and got["c"] == [b"start", b"after"], "each message once"
 
 
 async def test_with_echo_a_process_hears_itself(backend: Backend) -> None:
@@ -175,14 +167,16 @@ async def test_a_failing_callback_does_not_keep_the_message_from_the_others(
 
 async def test_a_stopped_process_hears_nothing_more(backend: Backend) -> None:
     got: list[bytes] = []
+    witness: list[bytes] = []
     a = await backend.bus("a")
     b = await backend.bus("b", lambda bus: bus.subscribe("x", got.append))
-    await ready(a, b)
+    c = await backend.bus("c", lambda bus: bus.subscribe("x", witness.append))
+    await ready(a, b, c)
     await a.publish("x", b"one")
-    await until(lambda: got == [b"one"])
+    await until(lambda: got == [b"one"] and witness == [b"one"])
     await b.stop()
     await a.publish("x", b"two")
-    await asyncio.sleep(4 * WAIT)
+    await until(lambda: witness == [b"one", b"two"])  # delivered to whoever still listens
     assert got == [b"one"]
 
 
@@ -235,7 +229,7 @@ async def test_a_process_that_dies_is_gone_within_the_time_to_live(backend: Back
     await until(lambda: b.view.people == 5)
     await a.stop(leave=False)  # no goodbye: its entry has to expire
     backend.directories.remove(a)
-    await until(lambda: [p.process_id for p in b.view.processes] == ["b"], n=2 * int(TTL / WAIT))
+    await until(lambda: [p.process_id for p in b.view.processes] == ["b"], timeout=2 * TTL)
     assert b.view.people == 1
 
 

@@ -11,13 +11,14 @@ import sys
 import urllib.request
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from server.keys import CLUSTER
-from tests.integration.client import WAIT
+from tests.tools import WAIT, until
 
-from .conftest import PrivateRedis, StartNode, _free_port
+from .conftest import PrivateRedis, StartNode, free_port
 
 pytestmark = pytest.mark.cluster
 
@@ -61,7 +62,7 @@ async def processes() -> AsyncIterator[list[asyncio.subprocess.Process]]:
 async def test_a_redis_that_does_not_answer_is_refused_at_start_in_one_line(
     processes: list[asyncio.subprocess.Process], tmp_path: Path
 ) -> None:
-    url = f"redis://127.0.0.1:{_free_port()}/0"  # nothing listens there
+    url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     p = await serve("--port", "0", "--data-dir", str(tmp_path), "--redis", url)
     processes.append(p)
     _, err = await asyncio.wait_for(p.communicate(), 400 * WAIT)
@@ -101,13 +102,12 @@ async def test_a_served_process_joins_the_cluster_of_another(
             return json.loads(r.read())  # type: ignore[no-any-return]
 
     mine = node.app[CLUSTER].process_id
-    for _ in range(400):
+
+    async def sees_the_other() -> dict[str, Any] | None:
         h = await asyncio.to_thread(health)
         cluster = h["cluster"]
         assert isinstance(cluster, dict)
-        if any(member["id"] == mine for member in cluster["members"]):
-            break
-        await asyncio.sleep(WAIT)
-    else:
-        raise AssertionError(f"the served process never saw the other one: {h}")
+        return cluster if any(m["id"] == mine for m in cluster["members"]) else None
+
+    cluster = await until(sees_the_other, 400 * WAIT)
     assert cluster["redis"] == "ok"

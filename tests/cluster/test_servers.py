@@ -7,7 +7,6 @@ and the briefing catches up when Redis is back.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +16,9 @@ import pytest
 from server import briefing, cluster, features
 from server.briefing.render import render_script
 from server.briefing.script import parse_script
-from tests.integration.client import WAIT, Client
+from tests.integration.client import Client
 from tests.integration.test_briefing import BID, SCRIPT, joined, staff, until_state
+from tests.tools import WAIT, until
 
 from .conftest import PrivateRedis, StartNode
 
@@ -59,21 +59,13 @@ def _data_dir(rendered: Path, folder: Path) -> Path:
 async def pair(start_node: StartNode, rendered: Path, tmp_path: Path, url: str) -> tuple[Any, Any]:
     one = await start_node(_data_dir(rendered, tmp_path / "one"), redis_url=url)
     two = await start_node(_data_dir(rendered, tmp_path / "two"), redis_url=url)
-    await until(lambda: _bus_up(one) and _bus_up(two))
+    await until(lambda: _bus_up(one) and _bus_up(two), 200 * WAIT)
     return one, two
 
 
 def _bus_up(srv: Any) -> bool:
     c = srv.app[cluster.CLUSTER]
     return c.connected and len(c.view.processes) == 2
-
-
-async def until(predicate: Any, n: int = 200) -> None:
-    for _ in range(n):
-        if predicate():
-            return
-        await asyncio.sleep(WAIT)
-    raise AssertionError(f"timed out waiting for {predicate}")
 
 
 HTTP_TIMEOUT = aiohttp.ClientTimeout(total=100 * WAIT)
@@ -139,26 +131,22 @@ async def test_healthz_and_metrics_count_the_people_of_the_whole_cluster(
         await x.connect()
     try:
 
-        async def counted() -> dict[str, Any]:
+        async def counted() -> dict[str, Any] | None:
             """/healthz of the first process once it counts everyone."""
-            for _ in range(200):
-                health = await get_json(one, "/healthz")
-                if health["cluster"]["people"] == 3:
-                    return health  # type: ignore[no-any-return]
-                await asyncio.sleep(WAIT)
-            raise AssertionError(f"the cluster never counted 3 people: {health}")
+            health = await get_json(one, "/healthz")
+            return health if health["cluster"]["people"] == 3 else None
 
-        health = await counted()
+        health = await until(counted, 200 * WAIT)
         assert health["people"] == 1, "this process's own count is still its own"
         assert health["cluster"]["processes"] == 2 and health["cluster"]["redis"] == "ok"
         members = {m["id"]: m for m in health["cluster"]["members"]}
         assert members[two.app[cluster.CLUSTER].process_id]["people"] == 2
-        for _ in range(200):
+
+        async def scraped() -> str | None:
             text = await get_text(two, "/metrics")
-            if "emachi_cluster_people 3" in text:
-                break
-            await asyncio.sleep(WAIT)
-        assert "emachi_cluster_people 3" in text
+            return text if "emachi_cluster_people 3" in text else None
+
+        text = await until(scraped, 200 * WAIT)
         assert "emachi_cluster_processes 2" in text
     finally:
         for x in (a, b, c):
@@ -194,7 +182,7 @@ async def test_without_redis_each_server_keeps_serving_and_the_briefing_catches_
         else:
             own_redis.pause()
         # the servers notice, and go on serving their own clients
-        await until(lambda: not two.app[cluster.CLUSTER].connected)
+        await until(lambda: not two.app[cluster.CLUSTER].connected, 200 * WAIT)
         seen = walker.snapshots
         await walker.until(lambda: walker.snapshots > seen + 20)
         health = await get_json(two, "/healthz")
@@ -212,7 +200,8 @@ async def test_without_redis_each_server_keeps_serving_and_the_briefing_catches_
         s_here = await until_state(here, lambda s: s["state"] == "paused")
         assert same_schedule(s_here, s_there)
         await until(
-            lambda: one.app[cluster.CLUSTER].connected and two.app[cluster.CLUSTER].connected, n=400
+            lambda: one.app[cluster.CLUSTER].connected and two.app[cluster.CLUSTER].connected,
+            400 * WAIT,
         )
         # and the bus carries new actions again
         await staff(one, "POST", f"/staff/briefings/{BID}/resume")

@@ -6,160 +6,60 @@ the server's own instance, which is what the kiosk's reach check uses.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
-from websockets.asyncio.client import ClientConnection, connect
 
 import server.kiosk as kiosk
-from server.app import create_app
-from server.config import Config
 from server.keys import HALL
-from server.protocol.codes import PROTOCOL_VERSION, MsgType
 from server.protocol.messages import (
     Error,
-    Hello,
     HelperAnswer,
     HelperAsk,
-    Input,
     KioskChoose,
     KioskLink,
     KioskOpen,
     KioskPanel,
-    Message,
-    decode,
 )
+from tests.integration.client import Client
+from tests.integration.conftest import STAFF_TOKEN, RunningServer, StartServer
 
-WAIT = 0.05  # every wait below is a multiple of this
-STAFF_TOKEN = "kiosk-test-token"
 JUMINHYO = "kiosk-juminhyo"  # world.toml: floor 1f, x 12, z 16, radius 2
 JUMINHYO_LINE = "https://liff.line.me/2000000000-Sample01/juminhyo"
 JUMINHYO_GRAFFER = "https://ttzk.graffer.jp/city-machida/smart-apply/apply-procedure-alias/juminhyo"
-# Frames a kiosk test does not read (movement); they are skipped before decoding.
-SKIP = {int(MsgType.SNAPSHOT), int(MsgType.AUDIO_SUBS), int(MsgType.VOICE_FRAME)}
 
 
-@dataclass(slots=True)
-class Running:
-    app: web.Application
-    runner: web.AppRunner
-    port: int
-
-    @property
-    def http(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+def where(srv: RunningServer, c: Client) -> tuple[str, float, float]:
+    """Where the server has the avatar: what the kiosk's reach check uses."""
+    return srv.app[HALL].instances[0].position(c.avatar_id)
 
 
-Start = Callable[[Path], Awaitable[Running]]
+async def walk_to(srv: RunningServer, c: Client, x: float, z: float, within: float = 0.4) -> None:
+    """Steer towards (x, z), once per snapshot, until within ``within`` metres; then stop."""
+    for _ in range(400):
+        _, ax, az = where(srv, c)
+        dx, dz = x - ax, z - az
+        d = math.hypot(dx, dz)
+        if d <= within:
+            break
+        s = min(1.0, d / 1.5) / d
+        await c.move(dx * s, dz * s)
+        seen = c.snapshots
+        await c.until(lambda seen=seen: c.snapshots > seen + 1)
+    await c.move(0.0, 0.0)
+    _, ax, az = where(srv, c)
+    assert math.hypot(x - ax, z - az) <= within + 0.3, f"stuck at {ax:.1f}, {az:.1f}"
 
 
-@pytest.fixture
-async def start() -> AsyncIterator[Start]:
-    runners: list[web.AppRunner] = []
-
-    async def go(data_dir: Path) -> Running:
-        config = replace(Config(port=0, data_dir=data_dir, staff_token=STAFF_TOKEN))
-        app = create_app(config)
-        kiosk.setup(app)  # a no-op once server.features mounts kiosks itself
-        runner = web.AppRunner(app, shutdown_timeout=1.0)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        runners.append(runner)
-        return Running(app, runner, runner.addresses[0][1])
-
-    yield go
-    for r in reversed(runners):
-        await r.cleanup()
-
-
-class KioskClient:
-    """Says hello, keeps every non-movement message, walks by sending inputs."""
-
-    def __init__(self, srv: Running) -> None:
-        self.srv = srv
-        self.ws: ClientConnection | None = None
-        self.avatar_id = -1
-        self.inbox: list[Message] = []
-        self.seq = 0
-        self._task: asyncio.Task[None] | None = None
-
-    async def __aenter__(self) -> KioskClient:
-        self.ws = await connect(f"ws://127.0.0.1:{self.srv.port}/ws", compression=None)
-        await self.ws.send(Hello(version=PROTOCOL_VERSION, name="住民", resume=None, opts={}).encode())
-        welcome = decode(await asyncio.wait_for(self.ws.recv(), 100 * WAIT))
-        self.avatar_id = welcome.avatar_id  # type: ignore[attr-defined]
-        self._task = asyncio.create_task(self._read())
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.ws is not None
-        await self.ws.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(BaseException):
-                await self._task
-
-    async def _read(self) -> None:
-        assert self.ws is not None
-        async for data in self.ws:
-            assert isinstance(data, bytes)
-            # [type, ...]: byte 0 is the array header, byte 1 the type code (a positive fixint).
-            if len(data) > 1 and data[1] in SKIP:
-                continue
-            self.inbox.append(decode(data))
-
-    async def send(self, msg: Message) -> None:
-        assert self.ws is not None
-        await self.ws.send(msg.encode())
-
-    def where(self) -> tuple[str, float, float]:
-        inst = self.srv.app[HALL].instances[0]
-        return inst.position(self.avatar_id)
-
-    async def walk_to(self, x: float, z: float, within: float = 0.4) -> None:
-        """Steer towards (x, z) until within ``within`` metres; fail after 400 waits."""
-        for _ in range(400):
-            _, ax, az = self.where()
-            dx, dz = x - ax, z - az
-            d = math.hypot(dx, dz)
-            if d <= within:
-                break
-            s = min(1.0, d / 1.5) / d
-            self.seq += 1
-            await self.send(Input(seq=self.seq, ack_tick=0, mx=dx * s, mz=dz * s, yaw=math.atan2(dx, dz)))
-            await asyncio.sleep(2 * WAIT)
-        self.seq += 1
-        await self.send(Input(seq=self.seq, ack_tick=0, mx=0.0, mz=0.0, yaw=0.0))
-        _, ax, az = self.where()
-        assert math.hypot(x - ax, z - az) <= within + 0.3, f"stuck at {ax:.1f}, {az:.1f}"
-
-    async def reply(self, kind: type[Message] | tuple[type[Message], ...]) -> Any:
-        """The next message of ``kind`` (removed from the inbox), waiting up to 100 waits."""
-        for _ in range(100):
-            for i, m in enumerate(self.inbox):
-                if isinstance(m, kind):
-                    return self.inbox.pop(i)
-            await asyncio.sleep(WAIT)
-        raise AssertionError(f"no {kind} came; inbox {self.inbox}")
-
-    def links(self) -> list[KioskLink]:
-        return [m for m in self.inbox if isinstance(m, KioskLink)]
-
-
-async def test_walk_up_open_choose_and_the_counts_survive_a_restart(start: Start, tmp_path: Path) -> None:
+async def test_walk_up_open_choose_and_the_counts_survive_a_restart(
+    start_server: StartServer, tmp_path: Path
+) -> None:
     data = tmp_path / "data"
-    srv = await start(data)
-    async with KioskClient(srv) as c:
-        await c.walk_to(12.0, 17.5)
+    srv = await start_server(data_dir=data)
+    async with Client(srv.ws, "住民") as c:
+        await walk_to(srv, c, 12.0, 17.5)
         await c.send(KioskOpen(kiosk_id=JUMINHYO, lang="ja"))
         panel = await c.reply(KioskPanel)
         assert panel.kiosk_id == JUMINHYO and panel.panel["title"]["ja"] == "住民票の写し"
@@ -179,15 +79,17 @@ async def test_walk_up_open_choose_and_the_counts_survive_a_restart(start: Start
             await c.send(KioskChoose(kiosk_id=JUMINHYO, channel=bad, device="pc"))
             err = await c.reply(Error)
             assert err.code == "channel_unknown"
-        await asyncio.sleep(4 * WAIT)
-        assert c.links() == []
-    await srv.runner.cleanup()
+        await c.sync()  # a link would have come before the answer to the ping
+        assert c.messages(KioskLink) == []
+    await srv.stop()
 
-    srv2 = await start(data)
+    srv2 = await start_server(data_dir=data)
     # a person's browser: ?token= once sets the session cookie (on 127.0.0.1, hence unsafe=True)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
-        r = await http.get(f"{srv2.http}/staff/kiosks.csv?days=2",
-                           headers={"Authorization": f"Bearer {STAFF_TOKEN}"})
+        r = await http.get(
+            f"{srv2.http}/staff/kiosks.csv?days=2",
+            headers={"Authorization": f"Bearer {STAFF_TOKEN}"},
+        )
         assert r.status == 200
         lines = (await r.text()).strip().splitlines()
         body = {tuple(x.split(",")[1:]) for x in lines[1:]}
@@ -200,10 +102,9 @@ async def test_walk_up_open_choose_and_the_counts_survive_a_restart(start: Start
         assert page.status == 200 and "<svg" in html and "住民票の写し" in html
 
 
-async def test_opening_from_across_the_hall_is_refused(start: Start, tmp_path: Path) -> None:
-    srv = await start(tmp_path / "data")
-    async with KioskClient(srv) as c:
-        floor, x, z = c.where()  # the entrance, about 30 m from the kiosk row
+async def test_opening_from_across_the_hall_is_refused(server: RunningServer) -> None:
+    async with Client(server.ws, "住民") as c:
+        floor, x, z = where(server, c)  # the entrance, about 30 m from the kiosk row
         assert math.hypot(x - 12.0, z - 16.0) > 20
         await c.send(KioskOpen(kiosk_id=JUMINHYO, lang="ja"))
         err = await c.reply(Error)
@@ -212,14 +113,13 @@ async def test_opening_from_across_the_hall_is_refused(start: Start, tmp_path: P
         await c.send(KioskChoose(kiosk_id=JUMINHYO, channel="line", device="pc"))
         err = await c.reply(Error)
         assert err.code == "kiosk_not_open"
-        await asyncio.sleep(4 * WAIT)
-        assert not any(isinstance(m, KioskPanel | KioskLink) for m in c.inbox)
-    assert srv.app[kiosk.KIOSKS].store.rows() == []
+        await c.sync()
+        assert c.messages((KioskPanel, KioskLink)) == []
+    assert server.app[kiosk.KIOSKS].store.rows() == []
 
 
-async def test_unknown_kiosk_gets_an_error_and_the_connection_stays(start: Start, tmp_path: Path) -> None:
-    srv = await start(tmp_path / "data")
-    async with KioskClient(srv) as c:
+async def test_unknown_kiosk_gets_an_error_and_the_connection_stays(server: RunningServer) -> None:
+    async with Client(server.ws, "住民") as c:
         await c.send(KioskOpen(kiosk_id="kiosk-nowhere", lang="ja"))
         assert (await c.reply(Error)).code == "kiosk_unknown"
         await c.send(KioskChoose(kiosk_id="kiosk-nowhere", channel="line", device="pc"))
@@ -231,21 +131,26 @@ async def test_unknown_kiosk_gets_an_error_and_the_connection_stays(start: Start
         assert ans.answer["booking"][0]["url"].startswith("https://line.me/R/oaMessage/@")
 
 
-async def test_helpers_over_the_socket_and_http(start: Start, tmp_path: Path) -> None:
-    srv = await start(tmp_path / "data")
-    async with KioskClient(srv) as c:
-        await c.send(HelperAsk(helper="moving", query={"direction": "out", "who": "alone", "nhi": True}))
+async def test_helpers_over_the_socket_and_http(server: RunningServer) -> None:
+    async with Client(server.ws, "住民") as c:
+        await c.send(
+            HelperAsk(helper="moving", query={"direction": "out", "who": "alone", "nhi": True})
+        )
         ans = await c.reply(HelperAnswer)
-        assert [s["id"] for s in ans.answer["steps"]] == ["move-out-notice", "nhi-leave", "bulky-garbage"]
+        assert [s["id"] for s in ans.answer["steps"]] == [
+            "move-out-notice",
+            "nhi-leave",
+            "bulky-garbage",
+        ]
         await c.send(HelperAsk(helper="moving", query={"direction": "up"}))
         assert (await c.reply(Error)).code == "helper_query"
     async with aiohttp.ClientSession() as http:
-        r = await http.post(f"{srv.http}/api/helpers/garbage", json={"item": "けいこうとう"})
+        r = await http.post(f"{server.http}/api/helpers/garbage", json={"item": "けいこうとう"})
         assert r.status == 200
         assert (await r.json())["answer"]["item"]["category"]["id"] == "hazardous"
-        r = await http.post(f"{srv.http}/api/helpers/garbage", json={"item": "宇宙船"})
+        r = await http.post(f"{server.http}/api/helpers/garbage", json={"item": "宇宙船"})
         assert (await r.json())["answer"]["found"] is False
-        r = await http.post(f"{srv.http}/api/helpers/oracle", json={})
+        r = await http.post(f"{server.http}/api/helpers/oracle", json={})
         assert r.status == 400 and (await r.json())["code"] == "helper_unknown"
 
 
@@ -260,11 +165,11 @@ async def test_helpers_over_the_socket_and_http(start: Start, tmp_path: Path) ->
         ("/staff/kiosks?days=0", {"Authorization": f"Bearer {STAFF_TOKEN}"}, 400, "days"),
     ],
 )
-async def test_staff_page_needs_the_token(start: Start, tmp_path: Path, path: str,
-                                          headers: dict[str, str], status: int, says: str) -> None:
-    srv = await start(tmp_path / "data")
+async def test_staff_page_needs_the_token(
+    server: RunningServer, path: str, headers: dict[str, str], status: int, says: str
+) -> None:
     async with aiohttp.ClientSession() as http:
-        r = await http.get(srv.http + path, headers=headers)
+        r = await http.get(server.http + path, headers=headers)
         assert r.status == status
         assert says in await r.text()
         if status == 401:

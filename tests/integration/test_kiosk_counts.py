@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,35 +14,12 @@ from server.kiosk.counts import (
     RedisCountStore,
     SqliteCountStore,
 )
-
-WAIT = 0.05
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.private_redis import PrivateRedis, free_port
 
 
-@pytest.fixture(scope="module")
-def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    exe = shutil.which("redis-server")
-    if exe is None:
-        pytest.skip("redis-server is not installed")
-    port = _free_port()
-    d = tmp_path_factory.mktemp("redis")
-    proc = subprocess.Popen([exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                             "--appendonly", "no", "--dir", str(d)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
-            break
-        except OSError:
-            time.sleep(WAIT)
-    yield f"redis://127.0.0.1:{port}/0"
-    proc.terminate()
-    proc.wait(timeout=100 * WAIT)
+@pytest.fixture
+def redis_url(redis_server: PrivateRedis) -> str:
+    return redis_server.url
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
@@ -97,7 +70,7 @@ def test_two_processes_share_redis_counts(redis_url: str) -> None:
 
 
 def test_redis_that_does_not_answer_keeps_the_count_for_later(redis_url: str) -> None:
-    down = RedisCountStore.from_url(f"redis://127.0.0.1:{_free_port()}/0", prefix="test:later:")
+    down = RedisCountStore.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix="test:later:")
     down.add("2026-11-26", "kiosk-juminhyo", "view")  # no exception for the resident's request
     assert down._pending  # kept
     up = RedisCountStore.from_url(redis_url, prefix="test:later:")

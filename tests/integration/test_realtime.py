@@ -6,10 +6,15 @@ import asyncio
 import contextlib
 import math
 
+from websockets.exceptions import WebSocketException
+
+from server.instance import HISTORY, Instance
+from server.keys import HALL, HOOKS
 from server.protocol.codes import CloseCode
 from server.protocol.messages import Chat, ChatMsg, Error, Ping, Pong
 from tests.integration.client import WAIT, Client, raw_msgpack
 from tests.integration.conftest import RunningServer, StartServer
+from tests.tools import until
 
 
 def _dist(a: tuple[int, float, float] | None, b: tuple[int, float, float] | None) -> float:
@@ -17,8 +22,16 @@ def _dist(a: tuple[int, float, float] | None, b: tuple[int, float, float] | None
     return math.hypot(a[1] - b[1], a[2] - b[2])
 
 
+def _stopped(c: Client) -> bool:
+    """The server has applied ``c``'s last input (a stop), as its newest snapshot says."""
+    return c.last_snapshot is not None and c.last_snapshot.last_seq >= c.seq
+
+
 async def test_two_clients_see_each_other_move(server: RunningServer) -> None:
-    async with Client(server.ws, "さくら") as a, Client(server.ws, "Ken") as b:
+    async with (
+        Client(server.ws, "さくら", keep_views=True) as a,
+        Client(server.ws, "Ken", keep_views=True) as b,
+    ):
         await a.until(lambda: b.avatar_id in a.view)
         await b.until(lambda: a.avatar_id in b.view)
         assert a.names[b.avatar_id] == "Ken"
@@ -27,9 +40,13 @@ async def test_two_clients_see_each_other_move(server: RunningServer) -> None:
         await a.move(1.0, 0.0)
         await b.until(lambda: _dist(b.position(a.avatar_id), start) > 1.0)
         await a.move(0.0, 0.0)
-        # what b sees of a matches what a is told about itself, to the centimetre, once a stops
-        await asyncio.sleep(10 * WAIT)
-        assert b.position(a.avatar_id) == a.position()
+        # once a stops, what b sees of a is what a is told about itself, to the centimetre
+        await a.until(lambda: _stopped(a) and b.position(a.avatar_id) == a.position())
+        # and so it was at every tick both were sent, walking included
+        both = [t for t in a.views_at if t in b.views_at and a.avatar_id in b.views_at[t]]
+        assert len(both) >= 5
+        for t in both:
+            assert b.views_at[t][a.avatar_id] == a.views_at[t][a.avatar_id], t
 
 
 async def test_protocol_version_it_does_not_speak_is_refused(server: RunningServer) -> None:
@@ -96,14 +113,17 @@ async def test_resume_after_cut_connection_gets_same_avatar(server: RunningServe
         await watcher.until(lambda: a.avatar_id in watcher.view)
         token, avatar = a.resume, a.avatar_id
         assert a.ws is not None
+        session = server.app[HALL].instances[0].sessions[avatar]
         a.ws.transport.abort()  # the network drops: no close handshake
-        await asyncio.sleep(4 * WAIT)
+        await until(lambda: not session.connected)  # the server noticed: the avatar waits
         async with Client(server.ws, "ゆうた", resume=token) as again:
             assert again.avatar_id == avatar
             assert again.welcome is not None and a.welcome is not None
             assert again.welcome.instance == a.welcome.instance
-            await again.until(lambda: avatar in again.view)
-            await asyncio.sleep(10 * WAIT)
+            await again.until(lambda: again.last_snapshot and avatar in again.view)
+            assert again.last_snapshot is not None
+            back = again.last_snapshot.tick
+            await watcher.until(lambda: watcher.last_snapshot.tick > back)
             # no duplicate: the watcher sees exactly one ゆうた
             named = [i for i in watcher.view if watcher.names.get(i) == "ゆうた"]
             assert named == [avatar]
@@ -186,7 +206,9 @@ async def test_no_input_takes_an_avatar_through_a_wall(server: RunningServer) ->
             await a.move(math.sin(ang) * 5.0, math.cos(ang) * 5.0)  # over-long intent: clipped
             await asyncio.sleep(WAIT * rng.choice((0.2, 1, 3)))
         await a.move(0.0, 0.0)
-    moved = sum(math.hypot(b[1] - c[1], b[2] - c[2]) for b, c in zip(track, track[1:], strict=False))
+    moved = sum(
+        math.hypot(b[1] - c[1], b[2] - c[2]) for b, c in zip(track, track[1:], strict=False)
+    )
     assert moved > 5.0, "the avatar should have walked and pushed at walls"
     for prev, cur in zip(track, track[1:], strict=False):
         if prev[0] == cur[0]:
@@ -205,24 +227,33 @@ async def test_sigterm_drains_clients_then_exits(tmp_path) -> None:  # type: ign
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "server.cli", "serve", "--port", str(port),
-        "--data-dir", str(tmp_path), "--staff-token", "t",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "server.cli",
+        "serve",
+        "--port",
+        str(port),
+        "--data-dir",
+        str(tmp_path),
+        "--staff-token",
+        "t",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         assert proc.stdout is not None
         line = await asyncio.wait_for(proc.stdout.readline(), 400 * WAIT)
         assert b"serving" in line, line
-        url = f"ws://127.0.0.1:{port}/ws"
-        for attempt in range(100):
+        c = Client(f"ws://127.0.0.1:{port}/ws", "残る人")
+
+        async def connected() -> bool:
             try:
-                c = Client(url, "残る人")
                 await c.connect()
-                break
-            except Exception:  # not accepting yet (refused, or closed during start-up)
-                if attempt == 99:
-                    raise
-                await asyncio.sleep(WAIT)
+            except (OSError, WebSocketException):  # not accepting yet (refused, closed at start-up)
+                return False
+            return True
+
+        await until(connected)
         await c.until(lambda: c.snapshots > 2)
         proc.send_signal(signal.SIGTERM)
         code, reason = await c.closed(timeout=100 * WAIT)
@@ -246,7 +277,9 @@ def _masked_binary_frame(payload: bytes) -> bytes:
     return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
 
 
-async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(start_server: StartServer) -> None:
+async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(
+    start_server: StartServer,
+) -> None:
     """A client that never reads again is closed as too slow; a neighbour never misses a beat."""
     import base64
     import os
@@ -274,14 +307,18 @@ async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(start_server
     )
     head = await loop.sock_recv(sock, 1024)
     assert head.startswith(b"HTTP/1.1 101"), head
-    await loop.sock_sendall(sock, _masked_binary_frame(Hello(version=1, name="slow", resume=None, opts={}).encode()))
+    await loop.sock_sendall(
+        sock, _masked_binary_frame(Hello(version=1, name="slow", resume=None, opts={}).encode())
+    )
     # ...and never read again. Meanwhile a neighbour counts its snapshots.
     neighbour = crowd[0]
     metrics = srv.app[METRICS]
     try:
         start = neighbour.snapshots
         t0 = loop.time()
-        await neighbour.until(lambda: metrics.closes.get(int(CloseCode.TOO_SLOW), 0) >= 1, timeout=400 * WAIT)
+        await neighbour.until(
+            lambda: metrics.closes.get(int(CloseCode.TOO_SLOW), 0) >= 1, timeout=400 * WAIT
+        )
         elapsed = loop.time() - t0
         got = neighbour.snapshots - start
         # 20 snapshots a second while the slow one was being given up on; allow scheduling slack
@@ -292,31 +329,48 @@ async def test_a_reader_that_stops_is_cut_off_and_nobody_else_waits(start_server
         await asyncio.gather(*(c.close() for c in crowd))
 
 
-async def test_a_lower_snapshot_rate_spreads_viewers_over_the_ticks(start_server: StartServer) -> None:
+async def test_a_lower_snapshot_rate_spreads_viewers_over_the_ticks_and_sends_deltas(
+    start_server: StartServer,
+) -> None:
     """At 10 snapshots a second on a 20 Hz tick, each viewer gets every other tick's state, and
-    viewers alternate ticks; movement still reaches the other viewer exactly."""
+    viewers alternate ticks; every snapshot after the first is a delta against one the viewer
+    acknowledged, and each decodes to the server's own state at its tick, walking or not."""
     srv = await start_server(tick_rate=20, snapshot_rate=10)
-    async with Client(srv.ws, "a") as a, Client(srv.ws, "b") as b:
-        ticks: dict[str, list[int]] = {"a": [], "b": []}
+    truth: dict[int, dict[int, tuple[int, ...]]] = {}  # tick -> avatar -> what the server encoded
 
-        def record(c: Client, key: str) -> None:
-            if c.last_snapshot and (not ticks[key] or ticks[key][-1] != c.last_snapshot.tick):
-                ticks[key].append(c.last_snapshot.tick)
+    def keep(inst: Instance) -> None:
+        q = inst.history[inst.tick % HISTORY]
+        truth[inst.tick] = {slot: tuple(int(v) for v in q[slot]) for slot in inst.sessions}
 
+    srv.app[HOOKS].on_tick(keep)
+    async with (
+        Client(srv.ws, "a", keep_views=True) as a,
+        Client(srv.ws, "b", keep_views=True) as b,
+    ):
         await b.until(lambda: a.avatar_id in b.view)
         start = b.position(a.avatar_id)
         await a.move(1.0, 0.0)
-        for _ in range(40):
-            record(a, "a")
-            record(b, "b")
-            await asyncio.sleep(WAIT / 5)
+        walked = a.snapshots, b.snapshots
+        await a.until(lambda: a.snapshots > walked[0] + 12 and b.snapshots > walked[1] + 12)
         await a.move(0.0, 0.0)
-        for key in ("a", "b"):
-            steps = {t2 - t1 for t1, t2 in zip(ticks[key], ticks[key][1:], strict=False)}
-            assert steps and steps <= {2, 4}, (key, ticks[key])  # every other tick (one skipped at most)
-        assert a.avatar_id != b.avatar_id
-        # the two ids differ by one, so they are due on alternate ticks
-        assert {t % 2 for t in ticks["a"]} != {t % 2 for t in ticks["b"]}
-        await asyncio.sleep(10 * WAIT)
-        assert b.position(a.avatar_id) == a.position()
+        await a.until(lambda: _stopped(a) and b.position(a.avatar_id) == a.position())
         assert _dist(b.position(a.avatar_id), start) > 0.5
+        assert a.avatar_id != b.avatar_id
+        for c in (a, b):
+            ticks = [t for t, _ in c.received]
+            steps = {t2 - t1 for t1, t2 in zip(ticks, ticks[1:], strict=False)}
+            assert steps and steps <= {2, 4}, (
+                c.name,
+                ticks,
+            )  # every other tick (one skipped at most)
+            # deltas at this rate: each against a tick this viewer acknowledged
+            assert c.received[0][1] == 0, "the first snapshot is a full one"
+            acked = set(c.acked)
+            for tick, base in c.received[1:]:
+                assert 0 < base < tick and base in acked, (c.name, tick, base, sorted(acked))
+            # and what the viewer decoded is what the server had, at every tick it was sent
+            for tick, view in c.views_at.items():
+                assert view, tick
+                assert view == {i: truth[tick][i] for i in view}, (c.name, tick)
+        # the two ids differ by one, so they are due on alternate ticks
+        assert {t % 2 for t, _ in a.received} != {t % 2 for t, _ in b.received}

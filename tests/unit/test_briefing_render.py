@@ -14,6 +14,7 @@ from assets_manifest.store import AssetStore
 from server.briefing import tts
 from server.briefing.render import RenderStats, render_script, render_segment
 from server.briefing.script import parse_script
+from tests.tools import require_module
 
 SCRIPT = """\
 format: emachi-briefing/1
@@ -175,7 +176,7 @@ def test_timeline_places_segments_one_after_another(
 def test_japanese_narration_also_comes_as_a_smaller_ogg_opus_of_the_same_length(
     rendered: tuple[Path, dict, RenderStats],
 ) -> None:
-    soundfile = pytest.importorskip("soundfile")
+    soundfile = require_module("soundfile")
     data, timeline, _ = rendered
     ja, en = timeline["segments"]
     assert en["audio_opus"] is None, "espeak-ng's 22.05 kHz is not an Opus rate: WAV only"

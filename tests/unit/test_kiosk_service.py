@@ -15,6 +15,7 @@ from server.kiosk.counts import CountRow, MemoryCountStore, SqliteCountStore, da
 from server.kiosk.qr import qr_svg
 from server.kiosk.service import KioskRefusal, KioskService, load_service
 from server.kiosk.staff import chart_svg, render_csv, render_html, summarise
+from tests.tools import require_module
 
 WORLD = ROOT / "worlds" / "machida-city-hall"
 
@@ -124,7 +125,7 @@ def test_line_on_a_pc_comes_with_a_qr_code_of_the_same_link(service: KioskServic
 
 
 def test_qr_svg_decodes_to_the_link_with_an_independent_decoder() -> None:
-    zxingcpp = pytest.importorskip("zxingcpp")
+    zxingcpp = require_module("zxingcpp")
     url = "https://line.me/R/oaMessage/@sample-machida/?%E7%B2%97%E5%A4%A7%E3%81%94%E3%81%BF"
     m = svg_matrix(qr_svg(url))
     img = np.kron((1 - m) * 255, np.ones((6, 6))).astype(np.uint8)

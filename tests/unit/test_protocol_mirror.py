@@ -20,6 +20,7 @@ from server.protocol.codes import (
 )
 from server.protocol.messages import Ack, Chat, Hello, Input, Snapshot, decode
 from server.protocol.snapshot import encode_sections
+from tests.tools import missing, require
 
 PROTOCOL_JS = Path(__file__).resolve().parents[2] / "clients" / "web" / "protocol.js"
 
@@ -56,33 +57,42 @@ def test_version_and_frame_limit_agree() -> None:
     assert m and eval(m.group(1), {}) == MAX_FRAME_BYTES  # noqa: S307 - digits and * only
 
 
-# ---- the JS codec against the Python one (needs node ≥ 20.10; skipped without it) ----
+# ---- the JS codec against the Python one (node >= 18: Debian 12's; required, see tests/tools.py) ----
 
-NODE = shutil.which("node")
 CLIENT = PROTOCOL_JS.parent
+NODE_MIN = (18, 0)
 
 
-def _node_supports_esm_js() -> bool:
-    if not NODE:
-        return False
-    out = subprocess.run([NODE, "--version"], capture_output=True, text=True, check=False).stdout
+@pytest.fixture(scope="module")
+def node() -> str:
+    """Node.js, which runs the browser's codec modules as they are."""
+    exe = require("node")
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, check=False).stdout
     m = re.match(r"v(\d+)\.(\d+)", out)
-    return bool(m) and (int(m.group(1)), int(m.group(2))) >= (20, 10)
+    if not m or (int(m.group(1)), int(m.group(2))) < NODE_MIN:
+        missing(f"node >= {NODE_MIN[0]}.{NODE_MIN[1]} (found {out.strip() or 'nothing'} at {exe})")
+    return exe
 
 
-needs_node = pytest.mark.skipif(not _node_supports_esm_js(), reason="node >= 20.10 not installed")
+def _run_js(node: str, script: str, data: object, tmp_path: Path) -> object:
+    """Run an ES module with the client's modules importable from ``client``; JSON in, JSON out.
 
-
-def _run_js(script: str, data: object, tmp_path: Path) -> object:
-    """Run an ES module with the client's modules importable as ./X.js; JSON in, JSON out."""
+    The client's ``.js`` files are ES modules with no package.json beside them; a copy in a
+    folder marked ``"type": "module"`` lets every node from 18 on load them as the browser does.
+    """
+    client = tmp_path / "client"
+    client.mkdir()
+    (client / "package.json").write_text('{"type": "module"}')
+    for f in CLIENT.glob("*.js"):
+        shutil.copy(f, client / f.name)
     (tmp_path / "in.json").write_text(json.dumps(data))
     (tmp_path / "run.mjs").write_text(
         f"import * as fs from 'node:fs';\n"
         f"const input = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / 'in.json'))}, 'utf8'));\n"
-        f"const client = {json.dumps(CLIENT.as_uri())};\n" + script
+        f"const client = {json.dumps(client.as_uri())};\n" + script
     )
     out = subprocess.run(
-        [NODE or "node", "--experimental-default-type=module", str(tmp_path / "run.mjs")],
+        [node, str(tmp_path / "run.mjs")],
         capture_output=True,
         text=True,
         timeout=60,
@@ -92,8 +102,7 @@ def _run_js(script: str, data: object, tmp_path: Path) -> object:
     return json.loads(out.stdout)
 
 
-@needs_node
-def test_js_builds_what_the_server_decodes(tmp_path: Path) -> None:
+def test_js_builds_what_the_server_decodes(node: str, tmp_path: Path) -> None:
     """Same messages as the Python classes; same bytes except that JS packs a whole float as an
     integer (1.0 as 1), which the server's decoder takes as the float."""
     script = """
@@ -106,7 +115,7 @@ const frames = [
 ];
 console.log(JSON.stringify(frames.map((b) => Buffer.from(b).toString('hex'))));
 """
-    got = _run_js(script, None, tmp_path)
+    got = _run_js(node, script, None, tmp_path)
     want = [
         Input(seq=3, ack_tick=7, mx=0.5, mz=-0.25, yaw=1.0).encode(),
         Hello(version=PROTOCOL_VERSION, name="あ", resume=None, opts={"mode": "avatar"}).encode(),
@@ -118,8 +127,7 @@ console.log(JSON.stringify(frames.map((b) => Buffer.from(b).toString('hex'))));
     assert got[1:] == [w.hex() for w in want[1:]]
 
 
-@needs_node
-def test_js_rebuilds_the_views_the_server_encodes(tmp_path: Path) -> None:
+def test_js_rebuilds_the_views_the_server_encodes(node: str, tmp_path: Path) -> None:
     """A random walk of 12 avatars (some leave, some enter, some jump), each snapshot encoded
     against an older acknowledged tick, decoded by the browser's SnapshotStore: same views."""
     rng = np.random.default_rng(7)
@@ -168,7 +176,7 @@ for (const hex of input) {
 }
 console.log(JSON.stringify({ views: out, names: [...store.people].map(([id, w]) => [id, w.name]) }));
 """
-    got = _run_js(script, frames, tmp_path)
+    got = _run_js(node, script, frames, tmp_path)
     assert isinstance(got, dict)
     for tick, view in enumerate(got["views"], start=1):
         ids, q = views[tick]
@@ -177,8 +185,7 @@ console.log(JSON.stringify({ views: out, names: [...store.people].map(([id, w]) 
     assert all(name == f"p{i}" for i, name in got["names"])
 
 
-@needs_node
-def test_a_frame_of_an_unknown_type_is_refused(tmp_path: Path) -> None:
+def test_a_frame_of_an_unknown_type_is_refused(node: str, tmp_path: Path) -> None:
     script = """
 const p = await import(client + '/protocol.js');
 const { encode } = await import(client + '/msgpack.js');
@@ -186,4 +193,4 @@ let error = null;
 try { p.decodeMessage(encode([63, 1, 2])); } catch (e) { error = e.message; }
 console.log(JSON.stringify(error));
 """
-    assert "unknown message type 63" in str(_run_js(script, None, tmp_path))
+    assert "unknown message type 63" in str(_run_js(node, script, None, tmp_path))
