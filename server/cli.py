@@ -12,6 +12,8 @@ from server.config import Config
 __all__ = ["main", "build_parser"]
 
 _DEFAULTS = Config(staff_token="")
+#: seconds HTTP requests still running after the drain get before they are cancelled
+SHUTDOWN_TIMEOUT = 0.2
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +38,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--tick-rate", type=int, default=_DEFAULTS.tick_rate, help="simulation ticks per second (default %(default)s)")
     serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
     serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
+    serve.add_argument(
+        "--max-per-address",
+        type=int,
+        default=_DEFAULTS.max_per_address,
+        metavar="N",
+        help="open WebSockets allowed from one address (IPv6: one /64); the next is closed with a "
+        "reason (default %(default)s, for a public Wi-Fi behind one NAT address; 0: no limit; "
+        "behind a reverse proxy every client shares the proxy's address, so raise it or use 0)",
+    )
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="extra browser origin allowed to open /ws (repeatable)")
     serve.add_argument(
         "--redis",
@@ -128,6 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
         tick_rate=args.tick_rate,
         snapshot_rate=args.snapshot_rate,
         allowed_origins=tuple(args.allow_origin),
+        max_per_address=args.max_per_address,
         redis_url=args.redis,
     )
     if config.redis_url is not None:
@@ -157,7 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not token:
         print(f"emachi: staff token for this run: {config.staff_token}", flush=True)
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
-        web.run_app(app, sock=sock, print=None, shutdown_timeout=config.drain_seconds + 1.0, handle_signals=True)
+        # the drain (on_shutdown) has already closed or reset every WebSocket; what is left is
+        # plain HTTP requests, which had the drain's time too
+        web.run_app(app, sock=sock, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=True)
     return 0
 
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
+    from server.session import Connections
     from world.loader import World
 
 __all__ = [
@@ -31,6 +32,7 @@ __all__ = [
     "HOOKS",
     "DISPATCH",
     "METRICS",
+    "CONNECTIONS",
     "HEALTH",
     "ASSET_STORES",
     "CLUSTER",
@@ -45,6 +47,8 @@ HALL: web.AppKey[Hall] = web.AppKey("hall")
 HOOKS: web.AppKey[Hooks] = web.AppKey("hooks")
 DISPATCH: web.AppKey[Dispatcher] = web.AppKey("dispatch")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+#: the open WebSockets, by address (per-address limit, drain)
+CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections")
 #: more parts of /healthz: name -> a function answering from memory (e.g. "cluster")
 HEALTH: web.AppKey[dict[str, Callable[[], object]]] = web.AppKey("health")
 ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")
