@@ -152,18 +152,23 @@ class RawPeer:
             return False
         return True
 
-    async def read_to_end(self, timeout: float) -> list[tuple[int, bytes]]:
-        """Read until the server ends the connection (or ``timeout``); every frame received."""
+    async def read_to_end(
+        self, timeout: float, chunk: int = 65536, pause: float = 0.0
+    ) -> list[tuple[int, bytes]]:
+        """Read until the server ends the connection (or ``timeout``), ``chunk`` bytes at a time
+        with ``pause`` seconds between reads (a slow link); every frame received."""
         loop = asyncio.get_running_loop()
         end = loop.time() + timeout
         while loop.time() < end:
             try:
-                chunk = await asyncio.wait_for(loop.sock_recv(self.sock, 65536), end - loop.time())
+                data = await asyncio.wait_for(loop.sock_recv(self.sock, chunk), end - loop.time())
             except (OSError, TimeoutError):
                 break
-            if not chunk:
+            if not data:
                 break
-            self.received += chunk
+            self.received += data
+            if pause:
+                await asyncio.sleep(pause)
         return parse_frames(self.received)
 
     async def table(self) -> list[tuple[str, int]]:
@@ -258,6 +263,14 @@ async def served(
             await proc.wait()
 
 
+async def closes_counted(base: str, code: CloseCode) -> int:
+    """The closes with ``code`` that ``/metrics`` reports."""
+    async with aiohttp.ClientSession() as http, http.get(base + "/metrics") as r:
+        text = await r.text()
+    m = re.search(rf'^emachi_closes_total\{{code="{int(code)}"[^}}]*\}} (\d+)', text, re.M)
+    return int(m.group(1)) if m else 0
+
+
 # -- the tests -------------------------------------------------------------------------------------
 
 
@@ -304,11 +317,11 @@ async def test_a_stalled_sender_is_reset_within_the_bound_and_counted_once(
     start_server: StartServer,
 ) -> None:
     """A reader that stalls but keeps sending inputs and pings is closed with TOO_SLOW, and its
-    TCP connection leaves the kernel's table within slow_limit + close_timeout of falling
-    behind; /metrics counts that close once, not once per tick it stayed behind."""
+    TCP connection leaves the kernel's table within a second of that close (close_timeout);
+    /metrics counts that close once, not once per tick it stayed behind."""
     srv = await start_server(
         send_buffer_limit=2048, socket_send_buffer=4096, output_budget=16384, slow_limit=0.5,
-        close_timeout=0.5,
+        close_timeout=0.3,
     )  # fmt: skip
     crowd = [Client(srv.ws, f"人{i}") for i in range(20)]  # for snapshots with something in them
     await asyncio.gather(*(c.connect() for c in crowd))
@@ -326,20 +339,18 @@ async def test_a_stalled_sender_is_reset_within_the_bound_and_counted_once(
                 break
             if closed_at is None and metrics.closes.get(int(CloseCode.TOO_SLOW)):
                 closed_at = time.monotonic()
-            if closed_at is not None and seq % 4 == 0 and await peer.gone():
+            if closed_at is not None and await peer.gone():
                 break
             await asyncio.sleep(WAIT / 2)
         gone_at = time.monotonic()
         assert closed_at is not None, "never closed as too slow"
-        assert await peer.gone(), await peer.table()
-        # close_timeout after its close, plus scheduling
-        assert gone_at - closed_at < 0.5 + 0.5, f"reset {gone_at - closed_at:.2f} s after the close"
         for _ in range(10):  # more ticks: nothing is counted again
             await peer.send(Ping(2.0).encode())
             await asyncio.sleep(WAIT)
-        async with aiohttp.ClientSession() as http, http.get(srv.http + "/metrics") as r:
-            text = await r.text()
-        assert re.search(r'emachi_closes_total\{code="4006",reason="too_slow"\} 1\n', text), text
+        assert await closes_counted(srv.http, CloseCode.TOO_SLOW) == 1
+        assert await peer.gone(), await peer.table()
+        # reset close_timeout (0.3 s) after its close: within a second even on a busy machine
+        assert gone_at - closed_at < 1.0, f"reset {gone_at - closed_at:.2f} s after the close"
         for c in crowd:
             assert c.close_code is None  # nobody else was touched
     finally:
@@ -348,30 +359,42 @@ async def test_a_stalled_sender_is_reset_within_the_bound_and_counted_once(
 
 
 @pytest.mark.parametrize("why", ["bad_frame", "too_slow"])
-async def test_no_frame_follows_a_close(start_server: StartServer, why: str) -> None:
-    """Read every byte the server sends after it decides to close: its Close frame is the last
-    frame (RFC 6455 §5.5.1), though the tick keeps running and the peer never answers the Close.
+async def test_no_frame_follows_a_close(
+    start_server: StartServer, tmp_path: Path, why: str
+) -> None:
+    """Read every byte the server sends once it has decided to close: its Close frame is the
+    last frame (RFC 6455 §5.5.1), though the tick keeps running and the peer never answers it.
 
-    bad_frame: a text frame gets 4001. too_slow: a reader that stalls until it is closed with
-    4006, then reads everything (close_timeout is long here so it has time to)."""
+    bad_frame: a text frame gets 4001 (the server used to wait 10 s for the answer, writing
+    snapshots meanwhile). too_slow: a reader that stalls with replies piled up is closed with
+    4006, then reads what it was sent over a slow link (close_timeout is long here so that it
+    can; it used to get snapshots after the Close while the pile drained, and the close was
+    counted again on every tick of it)."""
+    data = tmp_path / "data"
+    write_big_briefing(data)
     srv = await start_server(
-        send_buffer_limit=2048, socket_send_buffer=4096, output_budget=16384, slow_limit=0.3,
-        close_timeout=1.5,
+        data_dir=data, send_buffer_limit=80 * 1024, socket_send_buffer=4096, slow_limit=0.3,
+        close_timeout=3.0,
     )  # fmt: skip
     crowd = [Client(srv.ws, f"人{i}") for i in range(10)]
     await asyncio.gather(*(c.connect() for c in crowd))
     peer = RawPeer(srv.port)
     try:
         await peer.open(hello())
+        await asyncio.sleep(5 * WAIT)  # a few snapshots first
         if why == "bad_frame":
-            await asyncio.sleep(5 * WAIT)  # a few snapshots first
             await peer.send(b"hello?", opcode=0x1)
             expected = CloseCode.BAD_FRAME
+            frames = await peer.read_to_end(timeout=40 * WAIT)
         else:
+            for _ in range(10):  # ~220 KB of briefing state that it does not read
+                await peer.send(BriefingJoin(briefing_id=BID).encode())
             metrics = srv.app[METRICS]
             await until(lambda: metrics.closes, 100 * WAIT, "the too-slow close")
             expected = CloseCode.TOO_SLOW
-        frames = await peer.read_to_end(timeout=40 * WAIT)
+            frames = await peer.read_to_end(timeout=50 * WAIT, chunk=4096, pause=0.02)
+            # every tick it stayed behind while the pile drained used to count another close
+            assert await closes_counted(srv.http, CloseCode.TOO_SLOW) == 1
     finally:
         peer.close()
         await asyncio.gather(*(c.close() for c in crowd))
