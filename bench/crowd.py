@@ -127,6 +127,9 @@ class _Server:
             str(capacity),
             "--log-level",
             "warning",
+            # every bench client comes from 127.0.0.1
+            "--max-per-address",
+            "0",
             *extra,
         ]
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)

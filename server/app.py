@@ -22,7 +22,7 @@ from server.dispatch import Dispatcher
 from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.hooks import Hooks
-from server.keys import CONFIG, DISPATCH, HALL, HEALTH, HOOKS, METRICS, SECURITY, WORLD
+from server.keys import CONFIG, CONNECTIONS, DISPATCH, HALL, HEALTH, HOOKS, METRICS, SECURITY, WORLD
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -39,7 +39,7 @@ from server.protocol.messages import (
     Welcome,
     decode,
 )
-from server.session import Session, SessionState
+from server.session import Connections, Session, SessionState, address_key
 from server.web_security import origin_allowed
 from world.crowd import MAX_SPEED
 from world.loader import World, WorldError, load_world
@@ -76,6 +76,7 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     app[HALL] = Hall(world, config, metrics, hooks)
     app[DISPATCH] = Dispatcher()
     app[HEALTH] = {}
+    app[CONNECTIONS] = Connections(config.max_per_address)
     _register_core(app[DISPATCH], app)
 
     app.router.add_get("/ws", ws_handler)
@@ -100,17 +101,28 @@ async def _hall_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def _drain(app: web.Application) -> None:
-    """SIGTERM: tell every client to reconnect, close them with DRAINING, then let the process go."""
-    hall = app[HALL]
+    """SIGTERM: tell every client to reconnect, close them with DRAINING, then let the process go.
+
+    Every connection has ``drain_seconds`` to take its Close; then it is reset, so a reader that
+    stalled never holds the process up (it is aborted, not awaited). The connections still in
+    their hello handshake are closed too.
+    """
+    conns = app[CONNECTIONS]
+    grace = app[CONFIG].drain_seconds
     notice = Notice(kind="draining", data={"reason": "server restarting", "retry_ms": 1000}).encode()
-    sessions = [s for s in hall.sessions() if s.connected]
-    for s in sessions:
-        s.send(notice)
-        s.close(CloseCode.DRAINING)
-    log.info("draining", extra={"clients": len(sessions)})
-    deadline = time.monotonic() + app[CONFIG].drain_seconds
-    while time.monotonic() < deadline and any(s.connected for s in sessions):
-        await asyncio.sleep(0.05)
+    open_ = conns.sessions()
+    for ws, s in open_:
+        if s.ws is ws:
+            s.send(notice)
+            s.close(CloseCode.DRAINING, timeout=grace)
+    log.info("draining", extra={"clients": len(open_)})
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    while len(conns) and loop.time() < deadline:
+        await asyncio.sleep(0.02)
+    for ws, s in conns.sessions():  # their handler has not seen the reset yet
+        if s.ws is ws:
+            s.reset()
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -163,6 +175,15 @@ async def index_handler(request: web.Request) -> web.StreamResponse:
 
 
 async def ws_handler(request: web.Request) -> web.StreamResponse:
+    """One WebSocket from upgrade to close; a fault of the peer closes it with a code and a reason.
+
+    Per-address limit: past ``max_per_address`` open WebSockets from one address (counted from
+    the upgrade, so connections still in their hello handshake count), the connection is upgraded
+    and closed at once with TOO_MANY_CONNECTIONS and its reason, rather than refused with an HTTP
+    429 before the upgrade: a browser hides the HTTP status of a failed upgrade from the page
+    (it sees only "error" and 1006), while a close code and reason reach the page, which can tell
+    the person why and retry later instead of treating the server as down.
+    """
     app = request.app
     config = app[CONFIG]
     if not origin_allowed(request, app[SECURITY].origins):
@@ -173,40 +194,62 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         )
     # aiohttp refuses frames over max_msg_size with 1009; we check 64 KiB ourselves to answer 4002
     ws = web.WebSocketResponse(max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=20.0, compress=False)
-    await ws.prepare(request)
-    sock = request.transport.get_extra_info("socket") if request.transport else None
-    if sock is not None and config.socket_send_buffer:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
     metrics = app[METRICS]
-    metrics.connections_total += 1
-    hall = app[HALL]
-    session = Session(config.send_buffer_limit, config.rate_per_second, config.rate_burst)
-    session.attach(ws, request.transport)
+    session = Session.for_config(config, on_close=metrics.closed)
+    conns = app[CONNECTIONS]
+    address = address_key(request.remote)
+    admitted = conns.admit(address, ws, session)
+    try:
+        await ws.prepare(request)
+        session.attach(ws, request.transport)
+        if not admitted:
+            log.info("refused: too many connections from one address", extra={"limit": conns.per_address})
+            session.close(CloseCode.TOO_MANY_CONNECTIONS)
+            await session.wait_closed()
+            return ws
+        sock = request.transport.get_extra_info("socket") if request.transport else None
+        if sock is not None and config.socket_send_buffer:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, config.socket_send_buffer)
+        metrics.connections_total += 1
+        await _serve_socket(app, session, ws, request)
+    finally:
+        if admitted:
+            conns.release(address, ws)
+    return ws
+
+
+async def _serve_socket(
+    app: web.Application, session: Session, ws: web.WebSocketResponse, request: web.Request
+) -> None:
     try:
         session = await _handshake(app, session, ws, request)
+        app[CONNECTIONS].update(ws, session)
         await _receive_loop(app, session, ws)
     except (PeerError, ProtocolError) as exc:
         code = int(exc.code)
-        metrics.closed(code)
         log.info("peer closed", extra={"code": code, "reason": exc.reason})
-        await ws.close(code=code, message=exc.reason.encode())
+        if session.ws is ws:
+            session.close(code, exc.reason)
     except asyncio.CancelledError:
         raise
     except Exception:
         log.exception("bug while serving a peer")
-        await ws.close(code=1011, message=b"internal error")
+        if session.ws is ws:
+            session.close(1011, "internal error")
     finally:
         if session.ws is ws:
             if session.state is SessionState.HANDSHAKE:
                 session.to(SessionState.CLOSED)
             else:
-                hall.detach(session)
-    return ws
+                app[HALL].detach(session)
+    if session.ws is ws:
+        await session.wait_closed()
 
 
 async def _handshake(
     app: web.Application, session: Session, ws: web.WebSocketResponse, request: web.Request
 ) -> Session:
+    """Wait for the hello (at most HELLO_TIMEOUT), place the session, answer WELCOME."""
     try:
         msg = await ws.receive(timeout=HELLO_TIMEOUT)
     except TimeoutError as exc:

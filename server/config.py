@@ -30,8 +30,19 @@ class Config:
     # refresh each viewer's interest set every N ticks, 1/N of the viewers on each tick
     interest_every: int = 2
     resume_window: float = 30.0
+    # The output budget of one connection, over every kind of frame (snapshots, replies, chat,
+    # notices, briefing state, voice), in bytes written that the kernel has not taken yet:
+    # past `send_buffer_limit` the peer is behind and snapshots skip to the newest state; behind
+    # for `slow_limit` seconds, or past `output_budget`, it is closed with TOO_SLOW and its TCP
+    # connection reset `close_timeout` seconds later whatever it keeps sending.
     slow_limit: float = 5.0
     send_buffer_limit: int = 256 * 1024
+    output_budget: int = 512 * 1024
+    # seconds a peer the server closes has to take the Close before its TCP connection is reset
+    close_timeout: float = 0.5
+    # open WebSockets from one address (an IPv6 /64), counted from the upgrade; 0: no limit.
+    # Sized for a city hall's public Wi-Fi behind one NAT address.
+    max_per_address: int = 50
     # Kernel send buffer of a WebSocket: bounded so that a reader that stops is seen as behind in
     # seconds, not after megabytes of stale snapshots (Linux would autotune it up to 4 MiB).
     socket_send_buffer: int = 64 * 1024
@@ -45,7 +56,9 @@ class Config:
     allowed_origins: tuple[str, ...] = ()
     # POST /api/helpers/* per client address and minute (a token bucket; refused asks are not counted)
     helper_rate_per_minute: int = 30
-    drain_seconds: float = 2.0
+    # SIGTERM: seconds the clients have to take their DRAINING close before they are reset; the
+    # process exits right after (keep it under a second: a restart should not be felt)
+    drain_seconds: float = 0.5
     # Redis URL of the cluster (``emachi serve --redis``); None: one process, nothing else to start
     redis_url: str | None = None
     # HTTPS and WSS served by this process (``emachi serve --tls-cert --tls-key``): browsers give

@@ -24,7 +24,7 @@ import msgpack
 import numpy as np
 
 from server.protocol.batch import PAD, encode_batch, sort_views
-from server.protocol.codes import CloseCode, MsgType
+from server.protocol.codes import MsgType
 from server.protocol.snapshot import quantize
 from server.tasks import stop_task
 from world.crowd import Crowd
@@ -299,7 +299,6 @@ class Instance:
 
         now = time.monotonic()
         server_time = time.time() * 1000.0
-        slow_limit = self.config.slow_limit
         names, colors = self.names, self.colors
         parts = sections.all_sections()
         entered = sections.all_entered()
@@ -325,12 +324,9 @@ class Instance:
                 nbytes += len(frame)
                 written.append(s.avatar_id)
             else:
-                # not sent: the client cannot acknowledge it, so forget the view we kept
+                # not sent: the client cannot acknowledge it, so forget the view we kept (a peer
+                # too far behind is closed with TOO_SLOW by its session's output budget)
                 self.view_tick[ring, s.avatar_id] = -1
-                if s.behind_since is not None and now - s.behind_since > slow_limit:
-                    self.metrics.closed(CloseCode.TOO_SLOW)
-                    s.close(CloseCode.TOO_SLOW)
-                    s.abort_later()
         self.metrics.sent(sent, nbytes, n - sent)
         if written:
             at = self.carried_at[written]

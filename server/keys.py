@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
+    from server.session import Connections
     from server.voice import VoiceService
     from server.web_security import WebSecurity
     from world.loader import World
@@ -34,6 +35,7 @@ __all__ = [
     "HOOKS",
     "DISPATCH",
     "METRICS",
+    "CONNECTIONS",
     "HEALTH",
     "ASSET_STORES",
     "CLUSTER",
@@ -52,6 +54,8 @@ HALL: web.AppKey[Hall] = web.AppKey("hall")
 HOOKS: web.AppKey[Hooks] = web.AppKey("hooks")
 DISPATCH: web.AppKey[Dispatcher] = web.AppKey("dispatch")
 METRICS: web.AppKey[Metrics] = web.AppKey("metrics")
+#: the open WebSockets, by address (per-address limit, drain)
+CONNECTIONS: web.AppKey[Connections] = web.AppKey("connections")
 #: more parts of /healthz: name -> a function answering from memory (e.g. "cluster")
 HEALTH: web.AppKey[dict[str, Callable[[], object]]] = web.AppKey("health")
 ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")

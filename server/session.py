@@ -1,19 +1,38 @@
-"""One connected peer: its socket, its avatar, and what it has acknowledged.
+"""One connected peer: its socket, its avatar, and what it has acknowledged; and the open
+connections of the process, counted by address.
 
 ``send`` and ``push`` are synchronous: they append one whole WebSocket frame to the transport and
 return. They never wait on the peer, so a loop over thousands of sessions cannot be slowed by one
-slow reader (``websockets.broadcast`` does the same). A peer whose transport buffer is over the limit
-skips frames; snapshots are deltas against what it acknowledged, so skipping costs nothing but
-freshness. One that stays behind past ``slow_limit`` is closed with TOO_SLOW.
+slow reader (``websockets.broadcast`` does the same).
+
+Every frame the server writes to a peer passes one output budget, whatever its kind (snapshots,
+replies, chat, notices, briefing state, voice):
+
+- past ``send_limit`` unsent bytes (the transport's write buffer) the peer is *behind*: snapshots
+  skip (they are deltas against what it acknowledged, so skipping costs nothing but freshness),
+  other frames are still written;
+- a peer behind for longer than ``slow_limit`` seconds, or whose unsent bytes would pass
+  ``budget``, is closed with TOO_SLOW.
+
+A close is started once: the session remembers it, ``send`` and ``push`` become no-ops (RFC 6455
+§5.5.1: nothing after a Close frame), the close is counted once, and the TCP connection is reset
+``close_timeout`` seconds later if the peer has not taken the Close by then, whatever it keeps
+sending and whether or not the transport is already "closing" (a graceful close waits behind the
+unsent bytes for as long as the peer lives).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
+import ipaddress
 import logging
+import socket
 import struct
 import time
+from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from server.errors import FloodError
@@ -22,11 +41,14 @@ from server.protocol.codes import CLOSE_REASONS, CloseCode
 if TYPE_CHECKING:
     from aiohttp import web
 
+    from server.config import Config
     from server.instance import Instance
 
-__all__ = ["Session", "SessionState", "ws_binary_header"]
+__all__ = ["Session", "SessionState", "Connections", "address_key", "ws_binary_header"]
 
 log = logging.getLogger("emachi.session")
+
+_LINGER_RESET = struct.pack("ii", 1, 0)
 
 
 def ws_binary_header(n: int) -> bytes:
@@ -59,13 +81,41 @@ TRANSITIONS: frozenset[tuple[SessionState, SessionState]] = frozenset(
 
 
 class Session:
-    """A peer and its avatar. Lives on across a reconnect: the resume token finds it again."""
+    """A peer and its avatar. Lives on across a reconnect: the resume token finds it again.
 
-    def __init__(self, config_limit: int, rate: float, burst: float) -> None:
+    Args:
+        config_limit: unsent bytes past which the peer is behind and snapshots skip.
+        rate, burst: the inbound token bucket (messages per second, and the bucket's size).
+        budget: unsent bytes past which the peer is closed with TOO_SLOW (any frame).
+        slow_limit: seconds a peer may stay behind before it is closed with TOO_SLOW.
+        close_timeout: seconds a closed peer has to take its Close before the TCP connection is
+            reset.
+        on_close: called with the code of each close this session starts (metrics), once per
+            connection.
+    """
+
+    def __init__(
+        self,
+        config_limit: int,
+        rate: float,
+        burst: float,
+        *,
+        budget: int = 512 * 1024,
+        slow_limit: float = 5.0,
+        close_timeout: float = 0.5,
+        on_close: Callable[[int], None] | None = None,
+    ) -> None:
         self.state = SessionState.HANDSHAKE
         self.ws: web.WebSocketResponse | None = None
         self._transport: asyncio.Transport | None = None
         self.send_limit = config_limit
+        self.budget = max(budget, config_limit)
+        self.slow_limit = slow_limit
+        self.close_timeout = close_timeout
+        self.on_close = on_close
+        #: a close was started on the current socket: nothing more is written to it
+        self.closing = False
+        self._close_task: asyncio.Task[bool] | None = None
         self.avatar_id: int = -1
         self.instance: Instance | None = None
         self.name = ""
@@ -86,14 +136,30 @@ class Session:
         self._last = time.monotonic()
         self.chat_times: list[float] = []
 
+    @classmethod
+    def for_config(cls, config: Config, on_close: Callable[[int], None] | None = None) -> Session:
+        """A session with the limits of ``config``."""
+        return cls(
+            config.send_buffer_limit,
+            config.rate_per_second,
+            config.rate_burst,
+            budget=config.output_budget,
+            slow_limit=config.slow_limit,
+            close_timeout=config.close_timeout,
+            on_close=on_close,
+        )
+
     def to(self, new: SessionState) -> None:
         if (self.state, new) not in TRANSITIONS:
             raise RuntimeError(f"session {self.state} -> {new} is not a transition")
         self.state = new
 
     def attach(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None) -> None:
+        """Take a (new) socket: nothing of the previous one carries over."""
         self.ws = ws
         self._transport = transport
+        self.closing = False
+        self._close_task = None
         self.behind_since = None
         self.acked_tick = 0
 
@@ -118,8 +184,15 @@ class Session:
 
     @property
     def connected(self) -> bool:
+        """The socket is open and no close was started on it."""
         t = self._transport
-        return t is not None and not t.is_closing()
+        return not self.closing and t is not None and not t.is_closing()
+
+    @property
+    def unsent(self) -> int:
+        """Bytes written to the transport that the kernel has not taken yet."""
+        t = self._transport
+        return t.get_write_buffer_size() if t is not None else 0
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (0 for a peer that keeps up)."""
@@ -127,48 +200,153 @@ class Session:
         return t.get_write_buffer_size() if t is not None else 0
 
     def send(self, data: bytes) -> bool:
-        """Write one message now, whatever the buffer holds (replies, chat, notices)."""
+        """Write one message now (replies, chat, notices, briefing state) unless the peer is over
+        its budget, which closes it with TOO_SLOW; returns whether it was written."""
         t = self._transport
-        if t is None or t.is_closing():
+        if self.closing or t is None or t.is_closing():
+            return False
+        if not self._within_budget(t.get_write_buffer_size(), len(data), None):
             return False
         t.write(ws_binary_header(len(data)) + data)
         return True
 
     def push(self, data: bytes, now: float) -> bool:
-        """Write a snapshot unless the peer is behind; returns whether it was written."""
+        """Write a snapshot unless the peer is behind (then it skips, or is closed with TOO_SLOW
+        past the budget); returns whether it was written."""
         t = self._transport
-        if t is None or t.is_closing():
+        if self.closing or t is None or t.is_closing():
             return False
-        if t.get_write_buffer_size() > self.send_limit:
-            if self.behind_since is None:
-                self.behind_since = now
+        buffered = t.get_write_buffer_size()
+        if not self._within_budget(buffered, len(data), now) or buffered > self.send_limit:
             return False
-        self.behind_since = None
         t.write(ws_binary_header(len(data)) + data)
         return True
 
-    def close(self, code: int, reason: str | None = None) -> None:
-        """Close the socket with a code and a person-readable reason, without waiting."""
-        ws = self.ws
-        if ws is None or ws.closed:
+    def _within_budget(self, buffered: int, n: int, now: float | None) -> bool:
+        """Note whether the peer is behind; close it with TOO_SLOW when it is too far behind."""
+        if buffered <= self.send_limit:
+            self.behind_since = None
+            return True
+        if now is None:
+            now = time.monotonic()
+        if self.behind_since is None:
+            self.behind_since = now
+        if buffered + n > self.budget or now - self.behind_since > self.slow_limit:
+            self.close(CloseCode.TOO_SLOW)
+            return False
+        return True
+
+    def close(self, code: int, reason: str | None = None, timeout: float | None = None) -> None:
+        """Start closing the socket with a code and a person-readable reason, without waiting.
+
+        Only the first call per socket does anything. The TCP connection is reset ``timeout``
+        seconds later (``close_timeout`` by default) unless the closing handshake ended by then.
+        """
+        ws, t = self.ws, self._transport
+        if self.closing or ws is None:
             return
+        self.closing = True
+        self.behind_since = None
+        loop = asyncio.get_running_loop()
+        if t is not None:
+            loop.call_later(self.close_timeout if timeout is None else timeout, _reset, t)
+        if ws.closed:
+            return  # aiohttp already closed it (the peer's Close, a failed heartbeat)
+        if self.on_close is not None:
+            self.on_close(code)
         if reason is None:
             reason = CLOSE_REASONS.get(CloseCode(code), "") if code >= 4000 else ""
-        task = asyncio.get_running_loop().create_task(ws.close(code=code, message=reason.encode()))
+        # drain=False: never wait for a stalled peer to take the bytes before its Close
+        task = loop.create_task(ws.close(code=code, message=reason.encode(), drain=False))
         task.add_done_callback(_log_close_failure)
+        self._close_task = task
 
-    def abort_later(self, delay: float = 1.0) -> None:
-        """Drop the TCP connection if a stalled peer has not taken the close frame by then."""
-        t = self._transport
-        if t is not None:
-            asyncio.get_running_loop().call_later(delay, _abort_if_open, t)
+    async def wait_closed(self) -> None:
+        """Until the close this session started on its socket is over (at most about
+        ``close_timeout``: the reset ends it). A handler that returned before its close task
+        wrote the Close would have aiohttp close with 1000 instead."""
+        task = self._close_task
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.shield(task)
+
+    def reset(self) -> None:
+        """Drop the TCP connection now (a drain whose time is up)."""
+        self.closing = True
+        if self._transport is not None:
+            _reset(self._transport)
 
 
-def _abort_if_open(t: asyncio.Transport) -> None:
-    if not t.is_closing():
-        t.abort()
+def _reset(t: asyncio.Transport) -> None:
+    """Abort ``t`` with a TCP reset unless it is already gone. A plain close would leave the
+    kernel holding the unsent bytes (FIN_WAIT1) for minutes behind a peer that does not read."""
+    sock = t.get_extra_info("socket")
+    if sock is None or sock.fileno() < 0:
+        return
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    t.abort()
 
 
 def _log_close_failure(task: asyncio.Task[Any]) -> None:
     if not task.cancelled() and task.exception() is not None:
         log.debug("close failed: %r", task.exception())
+
+
+def address_key(remote: str | None) -> str:
+    """The address a connection is counted under: the IPv4 address, or the /64 of an IPv6 one
+    (one household or office gets a /64; counting single IPv6 addresses would not limit it)."""
+    if not remote:
+        return ""
+    try:
+        ip = ipaddress.ip_address(remote)
+    except ValueError:
+        return remote  # a Unix socket path or the like: counted as it is
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
+class Connections:
+    """The WebSockets open in this process, from the upgrade (before hello) to the end of their
+    handler, counted by address (:func:`address_key`) for the per-address limit, and kept for
+    the drain, which must reach the connections still in their hello handshake too.
+
+    ``per_address`` 0 means no limit.
+    """
+
+    __slots__ = ("per_address", "counts", "_open")
+
+    def __init__(self, per_address: int) -> None:
+        self.per_address = per_address
+        self.counts: Counter[str] = Counter()
+        self._open: dict[object, Session] = {}
+
+    def __len__(self) -> int:
+        return len(self._open)
+
+    def admit(self, address: str, conn: object, session: Session) -> bool:
+        """Count a new connection from ``address``; False (and not counted) past the limit."""
+        if self.per_address and self.counts[address] >= self.per_address:
+            return False
+        self.counts[address] += 1
+        self._open[conn] = session
+        return True
+
+    def update(self, conn: object, session: Session) -> None:
+        """The connection now serves ``session`` (a resume handed back an older one)."""
+        if conn in self._open:
+            self._open[conn] = session
+
+    def release(self, address: str, conn: object) -> None:
+        if self._open.pop(conn, None) is None:
+            return
+        self.counts[address] -= 1
+        if self.counts[address] <= 0:
+            del self.counts[address]
+
+    def sessions(self) -> list[tuple[object, Session]]:
+        """(connection, session) of every open connection."""
+        return list(self._open.items())

@@ -61,6 +61,7 @@ class CloseCode(IntEnum):
     REPLACED = 4009
     REMOVED = 4010
     UNAUTHORIZED = 4011
+    TOO_MANY_CONNECTIONS = 4012
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -70,10 +71,11 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.UNKNOWN_TYPE: "unknown message type",
     CloseCode.FLOOD: "too many messages; slow down",
     CloseCode.WORLD_FULL: "every instance of this world is full; try again later",
-    CloseCode.TOO_SLOW: "connection fell more than 5 s behind",
+    CloseCode.TOO_SLOW: "connection fell too far behind (5 s, or 512 KiB not taken)",
     CloseCode.HANDSHAKE: "expected hello as the first message",
     CloseCode.DRAINING: "server restarting; reconnect with your resume token",
     CloseCode.REPLACED: "this avatar was resumed on another connection",
     CloseCode.REMOVED: "removed by the host",
     CloseCode.UNAUTHORIZED: "token missing, invalid or expired",
+    CloseCode.TOO_MANY_CONNECTIONS: "too many connections from your network address; close another tab or try again later",
 }
