@@ -8,7 +8,7 @@ import pytest
 
 from server.protocol.messages import Voice, VoiceFrame, decode
 from server.voice.relay import _packb, pack_batch
-from tests.unit.test_protocol_mirror import _run_js, needs_node
+from tests.unit.test_protocol_mirror import _run_js, node  # noqa: F401 (the fixture)
 
 
 @pytest.mark.parametrize("n", [0, 1, 15, 16, 300])
@@ -19,13 +19,12 @@ def test_a_batch_packed_from_shared_frames_is_the_voice_frame_message(n: int) ->
     assert decode(packed) == VoiceFrame(frames)
 
 
-@needs_node
-def test_js_voice_builder_makes_what_the_server_decodes(tmp_path: Path) -> None:
+def test_js_voice_builder_makes_what_the_server_decodes(node: str, tmp_path: Path) -> None:  # noqa: F811
     script = """
 const p = await import(client + '/protocol.js');
 const bytes = p.encodeMessage(p.voice(42, true, false, new Uint8Array([1, 2, 3])));
 console.log(JSON.stringify(Buffer.from(bytes).toString('hex')));
 """
-    got = _run_js(script, None, tmp_path)
+    got = _run_js(node, script, None, tmp_path)
     assert isinstance(got, str)
     assert bytes.fromhex(got) == Voice(42, True, False, b"\x01\x02\x03").encode()
