@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, briefing, cluster, kiosk
+from server import assets_http, briefing, cluster, kiosk, resume, store
 from server.config import Config
 from server.keys import ASSET_STORES, CONFIG
 
@@ -26,8 +26,10 @@ def _assets(app: web.Application) -> None:
 
 
 SETUPS: list[Callable[[web.Application], None]] = [
+    store.setup,  # first: the features below write records through it, and it stops last
     _assets,
     kiosk.setup,
     briefing.setup,
     cluster.setup,
+    resume.setup,
 ]

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
+    from server.store import Outbox, Store
     from world.loader import World
 
 __all__ = [
@@ -36,6 +37,8 @@ __all__ = [
     "CLUSTER",
     "KIOSKS",
     "BRIEFINGS",
+    "STORE",
+    "OUTBOX",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -51,3 +54,7 @@ ASSET_STORES: web.AppKey[list[AssetStore]] = web.AppKey("asset_stores")
 CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
+#: where records last (``server.store``): read with ``await app[STORE].counters(...)`` etc.
+STORE: web.AppKey[Store] = web.AppKey("store")
+#: how records are written: ``app[OUTBOX].add(...)`` returns at once, never waiting on the store
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
