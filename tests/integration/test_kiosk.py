@@ -213,7 +213,7 @@ async def test_opening_from_across_the_hall_is_refused(start: Start, tmp_path: P
         assert err.code == "kiosk_not_open"
         await asyncio.sleep(4 * WAIT)
         assert not any(isinstance(m, KioskPanel | KioskLink) for m in c.inbox)
-    assert srv.app[kiosk.KIOSKS].store.rows() == []
+    assert await srv.app[kiosk.KIOSKS].store.rows() == []  # type: ignore[attr-defined]
 
 
 async def test_unknown_kiosk_gets_an_error_and_the_connection_stays(start: Start, tmp_path: Path) -> None:
