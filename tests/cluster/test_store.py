@@ -42,7 +42,9 @@ async def until(predicate: object, timeout: float = 100 * WAIT) -> None:
 
 
 @pytest.fixture(params=["memory", "sqlite", "redis"])
-async def store(request: pytest.FixtureRequest, tmp_path: Path, prefix: str) -> AsyncIterator[Store]:
+async def store(
+    request: pytest.FixtureRequest, tmp_path: Path, prefix: str
+) -> AsyncIterator[Store]:
     s: Store
     if request.param == "memory":
         s = MemoryStore()
@@ -64,22 +66,36 @@ def batch(bid: str, *ops: Add | Put | Delete | Append) -> Batch:
 
 
 async def test_counters_add_up_and_filter_on_the_first_key_part(store: Store) -> None:
-    await store.apply(batch("b1", Add("k", ("2026-11-25", "juminhyo", "view", ""), 3),
-                            Add("k", ("2026-11-25", "juminhyo", "open", "line"), 1)))
-    await store.apply(batch("b2", Add("k", ("2026-11-26", "juminhyo", "open", "line"), 2),
-                            Add("k", ("2026-11-25", "juminhyo", "view", ""), 1),
-                            Add("other", ("2026-11-26", "x"), 9)))
+    await store.apply(
+        batch(
+            "b1",
+            Add("k", ("2026-11-25", "juminhyo", "view", ""), 3),
+            Add("k", ("2026-11-25", "juminhyo", "open", "line"), 1),
+        )
+    )
+    await store.apply(
+        batch(
+            "b2",
+            Add("k", ("2026-11-26", "juminhyo", "open", "line"), 2),
+            Add("k", ("2026-11-25", "juminhyo", "view", ""), 1),
+            Add("other", ("2026-11-26", "x"), 9),
+        )
+    )
     assert await store.counters("k") == {
         ("2026-11-25", "juminhyo", "view", ""): 4,
         ("2026-11-25", "juminhyo", "open", "line"): 1,
         ("2026-11-26", "juminhyo", "open", "line"): 2,
     }
-    assert await store.counters("k", "2026-11-26") == {("2026-11-26", "juminhyo", "open", "line"): 2}
+    assert await store.counters("k", "2026-11-26") == {
+        ("2026-11-26", "juminhyo", "open", "line"): 2
+    }
     assert await store.counters("nothing") == {}
 
 
 async def test_a_key_with_an_empty_last_part_is_not_a_shorter_key(store: Store) -> None:
-    await store.apply(batch("b", Add("k", ("d",), 1), Add("k", ("d", ""), 2), Add("k", ("d", "", ""), 3)))
+    await store.apply(
+        batch("b", Add("k", ("d",), 1), Add("k", ("d", ""), 2), Add("k", ("d", "", ""), 3))
+    )
     assert await store.counters("k") == {("d",): 1, ("d", ""): 2, ("d", "", ""): 3}
 
 
@@ -107,7 +123,9 @@ async def test_values_are_set_replaced_deleted_and_expire(store: Store) -> None:
 
 async def test_records_keep_their_order_and_their_ids_once(store: Store) -> None:
     await store.apply(batch("a1", *(Append("att", f"id{i}", dumps({"n": i})) for i in range(5))))
-    await store.apply(batch("a2", Append("att", "id2", '{"n": "again"}'), Append("att", "id5", '{"n": 5}')))
+    await store.apply(
+        batch("a2", Append("att", "id2", '{"n": "again"}'), Append("att", "id5", '{"n": 5}'))
+    )
     got = await store.records("att")
     assert [(r.seq, r.id, r.data) for r in got] == [(i + 1, f"id{i}", {"n": i}) for i in range(6)]
     assert [r.id for r in await store.records("att", after=2, limit=2)] == ["id2", "id3"]
@@ -118,7 +136,9 @@ async def test_sqlite_keeps_everything_across_reopening(tmp_path: Path) -> None:
     path = tmp_path / "records.sqlite3"
     s = SqliteStore(path)
     await s.start()
-    await s.apply(batch("b", Add("k", ("d", "a"), 2), Put("v", "x", '"y"'), Append("s", "1", "null")))
+    await s.apply(
+        batch("b", Add("k", ("d", "a"), 2), Put("v", "x", '"y"'), Append("s", "1", "null"))
+    )
     await s.close()
     s = SqliteStore(path)
     await s.start()

@@ -123,7 +123,9 @@ def test_server_has_no_synchronous_network_client() -> None:
         if rel in ALLOWED:
             continue
         problems += [f"{rel}:{p}" for p in sync_network_uses(path.read_text("utf-8"), rel)]
-    assert problems == [], "sync network clients in server/ (use asyncio ones):\n" + "\n".join(problems)
+    assert problems == [], "sync network clients in server/ (use asyncio ones):\n" + "\n".join(
+        problems
+    )
 
 
 def test_every_allowed_place_exists_and_says_why() -> None:
@@ -133,14 +135,14 @@ def test_every_allowed_place_exists_and_says_why() -> None:
 
 
 # The kiosk counts as they were (server/kiosk/counts.py before the records store), and others.
-OLD_COUNTS = '''
+OLD_COUNTS = """
 class RedisCountStore:
     @classmethod
     def from_url(cls, url):
         import redis
 
         return cls(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5))
-'''
+"""
 
 
 @pytest.mark.parametrize(
@@ -151,8 +153,10 @@ class RedisCountStore:
         ("from urllib.request import urlopen", ["1: from urllib.request import ..."]),
         ("from urllib import request", ["1: from urllib import request"]),
         ("import http.client", ["1: import http.client"]),
-        ("import socket\nasync def f():\n    socket.create_connection(('h', 1))",
-         ["3: socket.create_connection(...)"]),
+        (
+            "import socket\nasync def f():\n    socket.create_connection(('h', 1))",
+            ["3: socket.create_connection(...)"],
+        ),
         ("from redis import Redis", ["1: from redis import Redis"]),
         ("import redis.exceptions\nredis.Redis()", ["2: redis.Redis(...)"]),
         ("import psycopg\n", ["1: import psycopg"]),
