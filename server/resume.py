@@ -9,7 +9,8 @@ its token within the window gets the same avatar id in the same instance at the 
 
 The seats of one process are one value, under ``resume/local`` for the SQLite store (the data dir
 is the process's own) and ``resume/HOST:PORT`` in Redis (the address the process serves, which
-stays the same across its restart). It is taken (deleted) once restored.
+stays the same across its restart; a clustered process serving on a port it was not told, as an
+in-process test server, keeps none). It is taken (deleted) once restored.
 
 Positions are kept only for the resume window and only to give the avatar back.
 """
@@ -76,9 +77,13 @@ class Seat:
         )
 
 
-def owner_key(app: web.Application) -> str:
+def owner_key(app: web.Application) -> str | None:
+    """Whose seats: ``local`` (the data dir is this process's), ``HOST:PORT`` in a cluster, or
+    None in a cluster when the port is not known (another process could take the seats)."""
     config = app[CONFIG]
-    return f"{config.host}:{config.port}" if config.redis_url else "local"
+    if not config.redis_url:
+        return "local"
+    return f"{config.host}:{config.port}" if config.port else None
 
 
 def seats_of(app: web.Application) -> list[Seat]:
@@ -133,6 +138,8 @@ async def _resume_ctx(app: web.Application) -> AsyncIterator[None]:
 
 async def _load(app: web.Application) -> None:
     key = owner_key(app)
+    if key is None:
+        return
     try:
         async with asyncio.timeout(TIMEOUT):
             saved = await app[STORE].get(SPACE, key)
@@ -164,12 +171,13 @@ async def _load(app: web.Application) -> None:
 
 async def _save(app: web.Application) -> None:
     seats = seats_of(app)
-    if not seats:
+    key = owner_key(app)
+    if not seats or key is None:
         return
     window = max(s.left for s in seats)
     value = {"world": app[WORLD].id, "saved_at": time.time(), "seats": [asdict(s) for s in seats]}
     outbox = app[OUTBOX]
-    seq = outbox.put(SPACE, owner_key(app), value, ttl=window)
+    seq = outbox.put(SPACE, key, value, ttl=window)
     try:
         async with asyncio.timeout(TIMEOUT):
             await outbox.committed(seq)

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from server.config import Config
-from server.keys import CONFIG, HEALTH, OUTBOX, STORE
+from server.keys import CLUSTER, CONFIG, HEALTH, OUTBOX, STORE
 
 from .base import Add, Append, Batch, Delete, Put, Record, Store, StoreAway
 from .memory import MemoryStore
@@ -71,6 +71,10 @@ def setup(app: web.Application, store: Store | None = None) -> None:
 
 async def _store_ctx(app: web.Application) -> AsyncIterator[None]:
     store, outbox = app[STORE], app[OUTBOX]
+    cluster = app.get(CLUSTER)
+    if isinstance(store, RedisStore) and cluster is not None:
+        # under the cluster's prefix (default "emachi:"), set until the app starts
+        store.prefix = f"{cluster.prefix}store:"
     await store.start()
     await outbox.start()
     try:

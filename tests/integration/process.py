@@ -21,10 +21,12 @@ _SERVING = re.compile(r"serving \S+ on http://([\d.]+):(\d+)/")
 
 @dataclass(slots=True)
 class ServeProcess:
-    """``python -m server.cli serve --port 0 --data-dir DATA_DIR ARGS``; output in ``log``."""
+    """``python -m server.cli serve --port LISTEN --data-dir DATA_DIR ARGS``; output in ``log``."""
 
     data_dir: Path
     args: tuple[str, ...] = ()
+    #: the port to ask for (0: any free one, told in the output)
+    listen: int = 0
     log: Path = field(init=False)
     proc: subprocess.Popen[bytes] | None = None
     port: int = 0
@@ -51,7 +53,7 @@ class ServeProcess:
                     "server.cli",
                     "serve",
                     "--port",
-                    "0",
+                    str(self.listen),
                     "--data-dir",
                     str(self.data_dir),
                     "--staff-token",

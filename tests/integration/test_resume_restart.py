@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from server.protocol.messages import Notice
@@ -20,7 +21,14 @@ N = 20
 
 
 async def test_resume_tokens_survive_a_sigterm_and_a_restart(tmp_path: Path) -> None:
-    srv = ServeProcess(tmp_path / "data")
+    await restart_and_resume(ServeProcess(tmp_path / "data"))
+
+
+async def restart_and_resume(
+    srv: ServeProcess, between: Callable[[], Awaitable[None]] | None = None
+) -> None:
+    """Walk ``N`` clients on ``srv``, SIGTERM it, (run ``between``,) start it again: every client
+    resumes its avatar where it stood."""
     await srv.start()
     clients = [Client(srv.ws, name=f"住民{i:02d}") for i in range(N)]
     before: dict[str, tuple[int, str, str, tuple[int, float, float]]] = {}
@@ -37,7 +45,9 @@ async def test_resume_tokens_survive_a_sigterm_and_a_restart(tmp_path: Path) -> 
             await c.move(0.0, 0.0)
         for c in clients:
             # the stop is processed, and a snapshot after it has arrived
-            await c.until(lambda c=c: c.last_snapshot is not None and c.last_snapshot.last_seq >= c.seq)
+            await c.until(
+                lambda c=c: c.last_snapshot is not None and c.last_snapshot.last_seq >= c.seq
+            )
             seen = c.snapshots
             await c.until(lambda c=c, seen=seen: c.snapshots >= seen + 2)
         moved = 0
@@ -56,7 +66,9 @@ async def test_resume_tokens_survive_a_sigterm_and_a_restart(tmp_path: Path) -> 
             await c.close()
         srv.kill()
 
-    await srv.start()  # the same data dir
+    if between is not None:
+        await between()
+    await srv.start()  # the same data dir (and, in a cluster, the same address)
     back = [Client(srv.ws, name="別の名前", resume=token) for token in before]
     try:
         for c in back:
