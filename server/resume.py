@@ -152,7 +152,10 @@ async def _load(app: web.Application) -> None:
     if saved.get("world") != app[WORLD].id:
         log.info("resume seats of another world dropped", extra={"world": saved.get("world")})
         return
-    gone = max(0.0, time.time() - float(saved.get("saved_at", 0.0)))
+    try:
+        gone = max(0.0, time.time() - float(saved.get("saved_at", 0.0)))
+    except (TypeError, ValueError):
+        return
     seats = []
     for d in saved.get("seats", []):
         try:
