@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, briefing, cluster, kiosk, voice
+from server import assets_http, briefing, cluster, kiosk, resume, store, voice
 from server.config import Config
 from server.keys import ASSET_STORES, CONFIG
 
@@ -25,12 +25,14 @@ def _assets(app: web.Application) -> None:
     assets_http.setup(app)
 
 
-#: in mounting order: the cluster first, since it offers the bus (``app[BUS]``, ``app[OUTBOX]``)
+#: in mounting order: the cluster first, since it offers the bus (``app[BUS]``, ``app[BUS_OUTBOX]``)
 #: that features mounted after it subscribe to in their ``setup``
 SETUPS: list[Callable[[web.Application], None]] = [
-    cluster.setup,
+    store.setup,  # first: the features below write records through it, and it stops last
+    cluster.setup,  # then the bus (``app[BUS]``) that features subscribe to
     _assets,
     kiosk.setup,
     briefing.setup,
     voice.setup,
+    resume.setup,
 ]

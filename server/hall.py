@@ -15,6 +15,7 @@ import gc
 import logging
 import secrets
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from server.errors import PeerError
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from server.config import Config
     from server.hooks import Hooks
     from server.metrics import Metrics
+    from server.resume import Seat
     from world.loader import World
 
 __all__ = ["Hall"]
@@ -152,6 +154,55 @@ class Hall:
         self.hooks.run(self.hooks.leave, session)
         if session.instance is not None:
             session.instance.on_leave(session)
+
+    def restore(self, seats: Iterable[Seat]) -> list[Session]:
+        """Give back the avatars a previous run of this process saved at its drain.
+
+        Each comes back detached, in the instance of the same id (opened if need be), with the
+        same avatar id at the same place, and waits for a hello with its resume token until the
+        rest of its resume window has passed, like an avatar whose socket just dropped. A seat
+        whose instance, avatar id or place cannot be had (another world, a taken id, a point off
+        the floor) is skipped and logged.
+        """
+        now = time.monotonic()
+        floors = {f.id: i for i, f in enumerate(self.world.floors)}
+        back: list[Session] = []
+        for seat in seats:
+            inst = self._instance_named(seat.instance)
+            floor = floors.get(seat.floor)
+            if seat.token in self.by_token or inst is None or floor is None:
+                log.warning("resume seat skipped", extra={"instance": seat.instance})
+                continue
+            c = self.config
+            session = Session(c.send_buffer_limit, c.rate_per_second, c.rate_burst)
+            session.name, session.color, session.mode = seat.name, seat.color, seat.mode
+            session.resume_token = seat.token
+            try:
+                inst.place(session, seat.avatar_id, floor, seat.x, seat.z, seat.yaw)
+            except ValueError as exc:
+                log.warning("resume seat skipped", extra={"instance": seat.instance, "why": str(exc)})
+                continue
+            session.to(SessionState.ACTIVE)
+            session.to(SessionState.DETACHED)
+            session.detached_at = now - max(0.0, c.resume_window - seat.left)
+            self.by_token[seat.token] = session
+            self.hooks.run(self.hooks.join, session)
+            back.append(session)
+        return back
+
+    def _instance_named(self, instance_id: str) -> Instance | None:
+        """The instance ``instance_id`` of this world, opened under that id if there is none."""
+        for inst in self.instances:
+            if inst.id == instance_id:
+                return inst
+        world, _, n = instance_id.rpartition("#")
+        if world != self.world.id or not n.isdigit() or len(self.instances) >= self.config.max_instances:
+            return None
+        inst = Instance(instance_id, self.world, self.config, self.metrics, self.hooks)
+        self._next_instance = max(self._next_instance, int(n) + 1)
+        self.instances.append(inst)
+        inst.start()
+        return inst
 
     async def _reap(self) -> None:
         while True:

@@ -129,6 +129,26 @@ class Instance:
         slot = session.avatar_id
         self.pending_seq[slot] = 0
         self.last_seq[slot] = 0
+    def place(self, session: Session, slot: int, floor: int, x: float, z: float, yaw: float) -> None:
+        """Give the session the avatar id ``slot`` at a given point (a resume after a restart).
+
+        Raises:
+            ValueError: ``slot`` is not free, or the point is not on ``floor``.
+        """
+        if not 0 <= slot < self.capacity or slot in self.sessions or slot not in self._free:
+            raise ValueError(f"avatar id {slot} is not free in {self.id}")
+        self.crowd.place(slot, floor, x, z, yaw)
+        self._free.remove(slot)
+        session.avatar_id = slot
+        session.instance = self
+        self.sessions[slot] = session
+        self.names[slot] = session.name
+        self.colors[slot] = session.color
+        self.pending_seq[slot] = 0
+        self.last_seq[slot] = 0
+        self.visible_fresh[slot] = False
+        if len(self.sessions) >= self.capacity:
+            self.state = InstanceState.FULL
 
     def on_leave(self, session: Session) -> None:
         """Remove the avatar; its id is reused after ``ID_COOLDOWN_TICKS`` (or sooner if needed)."""

@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from assets_manifest.store import AssetStore
     from server.briefing.service import BriefingService
     from server.cluster import Cluster
-    from server.cluster.bus import Bus, Outbox
+    from server.cluster.bus import Bus
+    from server.cluster.bus import Outbox as BusOutbox
     from server.config import Config
     from server.dispatch import Dispatcher
     from server.hall import Hall
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from server.kiosk.service import KioskService
     from server.metrics import Metrics
     from server.session import Connections
+    from server.store import Outbox, Store
     from server.voice import VoiceService
     from server.web_security import WebSecurity
     from world.loader import World
@@ -40,11 +42,13 @@ __all__ = [
     "ASSET_STORES",
     "CLUSTER",
     "BUS",
-    "OUTBOX",
+    "BUS_OUTBOX",
     "KIOSKS",
     "BRIEFINGS",
     "VOICE",
     "SECURITY",
+    "STORE",
+    "OUTBOX",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -64,9 +68,13 @@ CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 #: features subscribe to their channels in their ``setup`` (the cluster is mounted first)
 BUS: web.AppKey[Bus] = web.AppKey("bus")
 #: publish on the bus from synchronous code, in order, without waiting
-OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+BUS_OUTBOX: web.AppKey[BusOutbox] = web.AppKey("bus_outbox")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
 VOICE: web.AppKey[VoiceService] = web.AppKey("voice")
 #: the CSP, the allowed browser origins and the helper rate limit (``server.web_security``)
 SECURITY: web.AppKey[WebSecurity] = web.AppKey("web_security")
+#: where records last (``server.store``): read with ``await app[STORE].counters(...)`` etc.
+STORE: web.AppKey[Store] = web.AppKey("store")
+#: how records are written: ``app[OUTBOX].add(...)`` returns at once, never waiting on the store
+OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")

@@ -20,7 +20,7 @@ points"):
   every ``AUDIENCE_SECONDS``) and recount the attendance then;
 - a timer per live briefing that ends it when it has played to the end, which writes its minutes;
 - across processes, :class:`server.briefing.sync.BriefingSync` on the cluster's bus
-  (``app[BUS]``, ``app[OUTBOX]``, ``app[CLUSTER].on_connect``) when the cluster is mounted.
+  (``app[BUS]``, ``app[BUS_OUTBOX]``, ``app[CLUSTER].on_connect``) when the cluster is mounted.
 
 Formats are in ``docs/briefings.md``.
 """
@@ -41,7 +41,7 @@ from server.briefing.sync import BriefingSync
 from server.briefing.timeline import Action, TimelineError
 from server.config import CLIENT_DIR
 from server.errors import RequestError
-from server.keys import BRIEFINGS, BUS, CLUSTER, CONFIG, DISPATCH, HOOKS, OUTBOX, WORLD
+from server.keys import BRIEFINGS, BUS, BUS_OUTBOX, CLUSTER, CONFIG, DISPATCH, HOOKS, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
 from server.staff import require_staff
@@ -110,7 +110,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
     r.add_get("/staff/briefings/{id}/console", staff_console)
     if BUS in app:
-        sync = BriefingSync(service, app[BUS], app[OUTBOX])
+        sync = BriefingSync(service, app[BUS], app[BUS_OUTBOX])
         sync.attach()
         app[CLUSTER].on_connect(sync.on_connect)
     app.cleanup_ctx.append(_timers)

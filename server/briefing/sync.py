@@ -15,7 +15,7 @@ back) tells the others its timelines and asks for theirs (``sync``); each answer
 timelines a staff action has touched, and the newest one (by the server time of its last action)
 wins.
 
-The briefing feature mounts it on what the cluster offers (``app[BUS]``, ``app[OUTBOX]``, and
+The briefing feature mounts it on what the cluster offers (``app[BUS]``, ``app[BUS_OUTBOX]``, and
 ``app[CLUSTER].on_connect`` for the catch-up); ``server/cluster/`` knows nothing of briefings.
 """
 

@@ -6,7 +6,7 @@ one, the bus is Redis pub/sub and the directory Redis hashes with a time to live
 ``docs/cluster.md``).
 
 What the cluster offers features, set in ``setup`` so that a feature mounted after it can
-subscribe in its own ``setup``: ``app[BUS]`` (subscribe to a channel), ``app[OUTBOX]`` (publish
+subscribe in its own ``setup``: ``app[BUS]`` (subscribe to a channel), ``app[BUS_OUTBOX]`` (publish
 from synchronous code) and ``app[CLUSTER].on_connect(fn)`` (called when the bus is up, the first
 time included, and whenever Redis is reachable again: the moment to catch up). This package
 imports no feature; the briefing feature carries its staff actions across processes this way
@@ -36,7 +36,7 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
-from server.keys import BUS, CLUSTER, CONFIG, HALL, HEALTH, METRICS, OUTBOX
+from server.keys import BUS, BUS_OUTBOX, CLUSTER, CONFIG, HALL, HEALTH, METRICS
 from server.tasks import stop_task
 
 __all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
@@ -123,7 +123,7 @@ class Cluster:
 
 
 def setup(app: web.Application) -> None:
-    """Mount the cluster: ``app[CLUSTER]``, ``app[BUS]`` and ``app[OUTBOX]`` now, so that features
+    """Mount the cluster: ``app[CLUSTER]``, ``app[BUS]`` and ``app[BUS_OUTBOX]`` now, so that features
     mounted after it subscribe in their ``setup``; the bus, the outbox and the directory start
     with the app, in a ``cleanup_ctx``."""
     config = app[CONFIG]
@@ -135,7 +135,7 @@ def setup(app: web.Application) -> None:
         bus = RedisBus(cluster.url, cluster.process_id, prefix=cluster.prefix)
     bus.on_connect.append(cluster.connected_again)
     cluster.bus, cluster.outbox = bus, Outbox(bus)
-    app[CLUSTER], app[BUS], app[OUTBOX] = cluster, bus, cluster.outbox
+    app[CLUSTER], app[BUS], app[BUS_OUTBOX] = cluster, bus, cluster.outbox
     if cluster.clustered:
         app[HEALTH]["cluster"] = cluster.health
     app.cleanup_ctx.append(_cluster_ctx)
@@ -154,7 +154,7 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             f"{config.host}:{config.port}",
         )
 
-    bus, outbox = app[BUS], app[OUTBOX]
+    bus, outbox = app[BUS], app[BUS_OUTBOX]
     directory: Directory
     if cluster.url is None:
         directory = LocalDirectory(

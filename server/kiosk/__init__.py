@@ -10,8 +10,10 @@
 - staff: ``GET /staff/kiosks`` (table and chart) and ``GET /staff/kiosks.csv``, behind the staff
   token (``Authorization: Bearer TOKEN``, or the session cookie that opening ``?token=TOKEN`` once
   sets: ``server.staff``);
-- counts (views, opens per channel, helper asks per kiosk per day, no personal data) in
-  ``DATA_DIR/kiosk-counts.sqlite3``, or in Redis when the process is part of a cluster.
+- counts (views, opens per channel, helper asks per kiosk per day, no personal data) go through
+  the records outbox into the records store (``server.store``: ``DATA_DIR/records.sqlite3``, or
+  Redis when the process is part of a cluster); a count never waits on the store, and the staff
+  page says so plainly when the store does not answer instead of failing.
 
 Data and formats: ``worlds/<world>/catalog/`` and ``docs/kiosks.md``.
 """
@@ -22,19 +24,20 @@ import json
 import logging
 import math
 import time
-from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from server import store as records
 from server.errors import RequestError
-from server.keys import CONFIG, DISPATCH, HOOKS, KIOSKS, SECURITY, WORLD
+from server.keys import CONFIG, DISPATCH, HOOKS, KIOSKS, OUTBOX, SECURITY, STORE, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import HelperAnswer, KioskLink, KioskPanel
 from server.staff import require_staff
 from server.web_security import origin_allowed
 
-from .counts import CountStore, RedisCountStore, SqliteCountStore, days_back
+from .counts import JST, CountRow, CountStore, KioskCounts, MemoryCountStore, days_back
 from .service import KioskRefusal, KioskService, load_service
 from .staff import daily, render_csv, render_html, summarise
 
@@ -42,11 +45,10 @@ if TYPE_CHECKING:
     from server.protocol.messages import HelperAsk, KioskChoose, KioskOpen
     from server.session import Session
 
-__all__ = ["setup", "KIOSKS", "COUNTS_FILE", "KioskService"]
+__all__ = ["setup", "KIOSKS", "KioskService"]
 
 log = logging.getLogger("emachi.kiosk")
 
-COUNTS_FILE = "kiosk-counts.sqlite3"
 # A channel may be chosen for this long after the same connection opened the kiosk.
 OPEN_TTL = 30 * 60.0
 MAX_HELPER_BODY = 4096
@@ -64,10 +66,8 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
     config = app[CONFIG]
     world = app[WORLD]
     if store is None:
-        # one process: a SQLite file; a cluster: Redis, so every process's staff page sees all
-        redis_url = getattr(config, "redis_url", None)
-        store = (RedisCountStore.from_url(redis_url) if redis_url
-                 else SqliteCountStore(config.data_dir / COUNTS_FILE))
+        records.setup(app)  # a no-op when server.features mounted it first
+        store = KioskCounts(app[OUTBOX], app[STORE])
     service = load_service(config.world, world.kiosks, store)
     app[KIOSKS] = service
     opened: dict[Session, dict[str, float]] = {}  # kiosks each session opened, and when
@@ -116,12 +116,6 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
     app.router.add_post("/api/helpers/{helper}", helper_http)
     app.router.add_get("/staff/kiosks", staff_page)
     app.router.add_get("/staff/kiosks.csv", staff_csv)
-    app.cleanup_ctx.append(_close_store)
-
-
-async def _close_store(app: web.Application) -> AsyncIterator[None]:
-    yield
-    app[KIOSKS].store.close()
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -187,14 +181,39 @@ def _kiosk_titles(service: KioskService) -> dict[str, tuple[str, str]]:
     return out
 
 
+async def _rows(service: KioskService, since: str) -> tuple[list[CountRow], str | None]:
+    """The counts from ``since``, and None; or, when the records store does not answer, what was
+    read last (the days from ``since``) and a notice saying so, in Japanese and English."""
+    counts = service.store
+    if not isinstance(counts, KioskCounts):  # a test's own store
+        return (counts.rows(since) if isinstance(counts, MemoryCountStore) else []), None
+    try:
+        return await counts.rows(since), None
+    except records.StoreAway:
+        pass
+    last = counts.last_read
+    rows = [r for r in last[2] if r.day >= since] if last is not None else []
+    when = datetime.fromtimestamp(last[0], JST).strftime("%H:%M:%S JST") if last is not None else None
+    kind = counts.store.kind
+    shown_ja = f"表示は {when} 時点の数です。" if when else "まだ一度も読めていないため、数は表示できません。"
+    shown_en = f"The figures shown are as read at {when}." if when else "No figures could be read yet."
+    notice = (
+        f"記録の保存先（{kind}）が応答しません。{shown_ja}この間の利用は失われず、保存先が戻りしだい"
+        f"保存されます（このプロセスで保存待ち {counts.waiting} 件）。 / "
+        f"The records store ({kind}) is not answering. {shown_en} Nothing is lost meanwhile: "
+        f"counts are saved once it is back ({counts.waiting} records of this process waiting)."
+    )
+    return rows, notice
+
+
 async def staff_page(request: web.Request) -> web.Response:
     require_staff(request)  # a person's browser has the session cookie: links carry no token
     service = request.app[KIOSKS]
     days = _days(request)
     since = days_back(days, service.today())
-    rows = service.store.rows(since)
+    rows, away = await _rows(service, since)
     summary = summarise(rows, _kiosk_titles(service))
-    html = render_html(summary, days, since, "", daily(rows, since, service.today()))
+    html = render_html(summary, days, since, "", daily(rows, since, service.today()), away)
     return web.Response(text=html, content_type="text/html", headers={"Cache-Control": "no-store"})
 
 
@@ -204,7 +223,11 @@ async def staff_csv(request: web.Request) -> web.Response:
     days = _days(request)
     since = days_back(days, service.today())
     procedures = {k: p for k, (p, _) in _kiosk_titles(service).items()}
-    body = render_csv(service.store.rows(since), procedures)
+    rows, away = await _rows(service, since)
+    if away is not None:
+        # a CSV is taken for a record: never a partial one that looks whole
+        return web.Response(text=away, status=503, headers={"Retry-After": "10", "Cache-Control": "no-store"})
+    body = render_csv(rows, procedures)
     return web.Response(
         text=body,
         content_type="text/csv",

@@ -1,31 +1,37 @@
 """Kiosk counts for the city: views, opens and channel choices per kiosk per day.
 
-No personal data is kept: a count row is (day, kiosk id, event, channel, n) and nothing else, no
+No personal data is kept: a count is (day, kiosk id, event, channel) → n and nothing else, no
 avatar id, no address, no time of day. Days are Japan dates (UTC+9, no daylight saving), the city's
-working day. :class:`CountStore` is the small interface; :class:`SqliteCountStore` is the durable
-default (one file under the data dir), :class:`MemoryCountStore` the in-process one for tests, and a
-cluster of processes shares :class:`RedisCountStore` (``emachi serve --redis URL``), so the staff
-page of any process shows the counts of all.
+working day.
+
+The kiosk service counts through a :class:`CountStore` (``add``, synchronous). On a server that is
+:class:`KioskCounts`: each ``add`` is one record in the records outbox (``server.store``), so a
+resident's request never waits on the disk or on Redis, and the staff page reads the counts back
+from the store with a bound (:meth:`KioskCounts.rows`). :class:`MemoryCountStore` is the
+dictionary one for tools and unit tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import sqlite3
-import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
+
+from server.store import Outbox, OutboxFull, Store, StoreAway
 
 __all__ = [
     "EVENTS",
+    "SPACE",
     "CountRow",
     "CountStore",
     "MemoryCountStore",
-    "SqliteCountStore",
-    "RedisCountStore",
+    "KioskCounts",
     "japan_day",
+    "days_back",
+    "JST",
 ]
 
 log = logging.getLogger("emachi.kiosk.counts")
@@ -33,11 +39,21 @@ log = logging.getLogger("emachi.kiosk.counts")
 JST = timezone(timedelta(hours=9), "JST")
 # view: a panel was opened; open: a channel was chosen (the row names it); ask: a helper answered.
 EVENTS = ("view", "open", "ask")
+#: the counter space of the records store: key (day, kiosk, event, channel)
+SPACE = "kiosk-counts"
+#: the staff page gives the store this long to answer before it says the store is away
+READ_TIMEOUT = 1.0
 
 
 def japan_day(now: datetime | None = None) -> str:
     """Today's date in Japan as ``YYYY-MM-DD``."""
     return (now or datetime.now(UTC)).astimezone(JST).date().isoformat()
+
+
+def days_back(n: int, today: str | None = None) -> str:
+    """The day ``n - 1`` days before ``today`` (so ``n`` days including today)."""
+    t = date.fromisoformat(today or japan_day())
+    return (t - timedelta(days=max(n, 1) - 1)).isoformat()
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,16 +66,10 @@ class CountRow:
 
 
 class CountStore(Protocol):
-    """Where counts go. Implementations must be safe to call from the event loop (fast, no await)."""
+    """Where the kiosk service counts. ``add`` runs on the event loop: it must never wait."""
 
     def add(self, day: str, kiosk: str, event: str, channel: str = "", n: int = 1) -> None:
         """Add ``n`` to one (day, kiosk, event, channel) counter."""
-
-    def rows(self, since: str | None = None) -> list[CountRow]:
-        """All counters from ``since`` (a day, inclusive) on, sorted by day, kiosk, event, channel."""
-
-    def close(self) -> None:
-        """Flush and release the store."""
 
 
 def _check(event: str, kiosk: str, channel: str, n: int) -> None:
@@ -69,11 +79,15 @@ def _check(event: str, kiosk: str, channel: str, n: int) -> None:
         raise ValueError("kiosk id 1-64 chars, channel ≤ 32 chars, n ≥ 1")
 
 
+def _sorted(counts: dict[tuple[str, ...], int]) -> list[CountRow]:
+    return [CountRow(k[0], k[1], k[2], k[3], n) for k, n in sorted(counts.items()) if len(k) == 4]
+
+
 class MemoryCountStore:
     """Counts in a dictionary; lost at exit."""
 
     def __init__(self) -> None:
-        self._c: dict[tuple[str, str, str, str], int] = {}
+        self._c: dict[tuple[str, ...], int] = {}
 
     def add(self, day: str, kiosk: str, event: str, channel: str = "", n: int = 1) -> None:
         _check(event, kiosk, channel, n)
@@ -81,117 +95,45 @@ class MemoryCountStore:
         self._c[key] = self._c.get(key, 0) + n
 
     def rows(self, since: str | None = None) -> list[CountRow]:
-        return [CountRow(*k, n) for k, n in sorted(self._c.items()) if since is None or k[0] >= since]
-
-    def close(self) -> None:
-        pass
+        return _sorted({k: n for k, n in self._c.items() if since is None or k[0] >= since})
 
 
-class SqliteCountStore:
-    """Counts in one SQLite file; each add is one upsert, committed at once (WAL journal)."""
+class KioskCounts:
+    """Counts written through the records outbox and read back from the records store."""
 
-    SCHEMA = """
-        CREATE TABLE IF NOT EXISTS kiosk_counts (
-            day     TEXT NOT NULL,
-            kiosk   TEXT NOT NULL,
-            event   TEXT NOT NULL,
-            channel TEXT NOT NULL DEFAULT '',
-            n       INTEGER NOT NULL,
-            PRIMARY KEY (day, kiosk, event, channel)
-        ) WITHOUT ROWID
-    """
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        # NORMAL with WAL survives a crash of the process; only a power cut may lose the last adds.
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(self.SCHEMA)
+    def __init__(self, outbox: Outbox, store: Store, read_timeout: float = READ_TIMEOUT) -> None:
+        self.outbox = outbox
+        self.store = store
+        self.read_timeout = read_timeout
+        #: counts that could not be taken because too many records wait (logged)
+        self.dropped = 0
+        #: the last successful read: (wall time, since, rows), shown while the store is away
+        self.last_read: tuple[float, str | None, list[CountRow]] | None = None
 
     def add(self, day: str, kiosk: str, event: str, channel: str = "", n: int = 1) -> None:
         _check(event, kiosk, channel, n)
-        with self._lock:
-            self._db.execute(
-                "INSERT INTO kiosk_counts (day, kiosk, event, channel, n) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (day, kiosk, event, channel) DO UPDATE SET n = n + excluded.n",
-                (day, kiosk, event, channel, n),
-            )
+        try:
+            self.outbox.add(SPACE, (day, kiosk, event, channel), n)
+        except OutboxFull:
+            self.dropped += 1
+            log.warning("kiosk count dropped: the records outbox is full", extra={"kiosk": kiosk})
 
-    def rows(self, since: str | None = None) -> list[CountRow]:
-        with self._lock:
-            cur = self._db.execute(
-                "SELECT day, kiosk, event, channel, n FROM kiosk_counts WHERE day >= ? "
-                "ORDER BY day, kiosk, event, channel",
-                (since or "",),
-            )
-            return [CountRow(*r) for r in cur.fetchall()]
+    async def rows(self, since: str | None = None) -> list[CountRow]:
+        """Every committed counter from ``since`` (a day, inclusive) on, sorted.
 
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        Raises:
+            server.store.StoreAway: the store did not answer within ``read_timeout``.
+        """
+        try:
+            async with asyncio.timeout(self.read_timeout):
+                counts = await self.store.counters(SPACE, since)
+        except TimeoutError:
+            raise StoreAway(f"the {self.store.kind} store did not answer in time") from None
+        rows = _sorted(counts)
+        self.last_read = (time.time(), since, rows)
+        return rows
 
-
-class RedisCountStore:
-    """Counts in Redis, one hash per day (``{prefix}{day}``, field ``kiosk|event|channel``).
-
-    Calls are synchronous with a short timeout: a count is one HINCRBY. If Redis does not answer,
-    the increment is kept and sent with the next one, and the resident's request goes on.
-    """
-
-    def __init__(self, client: Any, prefix: str = "emachi:kiosk-counts:") -> None:
-        self.r = client
-        self.prefix = prefix
-        self._pending: dict[tuple[str, str], int] = {}
-        self._lock = threading.Lock()
-
-    @classmethod
-    def from_url(cls, url: str, prefix: str = "emachi:kiosk-counts:") -> RedisCountStore:
-        import redis
-
-        return cls(redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5), prefix)
-
-    def add(self, day: str, kiosk: str, event: str, channel: str = "", n: int = 1) -> None:
-        _check(event, kiosk, channel, n)
-        import redis
-
-        with self._lock:
-            key = (day, f"{kiosk}|{event}|{channel}")
-            self._pending[key] = self._pending.get(key, 0) + n
-            try:
-                pipe = self.r.pipeline(transaction=False)
-                for (d, f), k in self._pending.items():
-                    pipe.hincrby(self.prefix + d, f, k)
-                pipe.execute()
-                self._pending.clear()
-            except redis.RedisError as exc:
-                log.warning("kiosk counts kept until Redis answers: %s", exc)
-
-    def rows(self, since: str | None = None) -> list[CountRow]:
-        out: list[CountRow] = []
-        pattern = "".join("\\" + c if c in "*?[]\\" else c for c in self.prefix) + "*"
-        for raw in self.r.scan_iter(match=pattern, count=500):
-            key = raw.decode() if isinstance(raw, bytes) else raw
-            day = key[len(self.prefix):]
-            if since is not None and day < since:
-                continue
-            for f, n in self.r.hgetall(key).items():
-                field_ = f.decode() if isinstance(f, bytes) else f
-                kiosk, event, channel = field_.split("|", 2)
-                out.append(CountRow(day, kiosk, event, channel, int(n)))
-        out.sort(key=lambda r: (r.day, r.kiosk, r.event, r.channel))
-        return out
-
-    def close(self) -> None:
-        self.r.close()
-
-
-def days_back(n: int, today: str | None = None) -> str:
-    """The day ``n - 1`` days before ``today`` (so ``n`` days including today)."""
-    t = date.fromisoformat(today or japan_day())
-    return (t - timedelta(days=max(n, 1) - 1)).isoformat()
-
-
-__all__ += ["days_back", "JST"]
+    @property
+    def waiting(self) -> int:
+        """Records of this process not yet committed (kiosk counts and any other)."""
+        return self.outbox.waiting

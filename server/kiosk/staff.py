@@ -148,8 +148,10 @@ def _short(title: str, n: int = 18) -> str:
 
 
 def render_html(summary: list[KioskSummary], days: int, since: str, token_query: str,
-                per_day: list[tuple[str, int, int]] | None = None) -> str:
-    """The whole staff page (Japanese first, English beside)."""
+                per_day: list[tuple[str, int, int]] | None = None, away: str | None = None) -> str:
+    """The whole staff page (Japanese first, English beside); ``away`` is a notice that the
+    records store does not answer, shown above the figures."""
+    notice = f'<p class="away" role="alert">{escape(away)}</p>' if away else ""
     day_chart = ""
     if per_day:
         day_chart = (
@@ -179,9 +181,11 @@ def render_html(summary: list[KioskSummary], days: int, since: str, token_query:
 body{{font-family:"Noto Sans CJK JP",system-ui,sans-serif;margin:1.5rem;color:#222}}
 table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}}
 th[scope=row]{{text-align:left;font-weight:normal}}small{{color:#666}}
+.away{{border:2px solid #b00020;background:#fff4f4;padding:.6rem .8rem;max-width:48rem}}
 .legend span{{margin-right:1rem}}.legend i{{display:inline-block;width:.9rem;height:.9rem;margin-right:.3rem;vertical-align:middle}}
 </style></head><body>
 <h1>キオスクの利用状況 <small>Kiosk use</small></h1>
+{notice}
 <p>期間 Period: {escape(since)} から（日本時間）、{days}日間 / last {days} days. {choices}
  · <a href="/staff/kiosks.csv?days={days}{token_query}">CSV</a></p>
 <p>個人情報は記録していません（アバターIDや住所はありません）。/ No personal data is recorded.</p>

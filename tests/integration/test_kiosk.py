@@ -115,7 +115,7 @@ async def test_opening_from_across_the_hall_is_refused(server: RunningServer) ->
         assert err.code == "kiosk_not_open"
         await c.sync()
         assert c.messages((KioskPanel, KioskLink)) == []
-    assert server.app[kiosk.KIOSKS].store.rows() == []
+    assert await server.app[kiosk.KIOSKS].store.rows() == []  # type: ignore[attr-defined]
 
 
 async def test_unknown_kiosk_gets_an_error_and_the_connection_stays(server: RunningServer) -> None:

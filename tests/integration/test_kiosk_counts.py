@@ -1,81 +1,90 @@
-"""One test suite for every CountStore: in memory, SQLite, and Redis (a real redis-server)."""
+"""Kiosk counts through the records outbox and store, and the staff page when the store is away.
+
+The store suite itself (memory, SQLite, Redis) is tests/cluster/test_store.py; a Redis that is
+paused under a serving process is tests/cluster/test_store_pause.py.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
 from pathlib import Path
 
+import aiohttp
 import pytest
 
-from server.kiosk.counts import (
-    CountRow,
-    CountStore,
-    MemoryCountStore,
-    RedisCountStore,
-    SqliteCountStore,
-)
-from tests.private_redis import PrivateRedis, free_port
+from server.keys import KIOSKS, OUTBOX
+from server.kiosk.counts import CountRow, KioskCounts
+from server.store import MemoryStore, Outbox, SqliteStore, StoreAway
+from tests.integration.conftest import STAFF_TOKEN, StartServer
+
+WAIT = 0.05
 
 
-@pytest.fixture
-def redis_url(redis_server: PrivateRedis) -> str:
-    return redis_server.url
+async def test_counts_go_through_the_outbox_and_read_back_sorted(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "records.sqlite3")
+    await store.start()
+    outbox = Outbox(store)
+    await outbox.start()
+    counts = KioskCounts(outbox, store)
+    try:
+        t0 = time.perf_counter()
+        for _ in range(3):
+            counts.add("2026-11-25", "kiosk-juminhyo", "view")
+        counts.add("2026-11-25", "kiosk-juminhyo", "open", "line")
+        counts.add("2026-11-26", "kiosk-juminhyo", "open", "line", 2)
+        counts.add("2026-11-26", "kiosk-koseki", "view")
+        assert time.perf_counter() - t0 < 0.01  # nothing waited on the disk
+        assert await counts.rows() == []  # not committed yet: not shown as if it were
+        await outbox.committed()
+        assert await counts.rows() == [
+            CountRow("2026-11-25", "kiosk-juminhyo", "open", "line", 1),
+            CountRow("2026-11-25", "kiosk-juminhyo", "view", "", 3),
+            CountRow("2026-11-26", "kiosk-juminhyo", "open", "line", 2),
+            CountRow("2026-11-26", "kiosk-koseki", "view", "", 1),
+        ]
+        assert [r.day for r in await counts.rows("2026-11-26")] == ["2026-11-26", "2026-11-26"]
+    finally:
+        await outbox.close()
+        await store.close()
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[CountStore]:
-    s: CountStore
-    if request.param == "memory":
-        s = MemoryCountStore()
-    elif request.param == "sqlite":
-        s = SqliteCountStore(tmp_path / "counts.sqlite3")
-    else:
-        url = request.getfixturevalue("redis_url")
-        s = RedisCountStore.from_url(url, prefix=f"test:{request.node.name}:")
-    yield s
-    s.close()
-
-
-def test_counts_add_up_per_day_kiosk_event_and_channel(store: CountStore) -> None:
-    for _ in range(3):
-        store.add("2026-11-25", "kiosk-juminhyo", "view")
-    store.add("2026-11-25", "kiosk-juminhyo", "open", "line")
-    store.add("2026-11-26", "kiosk-juminhyo", "open", "line", 2)
-    store.add("2026-11-26", "kiosk-koseki", "view")
-    assert store.rows() == [
-        CountRow("2026-11-25", "kiosk-juminhyo", "open", "line", 1),
-        CountRow("2026-11-25", "kiosk-juminhyo", "view", "", 3),
-        CountRow("2026-11-26", "kiosk-juminhyo", "open", "line", 2),
-        CountRow("2026-11-26", "kiosk-koseki", "view", "", 1),
-    ]
-    assert [r.day for r in store.rows("2026-11-26")] == ["2026-11-26", "2026-11-26"]
-
-
-def test_counts_refuse_unknown_events_and_keep_nothing_else(store: CountStore) -> None:
+async def test_counts_refuse_unknown_events_and_keep_nothing_else() -> None:
+    store = MemoryStore()
+    counts = KioskCounts(Outbox(store), store)
     with pytest.raises(ValueError):
-        store.add("2026-11-26", "kiosk-juminhyo", "avatar-7")
+        counts.add("2026-11-26", "kiosk-juminhyo", "avatar-7")
     with pytest.raises(ValueError):
-        store.add("2026-11-26", "", "view")
-    assert store.rows() == []
+        counts.add("2026-11-26", "", "view")
+    assert counts.waiting == 0
 
 
-def test_two_processes_share_redis_counts(redis_url: str) -> None:
-    a = RedisCountStore.from_url(redis_url, prefix="test:shared:")
-    b = RedisCountStore.from_url(redis_url, prefix="test:shared:")
-    a.add("2026-11-26", "kiosk-juminhyo", "view")
-    b.add("2026-11-26", "kiosk-juminhyo", "view")
-    assert a.rows() == b.rows() == [CountRow("2026-11-26", "kiosk-juminhyo", "view", "", 2)]
-    a.close()
-    b.close()
+async def test_a_store_that_does_not_answer_is_said_plainly_on_the_staff_page(
+    start_server: StartServer,
+) -> None:
+    srv = await start_server()
+    service = srv.app[KIOSKS]
+    away = MemoryStore()
+    service.store = counts = KioskCounts(srv.app[OUTBOX], away, read_timeout=4 * WAIT)
+    auth = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+    async with aiohttp.ClientSession() as http:
+        counts.add(service.today(), "kiosk-juminhyo", "view")
+        # (the app's outbox writes to its own SQLite store; this page reads `away`)
+        page = await http.get(f"{srv.http}/staff/kiosks", headers=auth)
+        assert page.status == 200
+        assert "が応答しません" not in await page.text()
 
+        away.away = True
+        with pytest.raises(StoreAway):
+            await counts.rows()
+        page = await http.get(f"{srv.http}/staff/kiosks", headers=auth)
+        html = await page.text()
+        assert page.status == 200, html
+        assert "記録の保存先（memory）が応答しません" in html
+        assert "The records store (memory) is not answering" in html
+        assert "Traceback" not in html and "<table>" in html
+        csv = await http.get(f"{srv.http}/staff/kiosks.csv", headers=auth)
+        assert csv.status == 503 and "not answering" in await csv.text()
 
-def test_redis_that_does_not_answer_keeps_the_count_for_later(redis_url: str) -> None:
-    down = RedisCountStore.from_url(f"redis://127.0.0.1:{free_port()}/0", prefix="test:later:")
-    down.add("2026-11-26", "kiosk-juminhyo", "view")  # no exception for the resident's request
-    assert down._pending  # kept
-    up = RedisCountStore.from_url(redis_url, prefix="test:later:")
-    up._pending = down._pending  # the same process once Redis is back
-    up.add("2026-11-26", "kiosk-juminhyo", "view")
-    assert up.rows() == [CountRow("2026-11-26", "kiosk-juminhyo", "view", "", 2)]
-    down.close()
-    up.close()
+        away.away = False
+        page = await http.get(f"{srv.http}/staff/kiosks", headers=auth)
+        assert page.status == 200 and "が応答しません" not in await page.text()

@@ -11,7 +11,7 @@ import pytest
 import segno
 
 from server.config import ROOT
-from server.kiosk.counts import CountRow, MemoryCountStore, SqliteCountStore, days_back
+from server.kiosk.counts import CountRow, MemoryCountStore, days_back
 from server.kiosk.qr import qr_svg
 from server.kiosk.service import KioskRefusal, KioskService, load_service
 from server.kiosk.staff import chart_svg, render_csv, render_html, summarise
@@ -163,18 +163,8 @@ def test_world_kiosk_naming_no_catalog_item_fails_loading() -> None:
     assert "got 'time-travel'" in problem
 
 
-# -- counts (the suite over every CountStore is tests/integration/test_kiosk_counts.py) -----
-
-
-def test_sqlite_counts_survive_reopening(tmp_path: Path) -> None:
-    f = tmp_path / "counts.sqlite3"
-    s = SqliteCountStore(f)
-    s.add("2026-11-26", "kiosk-juminhyo", "view")
-    s.close()
-    s = SqliteCountStore(f)
-    s.add("2026-11-26", "kiosk-juminhyo", "view")
-    assert s.rows() == [CountRow("2026-11-26", "kiosk-juminhyo", "view", "", 2)]
-    s.close()
+# -- counts (the store suite is tests/cluster/test_store.py, the kiosk counts over it
+# tests/integration/test_kiosk_counts.py) -----------------------------------------------------
 
 
 def test_days_back_counts_today() -> None:
