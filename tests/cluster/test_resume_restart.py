@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.cluster.conftest import PrivateRedis, _free_port
 from tests.integration.process import ServeProcess
 from tests.integration.test_resume_restart import restart_and_resume
+from tests.private_redis import PrivateRedis
+from tests.private_redis import free_port as _free_port
 
 RESUME_WINDOW_MS = 30_000  # Config.resume_window
 

@@ -29,8 +29,8 @@ from server.store import (
     StoreAway,
 )
 from server.store.base import dumps
-from tests.cluster.conftest import PrivateRedis
 from tests.integration.client import WAIT
+from tests.private_redis import PrivateRedis
 
 
 async def until(predicate: object, timeout: float = 100 * WAIT) -> None:

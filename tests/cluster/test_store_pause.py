@@ -18,9 +18,9 @@ from pathlib import Path
 import aiohttp
 
 from server.protocol.messages import Ack, HelperAnswer, HelperAsk, Snapshot, decode
-from tests.cluster.conftest import PrivateRedis
 from tests.integration.client import WAIT, Client
 from tests.integration.process import STAFF_TOKEN, ServeProcess
+from tests.private_redis import PrivateRedis
 
 PAUSE = 10.0
 MAX_GAP = 0.100  # seconds between two snapshots of one client, at 20 a second
