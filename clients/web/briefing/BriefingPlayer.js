@@ -183,9 +183,11 @@ export class BriefingPlayer extends EventTarget {
       p = seg.start + m.currentTime + ((epochMs - epochNow()) / 1000) * o.rate;
     } else {
       p = o.playing ? o.offset + ((epochMs - o.at) / 1000) * o.rate : o.offset;
-      const at = this.segments[this.segmentAt(o.offset)];
+      const k = this.segmentAt(o.offset);
+      const at = this.segments[k];
+      const done = m && m.ended && this.mediaIndex === k;
       // within a segment's audio but the voice is not sounding yet (loading): wait for it
-      if (at && o.offset - at.start < at.duration - 0.01 && this.media && this.ctx?.state === 'running') p = o.offset;
+      if (at && !done && o.offset - at.start < at.duration - 0.01 && m && this.ctx?.state === 'running') p = o.offset;
     }
     return Math.max(0, Math.min(this.liveEdge(), p));
   }
@@ -234,6 +236,17 @@ export class BriefingPlayer extends EventTarget {
     this.reschedule();
   }
 
+  /** The <audio> element played its segment to the end: the own timeline goes on from there
+   * (through the pause after it, then the next segment). */
+  mediaEnded() {
+    const seg = this.segments[this.mediaIndex];
+    if (this.own && seg) {
+      this.own.offset = Math.max(this.own.offset, seg.start + seg.duration);
+      this.own.at = epochNow();
+    }
+    this.pump();
+  }
+
   startOwn(offset, playing = true) {
     this.own = { offset, at: epochNow(), rate: this.speed, playing };
     this.stopAll(); // the live schedule is not heard meanwhile
@@ -263,16 +276,10 @@ export class BriefingPlayer extends EventTarget {
     if (!seg) return;
     const local = pos - seg.start;
     const sounding = m && !m.paused && !m.seeking && m.readyState >= 3 && this.mediaIndex === i;
-    if (o.playing && sounding && !moved) {
-      o.offset = seg.start + m.currentTime; // the voice is the clock
-      o.at = now;
-    } else if (o.playing && local < seg.duration && !sounding) {
-      o.offset = pos; // the voice is not there yet (loading): the timeline waits for it
-      o.at = now;
-    } else {
-      o.offset = pos;
-      o.at = now;
-    }
+    // the voice is the clock while it sounds; else the timeline (which waits for a voice that
+    // is still loading: ownPositionAt)
+    o.offset = o.playing && sounding && !moved ? seg.start + m.currentTime : pos;
+    o.at = now;
     pos = o.offset;
     if (this.state.state !== 'ended' && this.speed >= 1 && pos >= edge - 0.05 && o.playing) {
       this.stopOwn(); // caught up with live: follow it again
@@ -281,7 +288,8 @@ export class BriefingPlayer extends EventTarget {
     }
     if (!m) return;
     const atEdge = this.state.state !== 'ended' ? pos >= edge - 0.01 : pos >= edge;
-    const wanted = o.playing && !atEdge && local < seg.duration;
+    const done = !moved && m.ended && this.mediaIndex === i; // play() would start it from 0
+    const wanted = o.playing && !atEdge && !done && local < seg.duration;
     if (!wanted) {
       if (!m.paused) m.pause();
       return;
@@ -315,7 +323,8 @@ export class BriefingPlayer extends EventTarget {
 
   caption(pos = this.position()) {
     const a = this.at(pos);
-    if (!a || this.state?.state === 'scheduled' || this.state?.state === 'ended') return '';
+    const st = this.state?.state;
+    if (!a || (!this.own && (st === 'scheduled' || st === 'ended'))) return '';
     const c = a.segment.captions.find(([s, e]) => a.local >= s && a.local < e);
     return c ? c[2] : '';
   }
@@ -325,7 +334,8 @@ export class BriefingPlayer extends EventTarget {
     const a = this.at(pos);
     if (!a) return null;
     const track = this.visemes.get(a.index);
-    if (!track || this.state?.state !== 'live' || a.local >= a.segment.duration) {
+    const speaking = this.own ? this.own.playing : this.state?.state === 'live';
+    if (!track || !speaking || a.local >= a.segment.duration) {
       this.loadVisemes(a.index);
       return { speaker: a.segment.speaker, shape: 'X', open: 0 };
     }
@@ -352,7 +362,7 @@ export class BriefingPlayer extends EventTarget {
       this.media = new Audio();
       this.media.preservesPitch = true;
       this.media.preload = 'auto';
-      this.media.addEventListener('ended', () => this.pump());
+      this.media.addEventListener('ended', () => this.mediaEnded());
       // through the same gain as the live narration (the hall makes it softer off the stage)
       this.ctx.createMediaElementSource(this.media).connect(this.gain);
     }
