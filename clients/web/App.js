@@ -223,6 +223,9 @@ export class App {
 
   onWelcome(msg) {
     const resumed = this.avatarId === msg.avatar_id && this.instance === msg.instance;
+    // after a restart, say what really happened to the avatar (the server may or may not have
+    // kept it): the banner while away promises nothing about it
+    this.backFrom = this.restarting ? (resumed ? 'msg.back.kept' : 'msg.back.new') : null;
     this.avatarId = msg.avatar_id;
     this.instance = msg.instance;
     this.tickRate = msg.tick_rate;
@@ -249,7 +252,14 @@ export class App {
     const t = (k, v) => this.i18n.t(k, v);
     if (detail.state === 'connected') {
       this.restarting = false;
-      this.hideBanner();
+      clearTimeout(this.backTimer);
+      if (this.backFrom) {
+        this.showBanner(t(this.backFrom), 'warn');
+        this.backTimer = setTimeout(() => this.hideBanner(), 8000);
+        this.backFrom = null;
+      } else {
+        this.hideBanner();
+      }
     } else if (detail.state === 'reconnecting') {
       const s = Math.max(1, Math.round((detail.retryIn ?? 1000) / 1000));
       // after a restart notice, the failed attempts while the server is away are part of it

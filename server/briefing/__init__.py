@@ -8,6 +8,7 @@ points"):
 - staff API behind the staff token: ``GET /staff/briefings``, ``GET /staff/briefings/{id}``,
   ``POST /staff/briefings/{id}/{start|pause|resume|seek|rate|end}`` (seek: ``{"segment": i}``,
   rate: ``{"rate": r}``), ``POST /staff/briefings/{id}/reset`` (an ended one, for a new run),
+  ``POST /staff/briefings/{id}/schedule`` (``{"at": ms | ISO time | null}``: the announced start),
   ``GET /staff/briefings/{id}/questions``,
   ``POST /staff/briefings/{id}/questions/{qid}/{show|answered}``, ``GET /staff/briefings/{id}/minutes``;
 - staff page: ``GET /staff/briefings/{id}/console`` (buttons for all of the above; opened once
@@ -19,6 +20,9 @@ points"):
   and dispose keep who stands in a stage or auditorium zone (:mod:`server.briefing.audience`,
   every ``AUDIENCE_SECONDS``) and recount the attendance then;
 - a timer per live briefing that ends it when it has played to the end, which writes its minutes;
+- the live state kept between runs (:mod:`server.briefing.persist`): saved after every staff
+  action and question and at the stop, taken back at the start, so a restart resumes a live
+  briefing where it was or ends it as interrupted (with minutes);
 - across processes, :class:`server.briefing.sync.BriefingSync` on the cluster's bus
   (``app[BUS]``, ``app[BUS_OUTBOX]``, ``app[CLUSTER].on_connect``) when the cluster is mounted.
 
@@ -105,6 +109,7 @@ def setup(app: web.Application) -> None:
     r.add_get("/staff/briefings/{id}", staff_state)
     r.add_post("/staff/briefings/{id}/{action:start|pause|resume|seek|rate|end}", staff_action)
     r.add_post("/staff/briefings/{id}/reset", staff_reset)
+    r.add_post("/staff/briefings/{id}/schedule", staff_schedule)
     r.add_get("/staff/briefings/{id}/questions", staff_questions)
     r.add_post("/staff/briefings/{id}/questions/{qid:\\d+}/{action:show|answered}", staff_question)
     r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
@@ -124,9 +129,14 @@ def _live(service: BriefingService, briefing_id: str) -> LiveBriefing:
 
 
 async def _timers(app: web.Application) -> AsyncIterator[None]:
-    """Nothing to start (the end timers are set by the actions); stop them with the app."""
+    """At start, take back the live state the last run saved (a live briefing goes on where it
+    was, its end timer armed); at the stop (the SIGTERM drain, after the clients were closed),
+    save every briefing as it is and stop the end timers."""
+    service = app[BRIEFINGS]
+    service.restore()
     yield
-    app[BRIEFINGS].close()
+    service.drain()
+    service.close()
 
 
 # -- HTTP ---------------------------------------------------------------------------------------
@@ -262,7 +272,53 @@ async def staff_question(request: web.Request) -> web.Response:
         return _json({"error": e.code, "reason": e.reason}, status)
     service.broadcast_questions(b)
     service.broadcast(b)
+    service.save(b)
     return _json(q.to_json())
+
+
+def _server_ms(value: object) -> float | None:
+    """``{"at": ...}`` of the schedule route: server ms, an ISO 8601 time with its offset, or
+    null; ValueError with what was expected otherwise."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    if isinstance(value, str):
+        try:
+            t = dt.datetime.fromisoformat(value)
+        except ValueError:
+            t = None
+        if t is not None and t.tzinfo is not None:
+            return t.timestamp() * 1000.0
+    raise ValueError(
+        'body: expected {"at": server ms, an ISO 8601 time with its offset '
+        f'("2024-01-02T14:00+09:00"), or null}}, got {value!r}'
+    )
+
+
+async def staff_schedule(request: web.Request) -> web.Response:
+    """Announce when a briefing that has not started will start (shown on the watch page)."""
+    from server.briefing.service import now_ms
+
+    require_staff(request)
+    b = _briefing(request)
+    try:
+        body = await request.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        body = None
+    try:
+        if not isinstance(body, dict) or "at" not in body:
+            raise ValueError('body: expected {"at": server ms | ISO 8601 time | null}')
+        at = _server_ms(body["at"])
+    except ValueError as e:
+        return _json({"error": "bad_request", "reason": str(e)}, 400)
+    try:
+        request.app[BRIEFINGS].schedule(b, at)
+    except TimelineError as e:
+        return _json({"error": "conflict", "reason": str(e)}, 409)
+    return _json(b.state_json(now_ms(), full=False))
 
 
 async def staff_minutes(request: web.Request) -> web.Response:

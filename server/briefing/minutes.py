@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,32 @@ class Minutes:
     spoken: list[dict[str, Any]]  # segments played: {index, role, name, narration, slide}
     questions: list[dict[str, Any]]  # {id, text, state}
     attendance: Attendance
+    #: why the run ended without being played out or ended by staff (``crashed``,
+    #: ``down_too_long``, ``rendered_again``), or None
+    interrupted: str | None = None
+    #: server restarts the run went on through: ``{at, down_s, position}``
+    restarts: list[dict[str, Any]] = field(default_factory=list)
+
+
+#: what an interruption means, for the minutes' reader (ja / en)
+INTERRUPTED = {
+    "crashed": "サーバーが停止し、中断しました / the server stopped without a drain",
+    "down_too_long": "サーバーの停止が長く、中断しました / the server was down too long to go on",
+    "rendered_again": "配信中に説明会が作り直され、中断しました / the briefing was rendered again",
+}
+
+
+def _notes(m: Minutes) -> list[str]:
+    """Lines about interruptions and restarts (empty for a run without either)."""
+    out = []
+    if m.interrupted is not None:
+        out.append(f"中断 interrupted: {INTERRUPTED.get(m.interrupted, m.interrupted)}")
+    for r in m.restarts:
+        out.append(
+            f"再起動 restart: {_utc(r.get('at'))} — {float(r.get('down_s', 0)):.0f} 秒停止 "
+            f"(s down), {float(r.get('position', 0)):.0f} 秒の位置から再開 (resumed at that second)"
+        )
+    return out
 
 
 def _utc(ms: float | None) -> str:
@@ -62,6 +88,7 @@ def render_markdown(m: Minutes) -> str:
         f"- 時間 duration: {_dur(m.duration)}",
         f"- 傍聴者数 attendance: {a.hall + a.online}名 (ホール in the hall: {a.hall}名, "
         f"オンライン online: {a.online}名; 最大同時 peak: {a.hall_peak} / {a.online_peak})",
+        *(f"- {line}" for line in _notes(m)),
         "",
         "## 説明 Narration as spoken",
         "",
@@ -107,6 +134,7 @@ def render_html(m: Minutes) -> str:
         f'<dt>傍聴者数 attendance</dt><dd id="attendance">{a.hall + a.online}名 '
         f'(ホール in the hall: <span id="hall">{a.hall}</span>名, オンライン online: '
         f'<span id="online">{a.online}</span>名; 最大同時 peak: {a.hall_peak} / {a.online_peak})</dd>',
+        *(f'<dt>記録 notes</dt><dd class="note">{e(line)}</dd>' for line in _notes(m)),
         "</dl>",
         "<h2>説明 Narration as spoken</h2>",
     ]

@@ -21,6 +21,8 @@ plays to the end, re-set by every action.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -30,7 +32,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import msgpack
 
 from server.briefing.minutes import Attendance, Minutes, write_minutes
-from server.briefing.questions import Question, QuestionQueue, RateLimit
+from server.briefing.persist import LiveStateFile
+from server.briefing.questions import Question, QuestionQueue, QuestionState, RateLimit
 from server.briefing.render import load_timeline
 from server.briefing.timeline import Action, State, Timeline
 from server.protocol.messages import Briefing as BriefingMsg
@@ -46,9 +49,13 @@ __all__ = [
     "NO_AUDIENCE",
     "now_ms",
     "SEGMENTS_INLINE_MAX",
+    "RESUME_WITHIN_S",
 ]
 
 SEGMENTS_INLINE_MAX = 48 * 1024
+#: a live briefing whose server was away longer than this is not resumed but ended as
+#: interrupted: after ten minutes the audience has gone, and narration to an empty hall helps no one
+RESUME_WITHIN_S = 600.0
 
 log = logging.getLogger("emachi.briefing")
 
@@ -56,6 +63,14 @@ log = logging.getLogger("emachi.briefing")
 def now_ms() -> float:
     """Server time as sent in WELCOME and PONG: Unix milliseconds."""
     return time.time() * 1000.0
+
+
+def who(session: Session) -> str:
+    """A viewer as counted in the attendance: a digest of its resume token (so the same person
+    is counted once, also across a restart that resumes it), never the token itself, which is
+    what lets a client take its avatar back and so is never written anywhere."""
+    key = session.resume_token or f"session-{id(session)}"
+    return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
 class AudienceView(Protocol):
@@ -97,7 +112,7 @@ class LiveBriefing:
         # sessions told the segments; a session that leaves is forgotten (forget, the leave hook)
         self.viewers: set[Session] = set()
         self.watchers: set[Session] = set()  # the watch-only ones among the viewers
-        self.hall_seen: set[str] = set()  # resume tokens: distinct people, never stored
+        self.hall_seen: set[str] = set()  # distinct people, by :func:`who` (not their tokens)
         self.online_seen: set[str] = set()
         self.hall_peak = 0
         self.online_peak = 0
@@ -108,6 +123,14 @@ class LiveBriefing:
         self.audience: AudienceView = NO_AUDIENCE
         self._last_pos = 0.0
         self.minutes: tuple[Path, Path] | None = None
+        #: server ms the briefing is announced to start at (staff set it), shown before it starts
+        self.scheduled_at: float | None = None
+        #: restarts this run went through: ``{at, down_s, position}`` (the time down was paused)
+        self.restarts: list[dict[str, Any]] = []
+        #: why this run ended without being played or ended by staff (``{reason, at}``), or None
+        self.interrupted: dict[str, Any] | None = None
+        #: the last thing staff should be told about a restart (``{kind, ...}``), for the console
+        self.notice: dict[str, Any] | None = None
         self.segments_json = [
             {
                 "index": s["index"],
@@ -143,6 +166,7 @@ class LiveBriefing:
         self._last_pos = pos
 
     def act(self, action: Action, now: float, **kw: Any) -> State:
+        self.notice = None  # staff act: what a restart did has been seen
         self.note_progress(now)
         self.refresh_counts()  # attendance up to this moment
         state = self.timeline.apply(action, now, **kw)
@@ -179,8 +203,8 @@ class LiveBriefing:
         online = [s for s in self.watchers if s.connected]
         self._counts = {"hall": len(hall), "online": len(online)}
         if running:
-            self.hall_seen.update(s.resume_token or str(id(s)) for s in hall)
-            self.online_seen.update(s.resume_token or str(id(s)) for s in online)
+            self.hall_seen.update(who(s) for s in hall)
+            self.online_seen.update(who(s) for s in online)
             self.hall_peak = max(self.hall_peak, len(hall))
             self.online_peak = max(self.online_peak, len(online))
 
@@ -207,7 +231,7 @@ class LiveBriefing:
             self._counts[key] += 1
             if self.timeline.state in (State.LIVE, State.PAUSED):
                 seen = self.online_seen if key == "online" else self.hall_seen
-                seen.add(session.resume_token or str(id(session)))
+                seen.add(who(session))
                 self.hall_peak = max(self.hall_peak, self._counts["hall"])
                 self.online_peak = max(self.online_peak, self._counts["online"])
         return new
@@ -225,6 +249,9 @@ class LiveBriefing:
             "question": next(
                 (q.to_json() for q in self.questions.items if q.state.value == "shown"), None
             ),
+            "scheduled_at": self.scheduled_at,
+            "interrupted": self.interrupted,
+            "notice": self.notice,
         }
         if full:
             d["cast"] = self.doc["cast"]
@@ -262,15 +289,107 @@ class LiveBriefing:
                 hall_peak=self.hall_peak,
                 online_peak=self.online_peak,
             ),
+            interrupted=None if self.interrupted is None else str(self.interrupted["reason"]),
+            restarts=[dict(r) for r in self.restarts],
         )
+
+    # -- kept between two runs of the server (server/briefing/persist.py) ------------------------
+
+    def snapshot(self, now: float, *, drained: bool = False) -> dict[str, Any]:
+        """Everything a restarted server needs to go on with this run: the timeline, what was
+        spoken, the questions, the attendance so far (digests and peaks, no tokens)."""
+        tl = self.timeline
+        return {
+            "id": self.id,
+            "asset": self.doc.get("asset"),
+            "saved_at": now,
+            "drained": drained,
+            "position": tl.position(now),
+            "timeline": {
+                "state": tl.state.value,
+                "offset": tl.offset,
+                "anchor": tl.anchor,
+                "rate": tl.rate,
+                "started_at": tl.started_at,
+                "ended_at": tl.ended_at,
+                "played": tl.played,
+            },
+            "spoken": sorted(self.spoken),
+            "last_pos": self._last_pos,
+            "questions": [{**q.to_json(), "at": q.at} for q in self.questions.items],
+            "attendance": {
+                "hall_seen": sorted(self.hall_seen),
+                "online_seen": sorted(self.online_seen),
+                "hall_peak": self.hall_peak,
+                "online_peak": self.online_peak,
+            },
+            "scheduled_at": self.scheduled_at,
+            "restarts": self.restarts,
+            "interrupted": self.interrupted,
+            "minutes": [str(p) for p in self.minutes] if self.minutes else None,
+        }
+
+    def load(self, snap: dict[str, Any]) -> None:
+        """Take a :meth:`snapshot` back as it was saved (the caller decides what happens to a run
+        that was live).
+
+        Raises:
+            KeyError, TypeError, ValueError: the snapshot is not one this version wrote.
+        """
+        t = snap["timeline"]
+        tl = self.timeline
+        tl.state = State(t["state"])
+        tl.offset = float(t["offset"])
+        tl.anchor = float(t["anchor"])
+        tl.rate = float(t["rate"])
+        tl.started_at = None if t["started_at"] is None else float(t["started_at"])
+        tl.ended_at = None if t["ended_at"] is None else float(t["ended_at"])
+        tl.played = float(t["played"])
+        n = len(tl.lengths)
+        self.spoken = {int(i) for i in snap["spoken"] if 0 <= int(i) < n}
+        self._last_pos = float(snap["last_pos"])
+        self.questions.items = [
+            Question(id=i, text=str(q["text"]), at=float(q["at"]), state=QuestionState(q["state"]))
+            for i, q in enumerate(snap["questions"], 1)
+        ]
+        a = snap["attendance"]
+        self.hall_seen = {str(x) for x in a["hall_seen"]}
+        self.online_seen = {str(x) for x in a["online_seen"]}
+        self.hall_peak = int(a["hall_peak"])
+        self.online_peak = int(a["online_peak"])
+        at = snap.get("scheduled_at")
+        self.scheduled_at = None if at is None else float(at)
+        self.restarts = [dict(r) for r in snap.get("restarts") or []]
+        self.interrupted = snap.get("interrupted")
+        m = snap.get("minutes")
+        if m and all(Path(p).is_file() for p in m):
+            self.minutes = (Path(m[0]), Path(m[1]))
+
+    def sentence_start(self, pos: float) -> float:
+        """The start of the caption (sentence) being spoken at ``pos``, or ``pos`` in a pause:
+        a run resumed after a restart repeats the sentence that was cut, whole."""
+        tl = self.timeline
+        i = tl.segment_at(pos)
+        start = tl.start_of(i) if tl.lengths else 0.0
+        for c0, c1, _text in self.doc["segments"][i]["captions"]:
+            if start + c0 <= pos < start + c1:
+                return start + float(c0)
+        return pos
 
 
 class BriefingService:
     """All briefings this process can play, loaded from ``DATA_DIR/briefings/*.json``."""
 
-    def __init__(self, data_dir: Path, audience: AudienceView = NO_AUDIENCE) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        audience: AudienceView = NO_AUDIENCE,
+        saved: LiveStateFile | None = None,
+    ) -> None:
         self.data_dir = Path(data_dir)
         self.audience = audience
+        #: where each briefing's live state is kept for the next run (:meth:`save`, :meth:`restore`)
+        self.saved = saved if saved is not None else LiveStateFile(self.data_dir / "briefings" / "live")
         #: avatars of this process and watch-only viewers by the briefing their hello named
         #: (kept by the join and leave hooks)
         self.hall: set[Session] = set()
@@ -431,6 +550,7 @@ class BriefingService:
         fanout_ms = (time.perf_counter() - t0) * 1000.0
         if state is State.ENDED:
             self.finish(b)
+        self.save(b, now)
         # what the staff member's action cost: viewers written to, and the time to encode and
         # write to all of them (the bench reads it; the lag seen by viewers adds the network)
         return {**b.state_json(now, full=False), "sent": sent, "fanout_ms": round(fanout_ms, 3)}
@@ -448,7 +568,9 @@ class BriefingService:
         fresh.viewers.update(b.viewers)  # they already have the segments
         fresh.watchers.update(b.watchers)
         fresh.refresh_counts()
+        fresh.scheduled_at = None  # the ended run's start time is not the next run's
         self.broadcast(fresh)
+        self.save(fresh)
         for listener in self.on_action:
             listener(b.id, "reset", now_ms(), {})
         return fresh
@@ -507,4 +629,119 @@ class BriefingService:
             raise QuestionError("briefing_ended", "this briefing has ended")
         text = b.questions.clean(text)
         self.rates.setdefault(session, RateLimit()).take(time.monotonic())
-        return b.questions.ask(text, now_ms())
+        q = b.questions.ask(text, now_ms())
+        self.save(b)
+        return q
+
+    def schedule(self, b: LiveBriefing, at: float | None) -> None:
+        """Announce when ``b`` will start (server ms, or None for no time); every viewer is told."""
+        if b.timeline.state is not State.SCHEDULED:
+            from server.briefing.timeline import TimelineError
+
+            raise TimelineError(f"cannot schedule a briefing that is {b.timeline.state.value}")
+        b.scheduled_at = at
+        self.broadcast(b)
+        self.save(b)
+
+    # -- between two runs of the server -----------------------------------------------------------
+
+    def save(self, b: LiveBriefing, now: float | None = None, *, drained: bool = False) -> None:
+        """Keep ``b``'s live state for the next run (after every staff action and question)."""
+        now = now_ms() if now is None else now
+        b.note_progress(now)
+        self.saved.save(b.id, b.snapshot(now, drained=drained))
+
+    def drain(self, now: float | None = None) -> None:
+        """The server stops (SIGTERM): save every briefing as it is at this moment, marked as
+        drained, so the next run knows exactly where a live one was cut."""
+        now = now_ms() if now is None else now
+        for b in self.briefings.values():
+            b.refresh_counts()
+            self.save(b, now, drained=True)
+
+    def restore(self, now: float | None = None) -> None:
+        """Take back what the last run saved (call it once, when the server starts serving).
+
+        A briefing that was live when the server was drained goes on live from the start of the
+        sentence that was cut, the time the server was away counting as a pause: a viewer who
+        reconnects hears the rest of the narration, nothing skipped (with wall time, a restart
+        of 10 s would drop a sentence or two that nobody heard). It cannot go on, and is ended
+        as interrupted with its minutes written, when the server stopped without a drain (a
+        crash: where it was cut is unknown), was away more than :data:`RESUME_WITHIN_S`, or the
+        briefing was rendered again meanwhile. A paused one stays paused. Staff are told in the
+        console (``notice`` in the state).
+        """
+        now = now_ms() if now is None else now
+        for bid, snap in self.saved.load_all().items():
+            b = self.briefings.get(bid)
+            if b is None:
+                continue  # its timeline is gone: keep the file, a later render may bring it back
+            try:
+                self._restore(b, snap, now)
+            except (KeyError, TypeError, ValueError, IndexError) as e:
+                log.warning("briefing state not restored", extra={"briefing": bid, "error": str(e)})
+
+    def _restore(self, b: LiveBriefing, snap: dict[str, Any], now: float) -> None:
+        saved_at = float(snap["saved_at"])
+        down_s = max(0.0, (now - saved_at) / 1000.0)
+        was = State(snap["timeline"]["state"])
+        running = was in (State.LIVE, State.PAUSED)
+        if snap.get("asset") != b.doc.get("asset"):
+            if running:  # the old run is ended with the timeline it was playing
+                old = self._old_doc(snap.get("asset"))
+                if old is not None:
+                    gone = self._new(old)
+                    gone.load(snap)
+                    self._interrupt(gone, saved_at, "rendered_again")
+            b.notice = {"kind": "interrupted", "reason": "rendered_again", "at": now} if running else None
+            self.save(b, now)
+            return
+        b.load(snap)
+        tl = b.timeline
+        if was is State.LIVE:
+            if not snap.get("drained"):
+                self._interrupt(b, saved_at, "crashed")
+            elif down_s > RESUME_WITHIN_S:
+                self._interrupt(b, saved_at, "down_too_long")
+            else:
+                pos = float(snap["position"])
+                tl.played += max(0.0, (saved_at - tl.anchor) / 1000.0)
+                tl.offset = b.sentence_start(pos)
+                tl.anchor = now
+                b._last_pos = tl.offset
+                b.restarts.append({"at": now, "down_s": round(down_s, 3), "position": round(pos, 3)})
+                b.notice = {
+                    "kind": "resumed",
+                    "at": now,
+                    "down_s": round(down_s, 3),
+                    "position": round(tl.offset, 3),
+                }
+                log.info("briefing resumed after a restart", extra={"briefing": b.id, "down_s": down_s})
+        elif was is State.PAUSED:
+            b.restarts.append({"at": now, "down_s": round(down_s, 3), "position": tl.offset})
+            b.notice = {"kind": "kept_paused", "at": now, "down_s": round(down_s, 3), "position": tl.offset}
+        self.arm(b)
+        self.save(b, now)
+
+    def _interrupt(self, b: LiveBriefing, at: float, reason: str) -> None:
+        """End a run that cannot go on at server time ``at`` (when it was last known), write its
+        minutes (marked interrupted) and tell staff why."""
+        b.note_progress(at)
+        b.timeline.apply(Action.END, at)
+        b.interrupted = {"reason": reason, "at": at}
+        b.notice = {"kind": "interrupted", "reason": reason, "at": now_ms()}
+        self.finish(b)
+        log.warning("briefing interrupted by a restart", extra={"briefing": b.id, "reason": reason})
+
+    def _old_doc(self, asset: object) -> dict[str, Any] | None:
+        """The timeline a run was playing, from the asset store (every render is kept there)."""
+        if not isinstance(asset, str) or len(asset) != 64 or not asset.isalnum():
+            return None
+        try:
+            doc = json.loads((self.data_dir / "assets" / asset).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict) or "segments" not in doc:
+            return None
+        doc["asset"] = asset
+        return doc

@@ -6,7 +6,15 @@
 // therefore start each sentence together however late they joined. Captions, slides and the
 // speaker's mouth are read off the playback position, so they follow the voice.
 //
-// Emits 'state' (the merged BRIEFING state), 'questions' (the public list), 'segment' (index).
+// A viewer may also listen at their own narration speed (0.75–1.5, kept on the device) or
+// replay an ended briefing: the player then follows its own timeline (`own`) instead of the
+// live one, plays through an <audio> element with preservesPitch (Web Audio's playbackRate
+// would shift the pitch), and reads the position off that element while it sounds, so captions,
+// slides and the mouth follow that viewer's voice. Slower than live means falling behind it
+// (`behind()`, and `backToLive()`); faster catches up and then rejoins live. docs/briefings.md.
+//
+// Emits 'state' (the merged BRIEFING state), 'questions' (the public list), 'segment' (index),
+// 'own' (the viewer's own timeline started, moved or stopped).
 
 import { MsgType, briefingJoin, question } from '../protocol.js';
 
@@ -15,7 +23,17 @@ const PUMP_MS = 250;
 const MIN_LEAD_S = 0.05; // never schedule closer to "now" than this
 const RESYNC_S = 0.03; // re-align when audio and the server clock disagree by more
 
+const MEDIA_DRIFT_S = 0.25; // an <audio> element farther than this from its timeline is moved
+export const SPEEDS = [0.75, 0.9, 1, 1.25, 1.5];
+const SPEED_KEY = 'emachi.briefing.speed';
+
 const epochNow = () => performance.timeOrigin + performance.now();
+const storedSpeed = () => {
+  try {
+    const v = Number(localStorage.getItem(SPEED_KEY));
+    return SPEEDS.includes(v) ? v : 1;
+  } catch { return 1; }
+};
 const OPUS_OK = typeof Audio !== 'undefined' && new Audio().canPlayType('audio/ogg; codecs=opus') === 'probably';
 
 export class BriefingPlayer extends EventTarget {
@@ -38,6 +56,12 @@ export class BriefingPlayer extends EventTarget {
     this.visemes = new Map(); // index -> track
     this.sources = new Map(); // index -> {src, when, bufOffset, rate}
     this.lastSegment = -1;
+    /** the viewer's chosen narration speed (1: as rendered, in step with live) */
+    this.speed = storedSpeed();
+    /** the viewer's own timeline, or null when following live: {offset s, at epoch ms, rate, playing} */
+    this.own = null;
+    this.media = null; // the <audio> element of the own timeline (created on unlock)
+    this.mediaIndex = -1; // the segment whose audio it holds
     this.onMessage = (ev) => this.handle(ev.detail);
     connection.addEventListener('message', this.onMessage);
     this.onWelcome = () => { if (this.briefingId) connection.sendRaw(briefingJoin(this.briefingId)); };
@@ -71,6 +95,7 @@ export class BriefingPlayer extends EventTarget {
           this.dispatchEvent(new CustomEvent('state', { detail: this.state }));
         }).catch((e) => console.warn('briefing segments', e));
       }
+      if (s.state === 'scheduled') this.stopOwn(); // a new run: nothing to be behind of
       this.state = { ...(this.state?.id === s.id ? this.state : {}), ...s };
       delete this.state.segments;
       delete this.state.segments_url;
@@ -123,6 +148,7 @@ export class BriefingPlayer extends EventTarget {
    * else from the timeline. Two viewers on one machine compare this at the same epoch time.
    */
   positionAt(epochMs = epochNow()) {
+    if (this.own) return this.ownPositionAt(epochMs);
     if (this.ctx && this.ctx.state === 'running' && this.state?.state === 'live') {
       const t = this.ctxTimeAtEpoch(epochMs);
       for (const [i, s] of this.sources) {
@@ -136,6 +162,149 @@ export class BriefingPlayer extends EventTarget {
 
   position() {
     return this.positionAt(epochNow());
+  }
+
+  // -- the viewer's own timeline (own speed, behind live, replay) ------------------------------
+
+  /** The live position, or the end for an ended briefing (how far an own timeline may go). */
+  liveEdge() {
+    const s = this.state;
+    if (!s) return 0;
+    return s.state === 'ended' ? s.total : this.timelinePosition();
+  }
+
+  ownPositionAt(epochMs = epochNow()) {
+    const o = this.own;
+    const m = this.media;
+    let p;
+    const seg = this.segments[this.mediaIndex];
+    if (seg && m && !m.paused && !m.seeking && m.readyState >= 3 && o.playing) {
+      // the voice is the clock: what is heard is where captions and slides are
+      p = seg.start + m.currentTime + ((epochMs - epochNow()) / 1000) * o.rate;
+    } else {
+      p = o.playing ? o.offset + ((epochMs - o.at) / 1000) * o.rate : o.offset;
+      const k = this.segmentAt(o.offset);
+      const at = this.segments[k];
+      const done = m && m.ended && this.mediaIndex === k;
+      // within a segment's audio but the voice is not sounding yet (loading): wait for it
+      if (at && !done && o.offset - at.start < at.duration - 0.01 && m && this.ctx?.state === 'running') p = o.offset;
+    }
+    return Math.max(0, Math.min(this.liveEdge(), p));
+  }
+
+  /** Seconds the viewer is behind live (0 when following it, or in a replay). */
+  behind() {
+    if (!this.own || !this.state || this.state.state === 'ended') return 0;
+    return Math.max(0, this.liveEdge() - this.ownPositionAt());
+  }
+
+  /** Set the viewer's narration speed (kept on this device). Below 1 while live, the viewer
+   * falls behind it; at 1 or above, an own timeline that reaches live rejoins it. */
+  setSpeed(speed) {
+    const v = Number(speed);
+    if (!SPEEDS.includes(v)) throw new RangeError(`speed: expected one of ${SPEEDS}, got ${speed}`);
+    this.speed = v;
+    try { localStorage.setItem(SPEED_KEY, String(v)); } catch { /* private mode */ }
+    if (this.own) this.startOwn(this.ownPositionAt(), this.own.playing);
+    else if (v < 1 && this.state?.state === 'live') this.startOwn(this.timelinePosition());
+    this.pump();
+  }
+
+  /** Listen from a position on the viewer's own timeline (a transcript jump, a replay). */
+  seekTo(pos, { play = true } = {}) {
+    const edge = this.liveEdge();
+    this.startOwn(Math.max(0, Math.min(edge, pos)), play);
+    this.pump();
+  }
+
+  /** Replay an ended briefing from the start (or from `pos`). */
+  replay(pos = 0) {
+    this.seekTo(pos);
+  }
+
+  /** Pause or go on with the own timeline (a replay, or listening behind live). */
+  toggleOwn() {
+    if (!this.own) return;
+    this.startOwn(this.ownPositionAt(), !this.own.playing);
+    this.pump();
+  }
+
+  /** Stop the own timeline: follow live again at speed 1. */
+  backToLive() {
+    this.stopOwn();
+    if (this.speed !== 1) this.setSpeed(1);
+    this.reschedule();
+  }
+
+  /** The <audio> element played its segment to the end: the own timeline goes on from there
+   * (through the pause after it, then the next segment). */
+  mediaEnded() {
+    const seg = this.segments[this.mediaIndex];
+    if (this.own && seg) {
+      this.own.offset = Math.max(this.own.offset, seg.start + seg.duration);
+      this.own.at = epochNow();
+    }
+    this.pump();
+  }
+
+  startOwn(offset, playing = true) {
+    this.own = { offset, at: epochNow(), rate: this.speed, playing };
+    this.stopAll(); // the live schedule is not heard meanwhile
+    this.syncMedia(true);
+    this.dispatchEvent(new CustomEvent('own', { detail: this.own }));
+  }
+
+  stopOwn() {
+    if (!this.own) return;
+    this.own = null;
+    this.media?.pause();
+    this.mediaIndex = -1;
+    this.dispatchEvent(new CustomEvent('own', { detail: null }));
+  }
+
+  /** Keep the <audio> element on the own timeline: the right segment, at the right point, at
+   * the viewer's speed with the pitch kept; re-anchor the timeline on what it plays. */
+  syncMedia(moved = false) {
+    const o = this.own;
+    if (!o) return;
+    const now = epochNow();
+    const m = this.media;
+    const edge = this.liveEdge();
+    let pos = this.ownPositionAt(now);
+    const i = this.segmentAt(pos);
+    const seg = this.segments[i];
+    if (!seg) return;
+    const local = pos - seg.start;
+    const sounding = m && !m.paused && !m.seeking && m.readyState >= 3 && this.mediaIndex === i;
+    // the voice is the clock while it sounds; else the timeline (which waits for a voice that
+    // is still loading: ownPositionAt)
+    o.offset = o.playing && sounding && !moved ? seg.start + m.currentTime : pos;
+    o.at = now;
+    pos = o.offset;
+    if (this.state.state !== 'ended' && this.speed >= 1 && pos >= edge - 0.05 && o.playing) {
+      this.stopOwn(); // caught up with live: follow it again
+      this.reschedule();
+      return;
+    }
+    if (!m) return;
+    const atEdge = this.state.state !== 'ended' ? pos >= edge - 0.01 : pos >= edge;
+    const done = !moved && m.ended && this.mediaIndex === i; // play() would start it from 0
+    const wanted = o.playing && !atEdge && !done && local < seg.duration;
+    if (!wanted) {
+      if (!m.paused) m.pause();
+      return;
+    }
+    if (this.mediaIndex !== i) {
+      this.mediaIndex = i;
+      m.src = seg.audio_opus && OPUS_OK ? seg.audio_opus : seg.audio;
+      m.currentTime = local;
+    } else if (moved || Math.abs(m.currentTime - local) > MEDIA_DRIFT_S) {
+      m.currentTime = local;
+    }
+    m.defaultPlaybackRate = o.rate;
+    m.playbackRate = o.rate;
+    m.preservesPitch = true;
+    if (m.paused) m.play().catch(() => {});
   }
 
   get audible() {
@@ -154,7 +323,8 @@ export class BriefingPlayer extends EventTarget {
 
   caption(pos = this.position()) {
     const a = this.at(pos);
-    if (!a || this.state?.state === 'scheduled' || this.state?.state === 'ended') return '';
+    const st = this.state?.state;
+    if (!a || (!this.own && (st === 'scheduled' || st === 'ended'))) return '';
     const c = a.segment.captions.find(([s, e]) => a.local >= s && a.local < e);
     return c ? c[2] : '';
   }
@@ -164,7 +334,8 @@ export class BriefingPlayer extends EventTarget {
     const a = this.at(pos);
     if (!a) return null;
     const track = this.visemes.get(a.index);
-    if (!track || this.state?.state !== 'live' || a.local >= a.segment.duration) {
+    const speaking = this.own ? this.own.playing : this.state?.state === 'live';
+    if (!track || !speaking || a.local >= a.segment.duration) {
       this.loadVisemes(a.index);
       return { speaker: a.segment.speaker, shape: 'X', open: 0 };
     }
@@ -188,13 +359,21 @@ export class BriefingPlayer extends EventTarget {
       this.ctx = new AC({ latencyHint: 'playback' });
       this.gain = this.ctx.createGain();
       this.gain.connect(this.ctx.destination);
+      this.media = new Audio();
+      this.media.preservesPitch = true;
+      this.media.preload = 'auto';
+      this.media.addEventListener('ended', () => this.mediaEnded());
+      // through the same gain as the live narration (the hall makes it softer off the stage)
+      this.ctx.createMediaElementSource(this.media).connect(this.gain);
     }
+    if (this.media?.paused && this.own?.playing) this.media.play().catch(() => {});
     if (this.ctx.state !== 'running') await this.ctx.resume();
     this.reschedule();
     return this.ctx.state === 'running';
   }
 
   resetMedia() {
+    this.stopOwn();
     this.stopAll();
     this.buffers.clear();
     this.loaded.clear();
@@ -274,6 +453,13 @@ export class BriefingPlayer extends EventTarget {
       this.loadVisemes(a.index);
       this.dispatchEvent(new CustomEvent('segment', { detail: a.index }));
     }
+    if (this.own) {
+      this.syncMedia();
+      if (this.own) return;
+    } else if (this.speed < 1 && s.state === 'live' && this.ctx) {
+      this.startOwn(p); // slower than live: the viewer's own timeline from here
+      return;
+    }
     if (!this.ctx) return;
     if (s.state !== 'live' || this.ctx.state !== 'running') {
       if (this.sources.size) this.stopAll();
@@ -315,6 +501,8 @@ export class BriefingPlayer extends EventTarget {
     this.connection.removeEventListener('message', this.onMessage);
     this.connection.removeEventListener('welcome', this.onWelcome);
     this.stopAll();
+    this.stopOwn();
+    this.media?.removeAttribute('src');
     this.ctx?.close();
     this.ctx = null;
   }

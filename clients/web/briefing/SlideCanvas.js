@@ -36,7 +36,7 @@ export class SlideCanvas {
 
   /** Draw a slide; does nothing when the same slide is already shown. */
   show(slide, { index = 0, count = 1, speaker = '', title = '', question = null } = {}) {
-    const key = JSON.stringify([slide, index, speaker, question?.text ?? null]);
+    const key = JSON.stringify([slide, index, speaker, question?.text ?? null, slide ? '' : title]);
     if (key === this.key) return false;
     this.key = key;
     this.canvas.dataset.slideIndex = String(index);
@@ -107,7 +107,7 @@ export class SlideCanvas {
     const c = this.ctx;
     c.fillStyle = '#e8f1f8';
     c.font = `40px ${FONT}`;
-    const lines = wrap(c, text, W - 200);
+    const lines = text.split('\n').flatMap((part) => wrap(c, part, W - 200));
     lines.forEach((l, i) => {
       const w = c.measureText(l).width;
       c.fillText(l, (W - w) / 2, H / 2 + (i - (lines.length - 1) / 2) * 54);

@@ -5,7 +5,7 @@
 // Installed by App.js (features.js); window.emachiBriefing exposes the playback for tests.
 
 import { MsgType, briefingJoin } from '../protocol.js';
-import { BriefingPanel } from './BriefingPanel.js';
+import { BriefingPanel, waitingText } from './BriefingPanel.js';
 import { BriefingPlayer } from './BriefingPlayer.js';
 import { PresenterFace } from './PresenterFace.js';
 import { SlideCanvas } from './SlideCanvas.js';
@@ -136,14 +136,14 @@ export function install(app) {
     if (a && s.state !== 'scheduled') {
       slide.show(a.segment.slide, { index: a.index, count: player.segments.length, question: s.question, speaker: `${a.segment.role}（${a.segment.name}）` });
     } else {
-      slide.show(null, { title: s.title });
+      slide.show(null, { title: `${s.title}\n${waitingText(s, player.serverNow())}` });
     }
     const mouth = player.mouth(pos);
     for (const [avatar, p] of presenters) {
       const m = mouth && mouth.speaker === avatar ? mouth : { shape: 'X', open: 0 };
       if (p.face.draw(m)) p.tex.needsUpdate = true;
     }
-    panelUi?.update(player.caption(pos));
+    panelUi?.update(player.caption(pos), pos);
     if (player.gain && stage) {
       const me = app.self();
       let g = 0;

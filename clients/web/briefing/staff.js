@@ -52,6 +52,29 @@ function show(s) {
   });
   if (s.state === 'ended') loadMinutes();
   else minutesShown = false;
+  $('#notice').textContent = restartText(s.notice);
+  $('#notice').hidden = !s.notice;
+  $('#schedule').hidden = s.state !== 'scheduled';
+  $('#schedule-at').textContent = s.scheduled_at ? new Date(s.scheduled_at).toLocaleString('ja-JP', { timeZone: 'Asia/Tokyo' }) : '未定 / not set';
+}
+
+// what a server restart did to this briefing (the server's `notice`), said to staff
+const INTERRUPTED = {
+  crashed: 'サーバーが正常に止まらなかったため / the server stopped without a drain',
+  down_too_long: 'サーバーの停止が長すぎたため / the server was down too long',
+  rendered_again: '配信中に作り直されたため / the briefing was rendered again',
+};
+function restartText(n) {
+  if (!n) return '';
+  if (n.kind === 'resumed') {
+    return `サーバー再起動: ${Math.round(n.down_s)} 秒止まり、${fmt(n.position)} から続けています（止まっていた間は一時停止扱い） / `
+      + `Server restarted: down ${Math.round(n.down_s)} s, going on from ${fmt(n.position)} (the time down counted as paused)`;
+  }
+  if (n.kind === 'kept_paused') {
+    return `サーバー再起動: 一時停止のまま ${fmt(n.position)} にあります / Server restarted: still paused at ${fmt(n.position)}`;
+  }
+  return `サーバー再起動で中断しました（${INTERRUPTED[n.reason] ?? n.reason}）。議事録は書かれています。「新しい回」でもう一度始められます。 / `
+    + 'Interrupted by a server restart; its minutes are written. "New run" starts it again.';
 }
 
 function buildSegments(list) {
@@ -120,6 +143,11 @@ function loadMinutes() {
 
 document.querySelectorAll('#controls button').forEach((b) => b.addEventListener('click', () => act(b.dataset.action)));
 $('#rate').addEventListener('change', (ev) => act('rate', { rate: Number(ev.target.value) }));
+$('#schedule').addEventListener('submit', (ev) => {
+  ev.preventDefault();
+  const v = ev.target.elements.at.value; // a local date and time in the city's zone (+09:00)
+  act('schedule', { at: v ? `${v}:00+09:00` : null });
+});
 $('#watch').href = `/briefing/${encodeURIComponent(id)}`;
 
 async function poll() {
