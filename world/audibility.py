@@ -33,10 +33,11 @@ hear stage speakers at ``pa_gain`` and nothing else.
 
 **Keeping K, with hysteresis in decibels.** A speaker enters a listener's set above ``enter_db``
 (−40 dB) and a member leaves below ``leave_db`` (−46 dB); members also rank 6 dB louder than they
-are, so two speakers of about the same loudness do not swap places at every update. The set is
-chosen by gain alone, never by a hold time: a hold time would keep a listener who walks out of a
-booth subscribed to it for that long, and a booth's privacy must end the moment one leaves (a zone
-rule of 0 drops a member at once, since 0 is below any threshold).
+are, so two speakers of about the same loudness do not swap places at every update; of equal
+ranks the lower id is kept. The set is chosen by gain alone, never by a hold time: a hold time
+would keep a listener who walks out of a booth subscribed to it for that long, and a booth's
+privacy must end the moment one leaves (a zone rule of 0 drops a member at once, since 0 is
+below any threshold).
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ __all__ = [
     "DISTANCE",
     "PA",
     "ZoneTable",
+    "ZoneRaster",
     "Listeners",
     "Speakers",
     "Selection",
@@ -119,6 +121,7 @@ class ZoneTable:
     key_of_zone: np.ndarray
     key_of_floor: np.ndarray
     pa_gain: float = PA_GAIN
+    raster: ZoneRaster | None = None
 
     @classmethod
     def from_world(cls, world: World, pa_gain: float = PA_GAIN) -> ZoneTable:
@@ -152,7 +155,8 @@ class ZoneTable:
                 rule[li, s] = _rule(modes[s], modes[li], s, li, floor, auditorium.get(s))
         quiet = np.array([m == "quiet" for m in modes], dtype=bool)
         profiles = tuple(p[2] for p in places)
-        return cls(rule, profiles, floor, quiet, key_of_zone, key_of_floor, pa_gain)
+        raster = ZoneRaster.of_world(world)
+        return cls(rule, profiles, floor, quiet, key_of_zone, key_of_floor, pa_gain, raster)
 
     @property
     def remote(self) -> int:
@@ -168,6 +172,132 @@ class ZoneTable:
 
     def rule_of(self, speaker_key: int, listener_key: int) -> int:
         return int(self.rule[listener_key, speaker_key])
+
+    def locate(self, floor: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """The zone keys of points: ``key(floor, world.zone_indices(floor, pos))``, exactly, but
+        from the raster built with the table (a look-up per point; the exact polygon test only
+        for points in a cell that a zone's edge crosses)."""
+        if self.raster is None:
+            raise ValueError("this ZoneTable was built without a world: use key(floor, zones)")
+        floor = np.asarray(floor, dtype=np.intp).reshape(-1)
+        return self.key(floor, self.raster.zone_indices(floor, pos))
+
+
+_CELL = 0.25  # metres: the raster's cell; 64,000 cells a floor for the 80 m x 50 m Machida hall
+
+
+@dataclass(frozen=True, slots=True)
+class ZoneRaster:
+    """``World.zone_indices`` as a look-up table, with the same answers.
+
+    One int16 raster per floor over the box of all zones (cells of ``cell`` metres): the zone
+    index of the cell, -1 for none, or -2 where a zone's edge passes within a cell, so that the
+    cell's points may differ. Points in such a cell, and only they, take the exact even-odd test
+    (the arithmetic of :func:`world.geometry.points_in_polygon`), vectorised over every edge of
+    every zone at once. Points outside the box are in no zone.
+
+    Attributes:
+        x0, z0, cell: the raster's corner and cell size.
+        grid: int16 ``(floors, rows, cols)``.
+        ax, az, bx, bz: float64, every zone edge (from ``a`` to ``b``), zone by zone, zones in
+            ``World.zone_indices``' order (largest first: a nested zone wins).
+        starts: the first edge of each zone in that order; ``zfloor``, ``zindex``: its floor and
+            index.
+    """
+
+    x0: float
+    z0: float
+    cell: float
+    grid: np.ndarray
+    ax: np.ndarray
+    az: np.ndarray
+    bx: np.ndarray
+    bz: np.ndarray
+    starts: np.ndarray
+    zfloor: np.ndarray
+    zindex: np.ndarray
+
+    @classmethod
+    def of_world(cls, world: World, cell: float = _CELL) -> ZoneRaster:
+        zones = sorted(world.zones, key=lambda zn: -zn.area)  # as World.zone_indices
+        floors = max(len(world.floors), 1)
+        if not zones:
+            e = np.zeros(0)
+            return cls(0.0, 0.0, cell, np.full((floors, 1, 1), -1, np.int16), e, e, e, e,
+                       np.zeros(0, np.intp), np.zeros(0, np.intp), np.zeros(0, np.int16))  # fmt: skip
+        polys = [np.asarray(zn.polygon, dtype=np.float64).reshape(-1, 2) for zn in zones]
+        a = np.concatenate(polys)
+        b = np.concatenate([np.roll(p, -1, axis=0) for p in polys])
+        starts = np.cumsum([0] + [len(p) for p in polys[:-1]]).astype(np.intp)
+        zfloor = np.array([zn.floor for zn in zones], np.intp)
+        zindex = np.array([zn.index for zn in zones], np.int16)
+        lo = a.min(axis=0) - cell
+        hi = a.max(axis=0) + cell
+        nx, nz = (np.ceil((hi - lo) / cell).astype(int) + 1).tolist()
+        empty = np.full((floors, nz, nx), -1, np.int16)
+        r = cls(float(lo[0]), float(lo[1]), cell, empty, a[:, 0].copy(), a[:, 1].copy(),
+                b[:, 0].copy(), b[:, 1].copy(), starts, zfloor, zindex)  # fmt: skip
+        # each cell's zone at its centre
+        cx = r.x0 + (np.arange(nx) + 0.5) * cell
+        cz = r.z0 + (np.arange(nz) + 0.5) * cell
+        gx, gz = np.meshgrid(cx, cz)
+        centres = np.stack([gx.ravel(), gz.ravel()], axis=1)
+        grid = np.empty((floors, nz, nx), np.int16)
+        for f in range(floors):
+            grid[f] = r._exact(np.full(len(centres), f, np.intp), centres).reshape(nz, nx)
+        # cells an edge passes through (samples a quarter cell apart), and their neighbours
+        for zi in range(len(zones)):
+            end = int(starts[zi + 1]) if zi + 1 < len(zones) else len(a)
+            for j in range(int(starts[zi]), end):
+                steps = int(np.ceil(np.hypot(*(b[j] - a[j])) / (cell / 4))) + 1
+                t = np.linspace(0.0, 1.0, steps)[:, None]
+                pts = a[j] + t * (b[j] - a[j])
+                ix = np.floor((pts[:, 0] - r.x0) / cell).astype(np.intp)
+                iz = np.floor((pts[:, 1] - r.z0) / cell).astype(np.intp)
+                for dz in (-1, 0, 1):
+                    for dx in (-1, 0, 1):
+                        grid[
+                            zfloor[zi], np.clip(iz + dz, 0, nz - 1), np.clip(ix + dx, 0, nx - 1)
+                        ] = -2
+        return cls(r.x0, r.z0, cell, grid, r.ax, r.az, r.bx, r.bz, starts, zfloor, zindex)
+
+    def zone_indices(self, floor: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """``World.zone_indices(floor, pos)``: int16 zone index per point, -1 for none."""
+        floor = np.asarray(floor, dtype=np.intp).reshape(-1)
+        p = np.asarray(pos, dtype=np.float64).reshape(-1, 2)
+        nf, nz, nx = self.grid.shape
+        fx = np.floor((p[:, 0] - self.x0) * (1.0 / self.cell))
+        fz = np.floor((p[:, 1] - self.z0) * (1.0 / self.cell))
+        ok = (fx >= 0) & (fx < nx) & (fz >= 0) & (fz < nz) & (floor >= 0) & (floor < nf)
+        out = np.full(len(floor), -1, np.int16)
+        sel = np.flatnonzero(ok)
+        flat = (floor[sel] * nz + fz[sel].astype(np.intp)) * nx + fx[sel].astype(np.intp)
+        out[sel] = self.grid.reshape(-1)[flat]
+        edge = np.flatnonzero(out == -2)
+        if edge.size:
+            out[edge] = self._exact(floor[edge], p[edge])
+        return out
+
+    def _exact(self, floor: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """The even-odd test of ``points_in_polygon`` against every zone at once, smallest
+        containing zone of the point's floor (the last in area order), or -1."""
+        out = np.full(len(floor), -1, np.int16)
+        if not self.zindex.size or not len(floor):
+            return out
+        px = p[:, 0:1]
+        pz = p[:, 1:2]
+        ax, az, bx, bz = self.ax, self.az, self.bx, self.bz
+        straddles = (az > pz) != (bz > pz)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            cross_x = ax + (pz - az) * (bx - ax) / (bz - az)
+        hits = (straddles & (px < cross_x)).view(np.uint8)
+        inside = (np.add.reduceat(hits, self.starts, axis=1, dtype=np.int32) & 1).astype(bool)
+        inside &= self.zfloor[None, :] == floor[:, None]
+        nzones = len(self.zindex)
+        last = nzones - 1 - np.argmax(inside[:, ::-1], axis=1)
+        has = inside.any(axis=1)
+        out[has] = self.zindex[last[has]]
+        return out
 
 
 def _rule(
@@ -311,7 +441,75 @@ class Selection:
         return cls(np.full((n, k), -1, np.int64), np.zeros((n, k), np.float32))
 
 
-_COL_BITS = 9  # an int32 sort key holds a score's top 23 bits and a column below 512
+_LOW = np.int64(0xFFFFFFFF)
+
+
+def _top_k(
+    g: np.ndarray,
+    score: np.ndarray,
+    ids_by_rank: np.ndarray,
+    rank: np.ndarray | None,
+    k: int,
+) -> Selection:
+    """The ``k`` best scores of each row (ties: the lower speaker id), as a :class:`Selection`
+    ascending by id with the gains ``g`` of those kept; a score of 0 is never kept.
+
+    ``rank`` is each column's place in ascending id order (None: the columns are in id order),
+    ``ids_by_rank`` the ids in that order. One int64 key per pair carries the score's bits (a
+    non-negative float32's bits sort as its value) over the inverted rank, so that a partition
+    of integers finds each row's best and decoding the key gives the column.
+    """
+    n, m = score.shape
+    w = min(k, m)
+    keys = score.view(np.int32).astype(np.int64)
+    keys <<= 32
+    keys |= (m - 1 - (np.arange(m) if rank is None else rank)).astype(np.int64)
+    best = np.partition(keys, m - w, axis=1)[:, m - w :] if m > w else keys
+    live = best > _LOW  # a score above 0
+    ranks = np.where(live, (m - 1) - (best & _LOW), m)
+    ranks.sort(axis=1)
+    live = ranks < m
+    ranks[~live] = 0
+    cols = ranks if rank is None else np.argsort(rank)[ranks]
+    ids = np.full((n, k), -1, np.int64)
+    out_g = np.zeros((n, k), np.float32)
+    ids[:, :w] = np.where(live, ids_by_rank[ranks], -1)
+    out_g[:, :w] = np.where(live, np.take_along_axis(g, cols, axis=1), np.float32(0.0))
+    return Selection(ids, out_g)
+
+
+def _scores(
+    g: np.ndarray,
+    col_of: np.ndarray,
+    prev: np.ndarray | None,
+    enter_db: float,
+    leave_db: float,
+    rank_bonus_db: float,
+) -> np.ndarray:
+    """What each pair ranks by: the gain if above ``enter_db``, a kept member's gain (if not
+    below ``leave_db``) raised by ``rank_bonus_db``, else 0. ``col_of`` maps ids to columns."""
+    score = np.where(g > np.float32(_gain_of_db(enter_db)), g, np.float32(0.0))
+    if prev is not None and prev.size:
+        top = len(col_of) - 1  # col_of[top] is -1
+        cols = col_of[np.clip(prev, -1, top)]  # -1 (padding) maps to col_of[-1] = -1 too
+        r, c = np.nonzero(cols >= 0)
+        cc = cols[r, c]
+        kept = g[r, cc] >= np.float32(_gain_of_db(leave_db))
+        r, cc = r[kept], cc[kept]
+        score[r, cc] = g[r, cc] * np.float32(_gain_of_db(rank_bonus_db))
+    return score
+
+
+def _col_of(
+    speaker_ids: np.ndarray, prev: np.ndarray | None, order: np.ndarray | None
+) -> np.ndarray:
+    """Column of each id (-1 for an id no column has), indexable by ``-1`` too."""
+    top = int(speaker_ids.max()) if speaker_ids.size else 0
+    if prev is not None and prev.size:
+        top = max(top, int(prev.max()))
+    col_of = np.full(top + 2, -1, np.int64)
+    col_of[speaker_ids] = np.arange(len(speaker_ids)) if order is None else order
+    return col_of
 
 
 def select(
@@ -324,6 +522,8 @@ def select(
     rank_bonus_db: float = RANK_BONUS_DB,
 ) -> Selection:
     """The K loudest speakers of each listener, with hysteresis against ``prev``.
+
+    Speakers of equal rank are kept lower id first.
 
     Args:
         g: gains ``(listeners, speakers)`` from :func:`gains`.
@@ -338,45 +538,121 @@ def select(
         A new :class:`Selection`; the arguments are not changed.
     """
     n, m = g.shape
-    ids = np.full((n, k), -1, np.int64)
-    out_g = np.zeros((n, k), np.float32)
     if n == 0 or m == 0:
-        return Selection(ids, out_g)
+        return Selection.empty(n, k)
     speaker_ids = np.asarray(speaker_ids, np.int64)
-    score = g * (g > np.float32(_gain_of_db(enter_db)))  # not kept and not loud enough: 0
-    if prev is not None and prev.size:
-        top = int(max(int(speaker_ids.max()), int(prev.max()))) + 1
-        col_of = np.full(top + 1, -1, np.int64)
-        col_of[speaker_ids] = np.arange(m)
-        cols = col_of[np.where(prev >= 0, prev, top)]
-        r, c = np.nonzero(cols >= 0)
-        cc = cols[r, c]
-        kept = g[r, cc] >= np.float32(_gain_of_db(leave_db))
-        r, cc = r[kept], cc[kept]
-        score[r, cc] = g[r, cc] * np.float32(_gain_of_db(rank_bonus_db))
-    # Sort keys: a non-negative float32's bits sort as its value; the low bits carry the column,
-    # so one SIMD sort of integers (faster than argpartition here) gives the loudest per row.
-    w = min(k, m)
-    if m <= 1 << _COL_BITS:
-        keys = (score.view(np.int32) >> _COL_BITS) << _COL_BITS
-        keys |= np.arange(m, dtype=np.int32)
-        best = np.sort(keys, axis=1)[:, m - w :]
-        cols = best & ((1 << _COL_BITS) - 1)
-        live = (best >> _COL_BITS) > 0
-    else:
-        keys64 = score.view(np.int32).astype(np.int64) << 32
-        keys64 |= np.arange(m, dtype=np.int64)
-        best64 = np.sort(keys64, axis=1)[:, m - w :]
-        cols = (best64 & 0xFFFFFFFF).astype(np.int64)
-        live = (best64 >> 32) > 0
-    sel = np.where(live, speaker_ids[cols], np.iinfo(np.int64).max)
-    order = np.argsort(sel, axis=1, kind="stable")
-    sel = np.take_along_axis(sel, order, axis=1)
-    cols = np.take_along_axis(cols, order, axis=1)
-    live = sel != np.iinfo(np.int64).max
-    ids[:, :w] = np.where(live, sel, -1)
-    out_g[:, :w] = np.where(live, np.take_along_axis(g, cols, axis=1), np.float32(0.0))
-    return Selection(ids, out_g)
+    order = np.argsort(speaker_ids, kind="stable")
+    rank = np.empty(m, np.int64)
+    rank[order] = np.arange(m)
+    score = _scores(g, _col_of(speaker_ids, prev, None), prev, enter_db, leave_db, rank_bonus_db)
+    return _top_k(g, score, speaker_ids[order], rank, k)
+
+
+@dataclass(frozen=True, slots=True)
+class _Profiles:
+    """The distance-gain parameters of every zone key, as float32 arrays (the Web Audio
+    formulas in the float32 arithmetic of :meth:`AudioProfile.gain` on a float32 distance)."""
+
+    ref: np.ndarray
+    rolloff: np.ndarray
+    neg_rolloff: np.ndarray
+    max_distance: np.ndarray
+    span: np.ndarray  # max_distance - ref_distance, in float64 then float32, as Python does
+    model: np.ndarray  # 0 inverse, 1 linear, 2 exponential
+
+    @classmethod
+    def of(cls, profiles: tuple[AudioProfile, ...]) -> _Profiles:
+        f32 = np.float32
+        return cls(
+            np.array([p.ref_distance for p in profiles], f32),
+            np.array([p.rolloff for p in profiles], f32),
+            np.array([-p.rolloff for p in profiles], f32),
+            np.array([p.max_distance for p in profiles], f32),
+            np.array([p.max_distance - p.ref_distance for p in profiles], f32),
+            np.array([("linear", "exponential").index(p.model) + 1 if p.model in
+                      ("linear", "exponential") else 0 for p in profiles], np.int8),
+        )  # fmt: skip
+
+
+def _floor_gains(
+    table: ZoneTable, prof: _Profiles, lis: Listeners, spk: Speakers, mega_ok: np.ndarray
+) -> np.ndarray:
+    """:func:`gains` for listeners on one floor and that floor's speakers (and megaphones), as
+    float32 ``(speakers, listeners)``: the same numbers in the same float32 arithmetic, with
+    each speaker's profile parameters as a per-row scalar (numpy's fast inner loop) instead of
+    one block of columns per zone key, and the rules as 0/1 factors."""
+    skey = spk.key
+    col = (slice(None), None)
+    d = np.subtract(spk.pos[:, 0][col], lis.pos[:, 0])
+    np.square(d, out=d)
+    dz = np.subtract(spk.pos[:, 1][col], lis.pos[:, 1])
+    np.square(dz, out=dz)
+    d += dz
+    np.sqrt(d, out=d)
+    ref = prof.ref[skey][col]
+    model = prof.model[skey]
+    g = np.maximum(d, ref)  # inverse: ref / (ref + r * (max(d, ref) - ref))
+    g -= ref
+    g *= prof.rolloff[skey][col]
+    g += ref
+    np.divide(ref, g, out=g)
+    if model.any():
+        lin = np.flatnonzero(model == 1)
+        if lin.size:
+            r, mx, span = (a[skey[lin]][col] for a in (prof.rolloff, prof.max_distance, prof.span))
+            dc = np.clip(d[lin], ref[lin], mx)
+            g[lin] = 1.0 - r * (dc - ref[lin]) / span
+        ex = np.flatnonzero(model == 2)
+        if ex.size:
+            g[ex] = np.power(np.maximum(d[ex], ref[ex]) / ref[ex], prof.neg_rolloff[skey[ex]][col])
+    # out of earshot, or a rule of NONE: a factor 0 (g * 1.0 is g, exactly)
+    rules = table.rule.T[:, lis.key]  # (speaker keys, listeners)
+    heard = rules[skey] != NONE
+    heard &= d <= prof.max_distance[skey][col]
+    g *= heard.astype(np.float32)
+    if (rules[np.unique(skey)] == PA).any():
+        pa = np.where(rules == PA, np.float32(table.pa_gain), np.float32(0.0))
+        np.maximum(g, pa[skey], out=g)
+    mega = np.flatnonzero(mega_ok)
+    if mega.size:
+        g[mega] = np.float32(MEGAPHONE_GAIN)
+    return g
+
+
+def _best(g: np.ndarray, score: np.ndarray, ids: np.ndarray, k: int) -> Selection:
+    """Each row's ``k`` best scores (ties: the lower id), ascending by id: ``g`` and ``score``
+    ``(rows, speakers)``, ``ids`` the id of each column, ascending.
+
+    One SIMD sort of int32 keys: a non-negative float32's bits sort as its value, so a key is
+    the score's bits with the low bits replaced by the inverted column (the lower id wins a
+    tie). Dropping those low bits can only confuse scores within 2^-14 of each other: a row
+    whose k-th and (k+1)-th keys share their score part is redone with exact keys
+    (:func:`_top_k`). A score of 0 (or any score's top bits all 0) is never kept.
+    """
+    n, m = score.shape
+    cb = max(1, (m - 1).bit_length())
+    if m <= k or cb > 12:
+        return _top_k(g, score, ids, None, k)
+    keys = score.view(np.int32) >> cb
+    keys <<= cb
+    keys |= np.arange(m - 1, -1, -1, dtype=np.int32)
+    keys.sort(axis=1)
+    best = keys[:, m - k :]
+    nxt = keys[:, m - k - 1] >> cb
+    tie = (nxt > 0) & ((best[:, 0] >> cb) == nxt)
+    live = best >= (1 << cb)
+    cols = np.where(live, (m - 1) - (best & ((1 << cb) - 1)), m)
+    cols.sort(axis=1)
+    live = cols < m
+    cols[~live] = 0
+    ids_out = np.where(live, ids[cols], -1).astype(np.int64)
+    g_out = np.where(live, np.take_along_axis(g, cols, axis=1), np.float32(0.0))
+    rows = np.flatnonzero(tie)
+    if rows.size:
+        exact = _top_k(g[rows], score[rows], ids, None, k)
+        ids_out[rows] = exact.ids
+        g_out[rows] = exact.gains
+    return Selection(ids_out, g_out.astype(np.float32))
 
 
 def audible(
@@ -386,39 +662,55 @@ def audible(
     prev: np.ndarray | None = None,
     k: int = K,
 ) -> Selection:
-    """:func:`gains` then :func:`select`, one floor at a time (the same result, less work).
+    """``select(gains(...), ...)``, the same selection with less work.
 
     Voices do not cross floors except a megaphone's, so each floor's listeners are scored
-    against that floor's speakers and the megaphones only, and remote listeners against the
-    stage speakers only.
+    against that floor's speakers and the megaphones only (in one block, every speaker with
+    its own zone's profile and rule), and remote listeners against the stage speakers only, at
+    the PA gain.
     """
     n = len(listeners.ids)
+    m = len(speakers.ids)
+    if n == 0 or m == 0:
+        return Selection.empty(n, k)
     ids = np.full((n, k), -1, np.int64)
     out_g = np.zeros((n, k), np.float32)
-    if n == 0 or len(speakers.ids) == 0:
-        return Selection(ids, out_g)
+    spk = speakers.take(np.argsort(speakers.ids, kind="stable"))
+    top = max(int(spk.ids[-1]), int(prev.max()) if prev is not None and prev.size else 0)
     lfloor = table.floor[listeners.key]
-    sfloor = table.floor[speakers.key]
-    mega = np.flatnonzero(speakers.megaphone)
-    for f in np.unique(lfloor).tolist():
-        rows = np.flatnonzero(lfloor == f)
+    sfloor = table.floor[spk.key]
+    mega_ok = spk.megaphone & ~table.quiet[spk.key]
+    prof = _Profiles.of(table.profiles)
+    floors = np.unique(lfloor).tolist()
+    for f in floors:
+        rows = np.flatnonzero(lfloor == f) if len(floors) > 1 else np.arange(n)
         if f >= 0:
-            lo, hi = np.searchsorted(sfloor, f, "left"), np.searchsorted(sfloor, f, "right")
-            cols = np.arange(lo, hi)
-            extra = mega[(mega < lo) | (mega >= hi)]
-            if extra.size:
-                cols = np.concatenate([cols, extra])
+            cols = np.flatnonzero((sfloor == f) | spk.megaphone)
         else:
-            cols = np.flatnonzero(table.rule[table.remote, speakers.key] != NONE)
+            cols = np.flatnonzero(table.rule[table.remote, spk.key] != NONE)
         if cols.size == 0:
             continue
-        sub = speakers.take(cols)
-        sel = select(
-            gains(table, listeners.take(rows), sub),
-            sub.ids,
-            None if prev is None else prev[rows],
-            k,
-        )
+        sub = spk.take(cols)
+        lis = listeners.take(rows)
+        if f >= 0:
+            g = np.ascontiguousarray(_floor_gains(table, prof, lis, sub, mega_ok[cols]).T)
+        else:
+            g = np.full((len(rows), len(cols)), np.float32(table.pa_gain))
+        # nobody hears themselves
+        col_of = np.full(top + 2, -1, np.int64)
+        col_of[sub.ids] = np.arange(len(cols))
+        mine = col_of[np.clip(lis.ids, -1, top + 1)]
+        r = np.flatnonzero(mine >= 0)
+        g[r, mine[r]] = 0.0
+        score = g * (g > np.float32(_gain_of_db(ENTER_DB))).astype(np.float32)
+        if prev is not None and prev.size:
+            pc = col_of[prev[rows]]  # -1 (padding) maps to col_of[-1], which is -1
+            r, c = np.nonzero(pc >= 0)
+            cc = pc[r, c]
+            gk = g[r, cc]
+            kept = gk >= np.float32(_gain_of_db(LEAVE_DB))
+            score[r[kept], cc[kept]] = gk[kept] * np.float32(_gain_of_db(RANK_BONUS_DB))
+        sel = _best(g, score, sub.ids, k)
         ids[rows] = sel.ids
         out_g[rows] = sel.gains
     return Selection(ids, out_g)
@@ -438,38 +730,51 @@ def changes(told: Selection, new: Selection, min_db: float = 1.0) -> tuple[list[
     ``min_db`` or more from the gain last told.
 
     A gain change is told only past ``min_db`` so that walking about does not send an update to
-    every listener ten times a second; the client smooths the gain it is given.
+    every listener ten times a second; the client smooths the gain it is given. Both selections
+    are as :class:`Selection` says: ids ascending in each row, -1 padded at the end, so each
+    row's old and new ids are matched by a search in sorted arrays (all rows at once: the ids are
+    offset by row).
 
     Returns:
         The changes, and what the listeners know after them (``new``'s ids, with the gains
         told: a gain that moved less than ``min_db`` keeps its older value, so a slow drift is
         told once it adds up).
     """
+    n, k = new.ids.shape
+    kt = told.ids.shape[1]
+    top = max(int(new.ids.max(initial=0)), int(told.ids.max(initial=0))) + 2
+    # row r's ids as r * top + id, the padding as r * top + top - 1: ascending over the array
+    t_key = (
+        np.where(told.ids >= 0, told.ids, top - 1) + (np.arange(n, dtype=np.int64) * top)[:, None]
+    )
+    n_key = np.where(new.ids >= 0, new.ids, top - 1) + (np.arange(n, dtype=np.int64) * top)[:, None]
+    t_flat = t_key.reshape(-1)
+    n_flat = n_key.reshape(-1)
     live = new.ids >= 0
-    match = (new.ids[:, :, None] == told.ids[:, None, :]) & live[:, :, None]
-    known = match.any(axis=2)
-    before = (match * told.gains[:, None, :]).sum(axis=2, dtype=np.float32)
+    at = np.minimum(np.searchsorted(t_flat, n_flat), t_flat.size - 1).reshape(n, k)
+    known = live & (t_flat[at] == n_key)
+    before = np.where(known, told.gains.reshape(-1)[at], np.float32(0.0))
     with np.errstate(divide="ignore"):
         moved = np.abs(db(np.maximum(new.gains, 1e-9)) - db(np.maximum(before, 1e-9))) >= min_db
     add = live & (~known | moved)
-    gone = (told.ids >= 0) & ~match.any(axis=1)
+    t_live = told.ids >= 0
+    back = np.minimum(np.searchsorted(n_flat, t_flat), n_flat.size - 1).reshape(n, kt)
+    gone = t_live & (n_flat[back] != t_key)
     after = Selection(new.ids.copy(), np.where(add, new.gains, before).astype(np.float32))
-    rows = np.flatnonzero(add.any(axis=1) | gone.any(axis=1))
+    a_count = add.sum(axis=1)
+    g_count = gone.sum(axis=1)
+    rows = np.flatnonzero(a_count + g_count)
     if rows.size == 0:
         return [], after
-    ids_l = new.ids[rows].tolist()
-    g_l = np.round(new.gains[rows].astype(np.float64), 4).tolist()
-    add_l = add[rows].tolist()
-    old_l = told.ids[rows].tolist()
-    gone_l = gone[rows].tolist()
-    out = [
-        Change(
-            r,
-            [(i, g) for i, g, a in zip(ids, gs, adds, strict=True) if a],
-            sorted(i for i, x in zip(olds, gones, strict=True) if x),
-        )
-        for r, ids, gs, adds, olds, gones in zip(
-            rows.tolist(), ids_l, g_l, add_l, old_l, gone_l, strict=True
-        )
-    ]
+    # flat lists in row order, cut by each row's counts
+    add_ids = new.ids[add].tolist()
+    add_g = np.round(new.gains[add].astype(np.float64), 4).tolist()
+    gone_ids = told.ids[gone].tolist()
+    a_end = np.cumsum(a_count[rows]).tolist()
+    g_end = np.cumsum(g_count[rows]).tolist()
+    out = []
+    a0 = g0 = 0
+    for r, a1, g1 in zip(rows.tolist(), a_end, g_end, strict=True):
+        out.append(Change(r, list(zip(add_ids[a0:a1], add_g[a0:a1], strict=True)), gone_ids[g0:g1]))
+        a0, g0 = a1, g1
     return out, after

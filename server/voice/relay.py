@@ -175,8 +175,7 @@ class Room:
     def _key_of(self, slot: int) -> int:
         c = self.instance.crowd
         fl = c.floor[slot : slot + 1]
-        zone = self.instance.world.zone_indices(fl, c.pos[slot : slot + 1])
-        return int(self.table.key(fl, zone)[0])
+        return int(self.table.locate(fl, c.pos[slot : slot + 1])[0])
 
     # -- 10 Hz: who hears whom -----------------------------------------------------------------
 
@@ -192,7 +191,7 @@ class Room:
         slots = np.fromiter(sessions.keys(), dtype=np.intp, count=len(sessions))
         if slots.size:
             fl = c.floor[slots]
-            self.key[slots] = self.table.key(fl, inst.world.zone_indices(fl, c.pos[slots]))
+            self.key[slots] = self.table.locate(fl, c.pos[slots])
         talking = slots[(self.talking_until[slots] > now) & ~self.muted[slots]]
         speakers = Speakers.of(talking, c.pos[talking], self.key[talking], self.megaphone[talking])
         stage_talks = bool(np.isin(speakers.key, self._stage_keys()).any())

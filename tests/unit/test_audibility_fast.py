@@ -1,0 +1,220 @@
+"""The fast audibility paths give exactly the answers of plain reference implementations.
+
+The references here are written the straightforward way (a Python loop over listeners and
+speakers, the profile's own ``AudioProfile.gain``, ``zone_at``-style polygon tests, sets), so
+that what the vectorised code in ``world/audibility.py`` does is pinned by something readable.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from world import load_world
+from world.audibility import (
+    ENTER_DB,
+    LEAVE_DB,
+    MEGAPHONE_GAIN,
+    NONE,
+    PA,
+    RANK_BONUS_DB,
+    Listeners,
+    Selection,
+    Speakers,
+    ZoneTable,
+    audible,
+    changes,
+    gains,
+    select,
+)
+from world.model import World
+
+ROOT = Path(__file__).resolve().parents[2]
+F32 = np.float32
+
+
+@pytest.fixture(scope="module")
+def hall() -> World:
+    return load_world(ROOT / "worlds" / "machida-city-hall")
+
+
+@pytest.fixture(scope="module")
+def table(hall: World) -> ZoneTable:
+    return ZoneTable.from_world(hall)
+
+
+def _gain_db(x: float) -> F32:
+    return F32(10.0 ** (x / 20.0))
+
+
+def reference(
+    table: ZoneTable, lis: Listeners, spk: Speakers, prev: np.ndarray | None, k: int = 8
+) -> Selection:
+    """Who each listener keeps, one pair at a time, as the module docstring says."""
+    n = len(lis.ids)
+    ids = np.full((n, k), -1, np.int64)
+    out = np.zeros((n, k), F32)
+    for i in range(n):
+        lkey = int(lis.key[i])
+        members = set() if prev is None else {int(x) for x in prev[i] if x >= 0}
+        ranked = []
+        for j in range(len(spk.ids)):
+            skey = int(spk.key[j])
+            rule = int(table.rule[lkey, skey])
+            if lkey == table.remote:
+                g = F32(table.pa_gain) if rule == PA else F32(0.0)
+            else:
+                dx = F32(lis.pos[i, 0]) - F32(spk.pos[j, 0])
+                dz = F32(lis.pos[i, 1]) - F32(spk.pos[j, 1])
+                d = np.sqrt(dx * dx + dz * dz)
+                prof = table.profiles[skey]
+                g = F32(prof.gain(d)) if d <= prof.max_distance and rule != NONE else F32(0.0)
+                if rule == PA:
+                    g = max(g, F32(table.pa_gain))
+                if spk.megaphone[j] and not table.quiet[skey]:
+                    g = F32(MEGAPHONE_GAIN)
+            sid = int(spk.ids[j])
+            if sid == int(lis.ids[i]):
+                g = F32(0.0)
+            score = g if g > _gain_db(ENTER_DB) else F32(0.0)
+            if sid in members and g >= _gain_db(LEAVE_DB):
+                score = g * _gain_db(RANK_BONUS_DB)
+            if score > 0:
+                ranked.append((-float(score), sid, g))
+        kept = sorted(sorted(ranked)[:k], key=lambda t: t[1])
+        for c, (_, sid, g) in enumerate(kept):
+            ids[i, c] = sid
+            out[i, c] = g
+    return Selection(ids, out)
+
+
+def crowd(hall: World, table: ZoneTable, rng: np.random.Generator, n: int) -> tuple:
+    """``n`` people on both floors, a third of them in the booths, tables, stage, auditorium
+    and quiet corner (every zone kind), some exactly at 1 m and 0 m from others (equal gains)."""
+    floor = rng.integers(0, 2, n)
+    pos = np.stack([rng.uniform(0.5, 79.5, n), rng.uniform(0.5, 49.5, n)], 1)
+    zones = [z for z in hall.zones if z.audio != "open"]
+    for i in range(0, n, 3):
+        z = zones[rng.integers(len(zones))]
+        poly = np.asarray(z.polygon)
+        lo, hi = poly.min(axis=0), poly.max(axis=0)
+        floor[i] = z.floor
+        pos[i] = rng.uniform(lo + 0.3, hi - 0.3)
+    pos[1::17] = pos[0:-1:17][: len(pos[1::17])] + (1.0, 0.0)  # equal distances, equal gains
+    floor[1::17] = floor[0:-1:17][: len(floor[1::17])]
+    return floor, pos
+
+
+def test_fast_selection_is_the_reference_over_updates_with_hysteresis(
+    hall: World, table: ZoneTable
+) -> None:
+    rng = np.random.default_rng(5)
+    n = 240
+    floor, pos = crowd(hall, table, rng, n)
+    talk = rng.random(n) < 0.3
+    mega = rng.random(n) < 0.03
+    remote = 6  # watch-only viewers: ids past the avatars
+    ids = np.arange(n + remote)
+    prev_fast: np.ndarray | None = None
+    prev_ref: np.ndarray | None = None
+    kept = 0
+    for _ in range(5):
+        pos = np.clip(pos + rng.normal(0, 0.4, pos.shape), 0.5, 79.5)
+        pos[:, 1] = np.clip(pos[:, 1], 0.5, 49.5)
+        talk ^= rng.random(n) < 0.1
+        key = table.locate(floor, pos)
+        lkey = np.concatenate([key, np.full(remote, table.remote, np.int32)])
+        lpos = np.concatenate([pos, np.zeros((remote, 2))])
+        lis = Listeners.of(ids, lpos, lkey)
+        spk = Speakers.of(ids[:n][talk], pos[talk], key[talk], mega[talk])
+        fast = audible(table, lis, spk, prev_fast)
+        ref = reference(table, lis, spk, prev_ref)
+        np.testing.assert_array_equal(fast.ids, ref.ids)
+        np.testing.assert_array_equal(fast.gains, ref.gains)
+        dense = select(gains(table, lis, spk), spk.ids, prev_fast)
+        np.testing.assert_array_equal(dense.ids, ref.ids)
+        np.testing.assert_array_equal(dense.gains, ref.gains)
+        if prev_fast is not None:
+            kept += int(
+                (
+                    (fast.ids[:, :, None] == prev_fast[:, None, :]) & (fast.ids[:, :, None] >= 0)
+                ).sum()
+            )
+        prev_fast, prev_ref = fast.ids, ref.ids
+    assert kept > 500  # the hysteresis was exercised: members were kept across updates
+    assert (fast.ids[n:] >= 0).any() or not (table.rule[table.remote, spk.key] == PA).any()
+
+
+def test_many_equal_gains_keep_the_lower_ids(table: ZoneTable) -> None:
+    """Twelve speakers within the reference distance (gain 1.0 each): the 8 lowest ids."""
+    lobby = int(table.key_of_floor[0])
+    spk = Speakers.of(np.arange(20, 8, -1), np.full((12, 2), 30.0), np.full(12, lobby))
+    lis = Listeners.of([1], [(30.5, 30.0)], [lobby])
+    sel = audible(table, lis, spk)
+    assert sel.ids[0].tolist() == list(range(9, 17))
+    assert (sel.gains[0] == 1.0).all()
+
+
+def test_locate_is_zone_indices(hall: World, table: ZoneTable) -> None:
+    rng = np.random.default_rng(2)
+    n = 20000
+    floor = rng.integers(0, 2, n)
+    pos = np.stack([rng.uniform(-3, 83, n), rng.uniform(-3, 53, n)], 1)
+    pos[: n // 3] = np.round(pos[: n // 3] * 4) / 4  # on the quarter-metre grid: on the edges
+    corners = np.concatenate([np.asarray(z.polygon) for z in hall.zones])
+    pos[n // 3 : n // 3 + len(corners)] = corners
+    want = table.key(floor, hall.zone_indices(floor, pos))
+    np.testing.assert_array_equal(table.locate(floor, pos), want)
+    np.testing.assert_array_equal(table.locate(floor, pos.astype(np.float32)),
+                                  table.key(floor, hall.zone_indices(floor, pos.astype(np.float32))))  # fmt: skip
+
+
+def reference_changes(told: Selection, new: Selection, min_db: float = 1.0) -> list[tuple]:
+    out = []
+    for r in range(len(new.ids)):
+        before = {
+            int(i): float(g) for i, g in zip(told.ids[r], told.gains[r], strict=True) if i >= 0
+        }
+        now = {int(i): g for i, g in zip(new.ids[r], new.gains[r], strict=True) if i >= 0}
+        add = []
+        for i, g in now.items():
+            old = before.get(i)
+            moved = (
+                old is None
+                or abs(20 * np.log10(max(float(g), 1e-9)) - 20 * np.log10(max(old, 1e-9))) >= min_db
+            )
+            if moved:
+                add.append((i, round(float(g), 4)))
+        gone = sorted(set(before) - set(now))
+        if add or gone:
+            out.append((r, add, gone))
+    return out
+
+
+def test_changes_are_the_reference(table: ZoneTable, hall: World) -> None:
+    rng = np.random.default_rng(9)
+    n = 300
+    floor, pos = crowd(hall, table, rng, n)
+    ids = np.arange(n)
+    told = Selection.empty(n)
+    talk = rng.random(n) < 0.25
+    told_rows = 0
+    for _ in range(4):
+        pos = np.clip(pos + rng.normal(0, 0.3, pos.shape), 0.5, 49.5)
+        key = table.locate(floor, pos)
+        talk ^= rng.random(n) < 0.1
+        new = audible(
+            table,
+            Listeners.of(ids, pos, key),
+            Speakers.of(ids[talk], pos[talk], key[talk]),
+            told.ids,
+        )
+        got, after = changes(told, new)
+        want = reference_changes(told, new)
+        assert [(c.row, c.add, c.remove) for c in got] == want
+        np.testing.assert_array_equal(after.ids, new.ids)
+        told_rows += len(got)
+        told = after
+    assert told_rows > 100
