@@ -10,6 +10,7 @@ its visemes come from the audio (see :mod:`server.briefing.visemes`).
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import io
@@ -21,6 +22,7 @@ import threading
 import warnings
 import wave
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -161,9 +163,18 @@ def _hts() -> _HtsDurations | None:
 _JT_LOCK = threading.Lock()
 
 
+def _import_openjtalk() -> Any:
+    """pyopenjtalk, imported without its "ONNX Runtime is not installed" banner: that runtime only
+    serves predict_nani, which emachi keeps off (so the output does not depend on it); the banner
+    is a print at import, so it is caught here once rather than alarming every operator."""
+    with _JT_LOCK, contextlib.redirect_stdout(io.StringIO()):
+        import pyopenjtalk
+    return pyopenjtalk
+
+
 def _openjtalk(text: str, speed: float) -> Speech:
     try:
-        import pyopenjtalk
+        pyopenjtalk = _import_openjtalk()
     except ImportError as e:
         raise TTSError("pyopenjtalk-plus is not installed") from e
     with _JT_LOCK, warnings.catch_warnings():
