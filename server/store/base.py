@@ -1,7 +1,7 @@
 """What every records backend offers: the operations a batch carries and the ``Store`` interface.
 
 A record is written as an operation in a :class:`Batch`; a backend applies a whole batch at once
-(one SQLite transaction, one Redis script, later one PostgreSQL transaction) and remembers its id,
+(one SQLite transaction, one Redis script, one PostgreSQL transaction) and remembers its id,
 so a batch sent twice (a retry after a timeout whose first try did reach the backend) is applied
 once. Reads are async and bounded: a backend that does not answer raises :class:`StoreAway`
 instead of making the caller wait.
@@ -152,11 +152,12 @@ class Store(Protocol):
 
     Implementations: :class:`~server.store.memory.MemoryStore` (tests),
     :class:`~server.store.sqlite.SqliteStore` (the embedded default, one file in the data dir),
-    :class:`~server.store.redis_store.RedisStore` (``--redis``). Writes come through the
+    :class:`~server.store.redis_store.RedisStore` (``--redis``),
+    :class:`~server.store.postgres.PostgresStore` (``--database``, for a cluster). Writes come through the
     :class:`~server.store.outbox.Outbox`, never straight from a request.
     """
 
-    #: "memory", "sqlite", "redis": for logs, /healthz and the staff pages
+    #: "memory", "sqlite", "redis", "postgres": for logs, /healthz and the staff pages
     kind: str
 
     async def start(self) -> None:
