@@ -23,6 +23,7 @@ import os
 import pwd
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import uuid
@@ -164,6 +165,28 @@ class PrivatePostgres:
     def kill(self) -> None:
         self.stop("immediate")
 
+    def _pids(self) -> list[int]:
+        """The postmaster and every process it started (backends, writers)."""
+        main = int((self.data / "postmaster.pid").read_text().split()[0])
+        pids = [main]
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                # the command may hold spaces and parentheses: the parent follows the last ")"
+                if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == main:
+                    pids.append(int(stat.parent.name))
+        return pids
+
+    def pause(self) -> None:
+        """SIGSTOP the server: connections stay open and nothing answers (a hung machine)."""
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self._pids():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+
     def psql(self, sql: str, database: str = "postgres") -> str:
         return self._cmd(
             pg_tool("psql"),
@@ -230,6 +253,8 @@ def _private(template: PrivatePostgres) -> Iterator[PrivatePostgres]:
         pg.start()
         yield pg
     finally:
+        with contextlib.suppress(Exception):
+            pg.resume()
         with contextlib.suppress(Exception):
             pg.stop("immediate")
         shutil.rmtree(pg.folder, ignore_errors=True)

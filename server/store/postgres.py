@@ -126,7 +126,7 @@ class PostgresStore:
         def expire() -> None:
             nonlocal expired
             expired = True
-            conn.terminate()
+            _kill(conn)
 
         try:
             async with asyncio.timeout(timeout):
@@ -140,11 +140,11 @@ class PostgresStore:
                 await self._migrate(conn)
             return await fn(conn)
         except DOWN as exc:
-            conn.terminate()  # a reply may still come: nobody may read it as theirs
+            _kill(conn)  # a reply may still come: nobody may read it as theirs
             why = f"no answer within {timeout:g} s" if expired else _why(exc, timeout)
             raise StoreAway(f"postgres: {why}") from None
         except BaseException:
-            conn.terminate()
+            _kill(conn)
             raise
         finally:
             timer.cancel()
@@ -305,6 +305,12 @@ class PostgresStore:
 
 async def _nothing() -> None:
     return None
+
+
+def _kill(conn: Any) -> None:
+    """Close a pooled connection at once (a no-op when it was closed and given back already)."""
+    with contextlib.suppress(asyncpg.InterfaceError):
+        conn.terminate()
 
 
 async def _no_reset(_conn: Any) -> None:
