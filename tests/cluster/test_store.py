@@ -219,6 +219,30 @@ async def test_the_outbox_refuses_bad_records_with_a_reason() -> None:
     assert outbox.waiting == 0
 
 
+async def test_the_outbox_refuses_text_a_backend_cannot_hold(store: Store) -> None:
+    """Found: a NUL in a name (PostgreSQL's text refuses it) or a lone surrogate in a value (not
+    UTF-8: SQLite and PostgreSQL refuse it) was taken, and its batch then failed on every try,
+    holding back every record after it. Now it is refused when taken, and the rest is written."""
+    outbox = Outbox(store)
+    await outbox.start()
+    try:
+        with pytest.raises(ValueError, match="x00"):
+            outbox.put("resume", "tok\x00en", 1)
+        with pytest.raises(ValueError, match="x00"):
+            outbox.add("k", ("d", "a\x00"))
+        with pytest.raises(ValueError, match="UTF-8"):
+            outbox.append("log", "r1", {"name": "\ud800"})
+        with pytest.raises(ValueError, match="UTF-8"):
+            outbox.append("log", "\udfff", {})
+        seq = outbox.append("log", "r2", {"name": "NUL in a value is fine: \x00"})
+        await asyncio.wait_for(outbox.committed(seq), 100 * WAIT)
+        assert [(r.id, r.data) for r in await store.records("log")] == [
+            ("r2", {"name": "NUL in a value is fine: \x00"})
+        ]
+    finally:
+        await outbox.close()
+
+
 async def test_a_paused_redis_delays_counts_and_neither_loses_nor_doubles_them(
     own_redis: PrivateRedis, prefix: str
 ) -> None:

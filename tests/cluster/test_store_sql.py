@@ -84,7 +84,7 @@ async def test_sqlite_migrates_an_empty_file_to_the_latest_version(tmp_path: Pat
     await s.start()
     await s.close()
     assert _sqlite_versions(path) == list(range(1, LATEST + 1))
-    assert INDEXES <= _sqlite_indexes(path)
+    assert _sqlite_indexes(path) >= INDEXES
 
 
 async def test_sqlite_migrates_a_file_of_the_first_release_and_keeps_its_records(
@@ -113,7 +113,7 @@ async def test_sqlite_migrates_a_file_of_the_first_release_and_keeps_its_records
     finally:
         await s.close()
     assert _sqlite_versions(path) == list(range(1, LATEST + 1))
-    assert INDEXES <= _sqlite_indexes(path)
+    assert _sqlite_indexes(path) >= INDEXES
     s = SqliteStore(path)  # a second start finds nothing to do
     await s.start()
     await s.close()
@@ -161,7 +161,7 @@ async def test_postgres_migrates_an_empty_database_once_when_processes_start_tog
     try:
         assert [s.found_version for s in stores].count(0) == 1  # one migrated, two found it done
         assert await _pg_versions(url) == list(range(1, LATEST + 1))
-        assert INDEXES <= await _pg_indexes(url)
+        assert await _pg_indexes(url) >= INDEXES
         await stores[0].apply(Batch("b", (Add("k", ("d",), 1),)))
         assert await stores[2].counters("k") == {("d",): 1}
     finally:
@@ -193,7 +193,7 @@ async def test_postgres_migrates_a_v1_database_and_keeps_its_records(
     try:
         assert s.found_version == 1
         assert await _pg_versions(url) == list(range(1, LATEST + 1))
-        assert INDEXES <= await _pg_indexes(url)
+        assert await _pg_indexes(url) >= INDEXES
         assert await s.apply(Batch("old", (Add("kiosk", ("d", "ask"), 4),))) is False
         assert await s.counters("kiosk") == {("d", "ask"): 4}
         await s.apply(Batch("new", (Append("att", "b", "2"),)))
@@ -227,8 +227,10 @@ async def test_check_database_says_why_it_cannot_serve(postgres_server: PrivateP
     assert bad is not None and "expected a URL postgresql://" in bad
     gone = await check_database(postgres_server.url("no_such_database"))
     assert gone is not None and "no_such_database" in gone
-    secret = postgres_server.url().replace("emachi@", "emachi:hunter2@").replace(
-        str(postgres_server.port), "1"
+    secret = (
+        postgres_server.url()
+        .replace("emachi@", "emachi:hunter2@")
+        .replace(str(postgres_server.port), "1")
     )
     away = await check_database(secret, timeout=20 * WAIT)
     assert away is not None and "cannot reach PostgreSQL" in away and "hunter2" not in away
