@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from pathlib import Path
 
 import aiohttp
@@ -19,6 +20,7 @@ from server.store import PostgresStore, open_store
 from tests.integration.client import WAIT, Client
 from tests.integration.process import STAFF_TOKEN, ServeProcess
 from tests.private_postgres import PrivatePostgres
+from tests.private_redis import free_port
 from tests.tools import until
 
 pytestmark = pytest.mark.postgres
@@ -113,3 +115,27 @@ async def _counted_is(http: aiohttp.ClientSession, srv: ServeProcess, n: int) ->
 
 async def _store_is(http: aiohttp.ClientSession, srv: ServeProcess, want: object) -> bool:
     return await _store_health(http, srv) == want
+
+
+async def test_a_database_that_does_not_answer_is_refused_at_start_in_one_line(
+    tmp_path: Path,
+) -> None:
+    url = f"postgresql://emachi:hunter2@127.0.0.1:{free_port()}/emachi"  # nothing listens there
+    p = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "server.cli", "serve", "--port", "0", "--data-dir", str(tmp_path)),
+        *("--database", url),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        _, err = await asyncio.wait_for(p.communicate(), 400 * WAIT)
+    finally:
+        if p.returncode is None:
+            p.kill()
+            await p.wait()
+    assert p.returncode == 1
+    lines = err.decode().strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("emachi: --database postgresql://emachi@127.0.0.1:")
+    assert "cannot reach PostgreSQL" in lines[0] and "hunter2" not in lines[0]
