@@ -66,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
         "with the same URL share briefings, presence and counts; without it one process serves alone "
         "(see docs/cluster.md)",
     )
+    serve.add_argument(
+        "--database",
+        metavar="URL",
+        default=None,
+        help="keep records (counts, attendance, logs) in PostgreSQL at URL "
+        "(postgresql://USER:PASSWORD@HOST:5432/DATABASE), shared by every process that names it: "
+        "what a cluster uses, with --redis too; the schema is migrated at start. Without it: "
+        "SQLite in --data-dir, or Redis with --redis (see docs/cluster.md)",
+    )
     serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost")
     serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the private key (PEM) of --tls-cert")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
@@ -161,6 +170,7 @@ def _serve(args: argparse.Namespace) -> int:
         helper_rate_per_minute=args.helper_rate,
         max_per_address=args.max_per_address,
         redis_url=args.redis,
+        database_url=args.database,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )
@@ -173,6 +183,13 @@ def _serve(args: argparse.Namespace) -> int:
         from server.cluster import check_redis
 
         problem = asyncio.run(check_redis(config.redis_url))
+        if problem is not None:
+            print(f"emachi: {problem}", file=sys.stderr)
+            return 1
+    if config.database_url is not None:
+        from server.store.postgres import check_database
+
+        problem = asyncio.run(check_database(config.database_url))
         if problem is not None:
             print(f"emachi: {problem}", file=sys.stderr)
             return 1

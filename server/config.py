@@ -61,6 +61,9 @@ class Config:
     drain_seconds: float = 0.5
     # Redis URL of the cluster (``emachi serve --redis``); None: one process, nothing else to start
     redis_url: str | None = None
+    # PostgreSQL URL of the records (``emachi serve --database``): what a cluster writes its
+    # records to, with or without --redis; None: SQLite in the data dir (or Redis with --redis)
+    database_url: str | None = None
     # HTTPS and WSS served by this process (``emachi serve --tls-cert --tls-key``): browsers give
     # the microphone only to a secure context, which a phone on http://192.168.… is not
     tls_cert: Path | None = None

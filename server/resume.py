@@ -78,10 +78,11 @@ class Seat:
 
 
 def owner_key(app: web.Application) -> str | None:
-    """Whose seats: ``local`` (the data dir is this process's), ``HOST:PORT`` in a cluster, or
-    None in a cluster when the port is not known (another process could take the seats)."""
+    """Whose seats: ``local`` (the records are this process's alone), ``HOST:PORT`` when they
+    are shared (a cluster, or a PostgreSQL other processes may use too), or None when shared and
+    the port is not known (another process could take the seats)."""
     config = app[CONFIG]
-    if not config.redis_url:
+    if not config.redis_url and not config.database_url:
         return "local"
     return f"{config.host}:{config.port}" if config.port else None
 

@@ -3,8 +3,12 @@
 ``setup(app)`` (listed first in ``server.features``) opens the backend the configuration names
 and puts it and its outbox on the application (``app[STORE]``, ``app[OUTBOX]``):
 
-- one process: :class:`SqliteStore` in ``DATA_DIR/records.sqlite3``;
-- ``--redis URL``: :class:`RedisStore`, shared by every process of the cluster.
+- ``--database postgresql://…``: :class:`PostgresStore`, shared by every process that names it
+  (what a cluster should use, with ``--redis`` too: records go to PostgreSQL then, not to Redis);
+- else ``--redis URL``: :class:`RedisStore`, shared by every process of the cluster;
+- else (one process): :class:`SqliteStore` in ``DATA_DIR/records.sqlite3``.
+
+The SQL backends migrate their schema when they start (``server.store.migrations``).
 
 Features write with ``app[OUTBOX].add / put / delete / append`` (synchronous, never waiting on the
 backend) and read with ``await app[STORE].counters / get / records`` (bounded; :class:`StoreAway`
@@ -23,7 +27,9 @@ from server.keys import CLUSTER, CONFIG, HEALTH, OUTBOX, STORE
 
 from .base import Add, Append, Batch, Delete, Put, Record, Store, StoreAway
 from .memory import MemoryStore
+from .migrations import SchemaTooNew
 from .outbox import Outbox, OutboxFull
+from .postgres import PostgresStore
 from .redis_store import RedisStore
 from .sqlite import SqliteStore
 
@@ -38,6 +44,8 @@ __all__ = [
     "MemoryStore",
     "SqliteStore",
     "RedisStore",
+    "PostgresStore",
+    "SchemaTooNew",
     "Batch",
     "Add",
     "Put",
@@ -53,6 +61,8 @@ CLOSE_TIMEOUT = 2.0
 
 def open_store(config: Config) -> Store:
     """The backend for ``config`` (nothing opened yet: that is :meth:`Store.start`)."""
+    if config.database_url:
+        return PostgresStore(config.database_url)
     if config.redis_url:
         return RedisStore(config.redis_url)
     return SqliteStore(config.data_dir / RECORDS_FILE)

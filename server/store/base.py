@@ -1,7 +1,7 @@
 """What every records backend offers: the operations a batch carries and the ``Store`` interface.
 
 A record is written as an operation in a :class:`Batch`; a backend applies a whole batch at once
-(one SQLite transaction, one Redis script, later one PostgreSQL transaction) and remembers its id,
+(one SQLite transaction, one Redis script, one PostgreSQL transaction) and remembers its id,
 so a batch sent twice (a retry after a timeout whose first try did reach the backend) is applied
 once. Reads are async and bounded: a backend that does not answer raises :class:`StoreAway`
 instead of making the caller wait.
@@ -106,15 +106,34 @@ class Record:
     data: Any
 
 
+def _storable(text: str) -> bool:
+    """Whether every backend can hold ``text``: UTF-8 (no lone surrogate) without NUL, which
+    PostgreSQL's text refuses. Refused when taken, since a batch no backend takes would be tried
+    again forever and hold back every record after it."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def check_name(name: str, what: str = "name") -> None:
-    """A space, stream or key: 1-128 characters, none of them the separator.
+    """A space, stream or key: 1-128 characters, none of them the separator or NUL.
 
     Raises:
         ValueError: it is not.
     """
-    if not isinstance(name, str) or not 0 < len(name) <= MAX_NAME or SEP in name:
+    if (
+        not isinstance(name, str)
+        or not 0 < len(name) <= MAX_NAME
+        or SEP in name
+        or not _storable(name)
+    ):
         raise ValueError(
-            f"{what}: expected 1-{MAX_NAME} characters without \\x1f, got {name!r:.80}"
+            f"{what}: expected 1-{MAX_NAME} characters without \\x1f or \\x00 (UTF-8), "
+            f"got {name!r:.80}"
         )
 
 
@@ -127,8 +146,11 @@ def check_key(key: tuple[str, ...]) -> None:
     if not isinstance(key, tuple) or not 0 < len(key) <= 8 or not key[0]:
         raise ValueError(f"counter key: expected 1-8 strings, the first non-empty, got {key!r:.80}")
     for part in key:
-        if not isinstance(part, str) or SEP in part or len(part) > MAX_NAME:
-            raise ValueError(f"counter key: each part a string of at most {MAX_NAME} characters")
+        if not isinstance(part, str) or SEP in part or len(part) > MAX_NAME or not _storable(part):
+            raise ValueError(
+                f"counter key: each part a string of at most {MAX_NAME} characters, "
+                "without \\x1f or \\x00 (UTF-8)"
+            )
 
 
 def split_key(key: tuple[str, ...]) -> str:
@@ -143,8 +165,18 @@ def join_key(head: str, tail: str) -> tuple[str, ...]:
 
 
 def dumps(value: Any) -> str:
-    """JSON text of a record value (compact, non-ASCII kept)."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    """JSON text of a record value (compact, non-ASCII kept).
+
+    Raises:
+        TypeError: JSON cannot hold ``value``. ValueError: it holds a lone surrogate, which no
+        backend can store as UTF-8 (NUL in a string is written ``\\u0000``, which they can).
+    """
+    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"record value: a string that is not UTF-8 ({exc.reason})") from None
+    return text
 
 
 class Store(Protocol):
@@ -152,11 +184,12 @@ class Store(Protocol):
 
     Implementations: :class:`~server.store.memory.MemoryStore` (tests),
     :class:`~server.store.sqlite.SqliteStore` (the embedded default, one file in the data dir),
-    :class:`~server.store.redis_store.RedisStore` (``--redis``). Writes come through the
+    :class:`~server.store.redis_store.RedisStore` (``--redis``),
+    :class:`~server.store.postgres.PostgresStore` (``--database``, for a cluster). Writes come through the
     :class:`~server.store.outbox.Outbox`, never straight from a request.
     """
 
-    #: "memory", "sqlite", "redis": for logs, /healthz and the staff pages
+    #: "memory", "sqlite", "redis", "postgres": for logs, /healthz and the staff pages
     kind: str
 
     async def start(self) -> None:

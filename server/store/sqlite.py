@@ -4,7 +4,7 @@ Every call runs on one dedicated thread that owns the connection, so the event l
 on the disk; the loop awaits the thread's answer. A batch is one transaction that first records
 its id in ``store_batches``: a batch seen before changes nothing. WAL journal with
 ``synchronous=NORMAL``: a crash of the process loses nothing committed, a power cut at most the
-last transactions.
+last transactions. The schema is migrated when the store starts (``server.store.migrations``).
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import json
+import logging
 import sqlite3
 import time
 from collections.abc import Callable
@@ -19,41 +20,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from .base import Add, Append, Batch, Delete, Put, Record, StoreAway, join_key, split_key
+from .migrations import migrate_sqlite
 
-__all__ = ["SqliteStore", "SCHEMA"]
+__all__ = ["SqliteStore"]
 
 T = TypeVar("T")
+log = logging.getLogger("emachi.store.sqlite")
 
 #: how long an applied batch id is remembered (a retry comes within seconds or minutes)
 BATCH_MEMORY = 7 * 86400.0
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS store_batches (
-    id TEXT PRIMARY KEY,
-    at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS store_counters (
-    space TEXT NOT NULL,
-    head  TEXT NOT NULL,
-    tail  TEXT NOT NULL,
-    n     INTEGER NOT NULL,
-    PRIMARY KEY (space, head, tail)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS store_values (
-    space   TEXT NOT NULL,
-    key     TEXT NOT NULL,
-    value   TEXT NOT NULL,
-    expires REAL,
-    PRIMARY KEY (space, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS store_records (
-    seq    INTEGER PRIMARY KEY AUTOINCREMENT,
-    stream TEXT NOT NULL,
-    id     TEXT NOT NULL,
-    data   TEXT NOT NULL,
-    UNIQUE (stream, id)
-);
-"""
 
 
 class SqliteStore:
@@ -84,7 +59,15 @@ class SqliteStore:
         db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(SCHEMA)
+        try:
+            found, version = migrate_sqlite(db, str(self.path))
+        except BaseException:
+            db.close()
+            raise
+        if found != version:
+            log.info(
+                "records schema migrated", extra={"store": "sqlite", "from": found, "to": version}
+            )
         now = time.time()
         db.execute("DELETE FROM store_batches WHERE at < ?", (now - BATCH_MEMORY,))
         db.execute("DELETE FROM store_values WHERE expires IS NOT NULL AND expires <= ?", (now,))

@@ -1,4 +1,5 @@
-"""One suite for every records store (memory, SQLite, a real private Redis) and the outbox.
+"""One suite for every records store (memory, SQLite, a real private Redis, a real private
+PostgreSQL) and the outbox.
 
 What a feature relies on: counters add up and filter by their first key part, a batch applied
 twice counts once, values expire, appended records keep their order and their ids once, and the
@@ -22,6 +23,7 @@ from server.store import (
     MemoryStore,
     Outbox,
     OutboxFull,
+    PostgresStore,
     Put,
     RedisStore,
     SqliteStore,
@@ -30,6 +32,7 @@ from server.store import (
 )
 from server.store.base import dumps
 from tests.integration.client import WAIT
+from tests.private_postgres import PrivatePostgres
 from tests.private_redis import PrivateRedis
 
 
@@ -41,7 +44,7 @@ async def until(predicate: object, timeout: float = 100 * WAIT) -> None:
         await asyncio.sleep(WAIT / 5)
 
 
-@pytest.fixture(params=["memory", "sqlite", "redis"])
+@pytest.fixture(params=["memory", "sqlite", "redis", "postgres"])
 async def store(
     request: pytest.FixtureRequest, tmp_path: Path, prefix: str
 ) -> AsyncIterator[Store]:
@@ -50,9 +53,12 @@ async def store(
         s = MemoryStore()
     elif request.param == "sqlite":
         s = SqliteStore(tmp_path / "records.sqlite3")
-    else:
+    elif request.param == "redis":
         redis_server: PrivateRedis = request.getfixturevalue("redis_server")
         s = RedisStore(redis_server.url, prefix=prefix)
+    else:
+        postgres_server: PrivatePostgres = request.getfixturevalue("postgres_server")
+        s = PostgresStore(postgres_server.new_database())
     await s.start()
     yield s
     await s.close()
@@ -211,6 +217,30 @@ async def test_the_outbox_refuses_bad_records_with_a_reason() -> None:
     with pytest.raises(TypeError):
         outbox.put("k", "x", object())
     assert outbox.waiting == 0
+
+
+async def test_the_outbox_refuses_text_a_backend_cannot_hold(store: Store) -> None:
+    """Found: a NUL in a name (PostgreSQL's text refuses it) or a lone surrogate in a value (not
+    UTF-8: SQLite and PostgreSQL refuse it) was taken, and its batch then failed on every try,
+    holding back every record after it. Now it is refused when taken, and the rest is written."""
+    outbox = Outbox(store)
+    await outbox.start()
+    try:
+        with pytest.raises(ValueError, match="x00"):
+            outbox.put("resume", "tok\x00en", 1)
+        with pytest.raises(ValueError, match="x00"):
+            outbox.add("k", ("d", "a\x00"))
+        with pytest.raises(ValueError, match="UTF-8"):
+            outbox.append("log", "r1", {"name": "\ud800"})
+        with pytest.raises(ValueError, match="UTF-8"):
+            outbox.append("log", "\udfff", {})
+        seq = outbox.append("log", "r2", {"name": "NUL in a value is fine: \x00"})
+        await asyncio.wait_for(outbox.committed(seq), 100 * WAIT)
+        assert [(r.id, r.data) for r in await store.records("log")] == [
+            ("r2", {"name": "NUL in a value is fine: \x00"})
+        ]
+    finally:
+        await outbox.close()
 
 
 async def test_a_paused_redis_delays_counts_and_neither_loses_nor_doubles_them(
