@@ -259,9 +259,9 @@ class Room:
             else:
                 told.pop(slot, None)
             s = sessions.get(slot)
-            if s is not None and s.connected:
-                if s.send(VoiceHeard(count=value[0], ids=list(value[1])).encode()):
-                    self.counters.heard_sent += 1
+            msg = VoiceHeard(count=value[0], ids=list(value[1])).encode()
+            if s is not None and s.connected and s.send(msg):
+                self.counters.heard_sent += 1
 
     def drop_remote(self, watchers: list[Session]) -> None:
         """The watchers now hear another room: tell them this one's speakers are gone."""
