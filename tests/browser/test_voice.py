@@ -29,6 +29,8 @@ import pytest
 from aiohttp import web
 
 from server.app import create_app
+from server.briefing.render import render_script
+from server.briefing.script import parse_script
 from server.config import Config
 from server.keys import HALL, VOICE
 from tests.browser.chromium import CHROMIUM
@@ -43,6 +45,19 @@ IN_BOOTH = (0, 73.0, 2.0)  # booth 1, 7 m from the listener in the corridor, beh
 LOBBY = ((0, 30.0, 25.0), (0, 32.0, 25.0), (0, 31.0, 27.0))
 ON_STAGE = (1, 20.0, 3.0)
 AUDITORIUM_CORNER = (1, 2.0, 24.0)  # 27 m from the stage: beyond its voice, inside its PA
+BRIEFING = """\
+format: emachi-briefing/1
+id: voice-briefing
+title: 声のテストの説明会
+date: 2024-01-02
+cast:
+  - {avatar: chair, role: 委員長, name: 委員長, voice: ja-openjtalk, speed: 1.0}
+segments:
+  - speaker: chair
+    slide: {title: 一枚目, bullets: [声]}
+    narration: はじめます。
+    pause_after: 0
+"""
 TEST_OPTIONS = "window.emachiVoiceTest = { processing: false };"
 
 pytestmark = pytest.mark.timeout(180)
@@ -69,6 +84,7 @@ class ThreadServer:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
+        self.data = data
         self.app = create_app(Config(port=0, data_dir=data, staff_token="voice-test"))
         self.runner = web.AppRunner(self.app, shutdown_timeout=1.0)
         self.run(self.runner.setup())
@@ -168,7 +184,7 @@ def pages(browsers: dict[str, Any], server: ThreadServer) -> Iterator[Callable[.
 
     def open_(kind: Any, url: str | None = None, *, phone: bool = False, srv: Any = server) -> Any:
         b = browsers[kind] if isinstance(kind, str) else kind
-        size = PHONE if phone else {"width": 480, "height": 360}
+        size = PHONE if phone else {"width": 320, "height": 240}
         ctx = b.new_context(
             viewport=size, has_touch=phone, is_mobile=phone, device_scale_factor=1, locale="ja-JP"
         )
@@ -272,8 +288,8 @@ def test_a_stage_voice_reaches_the_far_auditorium_and_a_watch_only_viewer(
     join(a, "委員長")
     b = pages("C")
     join(b, "傍聴者")
-    briefing = b.evaluate("fetch('/api/briefings').then((r) => r.json())")["briefings"][0]["id"]
-    viewer = pages("plain", f"{server.url}/briefing/{briefing}")
+    render_script(parse_script(BRIEFING, "voice.yaml"), server.data)  # not started: no narration
+    viewer = pages("plain", f"{server.url}/briefing/voice-briefing")
     mic_on(a)
     mic_on(b, open_mic=False)  # B's mic is on but B does not talk: the mix goes through WebRTC
     server.place(a, ON_STAGE)

@@ -1,7 +1,8 @@
 // The microphone's AudioWorklet (loaded with audioWorklet.addModule): mixes whatever the device
 // gives (often 44.1 kHz stereo) down to mono, resamples it to 48 kHz when the context runs at
-// another rate, and posts 20 ms frames of 960 samples ({pcm, level}) to the main thread, where
-// WebCodecs' Opus encoder (configured for 48 kHz mono) takes them as they are. Without this, an
+// another rate, and posts 20 ms frames of 960 samples ({pcm, level}) on the port it is given
+// (to CodecWorker.js), where WebCodecs' Opus encoder (configured for 48 kHz mono) takes them as
+// they are; the level also goes to the page every 100 ms (the own speaking indicator). Without this, an
 // encoder fed the device's buffers throws "Input audio buffer is incompatible with codec parameters".
 
 const OUT_RATE = 48000;
@@ -16,7 +17,12 @@ class CaptureProcessor extends AudioWorkletProcessor {
     this.mono = new Float32Array(128);
     this.frame = new Float32Array(FRAME);
     this.n = 0;
-    this.port.onmessage = (e) => { if (e.data === 'stop') this.stopped = true; };
+    this.out = null;
+    this.count = 0;
+    this.port.onmessage = (e) => {
+      if (e.data === 'stop') this.stopped = true;
+      else if (e.data?.type === 'port') this.out = e.data.port;
+    };
   }
 
   emit(v) {
@@ -25,14 +31,16 @@ class CaptureProcessor extends AudioWorkletProcessor {
       let sum = 0;
       for (let i = 0; i < FRAME; i++) sum += this.frame[i] * this.frame[i];
       const pcm = this.frame;
-      this.port.postMessage({ pcm, level: Math.sqrt(sum / FRAME) }, [pcm.buffer]);
+      const level = Math.sqrt(sum / FRAME);
+      if (this.out) this.out.postMessage({ pcm, level }, [pcm.buffer]);
+      if (++this.count % 5 === 0) this.port.postMessage({ level });
       this.frame = new Float32Array(FRAME);
       this.n = 0;
     }
   }
 
   process(inputs) {
-    if (this.stopped) return false;
+    if (this.stopped) { this.out?.close(); return false; }
     const chans = inputs[0];
     if (!chans || chans.length === 0) return true;
     const n = chans[0].length;

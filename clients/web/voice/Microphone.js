@@ -1,15 +1,12 @@
 // The microphone: getUserMedia (echo cancellation, noise suppression and automatic gain on unless
 // a test turns them off), the capture worklet (20 ms mono frames at 48 kHz whatever the device
-// gives) and WebCodecs' Opus encoder (24 kbit/s, DTX: silence sends next to nothing). While
-// `transmitting`, each encoded packet goes to onPacket(seq, data); seq counts 20 ms frames and
-// keeps counting across pauses, so a listener tells a pause from a loss.
+// gives), wired to the Opus encoder in the codec worker (24 kbit/s, DTX: silence sends next to
+// nothing). While `transmitting`, each packet goes to codecs.onPacket(seq, data); seq counts
+// 20 ms frames and keeps counting across pauses, so a listener tells a pause from a loss.
 
-const BITRATE = 24000;
-const FRAME_US = 20000;
-const OPEN_MIC_GATE = 0.003; // RMS (about −50 dBFS): below it an open mic sends nothing...
-const GATE_HOLD_FRAMES = 15; // ...after 300 ms, so a room of open mics is not a room of talkers
+const OPEN_MIC_GATE = 0.003; // the worker's gate, for the own speaking indicator
 
-export class Microphone extends EventTarget {
+export class Microphone {
   /** Why voice cannot work on this page: 'insecure', 'unsupported', or null (it can). */
   static unavailable() {
     if (!window.isSecureContext) return 'insecure';
@@ -21,20 +18,27 @@ export class Microphone extends EventTarget {
 
   /**
    * @param {AudioContext} ctx
-   * @param {{processing?: boolean, onPacket: (seq: number, data: Uint8Array) => void}} opts
+   * @param {{processing?: boolean, codecs: import('./VoiceCodecs.js').VoiceCodecs}} opts
    */
-  constructor(ctx, { processing = true, onPacket }) {
-    super();
+  constructor(ctx, { processing = true, codecs }) {
     this.ctx = ctx;
     this.processing = processing;
-    this.onPacket = onPacket;
-    this.transmitting = false;
-    this.gate = false; // open mic: send only while there is sound
+    this.codecs = codecs;
+    this.on = false;
+    this.open = false; // open mic: the worker sends only while there is sound
     this.level = 0;
-    this.quietFrames = 0;
-    this.frames = 0;
-    this.sent = 0;
-    this.seqBase = Math.floor(performance.now() / 20);
+    this.loudAt = -Infinity;
+  }
+
+  /** Send packets or not; `open`: open mic (silence sends nothing). */
+  setTransmit(on, open) {
+    this.on = on;
+    this.open = open;
+    this.codecs.transmit(on, open);
+  }
+
+  get transmitting() {
+    return this.on;
   }
 
   /**
@@ -56,55 +60,29 @@ export class Microphone extends EventTarget {
     await this.ctx.audioWorklet.addModule(new URL('./CaptureProcessor.js', import.meta.url));
     this.source = this.ctx.createMediaStreamSource(this.stream);
     this.node = new AudioWorkletNode(this.ctx, 'emachi-capture', { numberOfInputs: 1, numberOfOutputs: 0 });
-    this.node.port.onmessage = (e) => this.onFrame(e.data);
+    this.node.port.onmessage = (e) => {
+      this.level = e.data.level;
+      if (this.level >= OPEN_MIC_GATE) this.loudAt = performance.now();
+    };
     this.source.connect(this.node);
-    this.encoder = new AudioEncoder({
-      output: (chunk) => {
-        const data = new Uint8Array(chunk.byteLength);
-        chunk.copyTo(data);
-        this.sent += 1;
-        this.onPacket(Math.round(chunk.timestamp / FRAME_US), data);
-      },
-      error: (e) => { this.encoderError = String(e?.message ?? e); },
-    });
-    this.encoder.configure({
-      codec: 'opus', sampleRate: 48000, numberOfChannels: 1, bitrate: BITRATE,
-      opus: { frameDuration: FRAME_US, usedtx: true },
-    });
-  }
-
-  onFrame({ pcm, level }) {
-    const seq = this.seqBase + this.frames;
-    this.frames += 1;
-    this.level = level;
-    this.dispatchEvent(new Event('level'));
-    if (!this.transmitting || !this.encoder || this.encoder.state !== 'configured') return;
-    if (this.gate) {
-      this.quietFrames = level < OPEN_MIC_GATE ? this.quietFrames + 1 : 0;
-      if (this.quietFrames > GATE_HOLD_FRAMES) return;
-    }
-    const data = new AudioData({
-      format: 'f32-planar', sampleRate: 48000, numberOfFrames: pcm.length, numberOfChannels: 1,
-      timestamp: seq * FRAME_US, data: pcm,
-    });
-    this.encoder.encode(data);
-    data.close();
+    this.codecs.capture(this.node);
   }
 
   /** Whether the sound is above the open-mic gate now (the own speaking indicator). */
   get audible() {
-    return this.transmitting && this.quietFrames <= GATE_HOLD_FRAMES && this.level >= OPEN_MIC_GATE;
+    return this.on && performance.now() - this.loudAt < 400;
   }
 
   stop() {
-    this.transmitting = false;
+    if (this.node) {
+      this.setTransmit(false, false);
+      this.codecs.stopCapture();
+    }
     this.node?.port.postMessage('stop');
     this.source?.disconnect();
     this.node?.disconnect();
     for (const t of this.stream?.getTracks() ?? []) t.stop();
-    if (this.encoder && this.encoder.state !== 'closed') this.encoder.close();
     this.stream = null;
-    this.encoder = null;
     this.node = null;
     this.source = null;
   }

@@ -1,12 +1,12 @@
 // One speaker's playout (an AudioWorklet, loaded with audioWorklet.addModule): the jitter buffer
-// and the loss concealment. The main thread posts decoded 20 ms frames ({seq, pcm}) and the
-// target delay (40-100 ms, from JitterEstimator). Playback starts once the target is buffered,
+// and the loss concealment. CodecWorker.js posts decoded 20 ms frames ({seq, pcm}) on the port it
+// is given; the page posts the target delay (40-100 ms, from JitterEstimator). Playback starts once the target is buffered,
 // then takes frames in sequence order:
 // - the next frame is missing but later ones are here (lost): repeat the last frame, fading
 //   (1 → 0.5 → 0), and move on;
 // - nothing is here (late, or the speaker paused): conceal up to two frames, fading out, then wait
 //   until the target is buffered again;
-// - more than the target + 40 ms is buffered (a burst after a stall): drop the oldest frame, so
+// - more than the target + 60 ms is buffered (a burst after a stall): drop the oldest frame, so
 //   the delay comes back down.
 // It posts its counts ({played, concealed, dropped, underruns, buffered}) twice a second.
 
@@ -32,10 +32,14 @@ class PlayoutProcessor extends AudioWorkletProcessor {
   }
 
   onMessage(m) {
-    if (m.type === 'target') {
+    if (m.type === 'port') {
+      this.input = m.port;
+      this.input.onmessage = (e) => this.onMessage(e.data);
+    } else if (m.type === 'target') {
       this.target = Math.round(m.seconds * sampleRate);
     } else if (m.type === 'stop') {
       this.stopped = true;
+      this.input?.close();
     } else if (m.type === 'frame') {
       const { seq, pcm } = m;
       if (this.nextSeq !== null && (seq + KEEP_MAX < this.nextSeq || seq > this.nextSeq + 10 * KEEP_MAX)) {
@@ -92,7 +96,7 @@ class PlayoutProcessor extends AudioWorkletProcessor {
       this.playing = true;
       this.nextSeq = Math.min(...this.queue.keys());
     }
-    while (this.queued - (this.queue.get(this.nextSeq)?.length ?? 0) > this.target + 0.04 * sampleRate) {
+    while (this.queued - (this.queue.get(this.nextSeq)?.length ?? 0) > this.target + 0.06 * sampleRate) {
       this.dropOldest();
     }
     if (this.queue.has(this.nextSeq)) {

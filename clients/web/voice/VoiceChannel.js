@@ -1,5 +1,5 @@
-// One voice the listener hears: an Opus AudioDecoder (WebCodecs), the playout worklet (jitter
-// buffer and concealment), a PannerNode for the direction the speaker stands in, a GainNode for
+// One voice the listener hears: its Opus decoder (in the codec worker), the playout worklet
+// (jitter buffer and concealment), a PannerNode for the direction the speaker stands in, a GainNode for
 // the server's gain times this person's own volume (smoothed with setTargetAtTime, so a gain
 // change never clicks) and an AnalyserNode after both (the level for the speaking indicator and
 // the tests). Distance is already in the server's gain: the panner does direction only.
@@ -7,7 +7,7 @@
 import { JitterEstimator } from './JitterEstimator.js';
 
 const SMOOTH_S = 0.05; // time constant of gain changes
-const SPEAKING_LEVEL = 0.004; // RMS of a decoded frame above which the person counts as speaking
+const SPEAKING_LEVEL = 0.002; // RMS heard (after the gain) above which the person counts as speaking
 const SPEAKING_HOLD_MS = 400;
 
 export class VoiceChannel {
@@ -15,15 +15,15 @@ export class VoiceChannel {
    * @param {AudioContext} ctx
    * @param {number} id the speaker's avatar id
    * @param {AudioNode} bus where the voice goes (the mix)
+   * @param {import('./VoiceCodecs.js').VoiceCodecs} codecs
    * @param {{spatial: boolean, hrtf: boolean}} opts
    */
-  constructor(ctx, id, bus, { spatial = true, hrtf = true } = {}) {
+  constructor(ctx, id, bus, codecs, { spatial = true, hrtf = true } = {}) {
     this.ctx = ctx;
     this.id = id;
+    this.codecs = codecs;
     this.serverGain = 0;
     this.ownGain = 1;
-    this.decoded = 0;
-    this.errors = 0;
     this.spokeAt = -Infinity;
     this.stats = null;
     this.jitter = new JitterEstimator();
@@ -45,50 +45,23 @@ export class VoiceChannel {
     }
     this.gain.connect(this.analyser);
     this.gain.connect(bus);
-    this.makeDecoder();
     this.node.port.postMessage({ type: 'target', seconds: this.targetMs / 1000 });
+    codecs.addVoice(id, this.node);
   }
 
-  makeDecoder() {
-    this.decoder = new AudioDecoder({
-      output: (data) => this.onDecoded(data),
-      error: () => { this.errors += 1; this.decoderBroken = true; },
-    });
-    this.decoder.configure({ codec: 'opus', sampleRate: 48000, numberOfChannels: 1 });
-    this.decoderBroken = false;
-  }
-
-  /** One Opus packet of this speaker (sequence `seq`), as it came off the wire. */
-  push(seq, data, nowMs) {
-    if (this.decoderBroken || this.decoder.state === 'closed') this.makeDecoder();
+  /** A packet of this speaker (sequence `seq`) came in at `nowMs`: adapt the buffer's target. */
+  arrived(seq, nowMs) {
     const target = this.jitter.arrive(seq, nowMs);
     if (target !== this.targetMs) {
       this.targetMs = target;
       this.node.port.postMessage({ type: 'target', seconds: target / 1000 });
     }
-    try {
-      this.decoder.decode(new EncodedAudioChunk({ type: 'key', timestamp: seq * 20000, data }));
-    } catch {
-      this.errors += 1; // a packet the decoder refuses is a lost one: the playout conceals it
-    }
-  }
-
-  onDecoded(data) {
-    const n = data.numberOfFrames;
-    const pcm = new Float32Array(n);
-    data.copyTo(pcm, { planeIndex: 0, format: 'f32-planar' });
-    const seq = Math.round(data.timestamp / 20000);
-    data.close();
-    this.decoded += 1;
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += pcm[i] * pcm[i];
-    if (Math.sqrt(sum / n) > SPEAKING_LEVEL) this.spokeAt = performance.now();
-    this.node.port.postMessage({ type: 'frame', seq, pcm }, [pcm.buffer]);
   }
 
   /** Speaking now (heard above a whisper in the last 0.4 s), and not muted by this person. */
   get speaking() {
-    return this.ownGain > 0 && this.serverGain > 0 && performance.now() - this.spokeAt < SPEAKING_HOLD_MS;
+    if (this.ownGain > 0 && this.serverGain > 0 && this.level() > SPEAKING_LEVEL) this.spokeAt = performance.now();
+    return performance.now() - this.spokeAt < SPEAKING_HOLD_MS;
   }
 
   setServerGain(g) {
@@ -126,7 +99,7 @@ export class VoiceChannel {
   dispose() {
     this.node.port.postMessage({ type: 'stop' });
     for (const n of [this.node, this.panner, this.gain, this.analyser]) n?.disconnect();
-    if (this.decoder.state !== 'closed') this.decoder.close();
+    this.codecs.dropVoice(this.id);
     this.jitter.dispose();
   }
 }

@@ -10,10 +10,12 @@ const FADE_OUT_MS = 300; // a removed voice fades, then its nodes go
 export class VoiceReceiver {
   /**
    * @param {{ctx: AudioContext, transport: import('./WebSocketTransport.js').WebSocketTransport,
-   *   output: AudioNode, spatial?: boolean, hrtf?: boolean, ownGain?: (id: number) => number}} opts
+   *   codecs: import('./VoiceCodecs.js').VoiceCodecs, output: AudioNode, spatial?: boolean,
+   *   hrtf?: boolean, ownGain?: (id: number) => number}} opts
    */
-  constructor({ ctx, transport, output, spatial = true, hrtf = true, ownGain = () => 1 }) {
+  constructor({ ctx, transport, codecs, output, spatial = true, hrtf = true, ownGain = () => 1 }) {
     this.ctx = ctx;
+    this.codecs = codecs;
     this.transport = transport;
     this.spatial = spatial;
     this.hrtf = hrtf;
@@ -40,7 +42,7 @@ export class VoiceReceiver {
   channel(id) {
     let ch = this.channels.get(id);
     if (!ch) {
-      ch = new VoiceChannel(this.ctx, id, this.bus, { spatial: this.spatial, hrtf: this.hrtf });
+      ch = new VoiceChannel(this.ctx, id, this.bus, this.codecs, { spatial: this.spatial, hrtf: this.hrtf });
       ch.setOwnGain(this.ownGain(id));
       this.channels.set(id, ch);
     }
@@ -70,13 +72,16 @@ export class VoiceReceiver {
   }
 
   onFrames(frames, now) {
-    for (const [id, seq, data] of frames) {
+    const keep = [];
+    for (const f of frames) {
+      const id = f[0];
       this.framesBy.set(id, (this.framesBy.get(id) ?? 0) + 1);
-      if (!this.subs.has(id)) continue; // a frame of a voice just removed
-      if (!this.isReady) continue;
+      if (!this.subs.has(id) || !this.isReady) continue; // a frame of a voice just removed
       this.framesIn += 1;
-      this.channel(id).push(seq, data, now);
+      this.channel(id).arrived(f[1], now);
+      keep.push(f);
     }
+    this.codecs.decode(keep);
   }
 
   /** A new socket: the server tells every subscription afresh. */
@@ -162,6 +167,7 @@ export class VoiceReceiver {
 
   dispose() {
     this.transport.dispose();
+    this.codecs.dispose();
     for (const t of this.leaving.values()) clearTimeout(t);
     for (const ch of this.channels.values()) ch.dispose();
     this.channels.clear();

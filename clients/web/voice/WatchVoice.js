@@ -3,6 +3,7 @@
 // the sound starts on the page's first tap or key if the browser wants a gesture.
 // window.emachiVoice has the hall's measuring hooks, for the tests.
 
+import { VoiceCodecs } from './VoiceCodecs.js';
 import { VoiceReceiver } from './VoiceReceiver.js';
 import { WebSocketTransport } from './WebSocketTransport.js';
 
@@ -13,7 +14,7 @@ export class WatchVoice {
     if (!this.available) return;
     this.ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
     this.receiver = new VoiceReceiver({
-      ctx: this.ctx, transport: new WebSocketTransport(WebSocketTransport.linkOf(connection)),
+      ctx: this.ctx, codecs: new VoiceCodecs(), transport: new WebSocketTransport(WebSocketTransport.linkOf(connection)),
       output: this.ctx.destination, spatial: false,
     });
     this.onWelcome = () => this.receiver.reset();

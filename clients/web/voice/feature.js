@@ -10,6 +10,7 @@ import { EchoSafeOutput } from './EchoSafeOutput.js';
 import { Microphone } from './Microphone.js';
 import { PushToTalk } from './PushToTalk.js';
 import { SpeakingBadges } from './SpeakingBadges.js';
+import { VoiceCodecs } from './VoiceCodecs.js';
 import { VOICE_STRINGS } from './strings.js';
 import { VoicePanel } from './VoicePanel.js';
 import { VoicePrefs } from './VoicePrefs.js';
@@ -42,6 +43,7 @@ export function install(app) {
     mega: false, megaAllowed: Boolean(staffToken), hint: true, reach: '', heard: '',
   };
   let ctx = null;
+  let codecs = null;
   let output = null;
   let receiver = null;
   let mic = null;
@@ -51,9 +53,13 @@ export function install(app) {
 
   if (canListen) {
     ctx = new AudioContext({ sampleRate: 48000, latencyHint: 'interactive' });
+    codecs = new VoiceCodecs();
+    codecs.onPacket = (seq, data) => {
+      if (state.talking) transport.sendFrame(seq, true, state.mega && state.megaAllowed, data);
+    };
     output = new EchoSafeOutput(ctx, { doc });
     receiver = new VoiceReceiver({
-      ctx, transport: new WebSocketTransport(app), output: output.input,
+      ctx, codecs, transport: new WebSocketTransport(app), output: output.input,
       spatial: true, hrtf: app.device !== 'phone', ownGain: (id) => prefs.gainFor(nameOf(id)),
     });
   }
@@ -66,14 +72,13 @@ export function install(app) {
 
   function setTalking() {
     const talking = state.mic === 'on' && !state.muted && (state.mode === 'open' || pttHeld);
-    if (mic) mic.gate = state.mode === 'open';
+    mic?.setTransmit(talking, state.mode === 'open');
     if (talking === state.talking) return;
     state.talking = talking;
-    if (mic) mic.transmitting = talking;
     if (!talking) {
       heard = null;
       // tell the server at once, rather than after its 1 s of silence
-      transport.sendFrame(mic ? mic.seqBase + mic.frames : 0, false, false, new Uint8Array(0));
+      transport.sendFrame(0, false, false, new Uint8Array(0));
     }
     refresh();
   }
@@ -82,10 +87,7 @@ export function install(app) {
     state.mic = 'asking';
     refresh();
     unlock();
-    const m = new Microphone(ctx, {
-      processing: test.processing !== false,
-      onPacket: (seq, data) => transport.sendFrame(seq, true, state.mega && state.megaAllowed, data),
-    });
+    const m = new Microphone(ctx, { processing: test.processing !== false, codecs });
     try {
       await m.start();
     } catch (e) {
@@ -215,10 +217,12 @@ export function install(app) {
       route: output?.route ?? 'none', context: ctx?.state ?? 'none', sampleRate: ctx?.sampleRate ?? 0,
       subs: Object.fromEntries(receiver?.subs ?? []), heard, framesIn: receiver?.framesIn ?? 0,
       framesBy: Object.fromEntries(receiver?.framesBy ?? []),
-      sent: mic?.sent ?? 0, captured: mic?.frames ?? 0, encoderError: mic?.encoderError ?? null,
+      sent: codecs?.stats.sent ?? 0, captured: codecs?.stats.captured ?? 0,
+      encodeQueue: codecs?.stats.encodeQueue ?? 0, encoderError: codecs?.stats.encoderError ?? null,
       device: mic?.settings ?? null, speakingText: live.textContent,
       channels: Object.fromEntries([...(receiver?.channels ?? [])].map(([id, c]) => [id, {
-        decoded: c.decoded, errors: c.errors, targetMs: c.targetMs, stats: c.stats,
+        decoded: codecs.stats.decoded[id] ?? 0, errors: codecs.stats.errors[id] ?? 0,
+        decodeQueue: codecs.stats.queued[id] ?? 0, targetMs: c.targetMs, stats: c.stats,
       }])),
     }),
     measure: (ms, freqs) => receiver.measure(ms, freqs),
