@@ -116,10 +116,18 @@ class Session:
 
     # -- outbound ------------------------------------------------------------------------------
 
+    def _writable(self) -> asyncio.Transport | None:
+        """The transport, unless it is closing or our close frame is out (a browser takes a data
+        frame after a close frame as a protocol error, "Data frame received after close")."""
+        t = self._transport
+        if t is None or t.is_closing():
+            return None
+        ws = self.ws
+        return None if ws is not None and ws.closed else t
+
     @property
     def connected(self) -> bool:
-        t = self._transport
-        return t is not None and not t.is_closing()
+        return self._writable() is not None
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the kernel (0 for a peer that keeps up)."""
@@ -128,16 +136,16 @@ class Session:
 
     def send(self, data: bytes) -> bool:
         """Write one message now, whatever the buffer holds (replies, chat, notices)."""
-        t = self._transport
-        if t is None or t.is_closing():
+        t = self._writable()
+        if t is None:
             return False
         t.write(ws_binary_header(len(data)) + data)
         return True
 
     def push(self, data: bytes, now: float) -> bool:
         """Write a snapshot unless the peer is behind; returns whether it was written."""
-        t = self._transport
-        if t is None or t.is_closing():
+        t = self._writable()
+        if t is None:
             return False
         if t.get_write_buffer_size() > self.send_limit:
             if self.behind_since is None:

@@ -38,7 +38,7 @@ from tests.browser.conftest import CHROMIUM_ARGS, PHONE, WAIT, PageProblems, joi
 
 RATE = 44100  # what a laptop microphone often gives: the capture worklet resamples to 48 kHz
 MEASURE_MS = 1500
-HEARD = 0.02  # RMS after panner and gain: a voice heard at a few metres is about 0.1
+HEARD = 0.01  # RMS after panner and gain: a voice heard at a few metres is about 0.1, silence 0
 SILENT = 0.002
 NEAR_IN_CORRIDOR = ((0, 66.0, 3.0), (0, 68.0, 3.0))  # both in the open corridor, 2 m apart
 IN_BOOTH = (0, 73.0, 2.0)  # booth 1, 7 m from the listener in the corridor, behind its wall
@@ -316,6 +316,10 @@ def test_per_person_mute_on_a_phone_silences_one_of_two_speakers(
     join(c, "ちはる")
     b = pages("plain", phone=True)
     join(b, "ゆう")
+    # Drawing 390×844 px on the CPU (SwiftShader) 60 times a second, on 2 cores shared with the
+    # speakers' browsers, starves this page's audio thread; a phone draws on its GPU. The hall was
+    # drawn (the page is ready): from now on frames run but draw nothing.
+    b.evaluate("window.emachi.app.view.render = () => {}")
     mic_on(a)
     mic_on(c)
     server.place(a, LOBBY[0])
@@ -331,6 +335,7 @@ def test_per_person_mute_on_a_phone_silences_one_of_two_speakers(
     button = f"#voice .voice-person-mute[data-person-id='{idc}']"
     b.wait_for_selector(button)
     for sel in ("#voice .voice-mic", "#voice .voice-people-toggle", button):
+        b.locator(sel).scroll_into_view_if_needed()
         box = b.locator(sel).bounding_box()
         assert box and box["height"] >= 44 and box["width"] >= 44, (sel, box)
     b.locator(button).tap()
@@ -402,7 +407,7 @@ def test_a_page_without_a_secure_context_says_why_there_is_no_microphone(
         page = pages("plain", f"http://{ip}:{srv.port}/", srv=srv)
         assert page.evaluate("window.isSecureContext") is False
         join(page, "ひなた")
-        wait_for(page, "window.emachiVoice.state().mic === 'insecure'")
+        wait_for(page, "window.emachiVoice && window.emachiVoice.state().mic === 'insecure'")
         assert page.is_disabled("#voice .voice-mic")
         assert "安全な接続（https）" in page.inner_text("#voice .voice-note")
         page.click("#status .lang")

@@ -178,7 +178,9 @@ export function install(app) {
     const near = me ? app.others()
       .filter((o) => o.floor === me.floor && Math.hypot(o.x - me.x, o.z - me.z) <= NEAR_LIST_M)
       .sort((a, b) => Math.hypot(a.x - me.x, a.z - me.z) - Math.hypot(b.x - me.x, b.z - me.z)) : [];
-    const ids = [...new Set([...(receiver ? receiver.subs.keys() : []), ...near.map((o) => o.id)])].slice(0, 16);
+    // heard first, then the nearest; in id order, so the rows stay put while people move
+    const ids = [...new Set([...(receiver ? receiver.subs.keys() : []), ...near.map((o) => o.id)])]
+      .slice(0, 16).sort((x, y) => x - y);
     const speaking = new Set(receiver?.speaking() ?? []);
     panel.renderPeople(ids.map((id) => {
       const name = nameOf(id) || `#${id}`;
@@ -186,7 +188,14 @@ export function install(app) {
     }));
   }
 
-  let uiAt = 0;
+  // the indicators on a timer of their own: a page that draws slowly still shows who speaks
+  const uiTimer = setInterval(() => {
+    const speaking = receiver ? receiver.speaking() : [];
+    if (mic?.audible && app.avatarId !== null) speaking.push(app.avatarId);
+    badges.update(speaking);
+    refresh();
+    refreshPeople();
+  }, UI_EVERY_MS);
   const undo = [
     app.on('frame', () => {
       const me = app.self();
@@ -197,14 +206,6 @@ export function install(app) {
           return o && o.floor === me.floor ? { x: o.x, y: app.world.heightAt(o.floor, o.x, o.z), z: o.z } : null;
         });
       }
-      const now = performance.now();
-      if (now - uiAt < UI_EVERY_MS) return;
-      uiAt = now;
-      const speaking = receiver ? receiver.speaking() : [];
-      if (mic?.audible && app.avatarId !== null) speaking.push(app.avatarId);
-      badges.update(speaking);
-      refresh();
-      refreshPeople();
     }),
     app.on('welcome', () => { receiver?.reset(); heard = null; }),
     app.on('lang', () => { badges.relabel(); refresh(); refreshPeople(); }),
@@ -230,6 +231,7 @@ export function install(app) {
   };
 
   return () => {
+    clearInterval(uiTimer);
     for (const f of undo) f();
     window.removeEventListener('pointerdown', unlock);
     window.removeEventListener('keydown', unlock);
