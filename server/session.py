@@ -182,11 +182,29 @@ class Session:
 
     # -- outbound ------------------------------------------------------------------------------
 
+    def _writable(self) -> asyncio.Transport | None:
+        """The transport, unless it is closing or our close frame is out (a browser takes a data
+        frame after a close frame as a protocol error, "Data frame received after close")."""
+        t = self._transport
+        if t is None or t.is_closing():
+            return None
+        ws = self.ws
+        return None if ws is not None and ws.closed else t
+
     @property
     def connected(self) -> bool:
         """The socket is open and no close was started on it."""
+        return self._writable() is not None
+
+    def _writable(self) -> asyncio.Transport | None:
+        """The transport, unless a close was started, it is closing, or a close frame is out (ours
+        or aiohttp's answer to the peer's: a browser takes a data frame after a close frame as a
+        protocol error, "Data frame received after close")."""
         t = self._transport
-        return not self.closing and t is not None and not t.is_closing()
+        if self.closing or t is None or t.is_closing():
+            return None
+        ws = self.ws
+        return None if ws is not None and ws.closed else t
 
     @property
     def unsent(self) -> int:
@@ -202,8 +220,8 @@ class Session:
     def send(self, data: bytes) -> bool:
         """Write one message now (replies, chat, notices, briefing state) unless the peer is over
         its budget, which closes it with TOO_SLOW; returns whether it was written."""
-        t = self._transport
-        if self.closing or t is None or t.is_closing():
+        t = self._writable()
+        if t is None:
             return False
         if not self._within_budget(t.get_write_buffer_size(), len(data), None):
             return False
@@ -213,8 +231,8 @@ class Session:
     def push(self, data: bytes, now: float) -> bool:
         """Write a snapshot unless the peer is behind (then it skips, or is closed with TOO_SLOW
         past the budget); returns whether it was written."""
-        t = self._transport
-        if self.closing or t is None or t.is_closing():
+        t = self._writable()
+        if t is None:
             return False
         buffered = t.get_write_buffer_size()
         if not self._within_budget(buffered, len(data), now) or buffered > self.send_limit:

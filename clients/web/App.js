@@ -218,6 +218,8 @@ export class App {
     const opts = { mode: 'avatar' };
     if (q.get('invite')) opts.invite = q.get('invite').slice(0, 256);
     if (q.get('briefing')) opts.briefing = q.get('briefing').slice(0, 64);
+    // staff who signed in to a console in this tab (briefing/staff.js) get the megaphone
+    try { if (sessionStorage.getItem('emachi.staff')) opts.staff = sessionStorage.getItem('emachi.staff').slice(0, 256); } catch { /* private mode */ }
     return opts;
   }
 

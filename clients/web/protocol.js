@@ -35,6 +35,7 @@ export const MsgType = Object.freeze({
   QUESTIONS: 42,
   VOICE_FRAME: 43,
   AUDIO_SUBS: 44,
+  VOICE_HEARD: 45,
 });
 
 export const CloseCode = Object.freeze({
@@ -70,6 +71,7 @@ const SERVER_FIELDS = Object.freeze({
   [MsgType.QUESTIONS]: ['briefing_id', 'questions'],
   [MsgType.VOICE_FRAME]: ['frames'], // [[from_id, seq, data], ...] for one listener, every 20 ms
   [MsgType.AUDIO_SUBS]: ['add', 'remove'], // add: [[id, gain]], remove: [id]
+  [MsgType.VOICE_HEARD]: ['count', 'ids'], // to a speaker: how many hear them, and (some of) whom
 });
 
 const TYPE_NAMES = Object.freeze(Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k])));
@@ -104,6 +106,7 @@ export function decodeMessage(data) {
     case MsgType.QUESTIONS:
     case MsgType.VOICE_FRAME:
     case MsgType.AUDIO_SUBS:
+    case MsgType.VOICE_HEARD:
       names = SERVER_FIELDS[type];
       break;
     default:

@@ -46,6 +46,7 @@ class MsgType(IntEnum):
     QUESTIONS = 42
     VOICE_FRAME = 43
     AUDIO_SUBS = 44
+    VOICE_HEARD = 45
 
 
 class CloseCode(IntEnum):

@@ -55,6 +55,7 @@ __all__ = [
     "Questions",
     "VoiceFrame",
     "AudioSubs",
+    "VoiceHeard",
     "MESSAGE_TYPES",
     "decode",
     "register",
@@ -809,6 +810,19 @@ class AudioSubs(Message):
     CHECKS: ClassVar[tuple[Check, ...]] = (_gains, _ids)
     add: list[list[Any]]
     remove: list[int]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class VoiceHeard(Message):
+    """To a speaker: who hears them now (``count`` listeners, watch-only viewers included; the
+    avatar ids of up to ``HEARD_IDS_MAX`` of them, loudest first), when that changes. Sent
+    while they talk, and once with ``count`` 0 when nobody hears them any more."""
+
+    TYPE: ClassVar[MsgType] = MsgType.VOICE_HEARD
+    CHECKS: ClassVar[tuple[Check, ...]] = (_u32, _ids)
+    count: int
+    ids: list[int]
 
 
 def decode(data: bytes | bytearray | memoryview) -> Message:

@@ -24,7 +24,7 @@ import numpy as np
 
 from server.errors import PeerError
 from server.protocol.codes import CloseCode, MsgType
-from server.protocol.messages import AudioSubs
+from server.protocol.messages import AudioSubs, VoiceHeard
 from world.audibility import K, Listeners, Selection, Speakers, ZoneTable, audible, changes
 
 if TYPE_CHECKING:
@@ -41,6 +41,7 @@ __all__ = [
     "FLUSH_SECONDS",
     "UPDATE_HZ",
     "TALK_LINGER",
+    "HEARD_IDS_MAX",
     "pack_batch",
 ]
 
@@ -52,6 +53,7 @@ FLUSH_SECONDS = 0.02
 UPDATE_HZ = 10
 TALK_LINGER = 1.0  # a speaker stays a candidate this long after its last talking frame
 STAFF_ROLES = ("staff", "host")
+HEARD_IDS_MAX = 64  # avatar ids a speaker is told in VOICE_HEARD (the count is always whole)
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _HEAD = bytes((0x92, int(MsgType.VOICE_FRAME)))  # [VOICE_FRAME, frames]
@@ -72,6 +74,7 @@ class Counters:
     frames_forwarded: int = 0  # frame copies written to listeners
     batches: int = 0  # VOICE_FRAME messages written
     subs_sent: int = 0  # AUDIO_SUBS messages written
+    heard_sent: int = 0  # VOICE_HEARD messages written
     dropped_big: int = 0
     dropped_rate: int = 0
     dropped_muted: int = 0
@@ -108,6 +111,8 @@ class Room:
         # watch-only viewers hearing this room's stage: their told ids and gains
         self.remote_told: dict[Session, Selection] = {}
         self.drained_at: dict[Session, float] = {}
+        # what each speaker was last told of who hears them: (count, avatar ids)
+        self.heard_told: dict[int, tuple[int, tuple[int, ...]]] = {}
 
     # -- slots in and out ----------------------------------------------------------------------
 
@@ -119,6 +124,7 @@ class Room:
         self.told.ids[slot] = -1
         self.told.gains[slot] = 0.0
         self.pending.pop(slot, None)
+        self.heard_told.pop(slot, None)
 
     def forget(self, session: Session) -> None:
         self.remote_told.pop(session, None)
@@ -234,7 +240,27 @@ class Room:
             for who, rows in zip(firsts, np.split(r, cuts), strict=True):
                 heard[who] = [everyone[i] for i in rows.tolist()]
         self.listeners_of = heard
+        self._tell_speakers(heard)
         return stage_talks
+
+    def _tell_speakers(self, heard: dict[int, list[Session]]) -> None:
+        """VOICE_HEARD to each speaker whose listeners changed (the "who hears you" indicator)."""
+        told = self.heard_told
+        sessions = self.instance.sessions
+        for slot in set(told) | set(heard):
+            subs = heard.get(slot, ())
+            ids = sorted(s.avatar_id for s in subs if s.avatar_id >= 0 and s.mode != "watch")
+            value = (len(subs), tuple(ids[:HEARD_IDS_MAX]))
+            if told.get(slot, (0, ())) == value:
+                continue
+            if value[0]:
+                told[slot] = value
+            else:
+                told.pop(slot, None)
+            s = sessions.get(slot)
+            msg = VoiceHeard(count=value[0], ids=list(value[1])).encode()
+            if s is not None and s.connected and s.send(msg):
+                self.counters.heard_sent += 1
 
     def drop_remote(self, watchers: list[Session]) -> None:
         """The watchers now hear another room: tell them this one's speakers are gone."""

@@ -15,7 +15,7 @@ import pytest
 
 from server.keys import HALL, VOICE
 from server.protocol.codes import CloseCode
-from server.protocol.messages import AudioSubs, Hello, Voice, VoiceFrame
+from server.protocol.messages import AudioSubs, Hello, Voice, VoiceFrame, VoiceHeard
 from tests.integration.client import WAIT, Client
 from tests.integration.conftest import STAFF_TOKEN, RunningServer, StartServer
 
@@ -217,6 +217,26 @@ async def test_a_watch_only_viewer_hears_the_stage(server: RunningServer) -> Non
             await viewer.until(lambda: len(frames_from(viewer, member)) >= 10)
         assert frames_from(lobby, member) == []
         assert server.app[HALL].population == 2  # the viewer took no place
+
+
+async def test_a_speaker_in_a_booth_is_told_only_its_members_hear_them(
+    server: RunningServer,
+) -> None:
+    async with (
+        Client(server.ws, "相談員") as a,
+        Client(server.ws, "相談者") as b,
+        Client(server.ws, "廊下") as c,
+    ):
+        place(server, a, BOOTH)
+        place(server, b, IN_BOOTH)
+        place(server, c, OUT_OF_BOOTH)  # 5 m away, but outside the booth's walls
+        async with talking(a):
+            await a.until(lambda: any(m.count for m in a.messages(VoiceHeard)))
+            heard = [m for m in a.messages(VoiceHeard) if m.count][-1]
+            assert (heard.count, heard.ids) == (1, [b.avatar_id])
+            place(server, b, OUT_OF_BOOTH[:2] + (5.0,))
+            await a.until(lambda: a.messages(VoiceHeard)[-1].count == 0)
+        assert not any(c.avatar_id in m.ids for m in a.messages(VoiceHeard))
 
 
 def _masked_binary_frame(payload: bytes) -> bytes:

@@ -40,6 +40,7 @@ from server.protocol.messages import (
     Snapshot,
     Voice,
     VoiceFrame,
+    VoiceHeard,
     Welcome,
     decode,
 )
@@ -98,6 +99,7 @@ WIRE: list[tuple[Message, bytes]] = [
     (Voice(7, True, False, b"\x01\x02"), b"\x95\x0b\x07\xc3\xc2\xc4\x02\x01\x02"),
     (VoiceFrame([[3, 7, b"\x01"]]), b"\x92\x2b\x91\x93\x03\x07\xc4\x01\x01"),
     (AudioSubs([[3, 0.5]], [4]), b"\x93\x2c\x91\x92\x03\xcb\x3f\xe0" + bytes(6) + b"\x91\x04"),
+    (VoiceHeard(2, [3]), b"\x93\x2d\x02\x91\x03"),
 ]
 
 

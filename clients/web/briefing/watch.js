@@ -10,6 +10,7 @@ import { BriefingPanel, waitingText } from './BriefingPanel.js';
 import { BriefingPlayer } from './BriefingPlayer.js';
 import { PresenterFace } from './PresenterFace.js';
 import { SlideCanvas } from './SlideCanvas.js';
+import { WatchVoice } from '../voice/WatchVoice.js';
 
 const briefingId = decodeURIComponent(location.pathname.split('/').filter(Boolean).pop() ?? '');
 const connection = new Connection({ name: '視聴者', opts: { mode: 'watch', briefing: briefingId } });
@@ -62,6 +63,7 @@ requestAnimationFrame(frame);
 
 // try to start the sound without a tap (allowed after an earlier interaction, or by policy)
 player.unlock().then((ok) => { if (ok) panel.sound.hidden = true; }).catch(() => {});
+new WatchVoice(connection); // the stage's live voices (docs/voice.md)
 connection.open();
 
 // the same first hook as the hall page (browser tests wait for a drawn frame)
