@@ -182,15 +182,6 @@ class Session:
 
     # -- outbound ------------------------------------------------------------------------------
 
-    def _writable(self) -> asyncio.Transport | None:
-        """The transport, unless it is closing or our close frame is out (a browser takes a data
-        frame after a close frame as a protocol error, "Data frame received after close")."""
-        t = self._transport
-        if t is None or t.is_closing():
-            return None
-        ws = self.ws
-        return None if ws is not None and ws.closed else t
-
     @property
     def connected(self) -> bool:
         """The socket is open and no close was started on it."""
