@@ -60,7 +60,7 @@ COOKIE = "emachi_staff"
 CSRF_HEADER = "X-CSRF-Token"
 CSRF_FIELD = "csrf"
 #: where a middleware (``server.staff_pages``) leaves the ``csrf`` field of a form post
-CSRF_FORM_KEY = "emachi.csrf_form"
+CSRF_FORM_KEY: web.RequestKey[str] = web.RequestKey("emachi_csrf_form")
 SESSION_SECONDS = 12 * 3600
 ALL_ROLES = ("host", "staff", "admin")
 _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
