@@ -28,10 +28,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from server.staff_roles import ROLES
-from server.store import Append, Batch, Delete, Put, Store, StoreAway
+from server.store import Append, Batch, Delete, Put, Store
 from server.store.base import dumps
 
 __all__ = [
+    "DUMMY_HASH",
+    "TOKEN_ACCOUNT",
+    "check_role",
     "Account",
     "AccountBook",
     "AccountError",
@@ -239,6 +242,3 @@ class AccountBook:
         self.seen += len(lines)
         self.ready = True
         return len(lines)
-
-
-__all__ += ["check_role", "DUMMY_HASH", "TOKEN_ACCOUNT", "StoreAway"]

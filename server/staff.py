@@ -202,6 +202,12 @@ def _session_actor(request: web.Request, token: str, value: str) -> tuple[Actor,
         if s.generation != _TOKEN_GENERATION:
             raise _unauthorized(f"staff session not valid: {HOW}", "invalid_token")
         return TOKEN_ACTOR, s
+    if book is not None and not book.ready:
+        raise web.HTTPServiceUnavailable(
+            text="the staff accounts have not been read from the records store yet (is it up?); "
+            "try again in a moment, or use the staff token",
+            headers={"Retry-After": "2"},
+        )
     account = book.get(s.name) if book is not None else None
     if account is None:
         raise _unauthorized(

@@ -183,7 +183,9 @@ def audit_main(args: argparse.Namespace) -> int:
                     file=sys.stderr,
                 )
             return 1
-        print(f"audit log: {v.count} records, the chain is intact; head {v.head or '(empty)'}")
+        print(
+            f"audit log: {v.count} record{'' if v.count == 1 else 's'}, the chain is intact; head {v.head or '(empty)'}"
+        )
         return 0
 
     return _run(args, body)

@@ -282,7 +282,8 @@ async def staff_question(request: web.Request) -> web.Response:
     service.broadcast(b)
     service.save(b)
     # the question's number only: what was asked stays out of the staff log
-    audit(request.app, actor.name, f"briefing.question.{request.match_info['action']}", b.id, question=q.id)
+    action = f"briefing.question.{request.match_info['action']}"
+    audit(request.app, actor.name, action, b.id, question=q.id)
     return _json(q.to_json())
 
 
