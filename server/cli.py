@@ -1,4 +1,5 @@
-"""The ``emachi`` command: serve, check worlds, build and check assets, render briefings."""
+"""The ``emachi`` command: serve, check worlds, build and check assets, render briefings, staff
+accounts and the staff log."""
 
 from __future__ import annotations
 
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="where rendered assets go (default %(default)s)")
     bcheck = bsub.add_parser("check", help="validate a script and list every problem with its place")
     bcheck.add_argument("script", type=Path)
+
+    from server import staff_cli
+
+    staff_cli.add_arguments(sub, _DEFAULTS)
     return parser
 
 
@@ -124,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
         from server.briefing import cli as briefing_cli
 
         return briefing_cli.main(args)
+    if args.command in ("staff", "audit"):
+        from server import staff_cli
+
+        return staff_cli.staff_main(args) if args.command == "staff" else staff_cli.audit_main(args)
     return 2
 
 

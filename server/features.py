@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, briefing, cluster, kiosk, resume, store, voice
+from server import assets_http, audit, briefing, cluster, console, kiosk, resume, store, voice
 from server.config import Config
 from server.keys import ASSET_STORES, CONFIG
 
@@ -30,6 +30,8 @@ def _assets(app: web.Application) -> None:
 SETUPS: list[Callable[[web.Application], None]] = [
     store.setup,  # first: the features below write records through it, and it stops last
     cluster.setup,  # then the bus (``app[BUS]``) that features subscribe to
+    audit.setup,  # the staff log, which every staff action below writes to
+    console.setup,  # staff sign-in, sessions, the /staff index and the log's page
     _assets,
     kiosk.setup,
     briefing.setup,

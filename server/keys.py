@@ -14,6 +14,8 @@ from aiohttp import web
 
 if TYPE_CHECKING:
     from assets_manifest.store import AssetStore
+    from server.accounts import AccountBook
+    from server.audit import AuditLog
     from server.briefing.service import BriefingService
     from server.cluster import Cluster
     from server.cluster.bus import Bus
@@ -49,6 +51,8 @@ __all__ = [
     "SECURITY",
     "STORE",
     "OUTBOX",
+    "AUDIT",
+    "ACCOUNTS",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -78,3 +82,7 @@ SECURITY: web.AppKey[WebSecurity] = web.AppKey("web_security")
 STORE: web.AppKey[Store] = web.AppKey("store")
 #: how records are written: ``app[OUTBOX].add(...)`` returns at once, never waiting on the store
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+#: the staff log (``server.audit``): ``audit(app, actor, action, ...)`` writes to it
+AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
+#: this process's copy of the staff accounts and signed-out sessions (``server.accounts``)
+ACCOUNTS: web.AppKey[AccountBook] = web.AppKey("accounts")

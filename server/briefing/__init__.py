@@ -5,7 +5,8 @@ points"):
 
 - messages: ``BRIEFING_JOIN`` (a viewer asks for a briefing; a watch-only hello that names one
   should be followed by it), ``QUESTION`` (≤ 300 characters, 3 a minute per viewer);
-- staff API behind the staff token: ``GET /staff/briefings``, ``GET /staff/briefings/{id}``,
+- staff API for the roles that run briefings (``server.staff_roles``), each action attributed to
+  the account and written to the staff log (``server.audit``): ``GET /staff/briefings``, ``GET /staff/briefings/{id}``,
   ``POST /staff/briefings/{id}/{start|pause|resume|seek|rate|end}`` (seek: ``{"segment": i}``,
   rate: ``{"rate": r}``), ``POST /staff/briefings/{id}/reset`` (an ended one, for a new run),
   ``POST /staff/briefings/{id}/schedule`` (``{"at": ms | ISO time | null}``: the announced start),
@@ -38,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from server.audit import audit
 from server.briefing.audience import Audience, audience_zones
 from server.briefing.questions import QuestionError
 from server.briefing.service import BriefingService, LiveBriefing
@@ -48,7 +50,8 @@ from server.errors import RequestError
 from server.keys import BRIEFINGS, BUS, BUS_OUTBOX, CLUSTER, CONFIG, DISPATCH, HOOKS, WORLD
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
-from server.staff import require_staff
+from server.staff import staff_actor
+from server.staff_roles import roles_for
 
 if TYPE_CHECKING:
     from server.instance import Instance
@@ -58,6 +61,9 @@ if TYPE_CHECKING:
 __all__ = ["setup", "BRIEFINGS"]
 
 log = logging.getLogger("emachi.briefing")
+
+#: who may run briefings (``server.staff_roles``); every staff action goes into the staff log
+STAFF = roles_for("briefings")
 
 #: how often (s) each instance recomputes who stands in the audience zones and the counts
 AUDIENCE_SECONDS = 0.25
@@ -184,7 +190,7 @@ async def public_state(request: web.Request) -> web.Response:
 
 async def staff_console(request: web.Request) -> web.StreamResponse:
     """The staff console page; it calls the staff API with the token it was opened with."""
-    require_staff(request)
+    staff_actor(request, STAFF)
     _briefing(request)
     page = CLIENT_DIR / "briefing" / "staff.html"
     if not page.is_file():
@@ -201,7 +207,7 @@ async def watch_page(request: web.Request) -> web.StreamResponse:
 
 
 async def staff_list(request: web.Request) -> web.Response:
-    require_staff(request)
+    staff_actor(request, STAFF)
     service = request.app[BRIEFINGS]
     service.reload()
     return _json({"briefings": [_summary(b) for b in service.briefings.values()]})
@@ -210,13 +216,13 @@ async def staff_list(request: web.Request) -> web.Response:
 async def staff_state(request: web.Request) -> web.Response:
     from server.briefing.service import now_ms
 
-    require_staff(request)
+    staff_actor(request, STAFF)
     b = _briefing(request)
     return _json(b.state_json(now_ms(), full=False))
 
 
 async def staff_action(request: web.Request) -> web.Response:
-    require_staff(request)
+    actor = staff_actor(request, STAFF)
     b = _briefing(request)
     action = Action(request.match_info["action"])
     kw: dict[str, Any] = {}
@@ -240,6 +246,7 @@ async def staff_action(request: web.Request) -> web.Response:
         state = request.app[BRIEFINGS].act(b, action, **kw)
     except TimelineError as e:
         return _json({"error": "conflict", "reason": str(e)}, 409)
+    audit(request.app, actor.name, f"briefing.{action.value}", b.id, **kw)
     return _json(state)
 
 
@@ -247,22 +254,23 @@ async def staff_reset(request: web.Request) -> web.Response:
     """Schedule an ended briefing again for a new run (its minutes stay)."""
     from server.briefing.service import now_ms
 
-    require_staff(request)
+    actor = staff_actor(request, STAFF)
     try:
         fresh = request.app[BRIEFINGS].reset(_briefing(request))
     except TimelineError as e:
         return _json({"error": "conflict", "reason": str(e)}, 409)
+    audit(request.app, actor.name, "briefing.reset", fresh.id)
     return _json(fresh.state_json(now_ms(), full=False))
 
 
 async def staff_questions(request: web.Request) -> web.Response:
-    require_staff(request)
+    staff_actor(request, STAFF)
     b = _briefing(request)
     return _json({"briefing": b.id, "questions": b.questions.all()})
 
 
 async def staff_question(request: web.Request) -> web.Response:
-    require_staff(request)
+    actor = staff_actor(request, STAFF)
     b = _briefing(request)
     service = request.app[BRIEFINGS]
     try:
@@ -273,6 +281,9 @@ async def staff_question(request: web.Request) -> web.Response:
     service.broadcast_questions(b)
     service.broadcast(b)
     service.save(b)
+    # the question's number only: what was asked stays out of the staff log
+    action = f"briefing.question.{request.match_info['action']}"
+    audit(request.app, actor.name, action, b.id, question=q.id)
     return _json(q.to_json())
 
 
@@ -302,7 +313,7 @@ async def staff_schedule(request: web.Request) -> web.Response:
     """Announce when a briefing that has not started will start (shown on the watch page)."""
     from server.briefing.service import now_ms
 
-    require_staff(request)
+    actor = staff_actor(request, STAFF)
     b = _briefing(request)
     try:
         body = await request.json()
@@ -318,11 +329,12 @@ async def staff_schedule(request: web.Request) -> web.Response:
         request.app[BRIEFINGS].schedule(b, at)
     except TimelineError as e:
         return _json({"error": "conflict", "reason": str(e)}, 409)
+    audit(request.app, actor.name, "briefing.schedule", b.id, at=at)
     return _json(b.state_json(now_ms(), full=False))
 
 
 async def staff_minutes(request: web.Request) -> web.Response:
-    require_staff(request)
+    staff_actor(request, STAFF)
     b = _briefing(request)
     if b.minutes is None:
         return _json(

@@ -138,13 +138,18 @@ async def test_opening_a_staff_page_with_the_token_gives_a_session_and_drops_the
         assert STAFF_TOKEN not in cookie.value, "the cookie holds a signed session, not the token"
         r = await http.get(bserver.http + console)
         assert r.status == 200 and "staff.js" in await r.text()
-        # the console's own calls: same origin, cookie only
+        # the console's own calls: same origin, the cookie and the session's CSRF token
         own = {"Origin": bserver.http, "Sec-Fetch-Site": "same-origin"}
+        r = await http.post(f"{bserver.http}/staff/briefings/{BID}/start", headers=own)
+        assert r.status == 403 and "CSRF" in await r.text(), "the cookie alone is not enough"
+        csrf = (await (await http.get(f"{bserver.http}/staff/session")).json())["csrf"]
+        own["X-CSRF-Token"] = csrf
         r = await http.post(f"{bserver.http}/staff/briefings/{BID}/start", headers=own)
         assert r.status == 200 and (await r.json())["state"] == "live"
         # the same cookie on a request that comes from another site is refused
         r = await http.post(
-            f"{bserver.http}/staff/briefings/{BID}/pause", headers={"Sec-Fetch-Site": "cross-site"}
+            f"{bserver.http}/staff/briefings/{BID}/pause",
+            headers={"Sec-Fetch-Site": "cross-site", "X-CSRF-Token": csrf},
         )
         assert r.status == 403
     assert await briefing_state(bserver) == "live"

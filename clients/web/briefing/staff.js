@@ -3,6 +3,7 @@
 // the minutes once it ended. It only calls the staff API (docs/briefings.md). Opening the page
 // with ?token= once gave this browser a staff session cookie (HttpOnly, SameSite=Strict) and sent
 // it here without the token: the calls below carry the cookie, and the page never sees the token.
+// A staff account's sign-in (/staff/signin) gives the same kind of cookie.
 
 const parts = location.pathname.split('/').filter(Boolean); // staff, briefings, {id}, console
 const id = decodeURIComponent(parts[2]);
@@ -12,11 +13,24 @@ let segments = [];
 let last = null;
 let minutesShown = false;
 
+// The session's CSRF token: every state-changing call carries it in X-CSRF-Token (the cookie is
+// HttpOnly, so the page asks the server once for the token bound to it).
+let csrf = null;
+async function csrfToken() {
+  if (csrf === null) {
+    const r = await fetch('/staff/session', { credentials: 'same-origin' });
+    csrf = r.ok ? ((await r.json()).csrf ?? '') : '';
+  }
+  return csrf;
+}
+
 async function call(method, path, body) {
+  const headers = { 'Content-Type': 'application/json' };
+  if (method !== 'GET') headers['X-CSRF-Token'] = await csrfToken();
   const r = await fetch(api + path, {
     method,
     credentials: 'same-origin',
-    headers: { 'Content-Type': 'application/json' },
+    headers,
     body: body === undefined ? undefined : JSON.stringify(body),
   });
   const ctype = r.headers.get('Content-Type') ?? '';
