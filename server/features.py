@@ -7,7 +7,7 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, briefing, cluster, kiosk, resume, store, voice
+from server import assets_http, briefing, cluster, events, kiosk, resume, store, voice
 from server.config import Config
 from server.keys import ASSET_STORES, CONFIG
 
@@ -34,5 +34,6 @@ SETUPS: list[Callable[[web.Application], None]] = [
     kiosk.setup,
     briefing.setup,
     voice.setup,
+    events.setup,  # after voice: its hooks re-apply a host's mute over voice's reset
     resume.setup,
 ]

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from server.cluster.bus import Outbox as BusOutbox
     from server.config import Config
     from server.dispatch import Dispatcher
+    from server.events import EventService
     from server.hall import Hall
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
@@ -49,6 +50,7 @@ __all__ = [
     "SECURITY",
     "STORE",
     "OUTBOX",
+    "EVENTS",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -78,3 +80,5 @@ SECURITY: web.AppKey[WebSecurity] = web.AppKey("web_security")
 STORE: web.AppKey[Store] = web.AppKey("store")
 #: how records are written: ``app[OUTBOX].add(...)`` returns at once, never waiting on the store
 OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
+#: invite-only events and moderation (``server.events``)
+EVENTS: web.AppKey[EventService] = web.AppKey("events")

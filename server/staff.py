@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from dataclasses import dataclass
 from html import escape
 
 from aiohttp import web
@@ -27,7 +28,15 @@ from aiohttp import web
 from server.keys import CONFIG, SECURITY
 from server.web_security import origin_allowed
 
-__all__ = ["require_staff", "new_session", "session_valid", "COOKIE", "SESSION_SECONDS"]
+__all__ = [
+    "require_staff",
+    "staff_actor",
+    "Actor",
+    "new_session",
+    "session_valid",
+    "COOKIE",
+    "SESSION_SECONDS",
+]
 
 COOKIE = "emachi_staff"
 SESSION_SECONDS = 12 * 3600
@@ -144,3 +153,28 @@ def require_staff(request: web.Request) -> None:
     if "token" in request.query:
         raise _unauthorized(f"the token is not taken from the address of a staff action: {HOW}")
     raise _unauthorized(f"staff token required: {HOW}")
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who does a staff action: an account's name and role (host, staff or admin)."""
+
+    name: str
+    role: str
+
+
+def staff_actor(request: web.Request, roles: tuple[str, ...] = ("host", "staff", "admin")) -> Actor:
+    """The staff member behind ``request``, refused (403) unless their role is one of ``roles``.
+
+    Until staff accounts exist, the shared token (or its session cookie) is the one credential
+    and acts as ``Actor("token", "admin")``.
+
+    Raises:
+        web.HTTPForbidden, web.HTTPUnauthorized, web.HTTPSeeOther: as :func:`require_staff`; 403
+            when the role may not do this.
+    """
+    require_staff(request)
+    actor = Actor("token", "admin")
+    if actor.role not in roles:
+        raise web.HTTPForbidden(text=f"the role {actor.role} may not do this")
+    return actor

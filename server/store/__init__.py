@@ -21,7 +21,7 @@ from aiohttp import web
 from server.config import Config
 from server.keys import CLUSTER, CONFIG, HEALTH, OUTBOX, STORE
 
-from .base import Add, Append, Batch, Delete, Put, Record, Store, StoreAway
+from .base import Add, Append, Batch, Delete, DropStream, Put, Record, Store, StoreAway
 from .memory import MemoryStore
 from .outbox import Outbox, OutboxFull
 from .redis_store import RedisStore
@@ -43,6 +43,7 @@ __all__ = [
     "Put",
     "Delete",
     "Append",
+    "DropStream",
     "Record",
 ]
 
