@@ -126,10 +126,10 @@ def admit(
         return CloseCode.INVITE_OTHER_EVENT
     if invite.revoked is not None:
         return CloseCode.INVITE_REVOKED
+    if event_start is None or event_end is None or event_cancelled or now >= event_end:
+        return CloseCode.EVENT_OVER  # said before "expired": links expire with their event
     if now >= min(claims.expires, invite.expires):
         return CloseCode.INVITE_EXPIRED
-    if event_start is None or event_end is None or event_cancelled or now >= event_end:
-        return CloseCode.EVENT_OVER
     guest = invite.role == "guest"
     if guest and now < event_start - EARLY_SECONDS:
         return CloseCode.EVENT_NOT_STARTED

@@ -15,7 +15,7 @@ from server.events.service import attendance_stream
 from server.events.wire import EventState, Host, Moderate
 from server.keys import EVENTS, HALL, STORE, VOICE
 from server.protocol.codes import CLOSE_REASONS, PROTOCOL_VERSION, CloseCode
-from server.protocol.messages import Hello, Notice, Voice, VoiceFrame
+from server.protocol.messages import Error, Hello, Notice, Voice, VoiceFrame
 from tests.integration.client import WAIT, Client, until
 from tests.integration.conftest import STAFF_TOKEN, RunningServer
 
@@ -28,12 +28,16 @@ def when(seconds: float) -> str:
     return dt.datetime.fromtimestamp(time.time() + seconds, dt.UTC).isoformat()
 
 
-async def api(srv: RunningServer, method: str, path: str, body: Any = None, status: int = 200) -> Any:
-    async with aiohttp.ClientSession(headers=AUTH) as http:
-        async with http.request(method, srv.http + path, json=body) as r:
-            text = await r.text()
-            assert r.status == status, (r.status, text)
-            return await r.json() if r.content_type == "application/json" else text
+async def api(
+    srv: RunningServer, method: str, path: str, body: Any = None, status: int = 200
+) -> Any:
+    async with (
+        aiohttp.ClientSession(headers=AUTH) as http,
+        http.request(method, srv.http + path, json=body) as r,
+    ):
+        text = await r.text()
+        assert r.status == status, (r.status, text)
+        return await r.json() if r.content_type == "application/json" else text
 
 
 async def new_event(srv: RunningServer, **fields: Any) -> dict[str, Any]:
@@ -167,7 +171,9 @@ async def test_each_bad_invite_is_refused_with_its_own_reason(server: RunningSer
         await h.send(Host(action="lock", args={"locked": True}))
         assert (await h.reply(Notice)).kind == "event_done"
         code = CloseCode.EVENT_LOCKED
-        assert await refused(server, invite=await invite(server, locked["id"]), event=locked["id"]) == (
+        assert await refused(
+            server, invite=await invite(server, locked["id"]), event=locked["id"]
+        ) == (
             code,
             CLOSE_REASONS[code],
         )
@@ -198,7 +204,9 @@ async def test_host_actions_reach_their_target(server: RunningServer) -> None:
         # mute: the guest is told, and its voice no longer reaches anyone
         service = server.app[VOICE]
         await host.send(Host(action="mute", args={"avatar": other.avatar_id}))
-        await other.until(lambda: any(isinstance(m, Notice) and m.kind == "muted" for m in other.others))
+        await other.until(
+            lambda: any(isinstance(m, Notice) and m.kind == "muted" for m in other.others)
+        )
         before = service.counters.dropped_muted
         for seq in range(1, 6):
             await other.send(Voice(seq=seq, talking=True, megaphone=False, data=b"\x01" * 40))
@@ -218,7 +226,7 @@ async def test_host_actions_reach_their_target(server: RunningServer) -> None:
 
         # a guest may not use the host's tools
         await guest.send(Host(action="shuffle", args={}))
-        err = await guest.reply(__import__("server.protocol.messages", fromlist=["Error"]).Error)
+        err = await guest.reply(Error)
         assert err.code == "forbidden"
 
 
