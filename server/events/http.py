@@ -21,7 +21,7 @@ from server.errors import RequestError
 from server.events.model import BadField, parse_event, parse_time, patch_event
 from server.events.openapi import document
 from server.events.permissions import ACCOUNT_ROLES, ROLES
-from server.keys import CONFIG
+from server.keys import CONFIG, OUTBOX
 from server.staff import Actor, staff_actor
 
 if TYPE_CHECKING:
@@ -97,6 +97,7 @@ def add_routes(app: web.Application, service: EventService, moderation: Moderati
         except BadField as exc:
             raise _bad(exc) from None
         service.save_event(ev, actor.name, "event.create")
+        await app[OUTBOX].committed()  # an answered change is stored
         return web.json_response(summary(ev), status=201)
 
     async def get_event(request: web.Request) -> web.Response:
@@ -114,6 +115,7 @@ def add_routes(app: web.Application, service: EventService, moderation: Moderati
         except BadField as exc:
             raise _bad(exc) from None
         service.save_event(new, actor.name, "event.edit")
+        await app[OUTBOX].committed()
         return web.json_response(summary(new))
 
     async def cancel_event(request: web.Request) -> web.Response:
@@ -121,6 +123,7 @@ def add_routes(app: web.Application, service: EventService, moderation: Moderati
         ev = event_of(request)
         if not ev.cancelled:
             ev = service.cancel_event(ev, actor.name)
+        await app[OUTBOX].committed()
         return web.json_response(summary(ev))
 
     def invite_json(inv: Any, request: web.Request, with_token: bool) -> dict[str, Any]:
@@ -169,6 +172,7 @@ def add_routes(app: web.Application, service: EventService, moderation: Moderati
         if ev.cancelled:
             raise _error(web.HTTPConflict, "cancelled", "a cancelled event takes no invites")
         inv, _ = service.make_invite(ev, role, label.strip(), expires, single, actor.name)
+        await app[OUTBOX].committed()
         return web.json_response(invite_json(inv, request, True), status=201)
 
     async def revoke_invite(request: web.Request) -> web.Response:
@@ -177,9 +181,9 @@ def add_routes(app: web.Application, service: EventService, moderation: Moderati
         inv = service.invites.get(request.match_info["invite_id"])
         if inv is None or inv.event != ev.id:
             raise _error(web.HTTPNotFound, "no_invite", "no invite with this id for this event")
-        return web.json_response(
-            invite_json(service.revoke_invite(inv, actor.name), request, False)
-        )
+        inv = service.revoke_invite(inv, actor.name)
+        await app[OUTBOX].committed()
+        return web.json_response(invite_json(inv, request, False))
 
     async def attendance(request: web.Request) -> web.Response:
         staff_actor(request, EVENT_ROLES)
