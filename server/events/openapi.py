@@ -53,6 +53,54 @@ def _errors(*codes: int) -> dict[str, Any]:
     return out
 
 
+_OPERATION_IDS = {
+    ("/staff/events", "get"): "listEvents",
+    ("/staff/events", "post"): "createEvent",
+    ("/staff/events/halls", "get"): "listHalls",
+    ("/staff/events/{event_id}", "get"): "getEvent",
+    ("/staff/events/{event_id}", "patch"): "editEvent",
+    ("/staff/events/{event_id}/cancel", "post"): "cancelEvent",
+    ("/staff/events/{event_id}/invites", "get"): "listInvites",
+    ("/staff/events/{event_id}/invites", "post"): "createInvite",
+    ("/staff/events/{event_id}/invites/{invite_id}/revoke", "post"): "revokeInvite",
+    ("/staff/events/{event_id}/attendance", "get"): "getAttendance",
+    ("/staff/events/{event_id}/attendance.csv", "get"): "getAttendanceCsv",
+    ("/staff/events/{event_id}/live", "get"): "getLive",
+    ("/staff/events/{event_id}/actions", "post"): "hostAction",
+    ("/staff/moderation/reports", "get"): "listReports",
+    ("/staff/moderation/actions", "post"): "moderate",
+}
+_USES_EVENT = (
+    "getEvent",
+    "editEvent",
+    "cancelEvent",
+    "listInvites",
+    "createInvite",
+    "getAttendance",
+    "getAttendanceCsv",
+    "getLive",
+    "hostAction",
+)
+
+
+def _link(paths: dict[str, Any]) -> None:
+    """Operation ids, and links from what a creation answers to the operations that use it."""
+    for (path, method), op_id in _OPERATION_IDS.items():
+        paths[path][method]["operationId"] = op_id
+    created = paths["/staff/events"]["post"]["responses"]["201"]
+    created["links"] = {
+        op: {"operationId": op, "parameters": {"event_id": "$response.body#/id"}}
+        for op in _USES_EVENT
+    }
+    invited = paths["/staff/events/{event_id}/invites"]["post"]["responses"]["201"]
+    invited["links"] = {
+        "revokeInvite": {
+            "operationId": "revokeInvite",
+            "parameters": {"event_id": "$response.body#/event", "invite_id": "$response.body#/id"},
+        }
+    }
+
+
 def document(halls: dict[str, tuple[str, ...]], max_capacity: int) -> dict[str, Any]:
     """The document for a world with these halls (hall id -> its table ids)."""
     tables = sorted({t for ts in halls.values() for t in ts})
@@ -284,6 +332,7 @@ def document(halls: dict[str, tuple[str, ...]], max_capacity: int) -> dict[str, 
             },
         },
     }
+    _link(paths)
     return {
         "openapi": "3.1.0",
         "info": {
