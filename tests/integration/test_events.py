@@ -13,7 +13,7 @@ from websockets.exceptions import ConnectionClosed
 
 from server.events.service import attendance_stream
 from server.events.wire import EventState, Host, Moderate
-from server.keys import EVENTS, HALL, STORE, VOICE
+from server.keys import EVENTS, HALL, OUTBOX, STORE, VOICE
 from server.protocol.codes import CLOSE_REASONS, PROTOCOL_VERSION, CloseCode
 from server.protocol.messages import Error, Hello, Notice, Voice, VoiceFrame
 from tests.integration.client import WAIT, Client, until
@@ -256,3 +256,24 @@ async def test_staff_ban_refuses_the_device_again(server: RunningServer) -> None
         assert (await c.closed())[0] == CloseCode.BANNED
     code = CloseCode.BANNED
     assert await refused(server, device="device-0123456789") == (code, CLOSE_REASONS[code])
+
+
+async def test_attendance_is_deleted_after_the_retention_period(server: RunningServer) -> None:
+    ev = await new_event(server, start=when(-3 * 3600), end=when(-2 * 3600))
+    kept = await new_event(server)
+    service = server.app[EVENTS]
+    outbox = server.app[OUTBOX]
+    for e in (ev, kept):
+        outbox.append(
+            attendance_stream(e["id"]),
+            "v-join",
+            {"visit": "v", "kind": "join", "name": "山田", "label": "", "role": "guest", "at": 1.0},
+        )
+    await outbox.committed()
+    assert service.purge(time.time() + 90 * 86400 - 3 * 3600) == []  # within the 90 days
+    assert service.purge(time.time() + 90 * 86400) == [ev["id"]]  # ended 90 days ago: gone
+    await outbox.committed()
+    assert await server.app[STORE].records(attendance_stream(ev["id"])) == []
+    assert len(await server.app[STORE].records(attendance_stream(kept["id"]))) == 1
+    att = await api(server, "GET", f"/staff/events/{ev['id']}/attendance")
+    assert att["visits"] == []
