@@ -6,4 +6,5 @@
 export const FEATURE_MODULES = [
   '/client/kiosk/feature.js',
   '/client/briefing/feature.js',
+  '/client/events/feature.js',
 ];
