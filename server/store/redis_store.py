@@ -71,7 +71,6 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
     end
   elseif kind == 'drop' then
     redis.call('DEL', KEYS[op[2]], KEYS[op[3]])
-    end
   end
 end
 return 1
