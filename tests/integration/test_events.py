@@ -195,6 +195,8 @@ async def test_host_actions_reach_their_target(server: RunningServer) -> None:
         Client(server.ws, "鈴木", invite=await invite(server, ev["id"])) as other,
     ):
         await host.until(lambda: guest.avatar_id in host.view and other.avatar_id in host.view)
+        # the round has begun (its shuffle seats everyone): from now on only the host moves people
+        await guest.until(lambda: (st := event_state(guest)) and st["phase"] == "running")
         # move: the guest's own snapshot shows it at table 3
         await host.send(Host(action="move", args={"avatar": guest.avatar_id, "table": "table-3"}))
         assert (await host.reply(Notice)).kind == "event_done"
