@@ -22,7 +22,18 @@ from server.dispatch import Dispatcher
 from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.hooks import Hooks
-from server.keys import CONFIG, CONNECTIONS, DISPATCH, HALL, HEALTH, HOOKS, METRICS, SECURITY, WORLD
+from server.keys import (
+    CONFIG,
+    CONNECTIONS,
+    DISPATCH,
+    HALL,
+    HEALTH,
+    HOOKS,
+    METRICS,
+    OUTBOX,
+    SECURITY,
+    WORLD,
+)
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -266,6 +277,8 @@ async def _handshake(
     session.opts = dict(opts)
     session.resume_token = hello.resume or ""
     app[HOOKS].run_hello(session, hello)
+    if session.commit_before_welcome:  # a hello hook wrote a record this WELCOME acknowledges
+        await app[OUTBOX].committed(session.commit_before_welcome)
     joined = app[HALL].join(session)
     if joined is not session:
         joined.attach(ws, request.transport)

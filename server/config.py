@@ -68,6 +68,11 @@ class Config:
     # the microphone only to a secure context, which a phone on http://192.168.… is not
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    # Events (server/events/): the HMAC key of invite tokens (None: one kept in
+    # DATA_DIR/invite-secret, made at the first start; give every process of a cluster the same),
+    # and how long attendance records are kept after an event ends
+    invite_secret: str | None = None
+    attendance_retention_days: float = 90.0
 
     @property
     def asset_dir(self) -> Path:

@@ -7,7 +7,18 @@ from collections.abc import Callable
 from aiohttp import web
 
 from assets_manifest.store import AssetStore
-from server import assets_http, audit, briefing, cluster, console, kiosk, resume, store, voice
+from server import (
+    assets_http,
+    audit,
+    briefing,
+    cluster,
+    console,
+    events,
+    kiosk,
+    resume,
+    store,
+    voice,
+)
 from server.config import Config
 from server.keys import ASSET_STORES, CONFIG
 
@@ -36,5 +47,6 @@ SETUPS: list[Callable[[web.Application], None]] = [
     kiosk.setup,
     briefing.setup,
     voice.setup,
+    events.setup,  # after voice: its hooks re-apply a host's mute over voice's reset
     resume.setup,
 ]

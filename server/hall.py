@@ -88,6 +88,8 @@ class Hall:
     def _instance_with_room(self) -> Instance:
         best: Instance | None = None
         for inst in self.instances:
+            if inst.private:
+                continue
             if inst.has_room() and (best is None or inst.population < best.population):
                 best = inst
         if best is not None:
@@ -124,11 +126,34 @@ class Hall:
         session.color = PALETTE[self._joined % len(PALETTE)]
         if session.mode == "watch":
             self.watchers.add(session)
+        elif session.place_in:
+            self.private_instance(session.place_in).on_join(session)
         else:
             self._instance_with_room().on_join(session)
         self.by_token[session.resume_token] = session
         session.to(SessionState.ACTIVE)
         return session
+
+    def private_instance(self, instance_id: str) -> Instance:
+        """The private instance ``instance_id`` (an event's), opened if need be.
+
+        A private instance never takes a public join (:meth:`_instance_with_room` skips it); a
+        session goes there when a hello hook names it in ``session.place_in``.
+
+        Raises:
+            PeerError: WORLD_FULL when it is not open and ``max_instances`` are.
+        """
+        for inst in self.instances:
+            if inst.id == instance_id:
+                if not inst.has_room():
+                    raise PeerError(CloseCode.WORLD_FULL)
+                return inst
+        if len(self.instances) >= self.config.max_instances:
+            raise PeerError(CloseCode.WORLD_FULL)
+        inst = Instance(instance_id, self.world, self.config, self.metrics, self.hooks, private=True)
+        self.instances.append(inst)
+        inst.start()
+        return inst
 
     def joined(self, session: Session, resumed: bool) -> None:
         """Run the join (or resume) hooks for a session :meth:`join` placed and WELCOME told."""
@@ -214,8 +239,12 @@ class Hall:
             await self._dispose_empty(now)
 
     async def _dispose_empty(self, now: float) -> None:
-        """Stop the extra instances that have stood empty past the grace period (never the first)."""
-        for inst in self.instances[1:]:
+        """Stop the extra instances that have stood empty past the grace period (never the first
+        public one)."""
+        first = next((i for i in self.instances if not i.private), None)
+        for inst in list(self.instances):
+            if inst is first:
+                continue
             if inst.empty_since is not None and now - inst.empty_since > self.dispose_grace:
                 self.instances.remove(inst)
                 await inst.stop()

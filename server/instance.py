@@ -60,9 +60,20 @@ class Instance:
     """One copy of a world with room for ``capacity`` avatars."""
 
     def __init__(
-        self, instance_id: str, world: World, config: Config, metrics: Metrics, hooks: Hooks
+        self,
+        instance_id: str,
+        world: World,
+        config: Config,
+        metrics: Metrics,
+        hooks: Hooks,
+        *,
+        private: bool = False,
     ) -> None:
         self.id = instance_id
+        #: an event's instance: only the sessions a hello hook sends here (never a public join)
+        self.private = private
+        #: blocked[a, b]: a does not see (nor hear) b; allocated at the first block
+        self.blocked: np.ndarray | None = None
         self.hooks = hooks
         self.world = world
         self.config = config
@@ -157,6 +168,9 @@ class Instance:
             return
         del self.sessions[slot]
         self.crowd.remove(slot)
+        if self.blocked is not None:
+            self.blocked[slot, :] = False
+            self.blocked[:, slot] = False
         self.names[slot] = ""
         self._cooling.append((self.tick, slot))
         if not self.sessions:
@@ -199,6 +213,26 @@ class Instance:
         vt = self.view_tick
         vt[(vt >= 0) & (vt <= left_at)] = -1
         return slot
+
+    def move_avatar(self, avatar_id: int, floor: int, x: float, z: float, yaw: float) -> None:
+        """Put an avatar of this instance at a point (a host's move, an agenda's shuffle); every
+        viewer's next snapshot shows it there.
+
+        Raises:
+            ValueError: no such avatar here, or the point is not on the floor.
+        """
+        if avatar_id not in self.sessions:
+            raise ValueError(f"no avatar {avatar_id} in {self.id}")
+        self.crowd.place(avatar_id, floor, x, z, yaw)
+        self.visible_fresh[avatar_id] = False
+
+    def block(self, a: int, b: int, blocked: bool = True) -> None:
+        """``a`` and ``b`` stop (or start again) seeing and hearing each other."""
+        if self.blocked is None:
+            if not blocked:
+                return
+            self.blocked = np.zeros((self.capacity, self.capacity), dtype=bool)
+        self.blocked[a, b] = self.blocked[b, a] = blocked
 
     # -- inputs --------------------------------------------------------------------------------
 
@@ -303,6 +337,9 @@ class Instance:
         slots = np.fromiter((s.avatar_id for s in viewers), dtype=np.intp, count=n)
         acked = np.fromiter((s.acked_tick for s in viewers), dtype=np.int64, count=n)
         visible, beyond = self._interest(slots, tick)
+        if self.blocked is not None:  # per-viewer mask: a blocked avatar is not in the view
+            hide = self.blocked[slots[:, None], np.maximum(visible, 0)] & (visible >= 0)
+            visible = np.where(hide, -1, visible)
         cur = sort_views(visible)
         ring = tick % HISTORY
         self.views[ring, slots, : cur.shape[1]] = cur

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from server.cluster.bus import Outbox as BusOutbox
     from server.config import Config
     from server.dispatch import Dispatcher
+    from server.events import EventService
     from server.hall import Hall
     from server.hooks import Hooks
     from server.kiosk.service import KioskService
@@ -53,6 +54,7 @@ __all__ = [
     "OUTBOX",
     "AUDIT",
     "ACCOUNTS",
+    "EVENTS",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -86,3 +88,5 @@ OUTBOX: web.AppKey[Outbox] = web.AppKey("outbox")
 AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
 #: this process's copy of the staff accounts and signed-out sessions (``server.accounts``)
 ACCOUNTS: web.AppKey[AccountBook] = web.AppKey("accounts")
+#: invite-only events and moderation (``server.events``)
+EVENTS: web.AppKey[EventService] = web.AppKey("events")

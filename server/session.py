@@ -125,6 +125,10 @@ class Session:
         self.opts: dict[str, Any] = {}
         # "staff" or "host" when a hello hook said so (never taken from what the client sent)
         self.role = ""
+        # the private instance a hello hook chose for this session (an event's), "" for the public
+        self.place_in = ""
+        # an outbox record (its sequence number) that must be committed before WELCOME (attendance)
+        self.commit_before_welcome = 0
         # snapshots: the newest the client has acknowledged (the views sent are kept by the instance)
         self.acked_tick = 0
         self.behind_since: float | None = None

@@ -217,9 +217,11 @@ export class App {
     const q = new URLSearchParams(location.search);
     const opts = { mode: 'avatar' };
     if (q.get('invite')) opts.invite = q.get('invite').slice(0, 256);
+    if (q.get('event')) opts.event = q.get('event').slice(0, 64);
     if (q.get('briefing')) opts.briefing = q.get('briefing').slice(0, 64);
     // staff who signed in to a console in this tab (briefing/staff.js) get the megaphone
     try { if (sessionStorage.getItem('emachi.staff')) opts.staff = sessionStorage.getItem('emachi.staff').slice(0, 256); } catch { /* private mode */ }
+    opts.device = deviceId(); // a random id kept in this browser: a moderator's ban holds it, nothing personal
     return opts;
   }
 
@@ -274,8 +276,16 @@ export class App {
       const key = {
         [CloseCode.REPLACED]: 'msg.replaced', [CloseCode.REMOVED]: 'msg.removed',
         [CloseCode.UNSUPPORTED_VERSION]: 'msg.version', [CloseCode.UNAUTHORIZED]: 'msg.unauthorized',
+        [CloseCode.INVITE_INVALID]: 'msg.invite.invalid', [CloseCode.INVITE_EXPIRED]: 'msg.invite.expired',
+        [CloseCode.INVITE_REVOKED]: 'msg.invite.revoked', [CloseCode.INVITE_OTHER_EVENT]: 'msg.invite.other',
+        [CloseCode.INVITE_USED]: 'msg.invite.used', [CloseCode.EVENT_FULL]: 'msg.event.full',
+        [CloseCode.EVENT_NOT_STARTED]: 'msg.event.early', [CloseCode.EVENT_OVER]: 'msg.event.over',
+        [CloseCode.EVENT_LOCKED]: 'msg.event.locked', [CloseCode.BANNED]: 'msg.banned',
       }[detail.code];
-      if (key) this.showBanner(t(key), 'bad');
+      // a host's own words (a removal's reason) come after the plain sentence
+      const why = detail.code === CloseCode.REMOVED && detail.reason && detail.reason !== 'removed by the host'
+        ? ` (${detail.reason})` : '';
+      if (key) this.showBanner(t(key) + why, 'bad');
     }
     this.renderStatus();
     this.emit('state', detail);
@@ -500,5 +510,21 @@ export class App {
     this.messages.dispose();
     this.testHooks?.dispose();
     this.listeners.clear();
+  }
+}
+
+const DEVICE_KEY = 'emachi.device';
+
+/** This browser's random device id (16 bytes, hex), made once. */
+function deviceId() {
+  try {
+    let id = localStorage.getItem(DEVICE_KEY);
+    if (!id || !/^[0-9a-f]{32}$/.test(id)) {
+      id = Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, '0')).join('');
+      localStorage.setItem(DEVICE_KEY, id);
+    }
+    return id;
+  } catch {
+    return undefined; // private mode: no id
   }
 }

@@ -13,7 +13,10 @@ const CLOCK_SAMPLES = 8;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const FULL_RETRY_MS = 15000;
 // closes after which trying again cannot help
-const FINAL = new Set([CloseCode.UNSUPPORTED_VERSION, CloseCode.REPLACED, CloseCode.REMOVED, CloseCode.UNAUTHORIZED]);
+const FINAL = new Set([CloseCode.UNSUPPORTED_VERSION, CloseCode.REPLACED, CloseCode.REMOVED, CloseCode.UNAUTHORIZED,
+  CloseCode.INVITE_INVALID, CloseCode.INVITE_EXPIRED, CloseCode.INVITE_REVOKED, CloseCode.INVITE_OTHER_EVENT,
+  CloseCode.INVITE_USED, CloseCode.EVENT_FULL, CloseCode.EVENT_NOT_STARTED, CloseCode.EVENT_OVER,
+  CloseCode.EVENT_LOCKED, CloseCode.BANNED]);
 
 export const now = () => performance.timeOrigin + performance.now();
 

@@ -7,4 +7,5 @@ export const FEATURE_MODULES = [
   '/client/kiosk/feature.js',
   '/client/briefing/feature.js',
   '/client/voice/feature.js',
+  '/client/events/feature.js',
 ];

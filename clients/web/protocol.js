@@ -21,6 +21,8 @@ export const MsgType = Object.freeze({
   QUESTION: 9,
   BRIEFING_JOIN: 10,
   VOICE: 11,
+  HOST: 12,
+  MODERATE: 13,
   // server -> client
   WELCOME: 32,
   SNAPSHOT: 33,
@@ -36,6 +38,7 @@ export const MsgType = Object.freeze({
   VOICE_FRAME: 43,
   AUDIO_SUBS: 44,
   VOICE_HEARD: 45,
+  EVENT: 46,
 });
 
 export const CloseCode = Object.freeze({
@@ -52,6 +55,16 @@ export const CloseCode = Object.freeze({
   REMOVED: 4010,
   UNAUTHORIZED: 4011,
   TOO_MANY_CONNECTIONS: 4012,
+  INVITE_INVALID: 4013,
+  INVITE_EXPIRED: 4014,
+  INVITE_REVOKED: 4015,
+  INVITE_OTHER_EVENT: 4016,
+  INVITE_USED: 4017,
+  EVENT_FULL: 4018,
+  EVENT_NOT_STARTED: 4019,
+  EVENT_OVER: 4020,
+  EVENT_LOCKED: 4021,
+  BANNED: 4022,
 });
 
 /** Field names of each server → client message, in wire order. */
@@ -72,6 +85,7 @@ const SERVER_FIELDS = Object.freeze({
   [MsgType.VOICE_FRAME]: ['frames'], // [[from_id, seq, data], ...] for one listener, every 20 ms
   [MsgType.AUDIO_SUBS]: ['add', 'remove'], // add: [[id, gain]], remove: [id]
   [MsgType.VOICE_HEARD]: ['count', 'ids'], // to a speaker: how many hear them, and (some of) whom
+  [MsgType.EVENT]: ['state'], // an event's agenda, timer, tables, roster (server/events/wire.py)
 });
 
 const TYPE_NAMES = Object.freeze(Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k])));
@@ -107,6 +121,7 @@ export function decodeMessage(data) {
     case MsgType.VOICE_FRAME:
     case MsgType.AUDIO_SUBS:
     case MsgType.VOICE_HEARD:
+    case MsgType.EVENT:
       names = SERVER_FIELDS[type];
       break;
     default:
@@ -140,6 +155,10 @@ export const helperAsk = (helper, query) => [MsgType.HELPER_ASK, helper, query];
 export const question = (briefingId, text) => [MsgType.QUESTION, briefingId, text];
 export const briefingJoin = (briefingId) => [MsgType.BRIEFING_JOIN, briefingId];
 /** One Opus packet (Uint8Array) of 20 ms; talking false: stopped; megaphone: staff only. */
+/** An event action (host tools; raise_hand, lower_hand, leave for guests), args a map. */
+export const hostAction = (action, args = {}) => [MsgType.HOST, action, args];
+/** Block, unblock or report another avatar (reason: '' or a few words for the staff). */
+export const moderate = (action, target, reason = '') => [MsgType.MODERATE, action, target, reason];
 export const voice = (seq, talking, megaphone, data) => [MsgType.VOICE, seq, talking, megaphone, data];
 
 // ---- yaw and positions on the wire ----
@@ -200,4 +219,14 @@ export const CLOSE_REASONS = Object.freeze({
   [CloseCode.REMOVED]: 'removed by the host',
   [CloseCode.UNAUTHORIZED]: 'token missing, invalid or expired',
   [CloseCode.TOO_MANY_CONNECTIONS]: 'too many connections from your network address; close another tab or try again later',
+  [CloseCode.INVITE_INVALID]: 'this invitation link is not valid; ask the organiser for a new one',
+  [CloseCode.INVITE_EXPIRED]: 'this invitation has expired; ask the organiser for a new one',
+  [CloseCode.INVITE_REVOKED]: 'this invitation was withdrawn by the organiser',
+  [CloseCode.INVITE_OTHER_EVENT]: 'this invitation is for another event',
+  [CloseCode.INVITE_USED]: 'this invitation was for one person and has been used already',
+  [CloseCode.EVENT_FULL]: 'the event is full',
+  [CloseCode.EVENT_NOT_STARTED]: 'the event has not started yet; come back a little before it begins',
+  [CloseCode.EVENT_OVER]: 'the event is over or was cancelled',
+  [CloseCode.EVENT_LOCKED]: 'the host has closed the doors of this event',
+  [CloseCode.BANNED]: 'you may not enter for a while (a moderator decided so)',
 });

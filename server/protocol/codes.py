@@ -32,6 +32,8 @@ class MsgType(IntEnum):
     QUESTION = 9
     BRIEFING_JOIN = 10
     VOICE = 11
+    HOST = 12
+    MODERATE = 13
     # server -> client
     WELCOME = 32
     SNAPSHOT = 33
@@ -47,6 +49,7 @@ class MsgType(IntEnum):
     VOICE_FRAME = 43
     AUDIO_SUBS = 44
     VOICE_HEARD = 45
+    EVENT = 46
 
 
 class CloseCode(IntEnum):
@@ -63,6 +66,16 @@ class CloseCode(IntEnum):
     REMOVED = 4010
     UNAUTHORIZED = 4011
     TOO_MANY_CONNECTIONS = 4012
+    INVITE_INVALID = 4013
+    INVITE_EXPIRED = 4014
+    INVITE_REVOKED = 4015
+    INVITE_OTHER_EVENT = 4016
+    INVITE_USED = 4017
+    EVENT_FULL = 4018
+    EVENT_NOT_STARTED = 4019
+    EVENT_OVER = 4020
+    EVENT_LOCKED = 4021
+    BANNED = 4022
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -79,4 +92,14 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.REMOVED: "removed by the host",
     CloseCode.UNAUTHORIZED: "token missing, invalid or expired",
     CloseCode.TOO_MANY_CONNECTIONS: "too many connections from your network address; close another tab or try again later",
+    CloseCode.INVITE_INVALID: "this invitation link is not valid; ask the organiser for a new one",
+    CloseCode.INVITE_EXPIRED: "this invitation has expired; ask the organiser for a new one",
+    CloseCode.INVITE_REVOKED: "this invitation was withdrawn by the organiser",
+    CloseCode.INVITE_OTHER_EVENT: "this invitation is for another event",
+    CloseCode.INVITE_USED: "this invitation was for one person and has been used already",
+    CloseCode.EVENT_FULL: "the event is full",
+    CloseCode.EVENT_NOT_STARTED: "the event has not started yet; come back a little before it begins",
+    CloseCode.EVENT_OVER: "the event is over or was cancelled",
+    CloseCode.EVENT_LOCKED: "the host has closed the doors of this event",
+    CloseCode.BANNED: "you may not enter for a while (a moderator decided so)",
 }

@@ -25,7 +25,7 @@ from aiohttp import web
 from server.config import Config
 from server.keys import CLUSTER, CONFIG, HEALTH, OUTBOX, STORE
 
-from .base import Add, Append, Batch, Delete, Put, Record, Store, StoreAway
+from .base import Add, Append, Batch, Delete, DropStream, Put, Record, Store, StoreAway
 from .memory import MemoryStore
 from .migrations import SchemaTooNew
 from .outbox import Outbox, OutboxFull
@@ -51,6 +51,7 @@ __all__ = [
     "Put",
     "Delete",
     "Append",
+    "DropStream",
     "Record",
 ]
 

@@ -15,6 +15,7 @@ operation     what                                       e.g.
 ``Put``       set a value (JSON), optionally expiring    briefing state, resume records
 ``Delete``    forget a value                             a resume record taken back
 ``Append``    a record with an id, kept in order, once   attendance, the moderation log
+``DropStream`` forget every record of a stream           attendance past its retention
 ============  =========================================  ===============================
 """
 
@@ -29,6 +30,7 @@ __all__ = [
     "Put",
     "Delete",
     "Append",
+    "DropStream",
     "Op",
     "Batch",
     "Record",
@@ -86,7 +88,14 @@ class Append:
     data: str  # JSON text
 
 
-Op = Add | Put | Delete | Append
+@dataclass(frozen=True, slots=True)
+class DropStream:
+    """Forget every record of ``stream`` (a retention period is over); dropping twice is safe."""
+
+    stream: str
+
+
+Op = Add | Put | Delete | Append | DropStream
 
 
 @dataclass(frozen=True, slots=True)

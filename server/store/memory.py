@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from .base import Add, Append, Batch, Delete, Put, Record, StoreAway
+from .base import Add, Append, Batch, Delete, DropStream, Put, Record, StoreAway
 
 __all__ = ["MemoryStore"]
 
@@ -55,6 +55,8 @@ class MemoryStore:
                 self._values.pop((op.space, op.key), None)
             elif isinstance(op, Append):
                 self._streams.setdefault(op.stream, {}).setdefault(op.id, op.data)
+            elif isinstance(op, DropStream):
+                self._streams.pop(op.stream, None)
         return True
 
     async def counters(self, space: str, since: str | None = None) -> dict[tuple[str, ...], int]:

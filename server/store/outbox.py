@@ -25,6 +25,7 @@ from .base import (
     Append,
     Batch,
     Delete,
+    DropStream,
     Op,
     Put,
     Store,
@@ -63,7 +64,7 @@ class Outbox:
         self.committed_batches = 0
         self._adds: dict[tuple[str, tuple[str, ...]], int] = {}
         self._values: dict[tuple[str, str], Put | Delete] = {}
-        self._appends: list[Append] = []
+        self._appends: list[Append | DropStream] = []
         self._seq = 0  # the newest record taken
         self._done = 0  # every record up to this one is committed
         self._flight: Batch | None = None
@@ -136,6 +137,13 @@ class Outbox:
         check_name(record_id, "record id")
         self._room(True)
         self._appends.append(Append(stream, record_id, dumps(data)))
+        return self._taken()
+
+    def drop_stream(self, stream: str) -> int:
+        """Forget every record of ``stream``, after the appends to it taken before (in order)."""
+        check_name(stream, "stream")
+        self._room(True)
+        self._appends.append(DropStream(stream))
         return self._taken()
 
     # -- acknowledgements -------------------------------------------------------------------------

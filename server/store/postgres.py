@@ -34,7 +34,18 @@ from typing import Any, TypeVar
 
 import asyncpg
 
-from .base import Add, Append, Batch, Delete, Put, Record, StoreAway, join_key, split_key
+from .base import (
+    Add,
+    Append,
+    Batch,
+    Delete,
+    DropStream,
+    Put,
+    Record,
+    StoreAway,
+    join_key,
+    split_key,
+)
 from .migrations import LATEST, POSTGRES, VERSION_TABLE_POSTGRES, SchemaTooNew, too_new
 
 __all__ = [
@@ -198,7 +209,7 @@ class PostgresStore:
     async def apply(self, batch: Batch) -> bool:
         counters: dict[tuple[str, str, str], int] = {}
         values: dict[tuple[str, str], Put | Delete] = {}
-        appends: list[Append] = []
+        appends: list[Append | DropStream] = []  # in order: a drop forgets what came before it
         for op in batch.ops:
             if isinstance(op, Add):
                 k = (op.space, op.key[0], split_key(op.key))
@@ -206,7 +217,7 @@ class PostgresStore:
             elif isinstance(op, Put | Delete):
                 values.pop((op.space, op.key), None)
                 values[op.space, op.key] = op  # the last one for a key is what stays
-            elif isinstance(op, Append):
+            elif isinstance(op, Append | DropStream):
                 appends.append(op)
         puts = [
             (s, k, v.value, v.ttl) for (s, k), v in sorted(values.items()) if isinstance(v, Put)
@@ -246,12 +257,20 @@ class PostgresStore:
                     await conn.executemany(
                         "DELETE FROM store_values WHERE space = $1 AND key = $2", deletes
                     )
-                if appends:
-                    await conn.executemany(
-                        "INSERT INTO store_records (stream, id, data) VALUES ($1, $2, $3) "
-                        "ON CONFLICT (stream, id) DO NOTHING",
-                        [(a.stream, a.id, a.data) for a in appends],
-                    )
+                run_: list[tuple[str, str, str]] = []
+                for a in [*appends, None]:
+                    if isinstance(a, Append):
+                        run_.append((a.stream, a.id, a.data))
+                        continue
+                    if run_:
+                        await conn.executemany(
+                            "INSERT INTO store_records (stream, id, data) VALUES ($1, $2, $3) "
+                            "ON CONFLICT (stream, id) DO NOTHING",
+                            run_,
+                        )
+                        run_ = []
+                    if isinstance(a, DropStream):
+                        await conn.execute("DELETE FROM store_records WHERE stream = $1", a.stream)
             return True
 
         # a big batch (an outbox that waited out an outage) is given the time its rows take

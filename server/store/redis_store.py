@@ -25,7 +25,18 @@ from typing import Any, TypeVar
 
 import redis.exceptions
 
-from .base import Add, Append, Batch, Delete, Put, Record, StoreAway, join_key, split_key
+from .base import (
+    Add,
+    Append,
+    Batch,
+    Delete,
+    DropStream,
+    Put,
+    Record,
+    StoreAway,
+    join_key,
+    split_key,
+)
 
 __all__ = ["RedisStore", "DEFAULT_PREFIX", "APPLY_LUA"]
 
@@ -58,6 +69,8 @@ for _, op in ipairs(cjson.decode(ARGV[2])) do
     if redis.call('HSETNX', KEYS[op[2]], op[4], op[5]) == 1 then
       redis.call('RPUSH', KEYS[op[3]], op[4])
     end
+  elseif kind == 'drop' then
+    redis.call('DEL', KEYS[op[2]], KEYS[op[3]])
   end
 end
 return 1
@@ -151,6 +164,8 @@ class RedisStore:
                 ops.append(["del", k(f"{p}v:{op.space}:{op.key}")])
             elif isinstance(op, Append):
                 ops.append(["app", k(f"{p}r:{op.stream}"), k(f"{p}ro:{op.stream}"), op.id, op.data])
+            elif isinstance(op, DropStream):
+                ops.append(["drop", k(f"{p}r:{op.stream}"), k(f"{p}ro:{op.stream}")])
         argv = [BATCH_MEMORY_S, json.dumps(ops, ensure_ascii=False, separators=(",", ":"))]
 
         async def run(_client: Any) -> Any:

@@ -19,7 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from .base import Add, Append, Batch, Delete, Put, Record, StoreAway, join_key, split_key
+from .base import (
+    Add,
+    Append,
+    Batch,
+    Delete,
+    DropStream,
+    Put,
+    Record,
+    StoreAway,
+    join_key,
+    split_key,
+)
 from .migrations import migrate_sqlite
 
 __all__ = ["SqliteStore"]
@@ -124,6 +135,8 @@ class SqliteStore:
                         "INSERT OR IGNORE INTO store_records (stream, id, data) VALUES (?, ?, ?)",
                         (op.stream, op.id, op.data),
                     )
+                elif isinstance(op, DropStream):
+                    db.execute("DELETE FROM store_records WHERE stream = ?", (op.stream,))
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")

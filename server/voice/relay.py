@@ -59,6 +59,27 @@ _packb = msgpack.Packer(use_bin_type=True).pack
 _HEAD = bytes((0x92, int(MsgType.VOICE_FRAME)))  # [VOICE_FRAME, frames]
 
 
+def _unblocked(sel: Selection, blocked: np.ndarray, lslots: np.ndarray) -> Selection:
+    """``sel`` without the speakers each avatar listener (the first rows) blocked, or was
+    blocked by; rows stay ascending with -1 padding at the end."""
+    n = len(lslots)
+    ids = sel.ids.copy()
+    gains = sel.gains.copy()
+    head = ids[:n]
+    drop = (head >= 0) & blocked[lslots[:, None], np.maximum(head, 0)]
+    if not drop.any():
+        return sel
+    big = np.iinfo(np.int64).max
+    keyed = np.where(drop | (head < 0), big, head)
+    order = np.argsort(keyed, axis=1, kind="stable")
+    head_sorted = np.take_along_axis(keyed, order, axis=1)
+    g = np.take_along_axis(np.where(drop, 0.0, gains[:n]), order, axis=1)
+    head_sorted[head_sorted == big] = -1
+    ids[:n] = head_sorted
+    gains[:n] = np.where(head_sorted < 0, 0.0, g)
+    return Selection(ids, gains)
+
+
 def pack_batch(elems: list[bytes]) -> bytes:
     """``VoiceFrame(frames).encode()`` from frames packed once each (shared by all listeners)."""
     n = len(elems)
@@ -215,6 +236,8 @@ class Room:
             np.concatenate([self.told.gains[lslots], *[t.gains for t in remote_told], empty.gains]),
         )
         sel = audible(self.table, Listeners.of(ids, pos, keys), speakers, told.ids, self.k)
+        if inst.blocked is not None and lslots.size:
+            sel = _unblocked(sel, inst.blocked, lslots)
         out, after = changes(told, sel)
         n = len(lslots)
         self.told.ids[lslots] = after.ids[:n]

@@ -20,6 +20,7 @@ from server.store import (
     Append,
     Batch,
     Delete,
+    DropStream,
     MemoryStore,
     Outbox,
     OutboxFull,
@@ -136,6 +137,15 @@ async def test_records_keep_their_order_and_their_ids_once(store: Store) -> None
     assert [(r.seq, r.id, r.data) for r in got] == [(i + 1, f"id{i}", {"n": i}) for i in range(6)]
     assert [r.id for r in await store.records("att", after=2, limit=2)] == ["id2", "id3"]
     assert await store.records("att", after=6) == []
+
+
+async def test_a_dropped_stream_is_gone_and_others_stay(store: Store) -> None:
+    await store.apply(batch("d1", Append("att:a", "x", "1"), Append("att:b", "y", "2")))
+    await store.apply(batch("d2", DropStream("att:a"), DropStream("att:never")))
+    assert await store.records("att:a") == []
+    assert [r.id for r in await store.records("att:b")] == ["y"]
+    await store.apply(batch("d3", Append("att:a", "x", "3")))  # the id may come back after a drop
+    assert [r.data for r in await store.records("att:a")] == [3]
 
 
 async def test_sqlite_keeps_everything_across_reopening(tmp_path: Path) -> None:
