@@ -12,6 +12,7 @@ import random
 import msgpack
 import pytest
 
+from server.events.wire import EventState, Host, Moderate
 from server.protocol.codes import CLOSE_REASONS, MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
     MESSAGE_TYPES,
@@ -100,6 +101,10 @@ WIRE: list[tuple[Message, bytes]] = [
     (VoiceFrame([[3, 7, b"\x01"]]), b"\x92\x2b\x91\x93\x03\x07\xc4\x01\x01"),
     (AudioSubs([[3, 0.5]], [4]), b"\x93\x2c\x91\x92\x03\xcb\x3f\xe0" + bytes(6) + b"\x91\x04"),
     (VoiceHeard(2, [3]), b"\x93\x2d\x02\x91\x03"),
+    # the events feature's messages (server/events/wire.py)
+    (Host("mute", {"target": 3}), b"\x93\x0c\xa4mute\x81\xa6target\x03"),
+    (Moderate("block", 7, ""), b"\x94\x0d\xa5block\x07\xa0"),
+    (EventState({"phase": "round"}), b"\x92\x2e\x81\xa5phase\xa5round"),
 ]
 
 
