@@ -92,11 +92,20 @@ async def _csrf_form(
         and CSRF_HEADER not in request.headers
         and request.content_type in _FORMS
     ):
-        form = await request.post()  # aiohttp keeps the body: the handler can read it again
+        form = await _form(request)  # aiohttp keeps the body: the handler can read it again
         value = form.get(CSRF_FIELD)
         if isinstance(value, str):
             request[CSRF_FORM_KEY] = value
     return await handler(request)
+
+
+async def _form(request: web.Request) -> Any:
+    """The request's form; a body that does not parse as its Content-Type says (a multipart
+    type without a boundary, say) is the peer's fault: 400 with what was wrong, never a 500."""
+    try:
+        return await request.post()
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=f"expected a form body matching its Content-Type: {exc}") from None
 
 
 async def _poll_accounts(app: web.Application) -> AsyncIterator[None]:
@@ -198,7 +207,7 @@ async def signin(request: web.Request) -> web.StreamResponse:
         )
         resp.headers["Retry-After"] = str(int(wait) + 1)
         return resp
-    form = await request.post()
+    form = await _form(request)
     name, password = form.get("name"), form.get("password")
     next_ = _safe_next(form.get("next"))
     if not isinstance(name, str) or not isinstance(password, str):
