@@ -1,13 +1,17 @@
 """The helpers say how sure they are: only an item's own name or a known alias is answered as
-that item; a typo, a compound or the start of a name is a guess, said as one, with candidates."""
+that item; a typo, a compound or the start of a name is a guess, said as one, with candidates.
+And the moving checklist's answers and ticks travel to a phone as ids only."""
 
 from __future__ import annotations
+
+from urllib.parse import parse_qsl
 
 import pytest
 
 from server.config import ROOT
 from server.kiosk.catalog import load_catalog
 from server.kiosk.garbage import GarbageGuide, load_garbage
+from server.kiosk.moving import AnswerError, MovingGuide, load_moving
 
 CATALOG_DIR = ROOT / "worlds" / "machida-city-hall" / "catalog"
 
@@ -75,3 +79,42 @@ def test_a_candidate_picked_is_then_answered_surely(garbage: GarbageGuide) -> No
     for s in garbage.lookup("ソファベッド")["suggestions"]:
         again = garbage.lookup(s["ja"])
         assert again["sure"] is True and again["item"]["name"] == s
+
+
+# -- the moving checklist carried to a phone --------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def moving() -> MovingGuide:
+    return load_moving(CATALOG_DIR / "moving.yaml", load_catalog(CATALOG_DIR / "catalog.yaml"))
+
+
+def test_a_checklist_and_its_ticks_go_to_the_phone_and_back(moving: MovingGuide) -> None:
+    answers = {"direction": "out", "who": "alone", "nhi": True}
+    q = moving.share_query(answers, ["nhi-leave", "move-out-notice"])
+    # question and step ids only, ticks in checklist order, a "no" left out
+    assert q == "direction=out&who=alone&nhi=1&done=move-out-notice,nhi-leave"
+    back, done = moving.parse_share(dict(parse_qsl(q)))
+    assert back == moving.normalise(answers) and done == ["move-out-notice", "nhi-leave"]
+    assert moving.checklist(answers)["share"] == "direction=out&who=alone&nhi=1"
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ({"direction": "out"}, "for 'who'"),
+        ({"direction": "out", "who": "alone", "nhi": "maybe"}, "1 or 0 for 'nhi'"),
+        ({"direction": "out", "who": "alone", "name": "山田"}, "'name' is not a question"),
+        ({"direction": "out", "who": "alone", "done": "school"}, "'school' is not one"),
+    ],
+)
+def test_a_shared_link_with_anything_else_is_refused(
+    moving: MovingGuide, query: dict[str, str], says: str
+) -> None:
+    with pytest.raises(AnswerError, match=says):
+        moving.parse_share(query)
+
+
+def test_a_tick_outside_the_checklist_is_not_written(moving: MovingGuide) -> None:
+    with pytest.raises(AnswerError, match="'school' is not one"):
+        moving.share_query({"direction": "out", "who": "alone"}, ["school"])
