@@ -4,10 +4,7 @@ a rate that is defined, a favicon, and the moving checklist carried to a phone."
 
 from __future__ import annotations
 
-import asyncio
 import re
-import time
-from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,16 +14,10 @@ from server.briefing.service import LiveBriefing
 from server.briefing.timeline import Action
 from server.keys import BRIEFINGS, KIOSKS
 from tests.integration.conftest import STAFF_TOKEN, RunningServer, StartServer
+from tests.tools import until
 from tests.unit.test_minutes_as_spoken import at, doc
 
 AUTH = {"Authorization": f"Bearer {STAFF_TOKEN}"}
-
-
-async def until(pred: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    end = time.monotonic() + timeout
-    while not await pred():
-        assert time.monotonic() < end, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def ended_run(srv: RunningServer) -> LiveBriefing:
@@ -99,7 +90,7 @@ async def test_kiosk_page_names_the_channels_and_defines_its_rate(server: Runnin
         async def counted() -> bool:
             return "<td>2.00</td>" in await page()
 
-        await until(counted)
+        await until(counted, what="the counts on the page")
         html = await page()
     head = re.search(r"<thead>.*?</thead>", html, re.S)[0]  # type: ignore[index]
     for name in ("LINE", "Graffer グラファー", "マイナポータル", "東京共同電子申請", "市のホームページ"):
