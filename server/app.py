@@ -95,6 +95,7 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     app.router.add_get("/metrics", metrics_handler)
     app.router.add_get("/api/world", world_handler)
     app.router.add_get("/", index_handler)
+    app.router.add_get("/favicon.ico", favicon_handler)
     for feature in features.SETUPS:
         feature(app)
     if CLIENT_DIR.is_dir():
@@ -180,6 +181,14 @@ async def index_handler(request: web.Request) -> web.StreamResponse:
     if not index.is_file():
         return web.Response(text="emachi: the web client is not installed", status=503)
     return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+
+async def favicon_handler(request: web.Request) -> web.StreamResponse:
+    """The site icon (a small SVG), so that no page's automatic request for it is a 404."""
+    icon = CLIENT_DIR / "favicon.svg"
+    if not icon.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(icon, headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"})
 
 
 # -- WebSocket ----------------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost")
     serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the private key (PEM) of --tls-cert")
+    serve.add_argument("--time-zone", default=_DEFAULTS.time_zone, metavar="ZONE", help="the city's time zone, an IANA name: times on staff pages and in the minutes (default %(default)s)")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
@@ -182,7 +183,13 @@ def _serve(args: argparse.Namespace) -> int:
         database_url=args.database,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
+        time_zone=args.time_zone,
     )
+    try:
+        config.tz  # noqa: B018 - refused at start, in one line, not at the first minutes
+    except ValueError as exc:
+        print(f"emachi: --time-zone: {exc}", file=sys.stderr)
+        return 1
     try:
         ssl_context = tls_context(config)
     except ValueError as exc:

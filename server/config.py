@@ -5,12 +5,30 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-__all__ = ["Config", "ROOT", "CLIENT_DIR"]
+__all__ = ["Config", "ROOT", "CLIENT_DIR", "DEFAULT_TIME_ZONE", "time_zone"]
 
 ROOT = Path(__file__).resolve().parent.parent
 #: the web client, served at /client/
 CLIENT_DIR = ROOT / "clients" / "web"
+#: the city's time zone: staff pages and minutes show times in it (UTC beside, in the minutes)
+DEFAULT_TIME_ZONE = "Asia/Tokyo"
+
+
+def time_zone(name: str) -> ZoneInfo:
+    """The IANA time zone ``name`` (``Asia/Tokyo``).
+
+    Raises:
+        ValueError: not a time zone this system knows, with what was expected.
+    """
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ValueError(
+            f"expected an IANA time zone name such as {DEFAULT_TIME_ZONE} or Europe/Berlin, "
+            f"got {name!r}"
+        ) from None
 
 
 @dataclass(slots=True)
@@ -73,6 +91,13 @@ class Config:
     # and how long attendance records are kept after an event ends
     invite_secret: str | None = None
     attendance_retention_days: float = 90.0
+    # the city's time zone (``--time-zone``, an IANA name): times on staff pages and in minutes
+    time_zone: str = DEFAULT_TIME_ZONE
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """:attr:`time_zone` as a ZoneInfo (ValueError when it is not one)."""
+        return time_zone(self.time_zone)
 
     @property
     def asset_dir(self) -> Path:

@@ -12,6 +12,8 @@ points"):
   ``POST /staff/briefings/{id}/schedule`` (``{"at": ms | ISO time | null}``: the announced start),
   ``GET /staff/briefings/{id}/questions``,
   ``POST /staff/briefings/{id}/questions/{qid}/{show|answered}``, ``GET /staff/briefings/{id}/minutes``;
+- the minutes as files: ``GET /staff/minutes/`` (every run's, with links) and
+  ``GET /staff/minutes/{file}`` (:mod:`server.briefing.minutes_http`);
 - staff page: ``GET /staff/briefings/{id}/console`` (buttons for all of the above; opened once
   with ``?token=...``, which sets the staff session cookie: ``server.staff``);
 - public: ``GET /api/briefings`` (what can be watched), ``GET /api/briefings/{id}`` (its segments),
@@ -40,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from server.audit import audit
+from server.briefing import minutes_http
 from server.briefing.audience import Audience, audience_zones
 from server.briefing.questions import QuestionError
 from server.briefing.service import BriefingService, LiveBriefing
@@ -75,7 +78,7 @@ def setup(app: web.Application) -> None:
     config = app[CONFIG]
     zones = audience_zones(app[WORLD])
     audience = Audience(zones, every=round(AUDIENCE_SECONDS * config.tick_rate))
-    service = BriefingService(config.data_dir, audience)
+    service = BriefingService(config.data_dir, audience, time_zone=config.tz)
     app[BRIEFINGS] = service
 
     def on_tick(inst: Instance) -> None:
@@ -120,6 +123,7 @@ def setup(app: web.Application) -> None:
     r.add_post("/staff/briefings/{id}/questions/{qid:\\d+}/{action:show|answered}", staff_question)
     r.add_get("/staff/briefings/{id}/minutes", staff_minutes)
     r.add_get("/staff/briefings/{id}/console", staff_console)
+    minutes_http.mount(app)  # GET /staff/minutes/ and /staff/minutes/{file}
     if BUS in app:
         sync = BriefingSync(service, app[BUS], app[BUS_OUTBOX])
         sync.attach()
@@ -218,7 +222,7 @@ async def staff_state(request: web.Request) -> web.Response:
 
     staff_actor(request, STAFF)
     b = _briefing(request)
-    return _json(b.state_json(now_ms(), full=False))
+    return _json({**b.state_json(now_ms(), full=False), "time_zone": request.app[CONFIG].time_zone})
 
 
 async def staff_action(request: web.Request) -> web.Response:

@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
+from zoneinfo import ZoneInfo
 
 import msgpack
 
@@ -36,6 +37,7 @@ from server.briefing.persist import LiveStateFile
 from server.briefing.questions import Question, QuestionQueue, QuestionState, RateLimit
 from server.briefing.render import load_timeline
 from server.briefing.timeline import Action, State, Timeline
+from server.config import DEFAULT_TIME_ZONE
 from server.protocol.messages import Briefing as BriefingMsg
 from server.protocol.messages import Questions as QuestionsMsg
 
@@ -116,7 +118,9 @@ class LiveBriefing:
         self.online_seen: set[str] = set()
         self.hall_peak = 0
         self.online_peak = 0
-        self.spoken: set[int] = set()
+        self.spoken: set[int] = set()  # segments reached, even for an instant
+        #: spans of the timeline (s) that were played, merged: what the minutes call "as spoken"
+        self.played: list[list[float]] = []
         self._counts = {"hall": 0, "online": 0}
         self.joined: set[Session] = set()  # avatars that asked for it (BRIEFING_JOIN)
         #: who stands where the stage is seen (set by the service)
@@ -163,7 +167,25 @@ class LiveBriefing:
         if pos >= tl.total and tl.lengths:
             b = len(tl.lengths) - 1
         self.spoken.update(range(a, b + 1))
+        self._add_played(self._last_pos, pos)
         self._last_pos = pos
+
+    def _add_played(self, a: float, b: float) -> None:
+        """Note that positions ``a``..``b`` (s) were played, merging with what was before."""
+        if b <= a:
+            return
+        spans = sorted([*self.played, [a, b]])
+        merged: list[list[float]] = []
+        for x, y in spans:
+            if merged and x <= merged[-1][1] + 1e-6:
+                merged[-1][1] = max(merged[-1][1], y)
+            else:
+                merged.append([x, y])
+        self.played = merged
+
+    def played_within(self, a: float, b: float) -> float:
+        """Seconds of positions ``a``..``b`` that were played."""
+        return sum(max(0.0, min(b, y) - max(a, x)) for x, y in self.played)
 
     def act(self, action: Action, now: float, **kw: Any) -> State:
         self.notice = None  # staff act: what a restart did has been seen
@@ -264,16 +286,20 @@ class LiveBriefing:
     def minutes_doc(self) -> Minutes:
         tl = self.timeline
         segs = self.doc["segments"]
-        spoken = [
-            {
+        spoken = []
+        for i in sorted(self.spoken):
+            said = self.said(i)
+            if said is None:
+                continue  # reached, but skipped before a sentence of it was heard
+            text, whole = said
+            spoken.append({
                 "index": i,
                 "role": segs[i]["role"],
                 "name": segs[i]["name"],
-                "narration": segs[i]["narration"],
+                "narration": text,
                 "slide": segs[i]["slide"],
-            }
-            for i in sorted(self.spoken)
-        ]
+                "partly": not whole,
+            })
         return Minutes(
             id=self.id,
             title=self.doc["title"],
@@ -292,6 +318,24 @@ class LiveBriefing:
             interrupted=None if self.interrupted is None else str(self.interrupted["reason"]),
             restarts=[dict(r) for r in self.restarts],
         )
+
+    def said(self, i: int) -> tuple[str, bool] | None:
+        """What of segment ``i``'s narration was played: the sentences (captions) of which at
+        least half was played, and whether that is all of them; None when none was. A segment a
+        staff member skipped past after a second is not in the minutes' narration."""
+        seg = self.doc["segments"][i]
+        start = self.timeline.start_of(i)
+        caps = seg.get("captions") or []
+        if not caps:  # no captions: the segment's narration, if half of its speech was played
+            d = float(seg["duration"])
+            return (seg["narration"], True) if d <= 0 or self.played_within(start, start + d) >= d / 2 else None
+        heard = [
+            str(text) for a, b, text in caps
+            if self.played_within(start + float(a), start + float(b)) >= (float(b) - float(a)) / 2
+        ]
+        if not heard:
+            return None
+        return "".join(heard) if len(heard) < len(caps) else seg["narration"], len(heard) == len(caps)
 
     # -- kept between two runs of the server (server/briefing/persist.py) ------------------------
 
@@ -315,6 +359,7 @@ class LiveBriefing:
                 "played": tl.played,
             },
             "spoken": sorted(self.spoken),
+            "played": [list(x) for x in self.played],
             "last_pos": self._last_pos,
             "questions": [{**q.to_json(), "at": q.at} for q in self.questions.items],
             "attendance": {
@@ -347,6 +392,12 @@ class LiveBriefing:
         tl.played = float(t["played"])
         n = len(tl.lengths)
         self.spoken = {int(i) for i in snap["spoken"] if 0 <= int(i) < n}
+        if "played" in snap:
+            self.played = [[float(a), float(b)] for a, b in snap["played"]]
+        else:  # a snapshot from before the spans were kept: whole segments, as it was then
+            self.played = []
+            for i in sorted(self.spoken):
+                self._add_played(tl.start_of(i), tl.start_of(i) + tl.lengths[i])
         self._last_pos = float(snap["last_pos"])
         self.questions.items = [
             Question(id=i, text=str(q["text"]), at=float(q["at"]), state=QuestionState(q["state"]))
@@ -385,8 +436,11 @@ class BriefingService:
         data_dir: Path,
         audience: AudienceView = NO_AUDIENCE,
         saved: LiveStateFile | None = None,
+        time_zone: ZoneInfo | None = None,
     ) -> None:
         self.data_dir = Path(data_dir)
+        #: the city's zone: the minutes give their times in it (UTC beside)
+        self.time_zone = time_zone if time_zone is not None else ZoneInfo(DEFAULT_TIME_ZONE)
         self.audience = audience
         #: where each briefing's live state is kept for the next run (:meth:`save`, :meth:`restore`)
         self.saved = saved if saved is not None else LiveStateFile(self.data_dir / "briefings" / "live")
@@ -578,7 +632,7 @@ class BriefingService:
     def finish(self, b: LiveBriefing) -> None:
         """Write the minutes of an ended briefing (once)."""
         if b.minutes is None:
-            b.minutes = write_minutes(b.minutes_doc(), self.data_dir)
+            b.minutes = write_minutes(b.minutes_doc(), self.data_dir, self.time_zone)
             log.info(
                 "briefing minutes written", extra={"briefing": b.id, "path": str(b.minutes[0])}
             )

@@ -183,6 +183,7 @@ class BriefingSync:
         for name in _FIELDS:
             value = remote[name]
             setattr(tl, name, State(value) if name == "state" else value)
+        b._last_pos = tl.position(now)  # a remote seek: what lies between was not played here
         self.adopted += 1
         self.service.arm(b)
         self.service.broadcast(b, now)

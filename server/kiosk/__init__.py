@@ -7,6 +7,10 @@
   ``HELPER_ASK`` → ``HELPER_ANSWER`` (helpers ``moving`` and ``garbage``); a refused request gets
   ``ERROR`` with a code and a reason, never a link;
 - ``POST /api/helpers/{helper}`` (JSON query → JSON answer), the same helpers over HTTP;
+- the moving checklist carried to a phone: ``GET /api/helpers/moving/share?<answers and ticks>``
+  → ``{url, qr_svg, done, checklist}`` (the link of ``GET /moving?…``, the phone's page of that
+  checklist, its QR code, the ticks and the checklist itself); the query holds question and step
+  ids only, and the link is rebuilt from the checked answers;
 - staff: ``GET /staff/kiosks`` (table and chart) and ``GET /staff/kiosks.csv``, behind the staff
   token (``Authorization: Bearer TOKEN``, or the session cookie that opening ``?token=TOKEN`` once
   sets: ``server.staff``);
@@ -30,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from server import store as records
+from server.config import CLIENT_DIR
 from server.errors import RequestError
 from server.keys import CONFIG, DISPATCH, HOOKS, KIOSKS, OUTBOX, SECURITY, STORE, WORLD
 from server.protocol.codes import MsgType
@@ -38,6 +43,8 @@ from server.staff import require_staff
 from server.web_security import origin_allowed
 
 from .counts import JST, CountRow, CountStore, KioskCounts, MemoryCountStore, days_back
+from .moving import SHARE_PATH, AnswerError
+from .qr import qr_svg
 from .service import KioskRefusal, KioskService, load_service
 from .staff import daily, render_csv, render_html, summarise
 
@@ -113,6 +120,8 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
     dispatch.register(MsgType.KIOSK_CHOOSE, on_choose)
     dispatch.register(MsgType.HELPER_ASK, on_ask)
 
+    app.router.add_get("/api/helpers/moving/share", moving_share)
+    app.router.add_get(SHARE_PATH, moving_page)
     app.router.add_post("/api/helpers/{helper}", helper_http)
     app.router.add_get("/staff/kiosks", staff_page)
     app.router.add_get("/staff/kiosks.csv", staff_csv)
@@ -128,17 +137,9 @@ async def helper_http(request: web.Request) -> web.Response:
     ``--helper-rate`` times a minute (429 with Retry-After); a refused ask is not counted.
     """
     service = request.app[KIOSKS]
-    sec = request.app.get(SECURITY)
-    if sec is not None:
-        if not origin_allowed(request, sec.origins):
-            return _json({"code": "origin", "reason": "this origin may not call the helpers"}, 403)
-        wait = sec.helper_limit.take(request.remote or "")
-        if wait > 0:
-            per = int(sec.helper_limit.per_minute)
-            resp = _json({"code": "rate_limited", "reason": f"at most {per} questions a minute "
-                          f"from one address; ask again in {math.ceil(wait)} s"}, 429)
-            resp.headers["Retry-After"] = str(math.ceil(wait))
-            return resp
+    refused = _limited(request)
+    if refused is not None:
+        return refused
     if request.content_length is not None and request.content_length > MAX_HELPER_BODY:
         return _json({"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413)
     try:
@@ -155,6 +156,51 @@ async def helper_http(request: web.Request) -> web.Response:
     except KioskRefusal as exc:
         return _json({"code": exc.code, "reason": exc.reason}, 400)
     return _json({"helper": request.match_info["helper"], "answer": answer})
+
+
+def _limited(request: web.Request) -> web.Response | None:
+    """The helpers' origin check and per-address rate limit: a refusal, or None to go on."""
+    sec = request.app.get(SECURITY)
+    if sec is None:
+        return None
+    if not origin_allowed(request, sec.origins):
+        return _json({"code": "origin", "reason": "this origin may not call the helpers"}, 403)
+    wait = sec.helper_limit.take(request.remote or "")
+    if wait > 0:
+        per = int(sec.helper_limit.per_minute)
+        resp = _json({"code": "rate_limited", "reason": f"at most {per} questions a minute "
+                      f"from one address; ask again in {math.ceil(wait)} s"}, 429)
+        resp.headers["Retry-After"] = str(math.ceil(wait))
+        return resp
+    return None
+
+
+async def moving_share(request: web.Request) -> web.Response:
+    """``GET /api/helpers/moving/share?direction=out&who=alone&nhi=1&done=…`` → the phone's link
+    to the same checklist with the same ticks, its QR code (drawn on the server with segno), the
+    ticks and the checklist (the phone's page draws it from this). The link is rebuilt from the
+    checked answers, never echoed. Not counted as an ask: it is the same resident going on."""
+    refused = _limited(request)
+    if refused is not None:
+        return refused
+    guide = request.app[KIOSKS].moving
+    try:
+        answers, done = guide.parse_share(request.query)
+        query = guide.share_query(answers, done)
+    except AnswerError as exc:
+        return _json({"code": "helper_query", "reason": f"expected {exc}"}, 400)
+    base = (request.app[CONFIG].public_url or f"{request.scheme}://{request.host}").rstrip("/")
+    url = f"{base}{SHARE_PATH}?{query}"
+    return _json({"url": url, "qr_svg": qr_svg(url), "done": done,
+                  "checklist": guide.checklist(answers)})
+
+
+async def moving_page(request: web.Request) -> web.StreamResponse:
+    """``GET /moving?…``: the phone's page of a shared moving checklist (ticks kept there)."""
+    page = CLIENT_DIR / "kiosk" / "moving.html"
+    if not page.is_file():
+        return web.Response(text="emachi: the moving checklist page is not installed", status=503)
+    return web.FileResponse(page, headers={"Cache-Control": "no-cache"})
 
 
 def _json(data: Any, status: int = 200) -> web.Response:

@@ -2,9 +2,16 @@
 
 Residents type what they have in whatever script they use (蛍光灯, けいこうとう, ｿﾌｧｰ, Sofa) and
 sometimes mistype it. Names are normalised (NFKC for width, katakana → hiragana with ``jaconv``,
-long-vowel marks and punctuation dropped), then matched exactly, by containment ("2人掛けのソファ"
-contains ソファ), within a small edit distance, and finally by character bigrams for suggestions.
-An item the guide does not know is said plainly, with the city's page to look it up.
+long-vowel marks and punctuation dropped), then matched exactly (the item's own name or reading:
+``name``; one of its known aliases: ``alias``), by containment ("2人掛けのソファ" ends with ソファ:
+``contains``), within a small edit distance (``typo``), by a unique start (``prefix``), and
+finally by character bigrams for suggestions.
+
+Only ``name`` and ``alias`` are sure. Any other match is a guess: the answer says so ("近い名前で
+調べました: いす" / "Closest match: chair") and offers the close candidates to pick from, because a
+compound whose last word is a known item is often a different thing with a different fee
+(マッサージチェア ends with チェア, but a massage chair is not a ¥400 chair). An item the guide
+does not know is said plainly, with the city's page to look it up.
 """
 
 from __future__ import annotations
@@ -22,9 +29,13 @@ from .datafile import DataError, PathT, Text, open_data
 from .links import LinkError, check_url
 
 __all__ = ["GarbageGuide", "Category", "GarbageItem", "load_garbage", "normalise",
-           "edit_distance", "DataError", "QueryError"]
+           "edit_distance", "DataError", "QueryError", "SURE"]
 
 MAX_QUERY = 60
+#: matches that are the item itself; every other kind is answered as a guess, with candidates
+SURE = frozenset({"name", "alias"})
+#: how many close items a guess offers to pick from (the guessed one first)
+CANDIDATES = 3
 _DROP = re.compile(r"[\sー\-‐―・･,，、。.．'\"「」()（）\[\]［］!！?？~〜]+")
 
 
@@ -65,6 +76,20 @@ def _dice(a: str, b: str) -> float:
     return 2 * len(x & y) / (len(x) + len(y)) if x and y else 0.0
 
 
+def _common(a: str, b: str) -> int:
+    """The length of the longest run of characters ``a`` and ``b`` share (チェア in both
+    マッサージチェア and パーソナルチェア)."""
+    best = 0
+    prev = [0] * (len(b) + 1)
+    for ca in a:
+        cur = [0]
+        for j, cb in enumerate(b, 1):
+            cur.append(prev[j - 1] + 1 if ca == cb else 0)
+        best = max(best, max(cur))
+        prev = cur
+    return best
+
+
 def _typo_budget(n: int) -> int:
     return 1 if n <= 4 else 2 if n <= 9 else 3
 
@@ -87,8 +112,13 @@ class GarbageItem:
     fee: int | None
     note: Text | None
 
-    def match_keys(self) -> set[str]:
+    def name_keys(self) -> set[str]:
+        """The item's own names (ja, en) and its reading, normalised."""
         ks = {normalise(self.name.ja), normalise(self.name.en), normalise(self.kana)}
+        return {k for k in ks if k}
+
+    def match_keys(self) -> set[str]:
+        ks = self.name_keys()
         ks.update(normalise(a) for a in self.aliases)
         return {k for k in ks if k}
 
@@ -101,6 +131,7 @@ class GarbageGuide:
     page: str
     booking: tuple[dict[str, Any], ...]  # channels of the booking item, links built
     index: dict[str, tuple[int, ...]]     # normalised key → item indexes
+    names: frozenset[str] = frozenset()   # the keys that are an item's own name or reading
 
     def lookup(self, query: str) -> dict[str, Any]:
         """The HELPER_ANSWER map for an item name.
@@ -131,14 +162,27 @@ class GarbageGuide:
                 },
             }
         it = self.items[found]
+        sure = how in SURE
         cat = self.categories[it.category]
         if it.fee is not None:
             fee = {"yen": it.fee, "ja": f"{it.fee:,}円", "en": f"¥{it.fee:,}"}
         else:
             fee = {"yen": None, **cat.fee_note.as_map()}
+        guess: dict[str, Any] = {}
+        if not sure:
+            guess = {
+                "guess": {
+                    "ja": f"近い名前で調べました: {it.name.ja}（「{query.strip()}」そのものは"
+                          "このガイドにありません。違うときは下の候補から選ぶか、市のページで調べてください）",
+                    "en": f"Closest match: {it.name.en} (“{query.strip()}” itself is not in this "
+                          "guide; if that is not it, pick another below or look it up on the city's page)",
+                },
+            }
         return base | {
             "found": True,
             "match": how,
+            "sure": sure,
+            **guess,
             "item": {
                 "name": it.name.as_map(),
                 "category": {"id": cat.id, "name": cat.name.as_map()},
@@ -148,14 +192,15 @@ class GarbageGuide:
                 "bookable": cat.bookable,
             },
             "booking": list(self.booking) if cat.bookable else [],
-            "suggestions": [],
+            "suggestions": [] if sure else [
+                self.items[i].name.as_map() for i in self._candidates(q, found)],
         }
 
     def _match(self, q: str) -> tuple[int | None, str | None]:
         if not q:
             return None, None
         if q in self.index:
-            return self.index[q][0], "exact"
+            return self.index[q][0], "name" if q in self.names else "alias"
         # The query ends with a known name ("2人掛けのソファ", "古い自転車"): a Japanese compound's
         # head is its last word, so "テレビ台" is a stand, not a television, and is not matched.
         inside = [k for k in self.index if len(k) >= 2 and q.endswith(k)]
@@ -178,6 +223,19 @@ class GarbageGuide:
             if len(starts) == 1:
                 return starts.pop(), "prefix"
         return None, None
+
+    def _candidates(self, q: str, found: int) -> list[int]:
+        """The guessed item, then the items closest to ``q``: up to :data:`CANDIDATES`."""
+        scored: dict[int, float] = {}
+        for k, ids in self.index.items():
+            run = _common(q, k)
+            s = max(_dice(q, k), run / max(len(q), len(k)) if run >= 2 else 0.0)
+            if s >= 0.3:
+                for i in ids:
+                    scored[i] = max(scored.get(i, 0.0), s)
+        scored.pop(found, None)
+        rest = [i for i, _ in sorted(scored.items(), key=lambda kv: (-kv[1], kv[0]))]
+        return [found, *rest][:CANDIDATES]
 
     def _suggest(self, q: str, limit: int = 3) -> list[int]:
         if not q:
@@ -223,6 +281,7 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
 
     items: list[GarbageItem] = []
     index: dict[str, list[int]] = {}
+    names: set[str] = set()
     owner: dict[str, PathT] = {}
     for i, raw in enumerate(c.array(root, "items", ())):
         p = ("items", i)
@@ -249,6 +308,7 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
         )
         if cat in cats and cats[cat].bookable and fee is None:
             c.add((*p, "fee"), f"a fee in yen for a {cat} item", "null")
+        names.update(it.name_keys())
         for k in it.match_keys():
             if k in owner and owner[k][1] != i:
                 c.add(p, f"names no other item uses (also items[{owner[k][1]}])", c.describe(k))
@@ -272,4 +332,5 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
         page=page,
         booking=tuple(booking),
         index={k: tuple(v) for k, v in index.items()},
+        names=frozenset(names),
     )

@@ -3,20 +3,28 @@
 Pure and data-driven (``moving.yaml``): each step has a ``when`` table of conditions on the
 answers; the checklist is every step whose conditions all hold, in file order, with what to bring
 and the counters gathered without repeats, and the steps that can be done online now.
+
+A checklist can be carried to a phone: :meth:`MovingGuide.share_query` writes the answers and the
+ticked steps as a short query string (question and step ids only, nothing a resident typed, no
+personal data), :meth:`MovingGuide.parse_share` reads one back and refuses anything else.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from .catalog import CHANNEL_IDS, Catalog
 from .datafile import Checker, DataError, PathT, Text, open_data
 from .links import LinkError, check_url
 
-__all__ = ["MovingGuide", "Question", "Step", "load_moving", "AnswerError", "DataError"]
+__all__ = ["MovingGuide", "Question", "Step", "load_moving", "AnswerError", "DataError", "SHARE_PATH"]
+
+#: the phone's page for a shared checklist (``/moving?direction=out&who=alone&nhi=1&done=…``)
+SHARE_PATH = "/moving"
 
 
 class AnswerError(ValueError):
@@ -100,6 +108,57 @@ class MovingGuide:
             answers[q.id] = v
         return answers
 
+    def share_query(self, answers: Mapping[str, Any], done: Iterable[str] = ()) -> str:
+        """The query string that carries ``answers`` and the ticked steps ``done`` to a phone:
+        choices by id, yes/no as ``1`` (a no is left out), ticks as step ids in checklist order.
+
+        Raises:
+            AnswerError: see :meth:`normalise`; a tick that is not a step of this checklist.
+        """
+        a = self.normalise(answers)
+        steps = [s.id for s in self.steps if s.applies(a)]
+        ticked = set(done)
+        for sid in ticked:
+            if sid not in steps:
+                raise AnswerError(f"ticks among the checklist's steps ({', '.join(steps)}); "
+                                  f"{str(sid)[:40]!r} is not one")
+        parts = []
+        for q in self.questions:
+            if q.yes_no:
+                if a[q.id]:
+                    parts.append((q.id, "1"))
+            else:
+                parts.append((q.id, str(a[q.id])))
+        if ticked:
+            parts.append(("done", ",".join(s for s in steps if s in ticked)))
+        return urlencode(parts, safe=",")
+
+    def parse_share(self, query: Mapping[str, str]) -> tuple[dict[str, Any], list[str]]:
+        """The answers and ticks of a :meth:`share_query` string (as a parsed mapping).
+
+        Raises:
+            AnswerError: an unknown key, a yes/no that is not ``1``/``0``, a missing or unknown
+            choice, a tick that is not a step of the checklist.
+        """
+        raw: dict[str, Any] = {}
+        yes_no = {q.id for q in self.questions if q.yes_no}
+        for k, v in query.items():
+            if k == "done":
+                continue
+            if k in yes_no:
+                if v not in ("1", "0", "true", "false"):
+                    raise AnswerError(f"1 or 0 for {k!r}, got {str(v)[:20]!r}")
+                raw[k] = v in ("1", "true")
+            else:
+                raw[k] = v
+        answers = self.normalise(raw)
+        done = [d for d in query.get("done", "").split(",") if d]
+        steps = {s.id for s in self.steps if s.applies(answers)}
+        for d in done:
+            if d not in steps:
+                raise AnswerError(f"ticks among the checklist's steps; {d[:40]!r} is not one")
+        return answers, list(dict.fromkeys(done))
+
     def checklist(self, query: Mapping[str, Any]) -> dict[str, Any]:
         """The HELPER_ANSWER map for these answers.
 
@@ -141,6 +200,7 @@ class MovingGuide:
             "bring": [b.as_map() for b in bring],
             "counters": [c.as_map() for c in counters],
             "online_now": [s["id"] for s in out_steps if s["online"]],
+            "share": self.share_query(answers),
             "sample_note": self.sample_note.as_map(),
             "page": self.page,
         }

@@ -2,7 +2,13 @@
 
 Pure rendering from count rows: no JavaScript, no chart library, readable when printed. The chart
 shows, per kiosk, how many panels were opened (views) and how many residents went on to a channel
-(opens), split by channel, so staff see which procedures actually go online.
+(opens), split by channel, so staff see which procedures actually go online. Channels are named
+as staff know them (LINE, Graffer, マイナポータル, 東京共同電子申請…), not by their ids.
+
+The rate is opens per view, a number with its definition beside it: one view may open several
+channels (LINE, then the city's page), so it is not a share and can be above 1. The counts hold
+no link between a view and its opens (no session is recorded), so "views that opened at least one
+channel" cannot be told from them.
 """
 
 from __future__ import annotations
@@ -16,7 +22,8 @@ from html import escape
 from .catalog import CHANNEL_IDS
 from .counts import CountRow
 
-__all__ = ["KioskSummary", "summarise", "render_html", "render_csv", "chart_svg", "daily", "daily_svg"]
+__all__ = ["KioskSummary", "summarise", "render_html", "render_csv", "chart_svg", "daily", "daily_svg",
+           "opens_per_view", "RATE_DEFINITION", "CHANNEL_NAMES"]
 
 COLORS = {
     "line": "#06c755",
@@ -25,7 +32,23 @@ COLORS = {
     "tokyo-eapp": "#8e44ad",
     "city-page": "#7f8c8d",
 }
+#: the services by the names staff know them by (the catalog's labels are residents' buttons:
+#: "LINEで", "市のページを見る"); one per channel id of the catalog (CHANNEL_IDS)
+CHANNEL_NAMES = {
+    "line": "LINE",
+    "graffer": "Graffer グラファー",
+    "mynaportal": "マイナポータル Mynaportal",
+    "tokyo-eapp": "東京共同電子申請 Tokyo e-application",
+    "city-page": "市のホームページ City website",
+}
 VIEW_COLOR = "#d5dbe3"
+#: what the rate column means, said beside the table
+RATE_DEFINITION = (
+    "1表示あたりの移動数 = 移動（手続きのリンクを開いた数）÷ 表示（パネルを開いた数）。1回の表示で"
+    "いくつもの窓口を開けるため、1を超えることがあります。 / Opens per view = opens (links to a "
+    "procedure handed out) ÷ views (panels opened). One view can open several channels, so it can "
+    "be above 1; it is not a share of residents."
+)
 OPEN_COLOR = "#1f5d8c"
 
 
@@ -59,7 +82,17 @@ def summarise(rows: Iterable[CountRow], kiosks: Mapping[str, tuple[str, str]]) -
     return list(out.values())
 
 
-def chart_svg(summary: list[KioskSummary], width: int = 720) -> str:
+def opens_per_view(s: KioskSummary) -> str:
+    """``1.25`` (two decimals), or ``–`` for a kiosk nobody viewed."""
+    return f"{s.total_opens / s.views:.2f}" if s.views else "–"
+
+
+def _name(channel: str, names: Mapping[str, str] | None) -> str:
+    return (names or {}).get(channel) or CHANNEL_NAMES.get(channel, channel)
+
+
+def chart_svg(summary: list[KioskSummary], width: int = 720,
+              names: Mapping[str, str] | None = None) -> str:
     """Horizontal bars: a pale bar for views, stacked channel bars for opens beneath it."""
     label_w, row_h, top = 230, 34, 30
     bar_w = width - label_w - 60
@@ -86,7 +119,8 @@ def chart_svg(summary: list[KioskSummary], width: int = 720) -> str:
                 continue
             w = bar_w * n / peak
             parts.append(f'<rect x="{x:.1f}" y="{y + 15}" width="{w:.1f}" height="11" '
-                         f'fill="{COLORS[ch]}"><title>{escape(s.kiosk)} {ch} {n}</title></rect>')
+                         f'fill="{COLORS[ch]}"><title>{escape(s.kiosk)} {escape(_name(ch, names))} '
+                         f'{n}</title></rect>')
             x += w
         parts.append(f'<text x="{max(label_w + vw, x) + 6:.1f}" y="{y + 17}" font-size="11" '
                      f'fill="#555">{s.views} / {s.total_opens}</text>')
@@ -148,9 +182,11 @@ def _short(title: str, n: int = 18) -> str:
 
 
 def render_html(summary: list[KioskSummary], days: int, since: str, token_query: str,
-                per_day: list[tuple[str, int, int]] | None = None, away: str | None = None) -> str:
+                per_day: list[tuple[str, int, int]] | None = None, away: str | None = None,
+                names: Mapping[str, str] | None = None) -> str:
     """The whole staff page (Japanese first, English beside); ``away`` is a notice that the
-    records store does not answer, shown above the figures."""
+    records store does not answer, shown above the figures; ``names`` are the channels' names
+    (catalog labels) by id."""
     notice = f'<p class="away" role="alert">{escape(away)}</p>' if away else ""
     day_chart = ""
     if per_day:
@@ -159,29 +195,31 @@ def render_html(summary: list[KioskSummary], days: int, since: str, token_query:
             + f'<p class="legend"><span><i style="background:{VIEW_COLOR}"></i>表示 views</span>'
             f'<span><i style="background:{OPEN_COLOR}"></i>移動 opens</span></p>'
         )
-    head = "".join(f"<th>{escape(c)}</th>" for c in CHANNEL_IDS)
+    head = "".join(f'<th data-channel="{escape(c)}">{escape(_name(c, names))}</th>' for c in CHANNEL_IDS)
     body = []
     for s in summary:
-        rate = f"{100 * s.total_opens / s.views:.0f}%" if s.views else "–"
+        rate = opens_per_view(s)
         cells = "".join(f"<td>{s.opens.get(c, 0)}</td>" for c in CHANNEL_IDS)
         body.append(
             f"<tr><th scope=row>{escape(s.title)}<br><small>{escape(s.kiosk)}</small></th>"
             f"<td>{s.views}</td><td>{s.total_opens}</td><td>{rate}</td>{cells}<td>{s.asks}</td></tr>"
         )
     legend = " ".join(
-        f'<span><i style="background:{COLORS[c]}"></i>{escape(c)}</span>' for c in CHANNEL_IDS
+        f'<span><i style="background:{COLORS[c]}"></i>{escape(_name(c, names))}</span>' for c in CHANNEL_IDS
     )
     choices = " ".join(
         f'<a href="/staff/kiosks?days={d}{token_query}">{d}日</a>' for d in (1, 7, 30, 365)
     )
     return f"""<!doctype html>
 <html lang="ja"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">
+<link rel="icon" href="/favicon.ico" type="image/svg+xml">
 <title>キオスクの利用状況 / Kiosk use — emachi</title>
 <style>
 body{{font-family:"Noto Sans CJK JP",system-ui,sans-serif;margin:1.5rem;color:#222}}
 table{{border-collapse:collapse;margin:1rem 0}}td,th{{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}}
 th[scope=row]{{text-align:left;font-weight:normal}}small{{color:#666}}
 .away{{border:2px solid #b00020;background:#fff4f4;padding:.6rem .8rem;max-width:48rem}}
+.definition{{max-width:48rem;color:#444;font-size:.92rem}}
 .legend span{{margin-right:1rem}}.legend i{{display:inline-block;width:.9rem;height:.9rem;margin-right:.3rem;vertical-align:middle}}
 </style></head><body>
 <h1>キオスクの利用状況 <small>Kiosk use</small></h1>
@@ -190,13 +228,14 @@ th[scope=row]{{text-align:left;font-weight:normal}}small{{color:#666}}
  · <a href="/staff/kiosks.csv?days={days}{token_query}">CSV</a></p>
 <p>個人情報は記録していません（アバターIDや住所はありません）。/ No personal data is recorded.</p>
 <h2>キオスク別 <small>Per kiosk</small></h2>
-{chart_svg(summary)}
+{chart_svg(summary, names=names)}
 <p class="legend"><span><i style="background:{VIEW_COLOR}"></i>表示 views</span> {legend}</p>
 <table>
-<thead><tr><th>キオスク Kiosk</th><th>表示 views</th><th>移動 opens</th><th>移動率 rate</th>{head}<th>ヘルパー質問 asks</th></tr></thead>
+<thead><tr><th>キオスク Kiosk</th><th>表示 views</th><th>移動 opens</th><th id="rate">1表示あたりの移動 opens per view</th>{head}<th>ヘルパー質問 asks</th></tr></thead>
 <tbody>
 {"".join(body)}
 </tbody></table>
+<p class="definition" id="rate-definition">{escape(RATE_DEFINITION)}</p>
 {day_chart}
 </body></html>
 """

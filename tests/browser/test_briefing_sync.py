@@ -168,4 +168,4 @@ def test_staff_run_the_briefing_and_the_questions_from_the_console(
     assert wait_for(viewer, f"{HOOK}.screenQuestion()") == "資料はどこで見られますか？"
     console.click("button[data-action=end]")
     wait_for(console, "window.emachiStaff.last().state === 'ended'")
-    wait_for(console, "document.querySelector('#minutes button') !== null")
+    wait_for(console, "document.querySelector('#minutes a[data-format=html]') !== null")

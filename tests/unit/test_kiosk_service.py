@@ -190,7 +190,7 @@ def test_staff_table_shows_views_opens_rate_and_channels() -> None:
     assert (s[0].views, s[0].total_opens, s[0].opens) == (10, 6, {"line": 4, "graffer": 2})
     html = render_html(s, 7, "2026-11-20", "")
     row = re.search(r"<tr><th scope=row>住民票の写し.*?</tr>", html)[0]  # type: ignore[index]
-    assert re.findall(r"<td>([^<]*)</td>", row) == ["10", "6", "60%", "4", "2", "0", "0", "0", "0"]
+    assert re.findall(r"<td>([^<]*)</td>", row) == ["10", "6", "0.60", "4", "2", "0", "0", "0", "0"]
     assert "<svg" in html and "<script" not in html
 
 

@@ -12,6 +12,42 @@ const $ = (sel) => document.querySelector(sel);
 let segments = [];
 let last = null;
 let minutesShown = false;
+let zone = 'Asia/Tokyo'; // the city's time zone (the staff state's time_zone, --time-zone)
+
+// states said in Japanese with the English beside (the API's value stays in data-state)
+const STATES = {
+  scheduled: '開始前 / scheduled',
+  live: '配信中 / live',
+  paused: '一時停止中 / paused',
+  ended: '終了 / ended',
+  queued: '受付済み / queued',
+  shown: '画面に表示中 / shown',
+  answered: '回答済 / answered',
+};
+const said = (state) => STATES[state] ?? state;
+
+// a time in the city's zone, with the zone's name ("2022/6/29 14:00:05 JST")
+function cityTime(ms) {
+  return new Date(ms).toLocaleString('ja-JP', { timeZone: zone, timeZoneName: 'short' });
+}
+
+// the offset (ms) of the city's zone from UTC at instant `ms`
+function zoneOffset(ms) {
+  const name = new Intl.DateTimeFormat('en-US', { timeZone: zone, timeZoneName: 'longOffset' })
+    .formatToParts(new Date(ms)).find((p) => p.type === 'timeZoneName')?.value ?? 'GMT';
+  const m = /GMT([+-])(\d{2}):?(\d{2})?/.exec(name);
+  return m ? (m[1] === '-' ? -1 : 1) * (Number(m[2]) * 60 + Number(m[3] ?? 0)) * 60000 : 0;
+}
+
+// "2024-01-02T14:00" read in the city's zone → an ISO time with its offset, for the server
+function cityIso(local) {
+  const naive = Date.parse(`${local}:00Z`);
+  let off = zoneOffset(naive);
+  off = zoneOffset(naive - off); // once more, across a change of offset
+  const sign = off < 0 ? '-' : '+';
+  const a = Math.abs(off) / 60000;
+  return `${local}:00${sign}${String(Math.floor(a / 60)).padStart(2, '0')}:${String(a % 60).padStart(2, '0')}`;
+}
 
 // The session's CSRF token: every state-changing call carries it in X-CSRF-Token (the cookie is
 // HttpOnly, so the page asks the server once for the token bound to it).
@@ -55,7 +91,11 @@ function fmt(s) {
 
 function show(s) {
   last = s;
-  $('#state').textContent = s.state;
+  if (s.time_zone && s.time_zone !== zone) {
+    zone = s.time_zone;
+    document.querySelectorAll('.zone').forEach((el) => { el.textContent = zone; });
+  }
+  $('#state').textContent = said(s.state);
   $('#state').dataset.state = s.state;
   $('#pos').textContent = `${fmt(s.position)} / ${fmt(s.total)}`;
   $('#viewers').textContent = `ホール ${s.viewers.hall}名 · オンライン ${s.viewers.online}名`;
@@ -69,7 +109,7 @@ function show(s) {
   $('#notice').textContent = restartText(s.notice);
   $('#notice').hidden = !s.notice;
   $('#schedule').hidden = s.state !== 'scheduled';
-  $('#schedule-at').textContent = s.scheduled_at ? new Date(s.scheduled_at).toLocaleString('ja-JP', { timeZone: 'Asia/Tokyo' }) : '未定 / not set';
+  $('#schedule-at').textContent = s.scheduled_at ? cityTime(s.scheduled_at) : '未定 / not set';
 }
 
 // what a server restart did to this briefing (the server's `notice`), said to staff
@@ -122,7 +162,8 @@ async function loadQuestions() {
     const text = document.createElement('td');
     text.textContent = q.text;
     const st = document.createElement('td');
-    st.textContent = q.state;
+    st.textContent = said(q.state);
+    st.dataset.state = q.state;
     const btns = document.createElement('td');
     for (const [action, label] of [['show', '画面に表示 / Show'], ['answered', '回答済 / Answered']]) {
       const b = document.createElement('button');
@@ -138,20 +179,31 @@ async function loadQuestions() {
   }
 }
 
-function loadMinutes() {
+// the minutes of the run that ended, as links to their files (/staff/minutes/{file}: addresses to
+// keep and share), and the list of every run's minutes
+async function loadMinutes() {
   if (minutesShown) return;
   minutesShown = true;
   const p = $('#minutes');
-  p.textContent = '';
-  for (const [fmtName, label] of [['html', 'HTML'], ['md', 'Markdown']]) {
-    const b = document.createElement('button');
-    b.textContent = label;
-    b.addEventListener('click', async () => {
-      const text = await call('GET', `/minutes${fmtName === 'html' ? '?format=html' : ''}`);
-      const blob = new Blob([text], { type: fmtName === 'html' ? 'text/html' : 'text/markdown' });
-      open(URL.createObjectURL(blob), '_blank');
-    });
-    p.append(b);
+  try {
+    const r = await fetch(`/staff/minutes/?format=json&briefing=${encodeURIComponent(id)}`, { credentials: 'same-origin' });
+    if (!r.ok) throw new Error(r.statusText);
+    const [run] = (await r.json()).minutes;
+    const parts = [];
+    if (run) {
+      parts.push(`${run.started}: `);
+      for (const [key, label] of [['html', 'HTML'], ['md', 'Markdown']]) {
+        if (!run[key]) continue;
+        const a = Object.assign(document.createElement('a'), { href: run[key], target: '_blank', textContent: label });
+        a.dataset.format = key;
+        parts.push(a, ' · ');
+      }
+    }
+    parts.push(Object.assign(document.createElement('a'), { href: '/staff/minutes/', textContent: 'すべての議事録 / all minutes' }));
+    p.replaceChildren(...parts);
+  } catch (e) {
+    minutesShown = false;
+    p.textContent = `議事録を読めませんでした / could not list the minutes: ${e.message}`;
   }
 }
 
@@ -159,8 +211,8 @@ document.querySelectorAll('#controls button').forEach((b) => b.addEventListener(
 $('#rate').addEventListener('change', (ev) => act('rate', { rate: Number(ev.target.value) }));
 $('#schedule').addEventListener('submit', (ev) => {
   ev.preventDefault();
-  const v = ev.target.elements.at.value; // a local date and time in the city's zone (+09:00)
-  act('schedule', { at: v ? `${v}:00+09:00` : null });
+  const v = ev.target.elements.at.value; // a local date and time in the city's zone
+  act('schedule', { at: v ? cityIso(v) : null });
 });
 $('#watch').href = `/briefing/${encodeURIComponent(id)}`;
 
@@ -180,6 +232,6 @@ async function poll() {
 }
 poll();
 setInterval(poll, 1000);
-window.emachiStaff = { last: () => last, act };
+window.emachiStaff = { last: () => last, act, cityIso, zone: () => zone };
 // the first hook every emachi page has (browser tests wait for it): ready once a state came
 window.emachi = { state: () => ({ state: 'staff', frames: last ? 1 : 0 }) };

@@ -1,5 +1,7 @@
 // The bulky-garbage guide: type an item → its category, fee and how to book; an unknown item is
-// said plainly with the city's page to look it up.
+// said plainly with the city's page to look it up. Only the item's own name or a known alias is
+// answered surely (answer.sure); any other match (a typo, a compound such as マッサージチェア, the
+// start of a name) is shown as a guess, "近い名前で調べました: …", with the close candidates to pick.
 
 import { bi, safeUrl } from './bilingual.js';
 
@@ -13,7 +15,8 @@ const T = {
   book: { ja: '申し込む', en: 'Book' },
   maybe: { ja: 'もしかして', en: 'Did you mean' },
   page: { ja: '市のページで調べる', en: "Look it up on the city's page" },
-  typo: { ja: '近い名前で調べました', en: 'Matched a similar name' },
+  typo: { ja: '近い名前で調べました', en: 'Closest match' },
+  others: { ja: '候補から選ぶ', en: 'Pick the right one' },
 };
 
 let seq = 0;
@@ -62,8 +65,15 @@ export class GarbageHelper {
     const parts = [];
     if (a.found) {
       const it = a.item;
-      parts.push(bi('h3', it.name));
-      if (a.match === 'typo' || a.match === 'prefix') parts.push(bi('p', T.typo, 'kiosk-meta'));
+      const sure = a.sure ?? (a.match === 'name' || a.match === 'alias');
+      if (!sure) {
+        const note = bi('p', a.guess ?? { ja: `${T.typo.ja}: ${it.name.ja}`, en: `${T.typo.en}: ${it.name.en}` }, 'kiosk-guess');
+        note.setAttribute('role', 'note');
+        parts.push(note);
+      }
+      const h = bi('h3', it.name);
+      if (!sure) h.classList.add('kiosk-guessed');
+      parts.push(h);
       const dl = document.createElement('dl');
       dl.className = 'kiosk-facts';
       dl.append(bi('dt', T.category), bi('dd', it.category.name, 'kiosk-category'));
@@ -79,20 +89,10 @@ export class GarbageHelper {
         link.append(bi('span', { ja: `${T.book.ja}（${b.label.ja}）`, en: `${T.book.en} (${b.label.en})` }));
         parts.push(link, ' ');
       }
+      if (!sure && a.suggestions?.length) parts.push(this.choices(T.others, a.suggestions));
     } else {
       parts.push(bi('p', a.message, 'kiosk-unknown'));
-      if (a.suggestions?.length) {
-        const p = document.createElement('p');
-        p.append(bi('span', T.maybe), ': ');
-        for (const s of a.suggestions) {
-          const b = document.createElement('button');
-          b.type = 'button';
-          b.textContent = s.ja;
-          b.addEventListener('click', () => this.ask(s.ja));
-          p.append(b, ' ');
-        }
-        parts.push(p);
-      }
+      if (a.suggestions?.length) parts.push(this.choices(T.maybe, a.suggestions));
     }
     const page = safeUrl(a.page);
     if (page) {
@@ -102,6 +102,23 @@ export class GarbageHelper {
     }
     parts.push(bi('p', a.sample_note, 'kiosk-sample'));
     this.result.replaceChildren(...parts);
+  }
+
+  /** Buttons that ask again with a candidate's own name (then a sure answer). */
+  choices(label, names) {
+    const p = document.createElement('p');
+    p.className = 'kiosk-candidates';
+    p.append(bi('span', label), ': ');
+    for (const s of names) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.textContent = s.ja;
+      b.lang = 'ja';
+      if (s.en) b.title = s.en;
+      b.addEventListener('click', () => this.ask(s.ja));
+      p.append(b, ' ');
+    }
+    return p;
   }
 
   dispose() {}
