@@ -202,7 +202,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             if session.state is SessionState.HANDSHAKE:
                 session.to(SessionState.CLOSED)
             else:
-                hall.detach(session)
+                hall.detach(session, ws.close_code)
     return ws
 
 
@@ -225,6 +225,8 @@ async def _handshake(
     session.opts = dict(opts)
     session.resume_token = hello.resume or ""
     app[HOOKS].run_hello(session, hello)
+    if app[HALL].must_wait(session) and not await app[HALL].wait_for_place(session):
+        raise PeerError(CloseCode.WORLD_FULL, "left the waiting line")
     joined = app[HALL].join(session)
     if joined is not session:
         joined.attach(ws, request.transport)
