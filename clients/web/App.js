@@ -188,6 +188,8 @@ export class App {
     this.wayfinder = new Wayfinder(this.world);
     this.guide = new Guide({
       view: this.view, world: this.world, wayfinder: this.wayfinder, i18n: this.i18n, live: this.$('#guide-live'),
+      // arrived: turn the view to what one came for (a kiosk, a counter), as a person would
+      onArrive: (dest) => { if (dest.face !== undefined) this.cameraTarget = dest.face; },
     });
     this.queue = new QueuePage(this.doc, this.i18n);
     // a tab that closes says so (a clean close frees its place at once; a reload resumes it)
@@ -390,7 +392,14 @@ export class App {
     this.lastFrame = t;
     const look = this.controls.takeLook();
     const v = this.view;
-    v.cameraYaw += look.yaw + this.controls.turn(dt);
+    const turn = this.controls.turn(dt);
+    if (look.yaw || turn) this.cameraTarget = null;
+    v.cameraYaw += look.yaw + turn;
+    if (this.cameraTarget != null) {
+      const d = wrapAngle(this.cameraTarget - v.cameraYaw);
+      v.cameraYaw += d * Math.min(1, dt * 4);
+      if (Math.abs(d) < 0.01) this.cameraTarget = null;
+    }
     v.cameraPitch = Math.max(0.05, Math.min(1.2, v.cameraPitch + look.pitch));
     v.cameraDistance = Math.max(2.5, Math.min(16, v.cameraDistance + look.zoom * 0.8));
     this.ticks();
@@ -441,6 +450,7 @@ export class App {
     const manual = Math.hypot(sx, sf) > 0;
     if (manual) this.hideMoveHint();
     if (manual && this.guide?.active) this.guide.cancel();
+    if (manual) this.cameraTarget = null;
     const guided = manual ? null : this.guide?.intent(this.player.shown());
     const cy = this.view.cameraYaw;
     const run = this.controls.keys.has('ShiftLeft') || this.controls.keys.has('ShiftRight');

@@ -6,10 +6,10 @@
 import * as THREE from 'three';
 
 const REACHED = 0.55; // m from a waypoint that counts as there
-const ARRIVED = 0.7; // m from the destination
+const ARRIVED = 0.45; // m from the destination (a kiosk's offer is within 2 m of it)
 const STUCK_S = 4; // seconds without 0.3 m of progress: give up and say so
 const DOT_EVERY = 1.0; // m between the dots of the drawn path
-const INTENT = 0.8; // × max speed: a brisk walk
+const INTENT = 1.0; // × max speed: the way is known, so at a run
 
 export class Guide {
   /**

@@ -81,7 +81,11 @@ export class NearbyText {
     const count = n === 0 && !beyond ? t('count.none') : beyond ? t('count.beyond', { n, m: beyond }) : t('count.near', { n });
     if (this.count.textContent !== count) this.count.textContent = count;
     // the live part: only when what is nearest changes
-    const key = [me.floor, zone?.id ?? '', people.map((o) => o.id).join(','), things.map((o) => o.id).join(','), this.i18n.lang].join('|');
+    // (a thing's distance counts only by coarse steps: arriving at it is news, each metre is not)
+    const step = (d) => (d < 3 ? 0 : d < 10 ? 1 : 2);
+    const key = [me.floor, zone?.id ?? '', people.map((o) => o.id).join(','), things.map((o) => `${o.id}:${step(o.distance)}`).join(','),
+      // and where the nearest thing lies, so that turning round to face it is said
+      things[0] ? bearing(me, yaw, ...thingXZ(things[0])).key : '', this.i18n.lang].join('|');
     if (key !== this.key) {
       this.key = key;
       const lines = [

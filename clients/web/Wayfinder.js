@@ -107,7 +107,7 @@ export class Wayfinder {
       out.push({ id: c.id, kind: 'counter', group: 'counter', label: c.label, floor: c.floor, x, z, face: faceBack(c), object: c });
     }
     for (const k of w.kiosks) {
-      const [x, z] = front(k, k.kind === 'thumbnail' ? 1.6 : 1.3);
+      const [x, z] = front(k, k.kind === 'thumbnail' ? 1.4 : 1.0);
       out.push({ id: k.id, kind: k.kind ?? 'kiosk', group: 'kiosk', label: k.label, floor: k.floor, x, z, face: faceBack(k), object: k });
     }
     for (const s of w.stages) {
