@@ -110,6 +110,12 @@ export class Wayfinder {
       const [x, z] = front(k, k.kind === 'thumbnail' ? 1.4 : 1.0);
       out.push({ id: k.id, kind: k.kind ?? 'kiosk', group: 'kiosk', label: k.label, floor: k.floor, x, z, face: faceBack(k), object: k });
     }
+    for (const d of w.decor) {
+      // a labelled desk (総合案内, the information desk) is somewhere to go too
+      if (!d.label || d.kind === 'sign') continue;
+      const [x, z] = front(d, (d.size?.[1] ?? 1) / 2 + 0.9);
+      out.push({ id: d.id, kind: 'desk', group: 'kiosk', label: d.label, floor: d.floor, x, z, face: faceBack(d), object: d });
+    }
     for (const s of w.stages) {
       const zone = w.zones.find((z) => z.id === s.auditorium) ?? w.zones.find((z) => z.id === s.zone);
       const [x, z] = zone ? centroid(zone.polygon) : [s.screen.x, s.screen.z + 6];

@@ -25,6 +25,7 @@ async def _hello(url: str, name: str) -> ClientConnection:
 
 async def _next(ws: ClientConnection, timeout: float = 100 * WAIT) -> Any:
     """The next message that is a queue notice or a welcome (snapshots and the rest skipped)."""
+
     async def read() -> Any:
         while True:
             msg = decode(await ws.recv())  # type: ignore[arg-type]
