@@ -7,7 +7,8 @@ import * as THREE from 'three';
 
 const REACHED = 0.55; // m from a waypoint that counts as there
 const ARRIVED = 0.45; // m from the destination (a kiosk's offer is within 2 m of it)
-const STUCK_S = 4; // seconds without 0.3 m of progress: give up and say so
+const STUCK_TICKS = 80; // input ticks (4 s at 20 Hz) without 0.3 m of progress: give up, say so
+// (counted in ticks, not seconds: a page starved of CPU for a while is not stuck)
 const DOT_EVERY = 1.0; // m between the dots of the drawn path
 const INTENT = 1.0; // × max speed: the way is known, so at a run
 
@@ -52,7 +53,7 @@ export class Guide {
     this.dest = dest;
     this.points = route.points;
     this.index = 1;
-    this.progressAt = performance.now();
+    this.idleTicks = 0;
     this.bestLeft = Infinity;
     this.draw();
     this.say(t('guide.start', { place: label, m: Math.round(route.length) }));
@@ -95,12 +96,11 @@ export class Guide {
       p = this.points[this.index];
       this.draw();
     }
-    const now = performance.now();
     const togo = left + this.points.length - this.index;
     if (togo < this.bestLeft - 0.3) {
       this.bestLeft = togo;
-      this.progressAt = now;
-    } else if (now - this.progressAt > STUCK_S * 1000) {
+      this.idleTicks = 0;
+    } else if (++this.idleTicks > STUCK_TICKS) {
       this.say(this.i18n.t('guide.stuck', { place: this.i18n.text(this.dest.label) }));
       this.dest = null;
       this.clearDrawing();

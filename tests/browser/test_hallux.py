@@ -93,6 +93,8 @@ def _overlaps(boxes: list[dict[str, Any]]) -> list[str]:
 def _walk_to(page: Any, dest: str) -> None:
     assert page.evaluate("(id) => window.emachi.app.takeMeTo(id)", dest)
     wait_for(page, "!window.emachi.guide().active", timeout=160 * WAIT)
+    said = page.locator("#guide-live").inner_text()
+    assert "着きました" in said, (said, page.evaluate("window.emachi.self()"))
 
 
 # walking 30 m takes real time, and Chromium draws with SwiftShader on a shared CPU: more than the
