@@ -261,7 +261,7 @@ async def _serve_socket(
             if session.state is SessionState.HANDSHAKE:
                 session.to(SessionState.CLOSED)
             else:
-                app[HALL].detach(session)
+                app[HALL].detach(session, ws.close_code)
     if session.ws is ws:
         await session.wait_closed()
 
@@ -286,6 +286,8 @@ async def _handshake(
     session.opts = dict(opts)
     session.resume_token = hello.resume or ""
     app[HOOKS].run_hello(session, hello)
+    if app[HALL].must_wait(session) and not await app[HALL].wait_for_place(session):
+        raise PeerError(CloseCode.WORLD_FULL, "left the waiting line")
     if session.commit_before_welcome:  # a hello hook wrote a record this WELCOME acknowledges
         await app[OUTBOX].committed(session.commit_before_welcome)
     joined = app[HALL].join(session)

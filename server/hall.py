@@ -5,12 +5,18 @@ counts as room); only when every instance is full is a new one opened, up to ``m
 An instance other than the first that has stood empty for ``dispose_grace`` seconds (nobody in it,
 nobody awaiting a resume) is disposed: its tick task stops and it leaves the list. A session whose socket drops stays for ``resume_window`` seconds with
 its avatar in place; a hello carrying its resume token gets the same avatar back, and the old socket
-(if somehow still open) is closed with REPLACED, so there is never a duplicate.
+(if somehow still open) is closed with REPLACED, so there is never a duplicate. A page that closes
+its socket cleanly (the tab closed: code 1000 or 1001) keeps its avatar only ``LEAVE_GRACE``
+seconds, enough for a reload to resume it, so that its place frees promptly.
+
+When every place is taken, a newcomer waits in a line (``server/waiting_line.py``) with its
+socket open, told its position and an estimate, and is let in as soon as a place frees.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import secrets
@@ -18,11 +24,15 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from aiohttp import WSMsgType
+
 from server.errors import PeerError
 from server.instance import Instance
 from server.protocol.codes import CloseCode
+from server.protocol.messages import Notice
 from server.session import Session, SessionState
 from server.tasks import stop_task
+from server.waiting_line import WaitingLine
 
 if TYPE_CHECKING:
     from server.config import Config
@@ -36,6 +46,8 @@ __all__ = ["Hall"]
 log = logging.getLogger("emachi.hall")
 
 DISPOSE_GRACE = 30.0  # seconds an extra instance may stand empty before it is disposed
+LEAVE_GRACE = 2.0  # seconds a cleanly closed page keeps its avatar (a reload resumes within it)
+CLEAN_CLOSES = frozenset({1000, 1001})  # a page that closed or navigated away, not a lost network
 
 PALETTE = (
     0xE76F51, 0x2A9D8F, 0xE9C46A, 0x457B9D, 0xF4A261, 0x8AB17D, 0xB5838D, 0x6D597A,
@@ -59,6 +71,7 @@ class Hall:
         self._joined = 0
         self.dispose_grace = DISPOSE_GRACE
         self.reap_every = 1.0  # seconds between passes over detached sessions and empty instances
+        self.waiting = WaitingLine(self.free_places)
 
     async def start(self) -> None:
         # Everything built so far (the world, its arrays, the app, the imported modules) lives as
@@ -159,15 +172,22 @@ class Hall:
         """Run the join (or resume) hooks for a session :meth:`join` placed and WELCOME told."""
         self.hooks.run(self.hooks.resume if resumed else self.hooks.join, session)
 
-    def detach(self, session: Session) -> None:
-        """The socket is gone; keep the avatar for the resume window (watchers just leave)."""
+    def detach(self, session: Session, close_code: int | None = None) -> None:
+        """The socket is gone; keep the avatar for the resume window (watchers just leave).
+
+        A clean close from the page (``CLEAN_CLOSES``: the tab was closed) keeps it only
+        ``LEAVE_GRACE`` seconds.
+        """
         if session.state is not SessionState.ACTIVE:
             return
         if session.mode == "watch":
             self.leave(session)
             return
         session.to(SessionState.DETACHED)
-        session.detached_at = time.monotonic()
+        now = time.monotonic()
+        if close_code in CLEAN_CLOSES:
+            now -= max(0.0, self.config.resume_window - LEAVE_GRACE)
+        session.detached_at = now
         session.intent_stop()
 
     def leave(self, session: Session) -> None:
@@ -179,6 +199,7 @@ class Hall:
         self.hooks.run(self.hooks.leave, session)
         if session.instance is not None:
             session.instance.on_leave(session)
+            self.waiting.departed()
 
     def restore(self, seats: Iterable[Seat]) -> list[Session]:
         """Give back the avatars a previous run of this process saved at its drain.
@@ -248,3 +269,55 @@ class Hall:
             if inst.empty_since is not None and now - inst.empty_since > self.dispose_grace:
                 self.instances.remove(inst)
                 await inst.stop()
+                self.waiting.offer()
+
+    # -- the waiting line ----------------------------------------------------------------------
+
+    def free_places(self) -> int:
+        """Avatars the public hall can still take: room in its open instances, and instances yet to
+        open (an event's private instance takes no one from the line)."""
+        public = [i for i in self.instances if not i.private]
+        free = sum(max(0, i.capacity - i.population) for i in public if i.has_room())
+        return free + max(0, self.config.max_instances - len(self.instances)) * self.config.capacity
+
+    def must_wait(self, session: Session) -> bool:
+        """Whether a hello must queue: an avatar newcomer while the hall is full or others wait
+        (watchers, event guests, who have their own instance, and resumes of a kept avatar never
+        do)."""
+        if session.mode == "watch" or session.place_in:
+            return False
+        old = self.by_token.get(session.resume_token) if session.resume_token else None
+        if old is not None and old.state in (SessionState.ACTIVE, SessionState.DETACHED):
+            return False
+        return self.waiting.must_wait()
+
+    async def wait_for_place(self, session: Session) -> bool:
+        """Keep ``session`` in the waiting line, telling it its position (NOTICE ``queue``), until
+        a place is its to take (True: call :meth:`join` at once) or its socket closes (False).
+
+        Raises:
+            PeerError: WORLD_FULL, the line itself is full.
+        """
+        ws = session.ws
+        if ws is None:
+            return False
+
+        def tell(position: int, ahead: int, eta_s: float | None) -> None:
+            data = {"position": position, "ahead": ahead, "eta_s": eta_s}
+            session.send(Notice(kind="queue", data=data).encode())
+
+        async def until_closed() -> None:
+            while True:  # a visitor in line has nothing to say: anything but a close is dropped
+                msg = await ws.receive()
+                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                    return
+
+        gone: asyncio.Task[None] = asyncio.get_running_loop().create_task(until_closed())
+        try:
+            return await self.waiting.wait(tell, gone)
+        except OverflowError:
+            raise PeerError(CloseCode.WORLD_FULL) from None
+        finally:
+            gone.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone

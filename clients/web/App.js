@@ -31,7 +31,9 @@
 //
 // The parts: JoinForm.js (the first screen's form), MessageSwitch.js (what the hall does with each
 // server message), NearbyText.js (the text alternative, "周りの様子"), TestHooks.js (window.emachi
-// for tests/browser, only on a page opened with ?test=1 or localStorage['emachi.test'] = '1').
+// for tests/browser, only on a page opened with ?test=1 or localStorage['emachi.test'] = '1'),
+// Wayfinder.js + Guide.js + FloorMap.js (destinations, "take me to" and the information kiosk's
+// map), QueuePage.js (the waiting line of a full hall).
 
 import * as THREE from 'three';
 import { AssetLoader } from './AssetLoader.js';
@@ -39,6 +41,8 @@ import { ChatPanel } from './ChatPanel.js';
 import { Connection } from './Connection.js';
 import { Controls } from './Controls.js';
 import { FEATURE_MODULES } from './features.js';
+import { FloorMap } from './FloorMap.js';
+import { Guide } from './Guide.js';
 import { HallView } from './HallView.js';
 import { I18n } from './I18n.js';
 import { JoinForm } from './JoinForm.js';
@@ -46,11 +50,13 @@ import { LocalPlayer } from './LocalPlayer.js';
 import { MessageSwitch } from './MessageSwitch.js';
 import { NearbyText } from './NearbyText.js';
 import { Panel } from './Panel.js';
+import { QueuePage } from './QueuePage.js';
 import * as protocol from './protocol.js';
 import { CloseCode, MsgType, ack, input, typeName } from './protocol.js';
 import { INTERP_DELAY_MS, RemoteCrowd } from './RemoteCrowd.js';
 import { SnapshotStore } from './SnapshotStore.js';
 import { TestHooks } from './TestHooks.js';
+import { Wayfinder } from './Wayfinder.js';
 import { World } from './World.js';
 import { Avatar } from './Avatar.js';
 
@@ -58,6 +64,12 @@ const ACK_EVERY_MS = 100;
 const WALK = 0.6; // intent length when walking (the server's max speed is a run)
 const NEAR_EVERY_MS = 1000;
 const WORLD_RETRY_MS = 5000;
+const HINT_KEY = 'emachi.hint.move';
+const FULL_RETRY_MS = 15000; // Connection.js retries a WORLD_FULL close this often
+
+function wrapAngle(a) {
+  return Math.atan2(Math.sin(a), Math.cos(a));
+}
 
 function sameIntent(a, b) {
   return a && b && Math.abs(a.mx - b.mx) < 1e-3 && Math.abs(a.mz - b.mz) < 1e-3 && Math.abs(a.yaw - b.yaw) < 1e-3;
@@ -97,6 +109,8 @@ export class App {
         if (msg.kind === 'draining') {
           this.restarting = true;
           this.showBanner(this.i18n.t('msg.restarting'), 'warn');
+        } else if (msg.kind === 'queue') {
+          this.showQueue(msg.data);
         }
       }],
     ]);
@@ -170,6 +184,19 @@ export class App {
     this.joinForm.hide();
     for (const id of ['#status', '#chat', '#nearby', '#help']) this.$(id).hidden = false;
     if (this.device === 'phone' || window.innerWidth < 600) this.$('#joystick').hidden = false;
+    this.doc.body.classList.toggle('phone', this.device === 'phone');
+    this.wayfinder = new Wayfinder(this.world);
+    this.guide = new Guide({
+      view: this.view, world: this.world, wayfinder: this.wayfinder, i18n: this.i18n, live: this.$('#guide-live'),
+      // arrived: turn the view to what one came for (a kiosk, a counter), as a person would
+      onArrive: (dest) => { if (dest.face !== undefined) this.cameraTarget = dest.face; },
+    });
+    this.queue = new QueuePage(this.doc, this.i18n);
+    // a tab that closes says so (a clean close frees its place at once; a reload resumes it)
+    this.onPageHide = () => this.conn?.close();
+    this.onPageShow = (e) => { if (e.persisted && this.conn && !this.conn.ws) this.conn.open(); };
+    window.addEventListener('pagehide', this.onPageHide);
+    window.addEventListener('pageshow', this.onPageShow);
     this.$('#help').textContent = this.i18n.t(this.device === 'phone' ? 'help.touch' : 'help.keys');
     this.store = new SnapshotStore();
     this.remote = new RemoteCrowd(this.view.avatarLayer, this.world);
@@ -178,7 +205,8 @@ export class App {
     });
     this.chat = new ChatPanel(this.$('#chat'), (m) => this.send(m));
     this.nearby = new NearbyText(this.$('#nearby'), this.$('#nearby-live'), {
-      world: this.world, i18n: this.i18n, onChoose: (hit) => this.choose(hit),
+      world: this.world, i18n: this.i18n, onChoose: (hit) => this.choose(hit), onMap: () => this.openMap(),
+      compact: this.device === 'phone',
     });
     this.conn = new Connection({ name, opts: this.helloOpts() });
     this.conn.addEventListener('welcome', (e) => this.onWelcome(e.detail));
@@ -248,7 +276,60 @@ export class App {
       this.selfAvatar.group.visible = false;
       this.view.avatarLayer.add(this.selfAvatar.group);
     }
+    this.queue?.hide();
+    this.waiting = false;
     this.emit('welcome', msg);
+  }
+
+  /** The hall is full: the waiting page (data from NOTICE queue, or {retryMs} after a refusal). */
+  showQueue(data) {
+    this.waiting = true;
+    this.hideBanner();
+    this.queue.show(data);
+    this.renderStatus();
+  }
+
+  /** A first-visit hint on a phone: how to walk (until the stick is used or it is dismissed). */
+  showMoveHint() {
+    if (this.device !== 'phone' || this.hint) return;
+    try { if (localStorage.getItem(HINT_KEY)) return; } catch { /* private mode: show it */ }
+    const el = document.createElement('section');
+    el.className = 'panel hint';
+    el.setAttribute('role', 'note');
+    const p = document.createElement('p');
+    p.textContent = this.i18n.t('hint.phone');
+    const ok = document.createElement('button');
+    ok.type = 'button';
+    ok.textContent = this.i18n.t('hint.ok');
+    ok.addEventListener('click', () => this.hideMoveHint());
+    el.append(p, ok);
+    this.$('#panels').append(el);
+    this.hint = el;
+  }
+
+  hideMoveHint() {
+    if (!this.hint) return;
+    this.hint.remove();
+    this.hint = null;
+    try { localStorage.setItem(HINT_KEY, '1'); } catch { /* private mode */ }
+  }
+
+  /** The information kiosk's floor map and destinations (toggles). */
+  openMap() {
+    if (this.floorMap?.open) {
+      this.floorMap.dispose();
+      return null;
+    }
+    this.floorMap = new FloorMap(this);
+    return this.floorMap;
+  }
+
+  /** "Take me to": walk the own avatar to a destination of the Wayfinder; false when there is no way. */
+  takeMeTo(id) {
+    const dest = this.wayfinder?.destination(id);
+    const me = this.self();
+    if (!dest || !me) return false;
+    return this.guide.start(me, dest);
   }
 
   onState(detail) {
@@ -268,7 +349,7 @@ export class App {
       const s = Math.max(1, Math.round((detail.retryIn ?? 1000) / 1000));
       // after a restart notice, the failed attempts while the server is away are part of it
       if (detail.code === CloseCode.DRAINING) this.restarting = true;
-      if (detail.code === CloseCode.WORLD_FULL) this.showBanner(t('msg.full'), 'warn', true);
+      if (detail.code === CloseCode.WORLD_FULL) this.showQueue({ retryMs: detail.retryIn ?? FULL_RETRY_MS });
       else if (this.restarting) this.showBanner(t('msg.restarting'), 'warn', detail.code !== CloseCode.DRAINING);
       else if (detail.unreachable) this.showBanner(t('msg.unreachable', { s }), 'bad', true);
       else this.showBanner(t('msg.lost'), 'warn', true);
@@ -302,7 +383,13 @@ export class App {
     this.ackTick = msg.tick;
     const own = state.get(this.avatarId);
     if (own && this.player) {
+      const first = !this.player.known;
       this.player.reconcile(own, msg.last_seq);
+      if (first) {
+        // enter facing into the hall, with the camera behind: the server's spawn yaw decides
+        this.view.cameraYaw = this.player.yaw;
+        this.showMoveHint();
+      }
       this.selfAvatar.group.visible = true;
       const me = this.store.people.get(this.avatarId);
       if (me && me.color !== this.selfAvatar.color) this.selfAvatar.setColor(me.color);
@@ -327,7 +414,14 @@ export class App {
     this.lastFrame = t;
     const look = this.controls.takeLook();
     const v = this.view;
-    v.cameraYaw += look.yaw + this.controls.turn(dt);
+    const turn = this.controls.turn(dt);
+    if (look.yaw || turn) this.cameraTarget = null;
+    v.cameraYaw += look.yaw + turn;
+    if (this.cameraTarget != null) {
+      const d = wrapAngle(this.cameraTarget - v.cameraYaw);
+      v.cameraYaw += d * Math.min(1, dt * 4);
+      if (Math.abs(d) < 0.01) this.cameraTarget = null;
+    }
     v.cameraPitch = Math.max(0.05, Math.min(1.2, v.cameraPitch + look.pitch));
     v.cameraDistance = Math.max(2.5, Math.min(16, v.cameraDistance + look.zoom * 0.8));
     this.ticks();
@@ -336,9 +430,12 @@ export class App {
       const me = this.player.shown(Math.min(1, this.accum * (this.tickRate || 20)));
       this.selfAvatar.place(me.x, me.y, me.z, me.yaw);
       this.selfAvatar.animate(dt);
+      if (this.guide?.active && Math.hypot(this.player.intentX, this.player.intentZ) > 0.1) {
+        v.cameraYaw += wrapAngle(me.yaw - v.cameraYaw) * Math.min(1, dt * 1.5);
+      }
       v.follow(me.x, me.y, me.z, me.floor);
     }
-    if (this.conn) this.remote.update(this.conn.serverNow() - INTERP_DELAY_MS, dt);
+    if (this.conn) this.remote.update(this.conn.serverNow() - INTERP_DELAY_MS, dt, v.camera.position);
     this.renderFrame();
     this.emit('frame', dt);
     if (t - this.nearAt > NEAR_EVERY_MS) {
@@ -369,15 +466,22 @@ export class App {
   }
 
   inputTick() {
+    // before the server has placed the avatar an input would only turn it round (to yaw 0)
+    if (!this.player.known) return;
     const [sx, sf] = this.controls.intent();
+    const manual = Math.hypot(sx, sf) > 0;
+    if (manual) this.hideMoveHint();
+    if (manual && this.guide?.active) this.guide.cancel();
+    if (manual) this.cameraTarget = null;
+    const guided = manual ? null : this.guide?.intent(this.player.shown());
     const cy = this.view.cameraYaw;
     const run = this.controls.keys.has('ShiftLeft') || this.controls.keys.has('ShiftRight');
-    const k = Math.hypot(sx, sf) > 0 && this.controls.stick.pointer === null ? (run ? 1 : WALK) : 1;
+    const k = manual && this.controls.stick.pointer === null ? (run ? 1 : WALK) : 1;
     // camera forward is (sin cy, cos cy); its right hand is (-cos cy, sin cy)
-    const mx = (Math.sin(cy) * sf - Math.cos(cy) * sx) * k;
-    const mz = (Math.cos(cy) * sf + Math.sin(cy) * sx) * k;
+    const mx = guided ? guided.mx : (Math.sin(cy) * sf - Math.cos(cy) * sx) * k;
+    const mz = guided ? guided.mz : (Math.cos(cy) * sf + Math.sin(cy) * sx) * k;
     const moving = Math.hypot(mx, mz) > 1e-3;
-    const yaw = moving ? Math.atan2(mx, mz) : this.player.yaw;
+    const yaw = moving ? Math.atan2(mx, mz) : (guided?.yaw ?? this.player.yaw);
     const intent = { mx: moving ? mx : 0, mz: moving ? mz : 0, yaw };
     if (!moving && sameIntent(intent, this.lastSent)) return;
     const inp = this.player.step(intent.mx, intent.mz, intent.yaw);
@@ -394,6 +498,10 @@ export class App {
   }
 
   choose(hit) {
+    if (hit.kind === 'info') {
+      if (!this.floorMap?.open) this.openMap();
+      return;
+    }
     if (this.emit('pick', hit)) return;
     const t = (k, v) => this.i18n.t(k, v);
     const title = hit.kind === 'person' ? t('panel.person', { name: hit.name }) : this.i18n.text(hit.label) || t(`kind.${hit.kind}`);
@@ -409,7 +517,9 @@ export class App {
 
   updateNear() {
     if (!this.player?.known) return;
-    const near = this.nearby.update(this.player.shown(), this.remote.positions());
+    const near = this.nearby.update(this.player.shown(), this.remote.positions(), {
+      yaw: this.view.cameraYaw, inView: Math.max(0, this.people - 1), beyond: this.crowd,
+    });
     this.emit('near', near);
   }
 
@@ -419,18 +529,24 @@ export class App {
     const el = this.$('#status');
     if (!el) return;
     const t = (k, v) => this.i18n.t(k, v);
-    el.dataset.state = this.state;
-    const parts = [t(`status.${['connected', 'reconnecting', 'closed'].includes(this.state) ? this.state : 'connecting'}`)];
-    if (this.instance) parts.push(`${t('status.instance')} ${this.instance.split('#').pop()}`);
-    if (this.state === 'connected') {
-      parts.push(t('status.people', { n: this.people }) + (this.crowd ? ` (${t('status.crowd', { n: this.crowd })})` : ''));
-    }
-    this.$('#status-text').textContent = parts.join(' · ');
+    const key = this.waiting && this.state !== 'connected' ? 'waiting' : ['connected', 'reconnecting', 'closed'].includes(this.state) ? this.state : 'connecting';
+    el.dataset.state = key;
+    const parts = [t(`status.${key}`)];
+    if (this.instance && !this.waiting) parts.push(`${t('status.instance')} ${this.instance.split('#').pop()}`);
+    const text = parts.join(' · ');
+    if (this.$('#status-text').textContent !== text) this.$('#status-text').textContent = text;
+    // the count in words, outside the live status (it changes every few seconds in a crowd)
+    const n = Math.max(0, this.people - 1);
+    const count = this.state !== 'connected' ? '' : n === 0 && !this.crowd ? t('count.none')
+      : this.crowd ? t('count.beyond', { n, m: this.crowd }) : t('count.near', { n });
+    const c = this.$('#status-count');
+    if (c && c.textContent !== count) c.textContent = count;
   }
 
   showBanner(text, level = 'warn', retry = false) {
     const b = this.$('#banner');
     b.hidden = false;
+    this.doc.body.classList.add('banner');
     b.dataset.level = level;
     this.$('#banner-text').textContent = text;
     this.$('#banner-retry').hidden = !retry;
@@ -438,6 +554,7 @@ export class App {
 
   hideBanner() {
     this.$('#banner').hidden = true;
+    this.doc.body.classList.remove('banner');
   }
 
   // ---- the feature API ----
@@ -495,6 +612,12 @@ export class App {
     for (const f of this.features) (typeof f === 'function' ? f : f.dispose?.bind(f))?.();
     this.features = [];
     window.removeEventListener('resize', this.idleResize);
+    window.removeEventListener('pagehide', this.onPageHide);
+    window.removeEventListener('pageshow', this.onPageShow);
+    this.floorMap?.dispose();
+    this.guide?.dispose();
+    this.queue?.dispose();
+    this.hint?.remove();
     this.conn?.dispose();
     this.controls?.dispose();
     this.joinForm?.dispose();

@@ -50,6 +50,30 @@ function nameTagTexture(name, isSelf) {
   return { tex, aspect: w / 56 };
 }
 
+/** A green downward arrow, always on top: "this one is you". */
+function markerSprite() {
+  const canvas = document.createElement('canvas');
+  canvas.width = 64;
+  canvas.height = 64;
+  const ctx = canvas.getContext('2d');
+  ctx.fillStyle = '#19c37d';
+  ctx.strokeStyle = '#ffffff';
+  ctx.lineWidth = 6;
+  ctx.beginPath();
+  ctx.moveTo(6, 8);
+  ctx.lineTo(58, 8);
+  ctx.lineTo(32, 56);
+  ctx.closePath();
+  ctx.stroke();
+  ctx.fill();
+  const tex = new THREE.CanvasTexture(canvas);
+  tex.colorSpace = THREE.SRGBColorSpace;
+  const sprite = new THREE.Sprite(new THREE.SpriteMaterial({ map: tex, depthTest: false, transparent: true }));
+  sprite.scale.set(0.34, 0.34, 1);
+  sprite.renderOrder = 11;
+  return sprite;
+}
+
 export class Avatar {
   /**
    * @param {number} id avatar id
@@ -83,11 +107,18 @@ export class Avatar {
     for (const m of [body, head, eyeL, eyeR]) m.userData = this.group.userData;
     this.group.add(this.inner);
     if (isSelf) {
-      this.ringMaterial = new THREE.MeshBasicMaterial({ color: 0x2f9e6a, transparent: true, opacity: 0.8, side: THREE.DoubleSide });
-      const ring = new THREE.Mesh(g.ring, this.ringMaterial);
-      ring.rotation.x = -Math.PI / 2;
-      ring.position.y = 0.03;
-      this.group.add(ring);
+      // one's own avatar stands out in any crowd: a bright ring that breathes, and a marker above
+      // the head drawn over everyone else
+      this.ringMaterial = new THREE.MeshBasicMaterial({ color: 0x19c37d, transparent: true, opacity: 0.9, side: THREE.DoubleSide, depthTest: false });
+      this.ring = new THREE.Mesh(g.ring, this.ringMaterial);
+      this.ring.rotation.x = -Math.PI / 2;
+      this.ring.position.y = 0.03;
+      this.ring.scale.setScalar(1.5);
+      this.ring.renderOrder = 9;
+      this.group.add(this.ring);
+      this.marker = markerSprite();
+      this.marker.position.y = TAG_HEIGHT + 0.42;
+      this.group.add(this.marker);
     }
     this.setName(name);
   }
@@ -102,10 +133,22 @@ export class Avatar {
     const { tex, aspect } = nameTagTexture(name || '…', this.isSelf);
     const mat = new THREE.SpriteMaterial({ map: tex, depthTest: false, transparent: true });
     this.tag = new THREE.Sprite(mat);
+    this.tagAspect = aspect;
     this.tag.scale.set(0.26 * aspect, 0.26, 1);
     this.tag.position.y = TAG_HEIGHT;
     this.tag.renderOrder = 10;
     this.group.add(this.tag);
+  }
+
+  /**
+   * How the name tag shows: `opacity` 0 hides it (far away, or too many people in view); a tag
+   * in a crowd is drawn a little smaller.
+   */
+  setTag(opacity, scale = 1) {
+    if (!this.tag) return;
+    this.tag.visible = opacity > 0.02;
+    this.tag.material.opacity = opacity;
+    this.tag.scale.set(0.26 * scale * this.tagAspect, 0.26 * scale, 1);
   }
 
   setColor(color) {
@@ -135,6 +178,11 @@ export class Avatar {
     const amp = Math.min(1, this.speed / 1.5);
     this.inner.position.y = Math.abs(Math.sin(this.walkPhase)) * 0.06 * amp;
     this.inner.rotation.z = Math.sin(this.walkPhase) * 0.06 * amp;
+    if (this.ring) {
+      this.pulse = ((this.pulse ?? 0) + dt * 2.5) % (Math.PI * 2);
+      this.ring.scale.setScalar(1.45 + Math.sin(this.pulse) * 0.15);
+      this.marker.position.y = TAG_HEIGHT + 0.42 + Math.sin(this.pulse) * 0.05;
+    }
   }
 
   dispose() {
@@ -142,6 +190,10 @@ export class Avatar {
     this.bodyMaterial.dispose();
     this.headMaterial.dispose();
     this.ringMaterial?.dispose();
+    if (this.marker) {
+      this.marker.material.map.dispose();
+      this.marker.material.dispose();
+    }
     if (this.tag) {
       this.tag.material.map.dispose();
       this.tag.material.dispose();

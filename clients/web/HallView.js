@@ -63,6 +63,45 @@ export function textTexture(lines, { width = 512, height = 256, bg = '#ffffff', 
   return tex;
 }
 
+/**
+ * A sign that always faces the viewer: a high-contrast rounded board with one or two lines, `height`
+ * metres tall and as wide as its text (at most `maxWidth`). Sized for reading at 3–10 m.
+ */
+export function signSprite(lines, { height = 0.45, maxWidth = 3.6, bg = '#12324f', fg = '#ffffff', sub = '#cfe3f5' } = {}) {
+  const list = lines.filter(Boolean);
+  const px = 96; // first line's font size on the canvas
+  const canvas = document.createElement('canvas');
+  const ctx = canvas.getContext('2d');
+  const fonts = list.map((_, i) => `${i === 0 ? 700 : 500} ${i === 0 ? px : Math.round(px * 0.55)}px ${LABEL_FONT}`);
+  let textW = 0;
+  list.forEach((line, i) => { ctx.font = fonts[i]; textW = Math.max(textW, ctx.measureText(line).width); });
+  const h = Math.round(px * 1.35 + (list.length - 1) * px * 0.7);
+  const maxPx = Math.round((maxWidth / height) * h);
+  const w = Math.min(maxPx, Math.ceil(textW) + 64);
+  canvas.width = w;
+  canvas.height = h;
+  ctx.fillStyle = bg;
+  ctx.beginPath();
+  ctx.roundRect(0, 0, w, h, 22);
+  ctx.fill();
+  ctx.textAlign = 'center';
+  ctx.textBaseline = 'middle';
+  list.forEach((line, i) => {
+    ctx.font = fonts[i];
+    ctx.fillStyle = i === 0 ? fg : sub;
+    const y = i === 0 ? (list.length > 1 ? px * 0.72 : h / 2) : px * 1.35 + (i - 0.5) * px * 0.7;
+    ctx.fillText(line, w / 2, y, w - 40);
+  });
+  const tex = new THREE.CanvasTexture(canvas);
+  tex.colorSpace = THREE.SRGBColorSpace;
+  tex.anisotropy = 4;
+  const mat = new THREE.SpriteMaterial({ map: tex, transparent: true, depthWrite: false });
+  const sprite = new THREE.Sprite(mat);
+  sprite.scale.set(height * (w / h), height, 1);
+  sprite.userData.dispose = () => { tex.dispose(); mat.dispose(); };
+  return sprite;
+}
+
 export class HallView {
   /**
    * @param {HTMLElement} container where the canvas goes
@@ -134,6 +173,61 @@ export class HallView {
     for (const s of w.stages) this.buildStage(s);
     for (const t of w.tables) this.buildTable(t);
     for (const d of w.decor) this.buildDecor(d);
+    this.buildSigns();
+  }
+
+  /** A sprite sign in the hall (disposed with the hall). */
+  sign(lines, x, y, z, opts) {
+    const s = signSprite(lines, opts);
+    s.position.set(x, y, z);
+    this.disposables.push({ dispose: s.userData.dispose });
+    this.root.add(s);
+    return s;
+  }
+
+  /**
+   * Wayfinding signs: the hall's name over the counters, room and zone names hanging where one can
+   * read them from across the room, and each stair's way up or down.
+   */
+  buildSigns() {
+    const w = this.world;
+    const other = (lang) => (lang === 'ja' ? 'en' : 'ja');
+    const two = (t) => [this.text(t), typeof t === 'object' ? t[other(this.lang())] : ''];
+    // the name of the hall, large, on the wall the entrance faces
+    const f0 = w.floors[0];
+    if (f0 && w.spawns[0]) {
+      const sp = w.spawns[0];
+      const ahead = [Math.sin(sp.yaw ?? 0), Math.cos(sp.yaw ?? 0)];
+      // where the entrance's line of sight meets the floor's outline (walls and pillars aside)
+      let t = 1;
+      const o = f0.outline;
+      for (let i = 0; i < o.length; i++) {
+        const [cx, cz] = o[i], [dx, dz] = o[(i + 1) % o.length];
+        const rx = ahead[0] * 200, rz = ahead[1] * 200, qx = dx - cx, qz = dz - cz;
+        const den = rx * qz - rz * qx;
+        if (Math.abs(den) < 1e-9) continue;
+        const a = ((cx - sp.x) * qz - (cz - sp.z) * qx) / den, b = ((cx - sp.x) * rz - (cz - sp.z) * rx) / den;
+        if (a > 1e-6 && a < t && b >= 0 && b <= 1) t = a;
+      }
+      const wx = sp.x + ahead[0] * 200 * t - ahead[0] * 0.6, wz = sp.z + ahead[1] * 200 * t - ahead[1] * 0.6;
+      const ceiling = Math.min(...w.floors.map((f) => f.elevation).filter((e) => e > f0.elevation), f0.elevation + 6);
+      this.sign(two(w.name), wx, Math.min(ceiling - 0.9, f0.elevation + 4.2), wz, { height: 1.3, maxWidth: 12, bg: '#1f5d8c' });
+    }
+    for (const z of w.zones) {
+      if (!z.name || z.area > 1500) continue;
+      let cx = 0, cz = 0;
+      for (const [x, zz] of z.polygon) { cx += x; cz += zz; }
+      cx /= z.polygon.length;
+      cz /= z.polygon.length;
+      this.sign(two(z.name), cx, this.elevation(z.floor) + 3.0, cz, { height: 0.55, maxWidth: 5, bg: '#2b3d4f' });
+    }
+    for (const s of w.stairs) {
+      const up = w.floors[s.upper], down = w.floors[s.lower];
+      const foot = [s.start[0] - s.ux * 1.0, s.start[1] - s.uz * 1.0];
+      const head = [s.start[0] + s.ux * (s.len + 1.0), s.start[1] + s.uz * (s.len + 1.0)];
+      this.sign([`↑ ${this.text(up?.name)}`], foot[0], this.elevation(s.lower) + 2.6, foot[1], { height: 0.42, maxWidth: 4, bg: '#3d5a40' });
+      this.sign([`↓ ${this.text(down?.name)}`], head[0], this.elevation(s.upper) + 2.6, head[1], { height: 0.42, maxWidth: 4, bg: '#3d5a40' });
+    }
   }
 
   elevation(floor) {
@@ -325,6 +419,12 @@ export class HallView {
     back.rotation.x = -0.2;
     group.add(base, back, screen);
     for (const o of [base, back, screen]) { o.userData = { pick }; this.pickables.push(o); }
+    // the title, readable from across the lobby, above the screen
+    const title = this.sign([label], k.x, this.world.heightAt(k.floor, k.x, k.z) + 2.2, k.z, {
+      height: 0.36, maxWidth: 3.7, bg: helper ? '#8a4b00' : '#0b4f8a',
+    });
+    title.userData.pick = pick;
+    this.pickables.push(title);
   }
 
   buildCounter(c) {
@@ -335,13 +435,15 @@ export class HallView {
     const m = this.track(new THREE.MeshLambertMaterial({ color: 0xa67c52 }));
     const desk = new THREE.Mesh(g, m);
     desk.position.y = 0.5;
+    // the counter's name, big: 0.9 m letters-board, readable from 10 m
+    const signW = Math.min(width, 5);
     const tex = this.track(textTexture([this.text(c.label), c.section && this.lang() !== 'ja' ? c.section : ''], {
-      width: 768, height: 160, bg: '#244a6b', fg: '#ffffff', size: 64,
+      width: Math.round(1024 * (signW / 5)) + 256, height: 200, bg: '#12324f', fg: '#ffffff', size: 120,
     }));
-    const signG = this.track(new THREE.PlaneGeometry(Math.min(width, 3.2), 0.62));
+    const signG = this.track(new THREE.PlaneGeometry(signW, 0.9));
     const signM = this.track(new THREE.MeshBasicMaterial({ map: tex, side: THREE.DoubleSide }));
     const sign = new THREE.Mesh(signG, signM);
-    sign.position.set(0, 2.35, -0.2);
+    sign.position.set(0, 2.7, -0.2);
     group.add(desk, sign);
     const pick = { kind: 'counter', id: c.id, label: c.label, section: c.section };
     for (const o of [desk, sign]) { o.userData = { pick }; this.pickables.push(o); }
@@ -432,6 +534,17 @@ export class HallView {
       }
     }
     group.add(mesh);
+    if (d.label && d.kind !== 'sign') {
+      const info = /info|案内/.test(`${d.id} ${d.label.ja ?? ''}`);
+      const board = this.sign(info ? [`ⓘ ${this.text(d.label)}`, this.lang() === 'ja' ? '案内図・行き先' : 'Map · take me to'] : [this.text(d.label)],
+        d.x, this.world.heightAt(d.floor, d.x, d.z) + h + 1.5, d.z, { height: info ? 0.8 : 0.45, maxWidth: 4, bg: info ? '#c0392b' : '#12324f' });
+      if (info) {
+        const pick = { kind: 'info', id: d.id, label: d.label };
+        board.userData.pick = pick;
+        mesh.userData = { pick };
+        this.pickables.push(board, mesh);
+      }
+    }
   }
 
   /**

@@ -9,6 +9,11 @@ import { byteToYaw } from './protocol.js';
 export const INTERP_DELAY_MS = 100;
 const MAX_EXTRAPOLATE_MS = 150;
 const KEEP_SAMPLES = 30;
+// name tags: full up to TAG_FULL_M from the camera, gone by TAG_GONE_M, and only the nearest
+// MAX_TAGS shown at once, so that a crowd of 150 reads as people, not as a wall of labels
+const TAG_FULL_M = 9;
+const TAG_GONE_M = 16;
+const MAX_TAGS = 12;
 
 function lerpAngle(a, b, t) {
   let d = (b - a) % (Math.PI * 2);
@@ -57,8 +62,12 @@ export class RemoteCrowd {
     }
   }
 
-  /** Place every avatar for the render time (server ms) and animate the walk. */
-  update(renderTime, dt) {
+  /**
+   * Place every avatar for the render time (server ms) and animate the walk; with the camera's
+   * position, fade the name tags with distance and keep only the nearest few.
+   */
+  update(renderTime, dt, camera = null) {
+    const shown = [];
     for (const entry of this.avatars.values()) {
       const p = this.sample(entry.samples, renderTime);
       if (!p) continue;
@@ -66,7 +75,15 @@ export class RemoteCrowd {
       const y = this.world.heightAt(p.floor, p.x, p.z);
       entry.avatar.place(p.x, y, p.z, p.yaw);
       entry.avatar.animate(dt);
+      if (camera) shown.push({ entry, d: Math.hypot(p.x - camera.x, y + 1.6 - camera.y, p.z - camera.z) });
     }
+    if (!camera) return;
+    shown.sort((a, b) => a.d - b.d);
+    const crowded = shown.filter((s) => s.d < TAG_GONE_M).length > MAX_TAGS;
+    shown.forEach(({ entry, d }, i) => {
+      const fade = Math.max(0, Math.min(1, (TAG_GONE_M - d) / (TAG_GONE_M - TAG_FULL_M)));
+      entry.avatar.setTag(i < MAX_TAGS ? fade : 0, crowded ? 0.85 : 1);
+    });
   }
 
   sample(s, t) {

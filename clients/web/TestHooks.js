@@ -54,6 +54,10 @@ export class TestHooks {
       },
       /** Draw calls and triangles of the last frame (three.js renderer.info). */
       renderInfo: () => ({ ...app.view.renderer.info.render }),
+      /** "Take me to": {active, dest, path: [{floor, x, z}]} of the guide. */
+      guide: () => ({ active: !!app.guide?.active, dest: app.guide?.dest?.id ?? null, path: app.guide?.path() ?? [] }),
+      /** Every destination of the Wayfinder: [{id, group, label, floor, x, z}]. */
+      destinations: () => (app.wayfinder?.destinations ?? []).map(({ id, group, label, floor, x, z }) => ({ id, group, label, floor, x, z })),
       /** Cut the WebSocket as a network failure would; the client reconnects by itself. */
       dropConnection: () => app.conn?.dropForTest(),
     };

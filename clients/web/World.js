@@ -59,7 +59,11 @@ export class World {
     this.kiosks = list('kiosks');
     this.counters = list('counters');
     this.stages = list('stages');
-    this.tables = list('tables');
+    // a table is known by its number (the recruiting hall's tables are "テーブル3", not "テーブル")
+    this.tables = list('tables').map((t) => {
+      const n = String(t.id).match(/(\d+)$/)?.[1];
+      return t.label || !n ? t : { ...t, label: { ja: `テーブル${n}`, en: `Table ${n}` } };
+    });
     this.booths = list('booths');
     this.decor = list('decor');
     this.speed = Number(doc.movement?.max_speed ?? doc.max_speed ?? 3.0); // world/crowd.py Crowd.max_speed

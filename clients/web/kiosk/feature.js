@@ -29,7 +29,8 @@ export function install(app) {
   offerButton.append(bi('span', L.open));
   offerButton.addEventListener('click', () => offered && open(offered));
   offer.append(offerText, offerButton);
-  document.body.append(offer);
+  // in the panels column: it never covers the joystick or another panel (the column is laid out)
+  (document.querySelector('#panels') ?? document.body).append(offer);
 
   function open(id) {
     asked = id;
