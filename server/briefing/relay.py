@@ -165,9 +165,9 @@ class AudienceRelay:
 
     def moved(self, b: LiveBriefing, before: dict[int, str]) -> None:
         """Staff moved a question here; ``before``: every state before the move."""
-        changed = {
-            q.id: q.state.value for q in b.questions.items if before.get(q.id) != q.state.value
-        }
+        changed = [
+            [q.id, q.state.value] for q in b.questions.items if before.get(q.id) != q.state.value
+        ]
         if changed:
             self._send({"k": "qstate", "id": b.id, "states": changed})
 
@@ -310,7 +310,7 @@ class AudienceRelay:
         return True
 
     def _on_qstate(self, b: LiveBriefing, msg: dict[str, Any]) -> None:
-        for qid, state in msg["states"].items():
+        for qid, state in msg["states"]:
             try:
                 b.questions.get(int(qid)).state = QuestionState(state)
             except Exception:
