@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install what emachi needs on a fresh Debian machine (run as root): system packages from Debian,
-# Python packages from PyPI into ./.venv. `--test` adds what the tests need (Chromium, Redis,
+# Python packages from PyPI into ./.venv. `--test` adds what the tests need (Chromium, Redis, HAProxy,
 # Node.js for the JS codec mirror tests, fonts, sox): under CI=true a test whose tool is missing
 # fails instead of skipping (tests/tools.py).
 set -euo pipefail
@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 debs=(python3-venv espeak-ng)
 if [[ "${1:-}" == "--test" ]]; then
-  debs+=(chromium redis-server nodejs fonts-noto-cjk sox)
+  debs+=(chromium redis-server haproxy nodejs fonts-noto-cjk sox)
 fi
 missing=()
 for d in "${debs[@]}"; do

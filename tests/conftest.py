@@ -1,6 +1,8 @@
 """Fixtures every test folder may use: the in-process server (``start_server``, ``server``:
-tests/integration/conftest.py) and a private Redis (``redis_server``, ``own_redis``:
-tests/private_redis.py). Shared helpers are in tests/tools.py and tests/integration/client.py."""
+tests/integration/conftest.py), a private Redis (``redis_server``, ``own_redis``:
+tests/private_redis.py) and a real load balancer (``start_haproxy``: tests/haproxy.py). Shared
+helpers are in tests/tools.py and tests/integration/client.py."""
 
+from tests.haproxy import start_haproxy  # noqa: F401 - fixtures
 from tests.integration.conftest import server, start_server  # noqa: F401 - fixtures
 from tests.private_redis import own_redis, redis_server  # noqa: F401 - fixtures
