@@ -258,6 +258,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await walkers.start(args.walkers)
             viewers = Viewers(lb.replace("http", "ws") + "/ws")
             await viewers.connect(args.viewers)
+            await asyncio.sleep(3.5)  # the directory's next beat counts them
             async with aiohttp.ClientSession() as http:
                 per_process = []
                 for port in ports:
