@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Install what emachi needs on a fresh Debian machine (run as root): system packages from Debian,
 # Python packages from PyPI into ./.venv. `--test` adds what the tests need (Chromium, Redis,
-# PostgreSQL, whose initdb and pg_ctl the tests run a private server with, Node.js for the JS codec
-# mirror tests, fonts, sox): under CI=true a test whose tool is missing fails instead of skipping
-# (tests/tools.py).
+# PostgreSQL, whose initdb and pg_ctl the tests run a private server with, HAProxy, Node.js for the
+# JS codec mirror tests, fonts, sox): under CI=true a test whose tool is missing fails instead of
+# skipping (tests/tools.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 debs=(python3-venv espeak-ng)
 if [[ "${1:-}" == "--test" ]]; then
-  debs+=(chromium redis-server postgresql nodejs fonts-noto-cjk sox)
+  debs+=(chromium redis-server postgresql haproxy nodejs fonts-noto-cjk sox)
 fi
 missing=()
 for d in "${debs[@]}"; do

@@ -17,12 +17,14 @@ from collections.abc import AsyncIterator
 from aiohttp import WSMsgType, web
 
 from server import features, web_security
+from server.cluster.chat import chat_targets
 from server.config import CLIENT_DIR, Config
 from server.dispatch import Dispatcher
 from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.hooks import Hooks
 from server.keys import (
+    CHAT_RELAY,
     CONFIG,
     CONNECTIONS,
     DISPATCH,
@@ -406,26 +408,22 @@ def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
         inst = session.instance
         if inst is None:
             raise RequestError("chat_no_avatar", "watch-only viewers cannot chat in the hall")
+        server_time = time.time() * 1000.0
         frame = ChatMsg(
             from_id=session.avatar_id,
             name=session.name,
             scope=msg.scope,
             text=text,
-            server_time=time.time() * 1000.0,
+            server_time=server_time,
         ).encode()
-        targets = list(inst.sessions.values())
-        if msg.scope == 1:
-            c = inst.crowd
-            me = session.avatar_id
-            r2 = config.aoi_radius**2
-            targets = [
-                s
-                for s in targets
-                if c.floor[s.avatar_id] == c.floor[me]
-                and float(((c.pos[s.avatar_id] - c.pos[me]) ** 2).sum()) <= r2
-            ]
-        for s in targets:
+        me = session.avatar_id
+        c = inst.crowd
+        floor, x, z = int(c.floor[me]), float(c.pos[me, 0]), float(c.pos[me, 1])
+        for s in chat_targets(inst, msg.scope, floor, x, z, config.aoi_radius):
             s.send(frame)
+        relay = app.get(CHAT_RELAY)
+        if relay is not None:  # the same instance's people on the other processes
+            relay.said(session, msg.scope, text, server_time)
 
     dispatch.register(MsgType.INPUT, on_input)
     dispatch.register(MsgType.ACK, on_ack)

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from server.cluster import Cluster
     from server.cluster.bus import Bus
     from server.cluster.bus import Outbox as BusOutbox
+    from server.cluster.chat import ChatRelay
     from server.config import Config
     from server.dispatch import Dispatcher
     from server.events import EventService
@@ -46,6 +47,7 @@ __all__ = [
     "CLUSTER",
     "BUS",
     "BUS_OUTBOX",
+    "CHAT_RELAY",
     "KIOSKS",
     "BRIEFINGS",
     "VOICE",
@@ -75,6 +77,8 @@ CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 BUS: web.AppKey[Bus] = web.AppKey("bus")
 #: publish on the bus from synchronous code, in order, without waiting
 BUS_OUTBOX: web.AppKey[BusOutbox] = web.AppKey("bus_outbox")
+#: chat across processes (``server/cluster/chat.py``): set in cluster mode only
+CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
 VOICE: web.AppKey[VoiceService] = web.AppKey("voice")

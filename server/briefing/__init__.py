@@ -27,7 +27,9 @@ points"):
   action and question and at the stop, taken back at the start, so a restart resumes a live
   briefing where it was or ends it as interrupted (with minutes);
 - across processes, :class:`server.briefing.sync.BriefingSync` on the cluster's bus
-  (``app[BUS]``, ``app[BUS_OUTBOX]``, ``app[CLUSTER].on_connect``) when the cluster is mounted.
+  (``app[BUS]``, ``app[BUS_OUTBOX]``, ``app[CLUSTER].on_connect``) when the cluster is mounted,
+  and in cluster mode :class:`server.briefing.relay.AudienceRelay` (questions, attendance and one
+  set of minutes for the whole cluster).
 
 Formats are in ``docs/briefings.md``.
 """
@@ -45,6 +47,7 @@ from server.audit import audit
 from server.briefing import minutes_http
 from server.briefing.audience import Audience, audience_zones
 from server.briefing.questions import QuestionError
+from server.briefing.relay import AudienceRelay, relay_ctx
 from server.briefing.service import BriefingService, LiveBriefing
 from server.briefing.sync import BriefingSync
 from server.briefing.timeline import Action, TimelineError
@@ -128,6 +131,10 @@ def setup(app: web.Application) -> None:
         sync = BriefingSync(service, app[BUS], app[BUS_OUTBOX])
         sync.attach()
         app[CLUSTER].on_connect(sync.on_connect)
+        if app[CLUSTER].clustered:  # questions, attendance and minutes of the whole cluster
+            relay = AudienceRelay(service, app[BUS], app[BUS_OUTBOX], app[CLUSTER])
+            relay.attach()
+            app.cleanup_ctx.append(relay_ctx(relay))
     app.cleanup_ctx.append(_timers)
 
 
@@ -278,13 +285,10 @@ async def staff_question(request: web.Request) -> web.Response:
     b = _briefing(request)
     service = request.app[BRIEFINGS]
     try:
-        q = b.questions.move(int(request.match_info["qid"]), request.match_info["action"])
+        q = service.move_question(b, int(request.match_info["qid"]), request.match_info["action"])
     except QuestionError as e:
         status = 404 if e.code == "question_unknown" else 409
         return _json({"error": e.code, "reason": e.reason}, status)
-    service.broadcast_questions(b)
-    service.broadcast(b)
-    service.save(b)
     # the question's number only: what was asked stays out of the staff log
     action = f"briefing.question.{request.match_info['action']}"
     audit(request.app, actor.name, action, b.id, question=q.id)

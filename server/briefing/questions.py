@@ -23,6 +23,10 @@ __all__ = [
 MAX_QUESTION = 300
 MAX_QUEUE = 1000
 PUBLIC_ANSWERED = 20
+#: question ids of a process are ``lane * LANE + n`` (n = 1, 2, ...): a single process has lane 0
+#: (ids 1, 2, 3); each process of a cluster has a lane of its own, so an id minted on one process
+#: names the same question on every other one (``server/briefing/relay.py``)
+LANE = 1 << 32
 
 
 class QuestionError(ValueError):
@@ -79,8 +83,9 @@ class RateLimit:
 class QuestionQueue:
     """The questions of one briefing, in arrival order."""
 
-    def __init__(self) -> None:
+    def __init__(self, lane: int = 0) -> None:
         self.items: list[Question] = []
+        self.lane = lane
 
     @staticmethod
     def clean(text: str) -> str:
@@ -96,9 +101,21 @@ class QuestionQueue:
         text = self.clean(text)
         if len(self.items) >= MAX_QUEUE:
             raise QuestionError("question_full", "the question queue is full")
-        q = Question(id=len(self.items) + 1, text=text, at=now_ms)
+        mine = sum(1 for q in self.items if q.id // LANE == self.lane)
+        q = Question(id=self.lane * LANE + mine + 1, text=text, at=now_ms)
         self.items.append(q)
         return q
+
+    def add(self, q: Question) -> bool:
+        """A question another process took (the cluster relay): kept in arrival order; False
+        when it is known already or the queue is full."""
+        if any(x.id == q.id for x in self.items) or len(self.items) >= MAX_QUEUE:
+            return False
+        i = len(self.items)
+        while i > 0 and (self.items[i - 1].at, self.items[i - 1].id) > (q.at, q.id):
+            i -= 1
+        self.items.insert(i, q)
+        return True
 
     def move(self, qid: int, action: str) -> Question:
         """Staff: ``show`` a question on the screen (the one shown before goes back to the
@@ -117,9 +134,10 @@ class QuestionQueue:
         return q
 
     def get(self, qid: int) -> Question:
-        if not 1 <= qid <= len(self.items):
-            raise QuestionError("question_unknown", f"no question {qid}")
-        return self.items[qid - 1]
+        for q in self.items:
+            if q.id == qid:
+                return q
+        raise QuestionError("question_unknown", f"no question {qid}")
 
     def public(self) -> list[dict[str, Any]]:
         """What viewers see: the question on the screen and the latest answered ones (at most

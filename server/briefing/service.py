@@ -122,6 +122,11 @@ class LiveBriefing:
         #: spans of the timeline (s) that were played, merged: what the minutes call "as spoken"
         self.played: list[list[float]] = []
         self._counts = {"hall": 0, "online": 0}
+        #: the other processes' attendance of this run (cluster mode, ``server/briefing/relay.py``):
+        #: distinct people they saw, by digest; each one's viewers now; the cluster's peaks
+        self.remote_seen: dict[str, set[str]] = {"hall": set(), "online": set()}
+        self.remote_now: dict[str, dict[str, int]] = {}
+        self.cluster_peak = {"hall": 0, "online": 0}
         self.joined: set[Session] = set()  # avatars that asked for it (BRIEFING_JOIN)
         #: who stands where the stage is seen (set by the service)
         self.audience: AudienceView = NO_AUDIENCE
@@ -205,7 +210,16 @@ class LiveBriefing:
     # briefing) or that stands in a stage or auditorium zone. Counted while live or paused.
 
     def counts(self) -> dict[str, int]:
-        """Viewers connected now (as of the last :meth:`refresh_counts`)."""
+        """Viewers connected now (as of the last :meth:`refresh_counts`), with those of the
+        other processes of a cluster as they last told."""
+        out = dict(self._counts)
+        for now in self.remote_now.values():
+            out["hall"] += now.get("hall", 0)
+            out["online"] += now.get("online", 0)
+        return out
+
+    def local_counts(self) -> dict[str, int]:
+        """Viewers connected to this process now (as of the last :meth:`refresh_counts`)."""
         return dict(self._counts)
 
     def attending(self, s: Session) -> bool:
@@ -310,10 +324,10 @@ class LiveBriefing:
             spoken=spoken,
             questions=[q.to_json() for q in self.questions.taken()],
             attendance=Attendance(
-                hall=len(self.hall_seen),
-                online=len(self.online_seen),
-                hall_peak=self.hall_peak,
-                online_peak=self.online_peak,
+                hall=len(self.hall_seen | self.remote_seen["hall"]),
+                online=len(self.online_seen | self.remote_seen["online"]),
+                hall_peak=max(self.hall_peak, self.cluster_peak["hall"]),
+                online_peak=max(self.online_peak, self.cluster_peak["online"]),
             ),
             interrupted=None if self.interrupted is None else str(self.interrupted["reason"]),
             restarts=[dict(r) for r in self.restarts],
@@ -400,7 +414,12 @@ class LiveBriefing:
                 self._add_played(tl.start_of(i), tl.start_of(i) + tl.lengths[i])
         self._last_pos = float(snap["last_pos"])
         self.questions.items = [
-            Question(id=i, text=str(q["text"]), at=float(q["at"]), state=QuestionState(q["state"]))
+            Question(
+                id=int(q.get("id", i)),
+                text=str(q["text"]),
+                at=float(q["at"]),
+                state=QuestionState(q["state"]),
+            )
             for i, q in enumerate(snap["questions"], 1)
         ]
         a = snap["attendance"]
@@ -455,6 +474,16 @@ class BriefingService:
         #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus);
         #: ``action`` is a timeline :class:`Action` value, or ``"reset"`` for a new run
         self.on_action: list[Callable[[str, str, float, dict[str, Any]], None]] = []
+        #: cluster mode: ``fn(b)`` when a run ends, instead of writing its minutes here at once;
+        #: the relay gathers the cluster's attendance and has one process write them
+        #: (:meth:`write_minutes`); None: this process writes them (a single process)
+        self.finisher: Callable[[LiveBriefing], None] | None = None
+        #: the lane of the question ids this process mints (``questions.LANE``), set by the relay
+        self.question_lane = 0
+        #: ``fn(b, question)`` after a viewer's question is taken here (the cluster relay)
+        self.on_question: list[Callable[[LiveBriefing, Question], None]] = []
+        #: ``fn(b, states_before)`` after staff moved a question here (the cluster relay)
+        self.on_question_move: list[Callable[[LiveBriefing, dict[int, str]], None]] = []
         self._stamps: dict[Path, tuple[int, int]] = {}
         self.reload()
 
@@ -490,6 +519,7 @@ class BriefingService:
     def _new(self, doc: dict[str, Any]) -> LiveBriefing:
         b = LiveBriefing(doc)
         b.audience = self.audience
+        b.questions.lane = self.question_lane
         return b
 
     def get(self, briefing_id: str) -> LiveBriefing | None:
@@ -630,7 +660,15 @@ class BriefingService:
         return fresh
 
     def finish(self, b: LiveBriefing) -> None:
-        """Write the minutes of an ended briefing (once)."""
+        """Write the minutes of an ended briefing (once); in a cluster, hand it to the
+        :attr:`finisher`, which has one process write them for the whole cluster."""
+        if b.minutes is None and self.finisher is not None:
+            self.finisher(b)
+            return
+        self.write_minutes(b)
+
+    def write_minutes(self, b: LiveBriefing) -> None:
+        """Write ``b``'s minutes now, unless they are written already."""
         if b.minutes is None:
             b.minutes = write_minutes(b.minutes_doc(), self.data_dir, self.time_zone)
             log.info(
@@ -685,6 +723,23 @@ class BriefingService:
         self.rates.setdefault(session, RateLimit()).take(time.monotonic())
         q = b.questions.ask(text, now_ms())
         self.save(b)
+        for listener in self.on_question:
+            listener(b, q)
+        return q
+
+    def move_question(self, b: LiveBriefing, qid: int, action: str) -> Question:
+        """Staff: ``show`` or mark ``answered`` question ``qid``; every viewer is told.
+
+        Raises:
+            QuestionError: no such question, or not in a state that allows it.
+        """
+        before = {x.id: x.state.value for x in b.questions.items}
+        q = b.questions.move(qid, action)
+        self.broadcast_questions(b)
+        self.broadcast(b)
+        self.save(b)
+        for listener in self.on_question_move:
+            listener(b, before)
         return q
 
     def schedule(self, b: LiveBriefing, at: float | None) -> None:

@@ -29,6 +29,7 @@ from typing import Any
 from aiohttp import web
 
 from server.cluster.bus import REDIS_DOWN, Bus, LocalBus, Outbox, RedisBus, new_process_id
+from server.cluster.chat import ChatRelay
 from server.cluster.directory import (
     ClusterView,
     Directory,
@@ -36,7 +37,7 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
-from server.keys import BUS, BUS_OUTBOX, CLUSTER, CONFIG, HALL, HEALTH, METRICS
+from server.keys import BUS, BUS_OUTBOX, CHAT_RELAY, CLUSTER, CONFIG, HALL, HEALTH, HOOKS, METRICS
 from server.tasks import stop_task
 
 __all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
@@ -138,6 +139,10 @@ def setup(app: web.Application) -> None:
     app[CLUSTER], app[BUS], app[BUS_OUTBOX] = cluster, bus, cluster.outbox
     if cluster.clustered:
         app[HEALTH]["cluster"] = cluster.health
+        relay = ChatRelay(bus, cluster.outbox, config.aoi_radius)
+        app[HOOKS].on_create(relay.on_create)
+        app[HOOKS].on_dispose(relay.on_dispose)
+        app[CHAT_RELAY] = relay
     app.cleanup_ctx.append(_cluster_ctx)
 
 
