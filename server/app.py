@@ -22,7 +22,18 @@ from server.dispatch import Dispatcher
 from server.errors import LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.hooks import Hooks
-from server.keys import CONFIG, CONNECTIONS, DISPATCH, HALL, HEALTH, HOOKS, METRICS, SECURITY, WORLD
+from server.keys import (
+    CONFIG,
+    CONNECTIONS,
+    DISPATCH,
+    HALL,
+    HEALTH,
+    HOOKS,
+    METRICS,
+    PLACEMENT,
+    SECURITY,
+    WORLD,
+)
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -36,6 +47,7 @@ from server.protocol.messages import (
     Ping,
     Pong,
     ProtocolError,
+    Redirect,
     Welcome,
     decode,
 )
@@ -266,7 +278,11 @@ async def _handshake(
     session.opts = dict(opts)
     session.resume_token = hello.resume or ""
     app[HOOKS].run_hello(session, hello)
-    joined = app[HALL].join(session)
+    route = await app[PLACEMENT].route(session)  # a cluster: here, or the instance's owner
+    if route.url is not None:
+        session.send(Redirect(url=route.url, seat=route.seat, instance=route.instance).encode())
+        raise PeerError(CloseCode.MOVED)
+    joined = app[HALL].join(session, into=route.into)
     if joined is not session:
         joined.attach(ws, request.transport)
     config = app[CONFIG]

@@ -66,6 +66,22 @@ def build_parser() -> argparse.ArgumentParser:
         "with the same URL share briefings, presence and counts; without it one process serves alone "
         "(see docs/cluster.md)",
     )
+    serve.add_argument(
+        "--cluster-secret",
+        metavar="SECRET",
+        default=None,
+        help="signs the seat reservations one process of a cluster gives a client it redirects to "
+        "another (default: $EMACHI_CLUSTER_SECRET, else derived from the staff token; every process "
+        "of a cluster needs the same)",
+    )
+    serve.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=_DEFAULTS.lease_ttl,
+        metavar="SECONDS",
+        help="a cluster: how long an instance's lease lasts unless renewed; a process that dies has "
+        "its instances opened again elsewhere within about this much (default %(default)s)",
+    )
     serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost")
     serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the private key (PEM) of --tls-cert")
     serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
@@ -161,6 +177,8 @@ def _serve(args: argparse.Namespace) -> int:
         helper_rate_per_minute=args.helper_rate,
         max_per_address=args.max_per_address,
         redis_url=args.redis,
+        lease_ttl=args.lease_ttl,
+        cluster_secret=args.cluster_secret or os.environ.get("EMACHI_CLUSTER_SECRET") or None,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
     )

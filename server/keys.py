@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from server.cluster import Cluster
     from server.cluster.bus import Bus
     from server.cluster.bus import Outbox as BusOutbox
+    from server.cluster.placement import Placement
     from server.config import Config
     from server.dispatch import Dispatcher
     from server.hall import Hall
@@ -43,6 +44,7 @@ __all__ = [
     "CLUSTER",
     "BUS",
     "BUS_OUTBOX",
+    "PLACEMENT",
     "KIOSKS",
     "BRIEFINGS",
     "VOICE",
@@ -69,6 +71,8 @@ CLUSTER: web.AppKey[Cluster] = web.AppKey("cluster")
 BUS: web.AppKey[Bus] = web.AppKey("bus")
 #: publish on the bus from synchronous code, in order, without waiting
 BUS_OUTBOX: web.AppKey[BusOutbox] = web.AppKey("bus_outbox")
+#: where a hello belongs: here or (a cluster) the process that owns its instance
+PLACEMENT: web.AppKey[Placement] = web.AppKey("placement")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
 VOICE: web.AppKey[VoiceService] = web.AppKey("voice")

@@ -35,6 +35,7 @@ export const MsgType = Object.freeze({
   QUESTIONS: 42,
   VOICE_FRAME: 43,
   AUDIO_SUBS: 44,
+  REDIRECT: 45,
 });
 
 export const CloseCode = Object.freeze({
@@ -51,6 +52,7 @@ export const CloseCode = Object.freeze({
   REMOVED: 4010,
   UNAUTHORIZED: 4011,
   TOO_MANY_CONNECTIONS: 4012,
+  MOVED: 4013,
 });
 
 /** Field names of each server → client message, in wire order. */
@@ -70,6 +72,9 @@ const SERVER_FIELDS = Object.freeze({
   [MsgType.QUESTIONS]: ['briefing_id', 'questions'],
   [MsgType.VOICE_FRAME]: ['frames'], // [[from_id, seq, data], ...] for one listener, every 20 ms
   [MsgType.AUDIO_SUBS]: ['add', 'remove'], // add: [[id, gain]], remove: [id]
+  // instead of WELCOME: this avatar's instance is served at `url` (a ws:// or wss:// address); say
+  // hello there with opts.seat = `seat` (a signed seat reservation, valid for a few seconds)
+  [MsgType.REDIRECT]: ['url', 'seat', 'instance'],
 });
 
 const TYPE_NAMES = Object.freeze(Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k])));
@@ -104,6 +109,7 @@ export function decodeMessage(data) {
     case MsgType.QUESTIONS:
     case MsgType.VOICE_FRAME:
     case MsgType.AUDIO_SUBS:
+    case MsgType.REDIRECT:
       names = SERVER_FIELDS[type];
       break;
     default:
@@ -197,4 +203,5 @@ export const CLOSE_REASONS = Object.freeze({
   [CloseCode.REMOVED]: 'removed by the host',
   [CloseCode.UNAUTHORIZED]: 'token missing, invalid or expired',
   [CloseCode.TOO_MANY_CONNECTIONS]: 'too many connections from your network address; close another tab or try again later',
+  [CloseCode.MOVED]: 'this part of the hall is now served by another process; reconnect with your resume token',
 });

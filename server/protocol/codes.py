@@ -46,6 +46,7 @@ class MsgType(IntEnum):
     QUESTIONS = 42
     VOICE_FRAME = 43
     AUDIO_SUBS = 44
+    REDIRECT = 45
 
 
 class CloseCode(IntEnum):
@@ -62,6 +63,7 @@ class CloseCode(IntEnum):
     REMOVED = 4010
     UNAUTHORIZED = 4011
     TOO_MANY_CONNECTIONS = 4012
+    MOVED = 4013
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -78,4 +80,5 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.REMOVED: "removed by the host",
     CloseCode.UNAUTHORIZED: "token missing, invalid or expired",
     CloseCode.TOO_MANY_CONNECTIONS: "too many connections from your network address; close another tab or try again later",
+    CloseCode.MOVED: "this part of the hall is now served by another process; reconnect with your resume token",
 }
