@@ -23,7 +23,7 @@ higher fence. Writes for an instance (the seats) carry the fence and Redis refus
 fence is no longer the instance's.
 
 When Redis comes back after an outage, an owner re-takes each lease that expired meanwhile with
-the same fence (nobody took another); a process takes a lease it did not hold only after Redis
+the same fence (nobody took another; or the Redis came back empty, with no fence at all); a process takes a lease it did not hold only after Redis
 has answered it continuously for ``ttl``, so the owners re-take theirs first.
 
 Redis layout (prefix ``emachi:`` by default):
@@ -233,9 +233,14 @@ for i, it in ipairs(cjson.decode(ARGV[5])) do
   if cur == mine then
     redis.call('PEXPIRE', lease, ttl)
     ok = 1
-  elseif (not cur) and redis.call('GET', fencek) == it[4] then
-    redis.call('SET', lease, mine, 'PX', ttl)
-    ok = 2
+  elseif not cur then
+    local f = redis.call('GET', fencek)
+    if f == it[4] or not f then
+      -- expired and nobody took it since (no fence at all: a Redis that lost its data)
+      if not f then redis.call('SET', fencek, it[4]) end
+      redis.call('SET', lease, mine, 'PX', ttl)
+      ok = 2
+    end
   end
   if ok > 0 then
     redis.call('SADD', KEYS[3], it[5])

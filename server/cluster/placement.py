@@ -334,7 +334,12 @@ class ClusterPlacement:
                 return self._here(await self._open(inst))
             if got is None:
                 return None  # Redis away
-            taken.add(n)  # someone opened it meanwhile: the next number
+            # someone opened it since the last beat: it most likely has room (its owner routes
+            # again if not)
+            route = await self._redirect(got.process_id, inst, hops)
+            if route is not None:
+                return route
+            taken.add(n)
         return None
 
 
