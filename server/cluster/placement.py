@@ -188,9 +188,13 @@ class ClusterPlacement:
         if isinstance(seat, str) and seat:
             res = self.reservations.check(seat)
             if res is None:
-                # a secret that differs between processes would bounce clients: serve here
+                # forged, expired, or signed with another secret (processes that do not share
+                # one would bounce a client between them): here if there is room, else one hop
                 log.warning("seat reservation refused (forged, expired or another secret)")
-                hops = MAX_HOPS
+                local = self._held_with_room()
+                if local is not None:
+                    return local
+                hops = MAX_HOPS - 1
             else:
                 hops, reserved = res.hops, res.instance
         if token:
@@ -308,10 +312,13 @@ class ClusterPlacement:
             if route is not None:
                 return route
         # here, in an instance this process holds, with room; else the hall says WORLD_FULL
+        return self._held_with_room() or Route(instance="")
+
+    def _held_with_room(self) -> Route | None:
         for local in sorted(self.hall.instances, key=lambda i: i.population):
             if local.has_room() and local.id in self.leases.mine:
                 return Route(into=local, instance=local.id)
-        return Route(instance="")
+        return None
 
     async def _open_new(self, hops: int) -> Route | None:
         world = self.hall.world.id
