@@ -159,6 +159,10 @@ class Leases(Protocol):
         """A live process, read now if the last beat did not see it."""
         ...
 
+    async def take_over(self, instance: str) -> Lease | Holder | None:
+        """Take an instance whose owner is gone (with its seats), if this process may."""
+        ...
+
     @property
     def connected(self) -> bool: ...
 
@@ -214,6 +218,9 @@ class LocalLeases:
 
     async def member(self, process_id: str) -> Member | None:
         return self.members.get(process_id)
+
+    async def take_over(self, instance: str) -> Lease | Holder | None:
+        return None
 
 
 # KEYS[1] lives set, KEYS[2] live:{me}, KEYS[3] insts set, then keys named by index in ARGV[5].
@@ -326,6 +333,7 @@ class RedisLeases:
         self._ok_since = -math.inf
         #: orphan instance → beats it has been seen without a holder
         self._orphaned: dict[str, int] = {}
+        self._taking: dict[str, asyncio.Future[Lease | Holder | None]] = {}
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -554,22 +562,46 @@ class RedisLeases:
                 continue
             if least is not None and least.process_id != self.process_id and self._orphaned.get(inst, 0) < 3:
                 continue
-            got = await self.acquire(inst)
-            if not isinstance(got, Lease):
-                continue
+            await self.take_over(inst)
+
+    async def take_over(self, inst: str) -> Lease | Holder | None:
+        """Take the lease of an instance whose owner is gone and hand its seats to
+        :attr:`on_takeover`; who holds it if another process was first; None when this process
+        may not (Redis has not answered it for ``ttl`` since an outage) or Redis did not answer.
+        Called by the beat, and by a hello waiting to resume in that instance (so the process
+        the client reached opens it, and no redirect follows)."""
+        if inst in self.mine:
+            return self.mine[inst]
+        if time.monotonic() - self._ok_since < self.ttl:
+            return None
+        running = self._taking.get(inst)
+        if running is None:
+            running = self._taking[inst] = asyncio.ensure_future(self._take_over(inst))
+            running.add_done_callback(lambda _t: self._taking.pop(inst, None))
+        return await asyncio.shield(running)
+
+    async def _take_over(self, inst: str) -> Lease | Holder | None:
+        got = await self.acquire(inst)
+        if not isinstance(got, Lease):
+            return got
+        seats: dict[str, dict[str, Any]] = {}
+        try:
             async with asyncio.timeout(self.timeout):
-                raw = await client.hgetall(self.key("seats", inst))
-            seats: dict[str, dict[str, Any]] = {}
-            for tok, seat in raw.items():
-                try:
-                    seats[_text(tok)] = json.loads(seat)
-                except ValueError:
-                    continue
-            log.info(
-                "instance taken over",
-                extra={"instance": inst, "fence": got.fence, "seats": len(seats)},
-            )
-            _call_all(self.on_takeover, got, seats)
+                raw = await self._client().hgetall(self.key("seats", inst))
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            self._failed(exc)
+            raw = {}
+        for tok, seat in raw.items():
+            try:
+                seats[_text(tok)] = json.loads(seat)
+            except ValueError:
+                continue
+        log.info(
+            "instance taken over",
+            extra={"instance": inst, "fence": got.fence, "seats": len(seats)},
+        )
+        _call_all(self.on_takeover, got, seats)
+        return got
 
     # -- single calls -----------------------------------------------------------------------------
 

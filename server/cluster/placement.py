@@ -242,6 +242,12 @@ class ClusterPlacement:
             if local is not None:
                 return Holder(self.me, 0)
             holder = self.leases.holders.get(inst) or await self.leases.holder(inst)
+            if holder is None:
+                # its owner is gone: open it here rather than wait for another process's beat
+                got = await self.leases.take_over(inst)
+                if isinstance(got, Lease):
+                    return Holder(self.me, got.fence)
+                holder = got
             if holder is not None:
                 return holder
         return None
