@@ -408,7 +408,8 @@ class RedisLeases:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(self.interval)
+            # while Redis does not answer, try twice as often: each try keeps the instances
+            await asyncio.sleep(self.interval if self._ok else self.interval / 2)
             try:
                 await self.beat()
             except asyncio.CancelledError:

@@ -329,7 +329,9 @@ class ClusterPlacement:
     async def _open_new(self, hops: int) -> Route | None:
         world = self.hall.world.id
         taken = {_number(i) for i in self.leases.holders} | {_number(i.id) for i in self.hall.instances}
-        members = list(self.leases.members.values()) or [Member(self.me, "", 0)]
+        # this process's own load as it is now, the others' as of their last beat
+        members = [m for m in self.leases.members.values() if m.process_id != self.me]
+        members.append(Member(self.me, "", self.hall.population))
         fewest = min(m.people for m in members)
         least = sorted((m for m in members if m.people == fewest), key=lambda m: m.process_id)
         target = self.me if any(m.process_id == self.me for m in least) else least[0].process_id
