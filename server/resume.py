@@ -165,7 +165,7 @@ def _taken_over(app: web.Application, lease: Any, saved: dict[str, dict[str, Any
             seats.append(Seat(**{**asdict(seat), "left": left}))
     back = hall.restore(seats)
     log.info(
-        "avatars of a process that is gone wait here",
+        "resumable here after a takeover",
         extra={"instance": lease.instance, "avatars": len(back), "saved": len(saved)},
     )
 

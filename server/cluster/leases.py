@@ -528,7 +528,10 @@ class RedisLeases:
             try:
                 d = json.loads(raw)
                 members[pid] = Member(
-                    pid, str(d["url"]), int(d["people"]), {str(a): int(b) for a, b in d["inst"].items()}
+                    pid,
+                    str(d["url"]),
+                    int(d["people"]),
+                    {str(a): int(b) for a, b in d["inst"].items()},
                 )
             except (ValueError, KeyError, TypeError, AttributeError):
                 gone.append(pid)
@@ -561,7 +564,11 @@ class RedisLeases:
         for inst, n in zip(orphans, seated, strict=True):
             if not n or inst in self.mine:
                 continue
-            if least is not None and least.process_id != self.process_id and self._orphaned.get(inst, 0) < 3:
+            if (
+                least is not None
+                and least.process_id != self.process_id
+                and self._orphaned.get(inst, 0) < 3
+            ):
                 continue
             await self.take_over(inst)
 
@@ -614,7 +621,11 @@ class RedisLeases:
         try:
             async with asyncio.timeout(self.timeout):
                 fence, holder = await self._acquire_script(
-                    keys=[self.key("lease", instance), self.key("fence", instance), self.key("insts")],
+                    keys=[
+                        self.key("lease", instance),
+                        self.key("fence", instance),
+                        self.key("insts"),
+                    ],
                     args=[self.process_id, max(1, int(self.ttl * 1000)), instance],
                     client=self._client(),
                 )
@@ -635,7 +646,9 @@ class RedisLeases:
 
     async def release(self, instance: str) -> None:
         lease = self.mine.pop(instance, None)
-        if self.holders.get(instance, None) == Holder(self.process_id, lease.fence if lease else -1):
+        if self.holders.get(instance, None) == Holder(
+            self.process_id, lease.fence if lease else -1
+        ):
             del self.holders[instance]
         if lease is None or lease.lost:
             return
@@ -648,7 +661,9 @@ class RedisLeases:
                     client=self._client(),
                 )
         except (*REDIS_DOWN, TimeoutError) as exc:
-            log.warning("lease not released; it expires", extra={"instance": instance, "error": str(exc)})
+            log.warning(
+                "lease not released; it expires", extra={"instance": instance, "error": str(exc)}
+            )
 
     async def holder(self, instance: str) -> Holder | None:
         try:

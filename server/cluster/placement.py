@@ -166,9 +166,7 @@ class ClusterPlacement:
         self.hall = hall
         self.reservations = reservations
         #: how long a resume waits for its instance to get an owner again (a failover)
-        self.wait_for_owner = (
-            wait_for_owner if wait_for_owner is not None else leases.ttl + 2.0
-        )
+        self.wait_for_owner = wait_for_owner if wait_for_owner is not None else leases.ttl + 2.0
         self.redirects = 0
         self._opening: dict[str, asyncio.Future[Instance | None]] = {}
 
@@ -211,10 +209,14 @@ class ClusterPlacement:
 
     # -- an instance that exists (or a reservation opens) -------------------------------------
 
-    async def _to(self, inst: str, hops: int, *, wait: bool, reserved: bool = False) -> Route | None:
+    async def _to(
+        self, inst: str, hops: int, *, wait: bool, reserved: bool = False
+    ) -> Route | None:
         """The route to ``inst``'s owner, or None to place the avatar elsewhere (full, gone)."""
         holder = self.leases.holders.get(inst)
-        if holder is None or (holder.process_id != self.me and holder.process_id not in self.leases.members):
+        if holder is None or (
+            holder.process_id != self.me and holder.process_id not in self.leases.members
+        ):
             holder = await self.leases.holder(inst)
         if holder is None and wait:
             holder = await self._await_owner(inst)
@@ -328,7 +330,9 @@ class ClusterPlacement:
 
     async def _open_new(self, hops: int) -> Route | None:
         world = self.hall.world.id
-        taken = {_number(i) for i in self.leases.holders} | {_number(i.id) for i in self.hall.instances}
+        taken = {_number(i) for i in self.leases.holders} | {
+            _number(i.id) for i in self.hall.instances
+        }
         # this process's own load as it is now, the others' as of their last beat
         members = [m for m in self.leases.members.values() if m.process_id != self.me]
         members.append(Member(self.me, "", self.hall.population))
@@ -361,4 +365,3 @@ class ClusterPlacement:
 def _number(inst: str) -> int:
     n = inst.rpartition("#")[2]
     return int(n) if n.isdigit() else 0
-

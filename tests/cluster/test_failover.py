@@ -31,7 +31,9 @@ WORLD = "machida-city-hall"
 
 
 @contextlib.asynccontextmanager
-async def cluster_of(n: int, redis: PrivateRedis, tmp: Path, *args: str) -> AsyncIterator[list[ServeProcess]]:
+async def cluster_of(
+    n: int, redis: PrivateRedis, tmp: Path, *args: str
+) -> AsyncIterator[list[ServeProcess]]:
     procs = [
         ServeProcess(tmp / f"p{i}", ("--redis", redis.url, "--lease-ttl", str(LEASE_TTL), *args))
         for i in range(n)
@@ -83,7 +85,7 @@ async def come_back(c: Client, urls: Sequence[str]) -> float:
 
 
 async def walk_then_stand(clients: Sequence[Client]) -> None:
-    for k in range(5):
+    for _ in range(5):
         for i, c in enumerate(clients):
             a = 2 * math.pi * i / len(clients)
             await c.move(math.sin(a), math.cos(a))
@@ -208,7 +210,9 @@ async def test_a_redis_paused_for_10_s_delays_no_tick_and_the_leases_heal(
                 q = queues[c.served]
                 times = [t for t in c.server_times if paused_at - 0.5 <= t <= resumed_at + 1.0]
                 assert len(times) > 150, (c.name, len(times))
-                gaps = [(b - a - q.during(a, b), a, b) for a, b in zip(times, times[1:], strict=False)]
+                gaps = [
+                    (b - a - q.during(a, b), a, b) for a, b in zip(times, times[1:], strict=False)
+                ]
                 worst = max(gaps)
                 assert worst[0] < 0.100, (
                     f"{c.name}: a {(worst[2] - worst[1]) * 1000:.0f} ms gap, "

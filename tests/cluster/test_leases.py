@@ -41,7 +41,11 @@ async def made(redis_server: PrivateRedis, prefix: str) -> AsyncIterator[list[Re
 
 
 def node(
-    made: list[RedisLeases], redis_server: PrivateRedis, prefix: str, pid: str, src: Callable[[], BeatInput]
+    made: list[RedisLeases],
+    redis_server: PrivateRedis,
+    prefix: str,
+    pid: str,
+    src: Callable[[], BeatInput],
 ) -> RedisLeases:
     leases = RedisLeases(redis_server.url, pid, src, prefix=prefix, ttl=TTL, interval=TTL / 4)
     made.append(leases)
