@@ -33,6 +33,7 @@ from server.keys import (
     HOOKS,
     METRICS,
     OUTBOX,
+    PLACEMENT,
     SECURITY,
     WORLD,
 )
@@ -49,6 +50,7 @@ from server.protocol.messages import (
     Ping,
     Pong,
     ProtocolError,
+    Redirect,
     Welcome,
     decode,
 )
@@ -288,11 +290,18 @@ async def _handshake(
     session.opts = dict(opts)
     session.resume_token = hello.resume or ""
     app[HOOKS].run_hello(session, hello)
+    into = None
+    if not session.place_in:  # an event's guests go to its private instance on this process
+        route = await app[PLACEMENT].route(session)  # a cluster: here, or the instance's owner
+        if route.url is not None:
+            session.send(Redirect(url=route.url, seat=route.seat, instance=route.instance).encode())
+            raise PeerError(CloseCode.MOVED)
+        into = route.into
     if app[HALL].must_wait(session) and not await app[HALL].wait_for_place(session):
         raise PeerError(CloseCode.WORLD_FULL, "left the waiting line")
     if session.commit_before_welcome:  # a hello hook wrote a record this WELCOME acknowledges
         await app[OUTBOX].committed(session.commit_before_welcome)
-    joined = app[HALL].join(session)
+    joined = app[HALL].join(session, into=into)
     if joined is not session:
         joined.attach(ws, request.transport)
     config = app[CONFIG]

@@ -76,6 +76,22 @@ def build_parser() -> argparse.ArgumentParser:
         "what a cluster uses, with --redis too; the schema is migrated at start. Without it: "
         "SQLite in --data-dir, or Redis with --redis (see docs/cluster.md)",
     )
+    serve.add_argument(
+        "--cluster-secret",
+        metavar="SECRET",
+        default=None,
+        help="signs the seat reservations one process of a cluster gives a client it redirects to "
+        "another (default: $EMACHI_CLUSTER_SECRET, else derived from the staff token; every process "
+        "of a cluster needs the same)",
+    )
+    serve.add_argument(
+        "--lease-ttl",
+        type=float,
+        default=_DEFAULTS.lease_ttl,
+        metavar="SECONDS",
+        help="a cluster: how long an instance's lease lasts unless renewed; a process that dies has "
+        "its instances opened again elsewhere within about this much (default %(default)s)",
+    )
     serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost")
     serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the private key (PEM) of --tls-cert")
     serve.add_argument("--time-zone", default=_DEFAULTS.time_zone, metavar="ZONE", help="the city's time zone, an IANA name: times on staff pages and in the minutes (default %(default)s)")
@@ -181,6 +197,8 @@ def _serve(args: argparse.Namespace) -> int:
         max_per_address=args.max_per_address,
         redis_url=args.redis,
         database_url=args.database,
+        lease_ttl=args.lease_ttl,
+        cluster_secret=args.cluster_secret or os.environ.get("EMACHI_CLUSTER_SECRET") or None,
         tls_cert=args.tls_cert,
         tls_key=args.tls_key,
         time_zone=args.time_zone,

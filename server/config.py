@@ -82,6 +82,12 @@ class Config:
     # PostgreSQL URL of the records (``emachi serve --database``): what a cluster writes its
     # records to, with or without --redis; None: SQLite in the data dir (or Redis with --redis)
     database_url: str | None = None
+    # seconds an instance's lease lasts unless its owner renews it (a cluster): a process that
+    # dies has its instances opened again elsewhere within about this much
+    lease_ttl: float = 3.0
+    # signs seat reservations between the processes of a cluster; None: derived from the staff
+    # token (every process of a cluster has the same one)
+    cluster_secret: str | None = None
     # HTTPS and WSS served by this process (``emachi serve --tls-cert --tls-key``): browsers give
     # the microphone only to a secure context, which a phone on http://192.168.… is not
     tls_cert: Path | None = None

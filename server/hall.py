@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import math
 import secrets
 import time
 from collections.abc import Iterable
@@ -72,6 +73,11 @@ class Hall:
         self.dispose_grace = DISPOSE_GRACE
         self.reap_every = 1.0  # seconds between passes over detached sessions and empty instances
         self.waiting = WaitingLine(self.free_places)
+        # One process opens instances as it likes; in a cluster an instance is opened only under a
+        # lease (server/cluster/placement.py routes each hello to an instance first), so the
+        # cluster turns this off and a hello with nowhere to go is WORLD_FULL.
+        self.open_freely = True
+        self._stopping: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         # Everything built so far (the world, its arrays, the app, the imported modules) lives as
@@ -107,7 +113,7 @@ class Hall:
                 best = inst
         if best is not None:
             return best
-        if len(self.instances) >= self.config.max_instances:
+        if len(self.instances) >= self.config.max_instances or not self.open_freely:
             raise PeerError(CloseCode.WORLD_FULL)
         inst = Instance(
             f"{self.world.id}#{self._next_instance}", self.world, self.config, self.metrics, self.hooks
@@ -117,8 +123,11 @@ class Hall:
         inst.start()
         return inst
 
-    def join(self, session: Session) -> Session:
+    def join(self, session: Session, into: Instance | None = None) -> Session:
         """Place a new session, or hand back the detached one its resume token names.
+
+        ``into``: the instance the cluster routed this hello to (if it still has room);
+        otherwise the emptiest with room.
 
         The join or resume hooks are the caller's to run, once the peer has its WELCOME (a hook
         may send, and nothing may come before WELCOME): :meth:`joined`.
@@ -141,6 +150,8 @@ class Hall:
             self.watchers.add(session)
         elif session.place_in:
             self.private_instance(session.place_in).on_join(session)
+        elif into is not None and into in self.instances and into.has_room():
+            into.on_join(session)
         else:
             self._instance_with_room().on_join(session)
         self.by_token[session.resume_token] = session
@@ -222,6 +233,7 @@ class Hall:
             c = self.config
             session = Session(c.send_buffer_limit, c.rate_per_second, c.rate_burst)
             session.name, session.color, session.mode = seat.name, seat.color, seat.mode
+            session.role = seat.role
             session.resume_token = seat.token
             try:
                 inst.place(session, seat.avatar_id, floor, seat.x, seat.z, seat.yaw)
@@ -235,6 +247,29 @@ class Hall:
             self.hooks.run(self.hooks.join, session)
             back.append(session)
         return back
+
+    def open_instance(self, instance_id: str, lease_until: float = math.inf) -> Instance | None:
+        """The instance ``instance_id``, opened under that id if this process has none, with
+        the deadline of this process's lease on it (the cluster); None if it can not be opened."""
+        inst = self._instance_named(instance_id)
+        if inst is not None:
+            inst.lease_until = lease_until
+        return inst
+
+    def lose(self, inst: Instance) -> None:
+        """This process no longer owns ``inst`` (its lease lapsed or another process took it):
+        every client is closed with MOVED, to resume with the new owner, and the instance stops.
+        Nothing is written for it any more."""
+        if inst not in self.instances:
+            return
+        self.instances.remove(inst)
+        for s in list(inst.sessions.values()):
+            s.close(CloseCode.MOVED)
+            self.leave(s)
+        log.warning("instance lost to another process", extra={"instance": inst.id})
+        task = asyncio.get_running_loop().create_task(inst.stop(), name=f"stop {inst.id}")
+        self._stopping.add(task)
+        task.add_done_callback(self._stopping.discard)
 
     def _instance_named(self, instance_id: str) -> Instance | None:
         """The instance ``instance_id`` of this world, opened under that id if there is none."""

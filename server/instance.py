@@ -17,7 +17,9 @@ import collections
 import enum
 import itertools
 import logging
+import math
 import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import msgpack
@@ -104,6 +106,10 @@ class Instance:
         # (tick of the leave, slot), oldest first
         self._cooling: collections.deque[tuple[int, int]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
+        # In a cluster: the monotonic time until which this process holds the instance's lease
+        # (server/cluster/leases.py). Past it the tick stops and ``on_lapse`` is called once.
+        self.lease_until = math.inf
+        self.on_lapse: Callable[[Instance], None] | None = None
         # since when nobody (not even a session awaiting its resume) has been here; None if occupied
         self.empty_since: float | None = time.monotonic()
         self.on_create()
@@ -270,6 +276,12 @@ class Instance:
         period = 1.0 / self.config.tick_rate
         next_at = loop.time()
         while True:
+            if time.monotonic() > self.lease_until:
+                # no longer ours (paused past the lease, or taken over): not one more tick
+                log.warning("instance lease lapsed; not ticking", extra={"instance": self.id})
+                if self.on_lapse is not None:
+                    self.on_lapse(self)
+                return
             next_at += period
             t0 = time.perf_counter()
             try:

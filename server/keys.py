@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from server.cluster.bus import Bus
     from server.cluster.bus import Outbox as BusOutbox
     from server.cluster.chat import ChatRelay
+    from server.cluster.placement import Placement
     from server.config import Config
     from server.dispatch import Dispatcher
     from server.events import EventService
@@ -48,6 +49,7 @@ __all__ = [
     "BUS",
     "BUS_OUTBOX",
     "CHAT_RELAY",
+    "PLACEMENT",
     "KIOSKS",
     "BRIEFINGS",
     "VOICE",
@@ -79,6 +81,8 @@ BUS: web.AppKey[Bus] = web.AppKey("bus")
 BUS_OUTBOX: web.AppKey[BusOutbox] = web.AppKey("bus_outbox")
 #: chat across processes (``server/cluster/chat.py``): set in cluster mode only
 CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay")
+#: where a hello belongs: here or (a cluster) the process that owns its instance
+PLACEMENT: web.AppKey[Placement] = web.AppKey("placement")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
 VOICE: web.AppKey[VoiceService] = web.AppKey("voice")

@@ -1,16 +1,19 @@
-"""Resume that survives a restart: the drain's "reconnect with your resume token" holds.
+"""Resume that survives a restart, and in a cluster a process that dies.
 
-At the SIGTERM drain every avatar's seat (resume token, instance id, avatar id, floor, position,
-yaw, name, colour, mode, and what is left of its resume window) is written to the records store
-(``server.store``): the SQLite file in the data dir for one process, Redis with a time to live
-equal to the resume window in a cluster. At the next start of the process the seats are read back
-and :meth:`server.hall.Hall.restore` puts every avatar back, detached, so that a hello carrying
-its token within the window gets the same avatar id in the same instance at the same place.
+One process: at the SIGTERM drain every avatar's seat (resume token, instance id, avatar id,
+floor, position, yaw, name, colour, mode, role, and what is left of its resume window) is written
+to the records store (the SQLite file in the data dir) under ``resume/local``. At the next start
+the seats are read back (and deleted) and :meth:`server.hall.Hall.restore` puts every avatar
+back, detached, so that a hello carrying its token within the window gets the same avatar id in
+the same instance at the same place.
 
-The seats of one process are one value, under ``resume/local`` for the SQLite store (the data dir
-is the process's own) and ``resume/HOST:PORT`` in Redis (the address the process serves, which
-stays the same across its restart; a clustered process serving on a port it was not told, as an
-in-process test server, keeps none). It is taken (deleted) once restored.
+A cluster (``--redis``): every avatar's seat is in Redis all the time, written by the cluster's
+lease beat about once a second in one script call per process, fenced by the instance's lease
+(:func:`cluster_seats`, ``server/cluster/leases.py``), with a time to live of the resume window;
+a resume token maps to its instance there too. When a process stops or dies, the process that
+takes its instances over gives the avatars back from those seats (:func:`_taken_over`), and a
+client resumes on whichever process now owns its instance. Nothing is written at the drain but
+one last beat.
 
 Positions are kept only for the resume window and only to give the avatar back.
 """
@@ -18,19 +21,20 @@ Positions are kept only for the resume window and only to give the avatar back.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from dataclasses import asdict, dataclass
 from typing import Any
 
 from aiohttp import web
 
-from server.keys import CONFIG, HALL, OUTBOX, STORE, WORLD
-from server.session import SessionState
+from server.keys import CLUSTER, CONFIG, HALL, OUTBOX, STORE, WORLD
+from server.session import Session, SessionState
 from server.store import StoreAway
 
-__all__ = ["setup", "Seat", "SPACE", "seats_of", "owner_key"]
+__all__ = ["setup", "Seat", "SPACE", "seats_of", "seat_of", "cluster_seats", "owner_key"]
 
 log = logging.getLogger("emachi.resume")
 
@@ -54,6 +58,7 @@ class Seat:
     color: int
     mode: str
     left: float  # seconds of the resume window left
+    role: str = ""  # "staff" or "host" when a hello hook said so
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> Seat:
@@ -74,58 +79,113 @@ class Seat:
             color=int(d["color"]),
             mode=str(d["mode"]),
             left=float(d["left"]),
+            role=str(d.get("role", "")),
         )
 
 
 def owner_key(app: web.Application) -> str | None:
-    """Whose seats: ``local`` (the records are this process's alone), ``HOST:PORT`` when they
-    are shared (a cluster, or a PostgreSQL other processes may use too), or None when shared and
-    the port is not known (another process could take the seats)."""
+    """Whose seats the drain saves: ``local`` (the records are this process's alone), ``HOST:PORT``
+    when the records are shared without a cluster (a PostgreSQL other processes may use too), None
+    in a cluster, where every avatar's seat is in Redis all along (:func:`cluster_seats`), or when
+    shared and the port is not known (another process could take the seats)."""
     config = app[CONFIG]
-    if not config.redis_url and not config.database_url:
+    if config.redis_url:
+        return None
+    if not config.database_url:
         return "local"
     return f"{config.host}:{config.port}" if config.port else None
 
 
+def seat_of(s: Session, now: float, window: float) -> Seat | None:
+    """The seat of one avatar still within its resume window, or None."""
+    inst = s.instance
+    if inst is None or s.avatar_id < 0 or not s.resume_token:
+        return None
+    if s.state is SessionState.DETACHED:
+        left = window - (now - s.detached_at)
+    elif s.state is SessionState.ACTIVE:
+        left = window  # connected (or its socket is closing with the drain)
+    else:
+        return None
+    if left <= 0:
+        return None
+    floor, x, z = inst.position(s.avatar_id)
+    return Seat(
+        s.resume_token,
+        inst.id,
+        s.avatar_id,
+        floor,
+        round(x, 3),
+        round(z, 3),
+        round(float(inst.crowd.yaw[s.avatar_id]), 4),
+        s.name,
+        s.color,
+        s.mode,
+        round(left, 3),
+        s.role,
+    )
+
+
 def seats_of(app: web.Application) -> list[Seat]:
     """The seat of every avatar of the hall still within its resume window."""
-    hall = app[HALL]
     window = app[CONFIG].resume_window
     now = time.monotonic()
+    return [seat for s in app[HALL].avatars() if (seat := seat_of(s, now, window)) is not None]
+
+
+def cluster_seats(app: web.Application, owned: Collection[str]) -> dict[str, dict[str, str]]:
+    """Instance → resume token → seat JSON (with ``at``, the wall time), for the instances of
+    ``owned``: what the cluster writes to Redis on each lease beat (about once a second)."""
+    window = app[CONFIG].resume_window
+    now, wall = time.monotonic(), round(time.time(), 3)
+    out: dict[str, dict[str, str]] = {}
+    for inst in app[HALL].instances:
+        if inst.id not in owned:
+            continue
+        seats = out[inst.id] = {}
+        for s in inst.sessions.values():
+            seat = seat_of(s, now, window)
+            if seat is not None:
+                seats[seat.token] = json.dumps(
+                    {**asdict(seat), "at": wall}, ensure_ascii=False, separators=(",", ":")
+                )
+    return out
+
+
+def _taken_over(app: web.Application, lease: Any, saved: dict[str, dict[str, Any]]) -> None:
+    """Another process owned ``lease.instance`` and is gone: give its avatars back here,
+    detached, each waiting for its client's resume (same avatar id, same place)."""
+    hall = app[HALL]
+    inst = hall.open_instance(lease.instance, lease_until=lease.valid_until)
+    if inst is None:
+        log.warning("instance taken over but not opened", extra={"instance": lease.instance})
+        return
+    wall = time.time()
     seats = []
-    for s in hall.avatars():
-        inst = s.instance
-        if inst is None or s.avatar_id < 0 or not s.resume_token:
+    for d in saved.values():
+        try:
+            seat = Seat.from_json(d)
+            left = seat.left - max(0.0, wall - float(d.get("at", wall)))
+        except (KeyError, TypeError, ValueError):
             continue
-        if s.state is SessionState.DETACHED:
-            left = window - (now - s.detached_at)
-        elif s.state is SessionState.ACTIVE:
-            left = window  # its socket is closing with the drain
-        else:
-            continue
-        if left <= 0:
-            continue
-        floor, x, z = inst.position(s.avatar_id)
-        seats.append(
-            Seat(
-                s.resume_token,
-                inst.id,
-                s.avatar_id,
-                floor,
-                round(x, 3),
-                round(z, 3),
-                round(float(inst.crowd.yaw[s.avatar_id]), 4),
-                s.name,
-                s.color,
-                s.mode,
-                round(left, 3),
-            )
-        )
-    return seats
+        if left > 0 and seat.instance == lease.instance:
+            seats.append(Seat(**{**asdict(seat), "left": left}))
+    back = hall.restore(seats)
+    log.info(
+        "resumable here after a takeover",
+        extra={"instance": lease.instance, "avatars": len(back), "saved": len(saved)},
+    )
 
 
 def setup(app: web.Application) -> None:
-    """Save the seats when the application stops and give them back when it starts."""
+    """Save the seats when the application stops and give them back when it starts; in a
+    cluster, hand the cluster the seats to keep in Redis and take back those of a process that
+    is gone (server/cluster/leases.py)."""
+    cluster = app.get(CLUSTER)
+    if cluster is not None and cluster.clustered:
+        cluster.seat_source = lambda owned: cluster_seats(app, owned)
+        cluster.seats_ttl = app[CONFIG].resume_window
+        cluster.on_takeover.append(lambda lease, saved: _taken_over(app, lease, saved))
     app.cleanup_ctx.append(_resume_ctx)
 
 

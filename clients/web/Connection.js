@@ -1,6 +1,10 @@
 // The WebSocket to the hall: hello/welcome, the resume token kept in sessionStorage (so a reload or a
 // reconnect keeps the same avatar), reconnect with backoff, and a clock offset estimated from
-// ping/pong (the sample with the smallest round trip wins). Emits:
+// ping/pong (the sample with the smallest round trip wins). In a cluster a hello may be answered with
+// REDIRECT instead of WELCOME (another process owns this avatar's instance): the connection says
+// hello again at that address with the seat reservation, at once and without a 'reconnecting'
+// state, so the resident notices nothing; later reconnects start again from `url` (the load
+// balancer), which sends them on to whichever process owns the instance then. Emits:
 //   'state'   {state, code?, reason?, retryIn?}   state: connecting | connected | reconnecting | closed
 //   'welcome' the WELCOME message
 //   'message' every decoded message (after 'welcome' for WELCOME)
@@ -12,6 +16,12 @@ const PING_EVERY_MS = 2000;
 const CLOCK_SAMPLES = 8;
 const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
 const FULL_RETRY_MS = 15000;
+// a redirect's address that does not answer (its process just died): back to `url` this soon
+const REDIRECT_RETRY_MS = 200;
+const MAX_REDIRECTS = 4;
+// no frame at all for this long (snapshots come 20 times a second, pongs every 2 s): the process
+// or the network stalled; drop the socket and resume elsewhere
+const STALL_MS = 5000;
 // closes after which trying again cannot help
 const FINAL = new Set([CloseCode.UNSUPPORTED_VERSION, CloseCode.REPLACED, CloseCode.REMOVED, CloseCode.UNAUTHORIZED,
   CloseCode.INVITE_INVALID, CloseCode.INVITE_EXPIRED, CloseCode.INVITE_REVOKED, CloseCode.INVITE_OTHER_EVENT,
@@ -40,6 +50,10 @@ export class Connection extends EventTarget {
     this.timer = null;
     this.pingTimer = null;
     this.closedByUs = false;
+    this.redirect = null; // {url, seat} from the last REDIRECT, for the next hello only
+    this.redirects = 0;
+    this.lastFrameAt = 0;
+    this.stallTimer = null;
   }
 
   get resumeToken() {
@@ -61,10 +75,13 @@ export class Connection extends EventTarget {
   open() {
     this.closedByUs = false;
     clearTimeout(this.timer);
-    this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.attempt });
+    const redirect = this.redirect;
+    this.redirect = null;
+    // a redirect is part of connecting, not a reconnect the resident should see
+    if (!redirect) this.setState(this.attempt === 0 ? 'connecting' : 'reconnecting', { attempt: this.attempt });
     let ws;
     try {
-      ws = new WebSocket(this.url);
+      ws = new WebSocket(redirect ? redirect.url : this.url);
     } catch (e) {
       this.scheduleRetry(0, String(e));
       return;
@@ -72,16 +89,24 @@ export class Connection extends EventTarget {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     let welcomed = false;
+    let redirected = null;
     ws.onopen = () => {
-      this.sendRaw(hello(this.name, this.resumeToken ?? this.memoryToken ?? null, this.opts));
+      const opts = redirect ? { ...this.opts, seat: redirect.seat } : this.opts;
+      this.sendRaw(hello(this.name, this.resumeToken ?? this.memoryToken ?? null, opts));
     };
     ws.onmessage = (ev) => {
       if (!(ev.data instanceof ArrayBuffer)) return;
       this.bytesIn += ev.data.byteLength;
+      this.lastFrameAt = performance.now();
       const msg = decodeMessage(ev.data);
+      if (msg.type === MsgType.REDIRECT) {
+        redirected = { url: msg.url, seat: msg.seat };
+        return;
+      }
       if (msg.type === MsgType.WELCOME) {
         welcomed = true;
         this.attempt = 0;
+        this.redirects = 0;
         this.welcome = msg;
         this.memoryToken = msg.resume;
         this.resumeToken = msg.resume;
@@ -101,6 +126,22 @@ export class Connection extends EventTarget {
       this.ws = null;
       if (this.closedByUs) { this.setState('closed', { code: ev.code }); return; }
       const code = ev.code;
+      if (redirected && this.redirects < MAX_REDIRECTS) {
+        // say hello to the owner now, with the seat reservation
+        this.redirects += 1;
+        this.redirect = redirected;
+        this.open();
+        return;
+      }
+      if (redirect && !welcomed && this.redirects <= MAX_REDIRECTS) {
+        // the owner we were sent to did not answer (it may have just died): back to the load
+        // balancer soon, which sends us on to whoever owns the instance now
+        this.redirects += 1;
+        clearTimeout(this.timer);
+        this.timer = setTimeout(() => this.open(), REDIRECT_RETRY_MS);
+        return;
+      }
+      if (code === CloseCode.MOVED) { this.scheduleRetry(50 + Math.random() * 200, ev.reason, code); return; }
       if (FINAL.has(code)) {
         if (code === CloseCode.REPLACED || code === CloseCode.REMOVED) this.resumeToken = null;
         this.setState('closed', { code, reason: ev.reason });
@@ -150,11 +191,26 @@ export class Connection extends EventTarget {
     const tick = () => this.sendRaw(ping(now()));
     tick();
     this.pingTimer = setInterval(tick, PING_EVERY_MS);
+    this.lastFrameAt = performance.now();
+    this.stallTimer = setInterval(() => {
+      // a process that stopped (paused, partitioned) writes nothing: resume elsewhere
+      if (!this.ws || performance.now() - this.lastFrameAt <= STALL_MS) return;
+      // let the dead socket go without waiting for its closing handshake
+      const dead = this.ws;
+      dead.onclose = null;
+      dead.onmessage = null;
+      this.ws = null;
+      this.stopPing();
+      try { dead.close(3001, 'stalled'); } catch { /* already closing */ }
+      this.scheduleRetry(0, 'stalled');
+    }, 1000);
   }
 
   stopPing() {
     clearInterval(this.pingTimer);
     this.pingTimer = null;
+    clearInterval(this.stallTimer);
+    this.stallTimer = null;
   }
 
   /** Send a client message array ([MsgType.X, ...fields]); false when not connected. */

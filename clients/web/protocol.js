@@ -39,6 +39,7 @@ export const MsgType = Object.freeze({
   AUDIO_SUBS: 44,
   VOICE_HEARD: 45,
   EVENT: 46,
+  REDIRECT: 47,
 });
 
 export const CloseCode = Object.freeze({
@@ -65,6 +66,7 @@ export const CloseCode = Object.freeze({
   EVENT_OVER: 4020,
   EVENT_LOCKED: 4021,
   BANNED: 4022,
+  MOVED: 4023,
 });
 
 /** Field names of each server → client message, in wire order. */
@@ -86,6 +88,9 @@ const SERVER_FIELDS = Object.freeze({
   [MsgType.AUDIO_SUBS]: ['add', 'remove'], // add: [[id, gain]], remove: [id]
   [MsgType.VOICE_HEARD]: ['count', 'ids'], // to a speaker: how many hear them, and (some of) whom
   [MsgType.EVENT]: ['state'], // an event's agenda, timer, tables, roster (server/events/wire.py)
+  // instead of WELCOME: this avatar's instance is served at `url` (a ws:// or wss:// address); say
+  // hello there with opts.seat = `seat` (a signed seat reservation, valid for a few seconds)
+  [MsgType.REDIRECT]: ['url', 'seat', 'instance'],
 });
 
 const TYPE_NAMES = Object.freeze(Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k])));
@@ -122,6 +127,7 @@ export function decodeMessage(data) {
     case MsgType.AUDIO_SUBS:
     case MsgType.VOICE_HEARD:
     case MsgType.EVENT:
+    case MsgType.REDIRECT:
       names = SERVER_FIELDS[type];
       break;
     default:
@@ -229,4 +235,5 @@ export const CLOSE_REASONS = Object.freeze({
   [CloseCode.EVENT_OVER]: 'the event is over or was cancelled',
   [CloseCode.EVENT_LOCKED]: 'the host has closed the doors of this event',
   [CloseCode.BANNED]: 'you may not enter for a while (a moderator decided so)',
+  [CloseCode.MOVED]: 'this part of the hall is now served by another process; reconnect with your resume token',
 });

@@ -13,8 +13,12 @@ imports no feature; the briefing feature carries its staff actions across proces
 (:mod:`server.briefing.sync`). The directory (live processes, the instances each owns and their
 population) is shown in ``/healthz`` (``cluster``) and ``/metrics`` (``emachi_cluster_*``).
 
-Instances stay per process: a client stays on the process it connected to. When Redis goes away,
-each process carries on with its own clients and catches up when Redis is back.
+Each instance is owned by one live process at a time, under a lease with a fencing number
+(:mod:`server.cluster.leases`); a hello that reaches a process that does not own its instance is
+redirected to the owner with a signed seat reservation (:mod:`server.cluster.placement`,
+``app[PLACEMENT]``). When a process dies its leases expire and the instances open again on live
+processes, from the seats kept in Redis. When Redis goes away, each process carries on with its
+own clients and catches up when Redis is back.
 """
 
 from __future__ import annotations
@@ -22,9 +26,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+import math
+import socket
+from collections.abc import AsyncIterator, Callable, Collection
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
@@ -37,8 +43,38 @@ from server.cluster.directory import (
     RedisDirectory,
     Report,
 )
-from server.keys import BUS, BUS_OUTBOX, CHAT_RELAY, CLUSTER, CONFIG, HALL, HEALTH, HOOKS, METRICS
+from server.cluster.leases import (
+    DEFAULT_LEASE_TTL,
+    BeatInput,
+    Lease,
+    Leases,
+    LocalLeases,
+    RedisLeases,
+    Takeover,
+)
+from server.cluster.placement import (
+    ClusterPlacement,
+    LocalPlacement,
+    Reservations,
+    secret_for,
+)
+from server.keys import (
+    BUS,
+    BUS_OUTBOX,
+    CHAT_RELAY,
+    CLUSTER,
+    CONFIG,
+    HALL,
+    HEALTH,
+    HOOKS,
+    METRICS,
+    PLACEMENT,
+)
 from server.tasks import stop_task
+
+if TYPE_CHECKING:
+    from server.config import Config
+    from server.instance import Instance
 
 __all__ = ["setup", "CLUSTER", "Cluster", "check_redis"]
 
@@ -64,6 +100,17 @@ class Cluster:
     bus: Bus | None = None
     directory: Directory | None = None
     outbox: Outbox | None = None
+    #: seconds a lease lasts unless renewed (``--lease-ttl``)
+    lease_ttl: float = DEFAULT_LEASE_TTL
+    #: the beat of the leases (None: a third of the ttl, at most a second)
+    lease_interval: float | None = None
+    leases: Leases | None = None
+    #: instance → resume token → seat JSON of the instances given (server.resume sets it)
+    seat_source: Callable[[Collection[str]], dict[str, dict[str, str]]] | None = None
+    #: how long seats and token look-ups stay in Redis (the resume window)
+    seats_ttl: float = 30.0
+    #: called with each instance taken over from a process that is gone, and its seats
+    on_takeover: list[Takeover] = field(default_factory=list)
     _on_connect: list[Callable[[], None]] = field(default_factory=list, init=False, repr=False)
 
     @property
@@ -99,6 +146,9 @@ class Cluster:
             "people": view.people,
             "watchers": view.watchers,
             "members": [p.to_json() for p in view.processes],
+            "leases": {
+                i: lease.fence for i, lease in (self.leases.mine if self.leases else {}).items()
+            },
         }
 
     @property
@@ -108,6 +158,7 @@ class Cluster:
             and self.bus.connected
             and self.directory is not None
             and self.directory.connected
+            and (self.leases is None or self.leases.connected)
         )
 
     def gauges(self) -> dict[str, float]:
@@ -120,6 +171,7 @@ class Cluster:
             "emachi_cluster_bus_dropped": float(
                 getattr(self.bus, "dropped", 0) + (self.outbox.dropped if self.outbox else 0)
             ),
+            "emachi_cluster_leases": float(len(self.leases.mine) if self.leases else 0),
         }
 
 
@@ -128,7 +180,7 @@ def setup(app: web.Application) -> None:
     mounted after it subscribe in their ``setup``; the bus, the outbox and the directory start
     with the app, in a ``cleanup_ctx``."""
     config = app[CONFIG]
-    cluster = Cluster(url=config.redis_url)
+    cluster = Cluster(url=config.redis_url, lease_ttl=config.lease_ttl)
     bus: Bus
     if cluster.url is None:
         bus = LocalBus(cluster.process_id)
@@ -137,13 +189,52 @@ def setup(app: web.Application) -> None:
     bus.on_connect.append(cluster.connected_again)
     cluster.bus, cluster.outbox = bus, Outbox(bus)
     app[CLUSTER], app[BUS], app[BUS_OUTBOX] = cluster, bus, cluster.outbox
+    app[PLACEMENT] = LocalPlacement()
     if cluster.clustered:
         app[HEALTH]["cluster"] = cluster.health
         relay = ChatRelay(bus, cluster.outbox, config.aoi_radius)
         app[HOOKS].on_create(relay.on_create)
         app[HOOKS].on_dispose(relay.on_dispose)
         app[CHAT_RELAY] = relay
+        _own_instances(app, cluster)
     app.cleanup_ctx.append(_cluster_ctx)
+
+
+def public_url(config: Config) -> str:
+    """Where clients reach this process: ``--public-url``, else ``http://HOST:PORT`` (the host
+    name of the machine when it listens on every address)."""
+    if config.public_url:
+        return config.public_url
+    host = config.host
+    if host in ("", "0.0.0.0", "::"):
+        host = socket.gethostname()
+    return f"http://{host}:{config.port}" if config.port else ""
+
+
+def _own_instances(app: web.Application, cluster: Cluster) -> None:
+    """In a cluster the hall opens instances only under a lease, and an instance this process
+    no longer owns stops and sends its clients to the new owner (``Hall.lose``)."""
+    hall, hooks = app[HALL], app[HOOKS]
+    hall.open_freely = False
+
+    @hooks.on_create
+    def _watch(inst: Instance) -> None:
+        inst.on_lapse = hall.lose
+        lease = cluster.leases.mine.get(inst.id) if cluster.leases else None
+        inst.lease_until = lease.valid_until if lease is not None else -math.inf
+
+    @hooks.on_dispose
+    def _give_up(inst: Instance) -> None:
+        # an extra instance that stood empty: its lease goes now (at a stop, the leases go
+        # after one last beat has written the seats)
+        leases = cluster.leases
+        if leases is not None and not inst.sessions and inst.id in leases.mine:
+            task = asyncio.get_running_loop().create_task(leases.release(inst.id))
+            _pending.add(task)
+            task.add_done_callback(_pending.discard)
+
+
+_pending: set[asyncio.Task[None]] = set()
 
 
 async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -157,7 +248,26 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             {inst.id: inst.population for inst in hall.instances},
             len(hall.watchers),
             f"{config.host}:{config.port}",
+            public_url(config),
         )
+
+    leases: Leases
+
+    def beat_input() -> BeatInput:
+        owned = list(leases.mine)
+        seats = cluster.seat_source(owned) if cluster.seat_source is not None else {}
+        return BeatInput(
+            public_url(config),
+            hall.population,
+            {inst.id: inst.population for inst in hall.instances if inst.id in leases.mine},
+            seats,
+        )
+
+    def deadlines() -> None:
+        """Each instance ticks while this process's lease on it holds (see leases.py)."""
+        for inst in hall.instances:
+            lease = leases.mine.get(inst.id)
+            inst.lease_until = lease.valid_until if lease is not None else -math.inf
 
     bus, outbox = app[BUS], app[BUS_OUTBOX]
     directory: Directory
@@ -177,6 +287,29 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             interval=cluster.interval,
         )
     cluster.directory = directory
+    if cluster.url is None:
+        leases = LocalLeases(cluster.process_id, beat_input)
+    else:
+        leases = RedisLeases(
+            cluster.url,
+            cluster.process_id,
+            beat_input,
+            prefix=cluster.prefix,
+            ttl=cluster.lease_ttl,
+            interval=cluster.lease_interval,
+            seats_ttl=cluster.seats_ttl,
+        )
+        leases.on_beat.append(deadlines)
+        leases.on_takeover.extend(cluster.on_takeover)
+
+        def _took(lease: Lease, _seats: object) -> None:
+            deadlines()
+
+        leases.on_takeover.append(_took)
+        app[PLACEMENT] = ClusterPlacement(
+            leases, hall, Reservations(secret_for(config.cluster_secret, config.staff_token))
+        )
+    cluster.leases = leases
 
     was_connected = True
 
@@ -200,6 +333,8 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
         stack.push_async_callback(outbox.stop)
         await directory.start()
         stack.push_async_callback(directory.stop)
+        await leases.start()
+        stack.push_async_callback(leases.stop)
         on_beat()
         log.info(
             "cluster joined" if cluster.clustered else "single process",

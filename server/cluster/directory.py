@@ -12,7 +12,7 @@ Redis layout (prefix ``emachi:`` by default):
 
 - ``{prefix}procs``: a set of process ids (an index; members whose entry expired are removed
   by whoever reads them);
-- ``{prefix}proc:{id}``: hash ``addr, started, people, watchers``, expiring after ``ttl``;
+- ``{prefix}proc:{id}``: hash ``addr, url, started, people, watchers``, expiring after ``ttl``;
 - ``{prefix}inst:{id}``: hash ``instance id -> population``, expiring after ``ttl``.
 """
 
@@ -48,6 +48,8 @@ class Report:
     instances: Mapping[str, int] = field(default_factory=dict)
     watchers: int = 0
     addr: str = ""
+    #: where clients reach this process (``--public-url``, else http://HOST:PORT)
+    url: str = ""
 
     @property
     def people(self) -> int:
@@ -64,11 +66,13 @@ class ProcessInfo:
     people: int
     watchers: int
     instances: Mapping[str, int]
+    url: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {
             "id": self.process_id,
             "addr": self.addr,
+            "url": self.url,
             "people": self.people,
             "watchers": self.watchers,
             "instances": dict(self.instances),
@@ -194,7 +198,7 @@ class LocalDirectory(_Beating):
     async def beat(self) -> ClusterView:
         r = self.source()
         info = ProcessInfo(
-            self.process_id, r.addr, self.started, r.people, r.watchers, dict(r.instances)
+            self.process_id, r.addr, self.started, r.people, r.watchers, dict(r.instances), r.url
         )
         now = time.monotonic()
         entries = self.registry.entries
@@ -279,7 +283,7 @@ class RedisDirectory(_Beating):
                 )
             self._ok = False
             mine = ProcessInfo(
-                self.process_id, r.addr, self.started, r.people, r.watchers, dict(r.instances)
+                self.process_id, r.addr, self.started, r.people, r.watchers, dict(r.instances), r.url
             )
             others = tuple(p for p in self.view.processes if p.process_id != self.process_id)
             self.view = ClusterView(tuple(sorted((*others, mine), key=lambda p: p.process_id)))
@@ -299,6 +303,7 @@ class RedisDirectory(_Beating):
             proc,
             mapping={
                 "addr": r.addr,
+                "url": r.url,
                 "started": f"{self.started:.3f}",
                 "people": r.people,
                 "watchers": r.watchers,
@@ -336,6 +341,7 @@ class RedisDirectory(_Beating):
                     int(proc.get(b"people", b"0")),
                     int(proc.get(b"watchers", b"0")),
                     {k.decode(): int(v) for k, v in inst.items()},
+                    proc.get(b"url", b"").decode(),
                 )
             )
         if gone:

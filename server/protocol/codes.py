@@ -50,6 +50,7 @@ class MsgType(IntEnum):
     AUDIO_SUBS = 44
     VOICE_HEARD = 45
     EVENT = 46
+    REDIRECT = 47
 
 
 class CloseCode(IntEnum):
@@ -76,6 +77,7 @@ class CloseCode(IntEnum):
     EVENT_OVER = 4020
     EVENT_LOCKED = 4021
     BANNED = 4022
+    MOVED = 4023
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -102,4 +104,5 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.EVENT_OVER: "the event is over or was cancelled",
     CloseCode.EVENT_LOCKED: "the host has closed the doors of this event",
     CloseCode.BANNED: "you may not enter for a while (a moderator decided so)",
+    CloseCode.MOVED: "this part of the hall is now served by another process; reconnect with your resume token",
 }

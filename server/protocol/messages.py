@@ -56,6 +56,7 @@ __all__ = [
     "VoiceFrame",
     "AudioSubs",
     "VoiceHeard",
+    "Redirect",
     "MESSAGE_TYPES",
     "decode",
     "register",
@@ -284,7 +285,7 @@ def _hello_opts(v: Any, where: str) -> dict[str, Any]:
     mode = v.get("mode", "avatar")
     if mode not in ("avatar", "watch"):
         raise _bad(f"{where}.mode", "'avatar' or 'watch'")
-    for key in ("briefing", "invite"):
+    for key in ("briefing", "invite", "seat"):
         if v.get(key) is not None:  # nil is the same as absent
             _str(1, TOKEN_MAX)(v[key], f"{where}.{key}")
     return v
@@ -823,6 +824,21 @@ class VoiceHeard(Message):
     CHECKS: ClassVar[tuple[Check, ...]] = (_u32, _ids)
     count: int
     ids: list[int]
+
+
+@register
+@dataclass(frozen=True, slots=True)
+class Redirect(Message):
+    """Sent instead of :class:`Welcome` when another process of the cluster serves the instance
+    this hello belongs in: say hello again at ``url`` (``ws://`` or ``wss://``) with
+    ``opts.seat = seat``, a signed seat reservation valid for a few seconds (docs/cluster.md).
+    The connection is closed with MOVED right after."""
+
+    TYPE: ClassVar[MsgType] = MsgType.REDIRECT
+    CHECKS: ClassVar[tuple[Check, ...]] = (_str(1, 2048), _str(1, TOKEN_MAX), _str(0, 128))
+    url: str
+    seat: str
+    instance: str
 
 
 def decode(data: bytes | bytearray | memoryview) -> Message:

@@ -19,7 +19,7 @@ from tests.integration.conftest import RunningServer, StartServer
 from tests.private_redis import PrivateRedis, free_port
 from tests.tools import WAIT
 
-__all__ = ["INTERVAL", "TTL", "PrivateRedis", "StartNode", "free_port", "start_node"]
+__all__ = ["INTERVAL", "LEASE_TTL", "TTL", "PrivateRedis", "StartNode", "free_port", "start_node"]
 
 
 @pytest.fixture(autouse=True)
@@ -39,12 +39,15 @@ StartNode = Callable[..., Awaitable[RunningServer]]
 #: the cluster settings of the test servers: a short time to live, a fast beat
 TTL = 40 * WAIT
 INTERVAL = 4 * WAIT
+#: the instances' leases of the test servers (beat: a third of it)
+LEASE_TTL = 30 * WAIT
 
 
 @pytest.fixture
 def start_node(start_server: StartServer, tmp_path: Path, prefix: str) -> StartNode:
     """Start emachi servers (``start_server``: in this process, on free ports, stopped at the end)
-    with the tests' cluster settings (prefix, short TTL); each has a data folder of its own."""
+    with the tests' cluster settings (prefix, short TTL, short leases); each has a data folder of
+    its own and knows its port before it starts (the address it tells the cluster)."""
     count = 0
 
     def tune(app: web.Application) -> None:
@@ -55,6 +58,8 @@ def start_node(start_server: StartServer, tmp_path: Path, prefix: str) -> StartN
         nonlocal count
         data = data_dir if data_dir is not None else tmp_path / f"node{count}"
         count += 1
+        overrides.setdefault("port", free_port())
+        overrides.setdefault("lease_ttl", LEASE_TTL)
         return await start_server(configure=tune, data_dir=data, **overrides)
 
     return start

@@ -262,7 +262,7 @@ async def test_redis_holds_counts_under_the_prefix_in_expiring_hashes(
                 assert await r.type(k) == b"hash"
                 assert 0 < await r.pttl(k) <= TTL * 1000
             proc = await r.hgetall(f"{prefix}proc:a")
-            assert set(proc) == {b"addr", b"started", b"people", b"watchers"}
+            assert set(proc) == {b"addr", b"url", b"started", b"people", b"watchers"}
             assert await r.hgetall(f"{prefix}inst:a") == {b"hall#1": b"2"}
         finally:
             await r.aclose()

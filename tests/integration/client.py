@@ -23,6 +23,7 @@ from server.protocol.messages import (
     Notice,
     Ping,
     Pong,
+    Redirect,
     Snapshot,
     Welcome,
     decode,
@@ -80,6 +81,9 @@ class Client:
         self._task: asyncio.Task[None] | None = None
         self._acked_at = -math.inf
         self.error: Exception | None = None
+        #: the REDIRECTs followed by the last connect, and the address that welcomed it
+        self.redirects: list[Redirect] = []
+        self.served = url
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -89,14 +93,24 @@ class Client:
         await self.close()
 
     async def connect(self) -> Welcome:
-        self.ws = await connect(self.url, max_size=2**20, compression=None)
-        await self.ws.send(
-            Hello(
-                version=PROTOCOL_VERSION, name=self.name, resume=self.resume, opts=self.opts
-            ).encode()
-        )
-        first = decode(await asyncio.wait_for(self.ws.recv(), 200 * WAIT))
+        """Say hello at ``url``; a REDIRECT (a cluster) is followed as the web client does: hello
+        again at the owner's address with the seat reservation (``served`` says where)."""
+        url, opts = self.url, self.opts
+        self.redirects = []
+        for _ in range(4):
+            self.ws = await connect(url, max_size=2**20, compression=None)
+            await self.ws.send(
+                Hello(version=PROTOCOL_VERSION, name=self.name, resume=self.resume, opts=opts).encode()
+            )
+            first = decode(await asyncio.wait_for(self.ws.recv(), 200 * WAIT))
+            if not isinstance(first, Redirect):
+                break
+            self.redirects.append(first)
+            with contextlib.suppress(ConnectionClosed):
+                await self.ws.wait_closed()
+            url, opts = first.url, {**self.opts, "seat": first.seat}
         assert isinstance(first, Welcome), first
+        self.served = url
         self.welcome = first
         self.resume = first.resume
         self.state = SnapshotState()

@@ -67,7 +67,7 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
             configure(app)
         runner = web.AppRunner(app, shutdown_timeout=1.0)
         await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
+        site = web.TCPSite(runner, "127.0.0.1", config.port)  # 0 unless the test chose one
         await site.start()
         srv = RunningServer(app, config, runner.addresses[0][1], runner)
         started.append(srv)

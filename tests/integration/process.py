@@ -42,7 +42,7 @@ class ServeProcess:
     def ws(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
 
-    async def start(self) -> None:
+    async def start(self, timeout: float = 400 * WAIT) -> None:
         """Start it and wait for the line that says where it serves (up to 400 waits)."""
         start = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as out:
@@ -65,7 +65,7 @@ class ServeProcess:
                 stderr=subprocess.STDOUT,
                 env=os.environ.copy(),
             )
-        end = time.monotonic() + 400 * WAIT
+        end = time.monotonic() + timeout
         while time.monotonic() < end:
             m = _SERVING.search(self.log.read_bytes()[start:].decode("utf-8", "replace"))
             if m is not None:

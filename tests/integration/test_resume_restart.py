@@ -25,7 +25,9 @@ async def test_resume_tokens_survive_a_sigterm_and_a_restart(tmp_path: Path) -> 
 
 
 async def restart_and_resume(
-    srv: ServeProcess, between: Callable[[], Awaitable[None]] | None = None
+    srv: ServeProcess,
+    between: Callable[[], Awaitable[None]] | None = None,
+    said: str = "resumable after restart",
 ) -> None:
     """Walk ``N`` clients on ``srv``, SIGTERM it, (run ``between``,) start it again: every client
     resumes its avatar where it stood."""
@@ -92,7 +94,7 @@ async def restart_and_resume(
         for c in back:
             await c.close()
         await srv.terminate()
-    assert "resumable after restart" in srv.output() and f"avatars={N}" in srv.output()
+    assert said in srv.output() and f"avatars={N}" in srv.output()
 
 
 async def _pause(c: Client, seconds: float) -> None:

@@ -1,0 +1,702 @@
+"""Who owns each instance: a lease per instance, with an expiry and a fencing number.
+
+Each instance of the world is owned by exactly one live process at a time. The owner holds a
+lease that expires after ``ttl`` seconds unless renewed; every acquisition takes a new fencing
+number (``INCR``), so whoever holds the highest number is the owner and a process that was
+paused past its lease can be told apart from the current one.
+
+Two backends behind one small interface (:class:`Leases`): :class:`LocalLeases` (one process:
+always the owner, fence 1, never lapses) and :class:`RedisLeases`. The Redis one renews every
+lease of this process, writes its presence (address and load) and the seats of its avatars in
+**one** script call per beat (``interval``, about a second), then reads the table of owners and
+live processes in one pipeline. Every call is asynchronous and bounded by ``timeout``; none runs
+on the tick path: an instance only compares the monotonic deadline :attr:`Lease.valid_until`
+with the clock on each tick (``Instance.lease_until``).
+
+The deadline is the start of the latest renewal attempt plus ``ttl`` (less a margin): Redis
+counts the lease from when the attempt reached it, which is later. An attempt that failed because
+Redis did not answer counts as an attempt: while a process keeps trying and Redis answers nobody
+(paused, down), nobody can take the lease either, and the process keeps ticking. What a process
+can not be is *late*: one that was itself paused (SIGSTOP, a swap storm) made no attempt, so its
+deadline passes, it stops ticking when it wakes, and another process has taken the lease with a
+higher fence. Writes for an instance (the seats) carry the fence and Redis refuses them when the
+fence is no longer the instance's.
+
+When Redis comes back after an outage, an owner re-takes each lease that expired meanwhile with
+the same fence (nobody took another; or the Redis came back empty, with no fence at all); a process takes a lease it did not hold only after Redis
+has answered it continuously for ``ttl``, so the owners re-take theirs first.
+
+Redis layout (prefix ``emachi:`` by default):
+
+- ``{prefix}lease:{instance}``: ``"{process id} {fence}"``, expiring after ``ttl``;
+- ``{prefix}fence:{instance}``: the last fencing number handed out (never expires);
+- ``{prefix}insts``: set of the instances that exist (an index; cleaned by readers);
+- ``{prefix}live:{process}``: JSON ``{url, people, inst: {id: population}}``, expiring after
+  ``ttl``; ``{prefix}lives``: set of process ids (an index);
+- ``{prefix}seats:{instance}``: hash resume token → seat JSON (``server.resume.Seat`` and
+  ``at``, the wall time it was written), expiring after the resume window;
+- ``{prefix}tok:{token}``: the instance of a resume token, expiring after the resume window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from server.cluster.bus import REDIS_DOWN
+from server.tasks import stop_task
+
+__all__ = [
+    "Lease",
+    "Member",
+    "Holder",
+    "BeatInput",
+    "Leases",
+    "LocalLeases",
+    "RedisLeases",
+    "DEFAULT_LEASE_TTL",
+]
+
+log = logging.getLogger("emachi.cluster.leases")
+
+DEFAULT_LEASE_TTL = 3.0
+#: share of the ttl a lease is given up before Redis would expire it (clock rates differ a little)
+MARGIN = 0.1
+
+
+@dataclass(slots=True)
+class Lease:
+    """This process's lease on one instance."""
+
+    instance: str
+    fence: int
+    #: monotonic time after which this process must not tick the instance; -inf once lost
+    valid_until: float
+
+    @property
+    def lost(self) -> bool:
+        return self.valid_until == -math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A live process as the last beat saw it."""
+
+    process_id: str
+    url: str
+    people: int
+    instances: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Holder:
+    """Who holds an instance's lease, with which fence."""
+
+    process_id: str
+    fence: int
+
+
+@dataclass(frozen=True, slots=True)
+class BeatInput:
+    """What this process tells the cluster on each beat: where it serves, its load, and the
+    seats of the avatars of each instance it owns (token → seat JSON text)."""
+
+    url: str
+    people: int
+    instances: Mapping[str, int]
+    seats: Mapping[str, Mapping[str, str]]
+
+
+Source = Callable[[], BeatInput]
+#: a lease was taken over from a process that is gone: (lease, token → seat JSON)
+Takeover = Callable[[Lease, dict[str, dict[str, Any]]], None]
+
+
+class Leases(Protocol):
+    """Ownership of the instances of a cluster."""
+
+    process_id: str
+    ttl: float
+    #: live processes, by id (this one included), as of the last beat
+    members: dict[str, Member]
+    #: instance → holder, as of the last beat (this process's own leases always up to date)
+    holders: dict[str, Holder]
+    #: this process's leases
+    mine: dict[str, Lease]
+    #: called with each lease taken over from a process that is gone, with its seats
+    on_takeover: list[Takeover]
+    #: called after every beat
+    on_beat: list[Callable[[], None]]
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None:
+        """Write the seats once more, give up every lease (others take them over now)."""
+        ...
+
+    async def acquire(self, instance: str) -> Lease | Holder | None:
+        """Take the lease of ``instance``: the new lease, else who holds it, else None when
+        Redis did not answer."""
+        ...
+
+    async def release(self, instance: str) -> None: ...
+
+    async def holder(self, instance: str) -> Holder | None:
+        """Who holds ``instance`` now (read from Redis; the cached one if it does not answer)."""
+        ...
+
+    async def token_instance(self, token: str) -> str | None:
+        """The instance of a resume token issued anywhere in the cluster, or None."""
+        ...
+
+    async def member(self, process_id: str) -> Member | None:
+        """A live process, read now if the last beat did not see it."""
+        ...
+
+    async def take_over(self, instance: str) -> Lease | Holder | None:
+        """Take an instance whose owner is gone (with its seats), if this process may."""
+        ...
+
+    @property
+    def connected(self) -> bool: ...
+
+
+def _call_all(fns: list[Callable[..., None]], *args: Any) -> None:
+    for fn in list(fns):
+        try:
+            fn(*args)
+        except Exception:
+            log.exception("leases listener failed")
+
+
+class LocalLeases:
+    """One process: it owns every instance (fence 1) and its leases never lapse."""
+
+    def __init__(self, process_id: str, source: Source) -> None:
+        self.process_id = process_id
+        self.source = source
+        self.ttl = math.inf
+        self.members: dict[str, Member] = {}
+        self.holders: dict[str, Holder] = {}
+        self.mine: dict[str, Lease] = {}
+        self.on_takeover: list[Takeover] = []
+        self.on_beat: list[Callable[[], None]] = []
+
+    @property
+    def connected(self) -> bool:
+        return True
+
+    async def start(self) -> None:
+        r = self.source()
+        self.members = {self.process_id: Member(self.process_id, r.url, r.people, r.instances)}
+
+    async def stop(self) -> None:
+        self.mine.clear()
+
+    async def acquire(self, instance: str) -> Lease | Holder | None:
+        lease = self.mine.get(instance)
+        if lease is None:
+            lease = self.mine[instance] = Lease(instance, 1, math.inf)
+            self.holders[instance] = Holder(self.process_id, 1)
+        return lease
+
+    async def release(self, instance: str) -> None:
+        self.mine.pop(instance, None)
+        self.holders.pop(instance, None)
+
+    async def holder(self, instance: str) -> Holder | None:
+        return self.holders.get(instance)
+
+    async def token_instance(self, token: str) -> str | None:
+        return None
+
+    async def member(self, process_id: str) -> Member | None:
+        return self.members.get(process_id)
+
+    async def take_over(self, instance: str) -> Lease | Holder | None:
+        return None
+
+
+# KEYS[1] lives set, KEYS[2] live:{me}, KEYS[3] insts set, then keys named by index in ARGV[5].
+# ARGV[1] me, ARGV[2] lease ttl ms, ARGV[3] live JSON, ARGV[4] seats ttl ms, ARGV[5] JSON list of
+# [lease key, fence key, seats key, fence (text), instance, [[token, tok key, seat JSON], ...]].
+# Returns per instance: 1 renewed, 2 taken again (it had expired and nobody took it), 0 lost.
+BEAT_LUA = """
+local me, ttl, win = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ttl)
+redis.call('SADD', KEYS[1], me)
+local out = {}
+for i, it in ipairs(cjson.decode(ARGV[5])) do
+  local lease, fencek, seats = KEYS[it[1]], KEYS[it[2]], KEYS[it[3]]
+  local mine = me .. ' ' .. it[4]
+  local cur = redis.call('GET', lease)
+  local ok = 0
+  if cur == mine then
+    redis.call('PEXPIRE', lease, ttl)
+    ok = 1
+  elseif not cur then
+    local f = redis.call('GET', fencek)
+    if f == it[4] or not f then
+      -- expired and nobody took it since (no fence at all: a Redis that lost its data)
+      if not f then redis.call('SET', fencek, it[4]) end
+      redis.call('SET', lease, mine, 'PX', ttl)
+      ok = 2
+    end
+  end
+  if ok > 0 then
+    redis.call('SADD', KEYS[3], it[5])
+    redis.call('DEL', seats)
+    for _, s in ipairs(it[6]) do
+      redis.call('HSET', seats, s[1], s[3])
+      redis.call('SET', KEYS[s[2]], it[5], 'PX', win)
+    end
+    if #it[6] > 0 then redis.call('PEXPIRE', seats, win) end
+  end
+  out[i] = ok
+end
+return out
+"""
+
+# KEYS[1] lease, KEYS[2] fence, KEYS[3] insts; ARGV[1] me, ARGV[2] ttl ms, ARGV[3] instance.
+# Returns {fence, ''} when taken now, {0, holder} when someone holds it.
+ACQUIRE_LUA = """
+local cur = redis.call('GET', KEYS[1])
+if cur then return {0, cur} end
+local f = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. f, 'PX', ARGV[2])
+redis.call('SADD', KEYS[3], ARGV[3])
+return {f, ''}
+"""
+
+# KEYS[1] lease; ARGV[1] "me fence": delete the lease only if it is still ours.
+RELEASE_LUA = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+
+def _text(x: bytes | str | None) -> str:
+    if x is None:
+        return ""
+    return x.decode() if isinstance(x, bytes) else x
+
+
+def _holder(raw: bytes | str | None) -> Holder | None:
+    pid, _, fence = _text(raw).rpartition(" ")
+    if not pid or not fence.isdigit():
+        return None
+    return Holder(pid, int(fence))
+
+
+class RedisLeases:
+    """Leases in Redis; see the module for the layout and the rules."""
+
+    def __init__(
+        self,
+        url: str,
+        process_id: str,
+        source: Source,
+        *,
+        prefix: str = "emachi:",
+        ttl: float = DEFAULT_LEASE_TTL,
+        interval: float | None = None,
+        timeout: float | None = None,
+        seats_ttl: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.process_id = process_id
+        self.source = source
+        self.prefix = prefix
+        self.ttl = ttl
+        self.interval = interval if interval is not None else min(1.0, ttl / 3.0)
+        self.timeout = timeout if timeout is not None else min(0.5, ttl / 4.0)
+        self.seats_ttl = seats_ttl
+        self.members: dict[str, Member] = {}
+        self.holders: dict[str, Holder] = {}
+        self.mine: dict[str, Lease] = {}
+        self.on_takeover: list[Takeover] = []
+        self.on_beat: list[Callable[[], None]] = []
+        self.beats = 0
+        self._redis: Any = None
+        self._beat_script: Any = None
+        self._acquire_script: Any = None
+        self._release_script: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._ok = True
+        #: monotonic time since when every call answered (-inf: since the start)
+        self._ok_since = -math.inf
+        #: orphan instance → beats it has been seen without a holder
+        self._orphaned: dict[str, int] = {}
+        self._taking: dict[str, asyncio.Future[Lease | Holder | None]] = {}
+
+    # -- keys -------------------------------------------------------------------------------------
+
+    def key(self, kind: str, name: str = "") -> str:
+        return f"{self.prefix}{kind}:{name}" if name else f"{self.prefix}{kind}"
+
+    @property
+    def connected(self) -> bool:
+        return self._ok
+
+    def _client(self) -> Any:
+        if self._redis is None:
+            import redis.asyncio as aioredis
+            from redis.asyncio.retry import Retry
+            from redis.backoff import NoBackoff
+
+            # a small pool: a hello's look-up never queues behind a beat
+            self._redis = aioredis.Redis.from_url(
+                self.url,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+                retry_on_timeout=False,
+                retry=Retry(NoBackoff(), 0),
+                max_connections=8,
+            )
+            self._beat_script = self._redis.register_script(BEAT_LUA)
+            self._acquire_script = self._redis.register_script(ACQUIRE_LUA)
+            self._release_script = self._redis.register_script(RELEASE_LUA)
+        return self._redis
+
+    def _failed(self, exc: BaseException) -> None:
+        if self._ok:
+            log.warning(
+                "leases: redis unreachable; keeping the instances while trying",
+                extra={"error": f"{type(exc).__name__}: {exc}"},
+            )
+        self._ok = False
+        self._ok_since = math.inf
+
+    def _answered(self, now: float) -> None:
+        if not self._ok:
+            log.info("leases: redis reachable again")
+            self._ok = True
+            self._ok_since = now
+
+    # -- life -------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._client()
+        await self.beat()
+        self._task = asyncio.get_running_loop().create_task(self._loop(), name="lease beat")
+
+    async def stop(self) -> None:
+        await stop_task(self._task)
+        self._task = None
+        if self._redis is None:
+            return
+        try:
+            await self.beat(takeovers=False)  # the seats as they are now
+            for inst in list(self.mine):
+                await self.release(inst)
+            async with asyncio.timeout(self.timeout):
+                await self._redis.delete(self.key("live", self.process_id))
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            log.warning("leases: could not give up the leases", extra={"error": str(exc)})
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._redis.aclose()
+        except Exception:
+            pass
+        self._redis = None
+
+    async def _loop(self) -> None:
+        while True:
+            # while Redis does not answer, try twice as often: each try keeps the instances
+            await asyncio.sleep(self.interval if self._ok else self.interval / 2)
+            try:
+                await self.beat()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("lease beat failed")
+
+    # -- the beat ---------------------------------------------------------------------------------
+
+    async def beat(self, *, takeovers: bool = True) -> None:
+        """Renew, tell the cluster where this process serves and its seats, read the table, take
+        over what a process that is gone left; one script call and one read pipeline."""
+        r = self.source()
+        sent = time.monotonic()
+        keys = [self.key("lives"), self.key("live", self.process_id), self.key("insts")]
+
+        def k(name: str) -> int:
+            keys.append(name)
+            return len(keys)
+
+        items: list[list[Any]] = []
+        order: list[str] = []
+        for inst, lease in self.mine.items():
+            if lease.lost:
+                continue
+            seats = r.seats.get(inst, {})
+            items.append(
+                [
+                    k(self.key("lease", inst)),
+                    k(self.key("fence", inst)),
+                    k(self.key("seats", inst)),
+                    str(lease.fence),
+                    inst,
+                    [[tok, k(self.key("tok", tok)), seat] for tok, seat in seats.items()],
+                ]
+            )
+            order.append(inst)
+        live = json.dumps(
+            {"url": r.url, "people": r.people, "inst": dict(r.instances)}, separators=(",", ":")
+        )
+        args = [
+            self.process_id,
+            max(1, int(self.ttl * 1000)),
+            live,
+            max(1, int(self.seats_ttl * 1000)),
+            json.dumps(items, ensure_ascii=False, separators=(",", ":")),
+        ]
+        client = self._client()
+        try:
+            async with asyncio.timeout(self.timeout):
+                status = await self._beat_script(keys=keys, args=args, client=client)
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            self._failed(exc)
+            self._tried(order, sent)
+            _call_all(self.on_beat)
+            return
+        now = time.monotonic()
+        self._answered(now)
+        self.beats += 1
+        until = sent + self.ttl * (1.0 - MARGIN)
+        for inst, ok in zip(order, status, strict=True):
+            held = self.mine.get(inst)
+            if held is None:
+                continue
+            if int(ok) > 0:
+                held.valid_until = max(held.valid_until, until)
+                if int(ok) == 2:
+                    log.info("lease taken again after it expired", extra={"instance": inst})
+            else:
+                log.warning("lease lost to another process", extra={"instance": inst})
+                held.valid_until = -math.inf
+                del self.mine[inst]
+        try:
+            await self._read(takeovers and now - self._ok_since >= self.ttl)
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            self._failed(exc)
+        _call_all(self.on_beat)
+
+    def _tried(self, instances: list[str], sent: float) -> None:
+        """A renewal that Redis did not answer still counts as trying: see the module."""
+        until = sent + self.ttl * (1.0 - MARGIN)
+        for inst in instances:
+            lease = self.mine.get(inst)
+            if lease is not None and not lease.lost:
+                lease.valid_until = max(lease.valid_until, until)
+
+    async def _read(self, may_take: bool) -> None:
+        client = self._client()
+        async with asyncio.timeout(self.timeout):
+            pipe = client.pipeline(transaction=False)
+            pipe.smembers(self.key("insts"))
+            pipe.smembers(self.key("lives"))
+            insts_raw, lives_raw = await pipe.execute()
+            insts = sorted(_text(x) for x in insts_raw)
+            lives = sorted(_text(x) for x in lives_raw)
+            pipe = client.pipeline(transaction=False)
+            for inst in insts:
+                pipe.get(self.key("lease", inst))
+            for pid in lives:
+                pipe.get(self.key("live", pid))
+            rows = await pipe.execute()
+        holders: dict[str, Holder] = {}
+        orphans: list[str] = []
+        for inst, raw in zip(insts, rows[: len(insts)], strict=True):
+            h = _holder(raw)
+            if h is None:
+                orphans.append(inst)
+            else:
+                holders[inst] = h
+        members: dict[str, Member] = {}
+        gone: list[str] = []
+        for pid, raw in zip(lives, rows[len(insts) :], strict=True):
+            if raw is None:
+                gone.append(pid)
+                continue
+            try:
+                d = json.loads(raw)
+                members[pid] = Member(
+                    pid,
+                    str(d["url"]),
+                    int(d["people"]),
+                    {str(a): int(b) for a, b in d["inst"].items()},
+                )
+            except (ValueError, KeyError, TypeError, AttributeError):
+                gone.append(pid)
+        for inst, lease in self.mine.items():
+            holders[inst] = Holder(self.process_id, lease.fence)
+        self.holders, self.members = holders, members
+        if gone:
+            async with asyncio.timeout(self.timeout):
+                await client.srem(self.key("lives"), *gone)
+        self._orphaned = {i: self._orphaned.get(i, 0) + 1 for i in orphans if i not in self.mine}
+        if orphans:
+            await self._orphans(orphans, may_take)
+
+    async def _orphans(self, orphans: list[str], may_take: bool) -> None:
+        """Instances nobody holds: forget those with no seats to give back; take over the others
+        if this process is the least loaded live one (or the orphan has waited three beats)."""
+        client = self._client()
+        async with asyncio.timeout(self.timeout):
+            pipe = client.pipeline(transaction=False)
+            for inst in orphans:
+                pipe.exists(self.key("seats", inst))
+            seated = await pipe.execute()
+        empty = [i for i, n in zip(orphans, seated, strict=True) if not n]
+        if empty:
+            async with asyncio.timeout(self.timeout):
+                await client.srem(self.key("insts"), *empty)  # the renewal adds a live one back
+        if not may_take:
+            return
+        least = min(self.members.values(), key=lambda m: (m.people, m.process_id), default=None)
+        for inst, n in zip(orphans, seated, strict=True):
+            if not n or inst in self.mine:
+                continue
+            if (
+                least is not None
+                and least.process_id != self.process_id
+                and self._orphaned.get(inst, 0) < 3
+            ):
+                continue
+            await self.take_over(inst)
+
+    async def take_over(self, inst: str) -> Lease | Holder | None:
+        """Take the lease of an instance whose owner is gone and hand its seats to
+        :attr:`on_takeover`; who holds it if another process was first; None when this process
+        may not (Redis has not answered it for ``ttl`` since an outage) or Redis did not answer.
+        Called by the beat, and by a hello waiting to resume in that instance (so the process
+        the client reached opens it, and no redirect follows)."""
+        if inst in self.mine:
+            return self.mine[inst]
+        if time.monotonic() - self._ok_since < self.ttl:
+            return None
+        running = self._taking.get(inst)
+        if running is None:
+            running = self._taking[inst] = asyncio.ensure_future(self._take_over(inst))
+            running.add_done_callback(lambda _t: self._taking.pop(inst, None))
+        return await asyncio.shield(running)
+
+    async def _take_over(self, inst: str) -> Lease | Holder | None:
+        got = await self.acquire(inst)
+        if not isinstance(got, Lease):
+            return got
+        seats: dict[str, dict[str, Any]] = {}
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self._client().hgetall(self.key("seats", inst))
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            self._failed(exc)
+            raw = {}
+        for tok, seat in raw.items():
+            try:
+                seats[_text(tok)] = json.loads(seat)
+            except ValueError:
+                continue
+        log.info(
+            "instance taken over",
+            extra={"instance": inst, "fence": got.fence, "seats": len(seats)},
+        )
+        _call_all(self.on_takeover, got, seats)
+        return got
+
+    # -- single calls -----------------------------------------------------------------------------
+
+    async def acquire(self, instance: str) -> Lease | Holder | None:
+        held = self.mine.get(instance)
+        if held is not None and not held.lost:
+            return held
+        sent = time.monotonic()
+        try:
+            async with asyncio.timeout(self.timeout):
+                fence, holder = await self._acquire_script(
+                    keys=[
+                        self.key("lease", instance),
+                        self.key("fence", instance),
+                        self.key("insts"),
+                    ],
+                    args=[self.process_id, max(1, int(self.ttl * 1000)), instance],
+                    client=self._client(),
+                )
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            self._failed(exc)
+            return None
+        if int(fence) == 0:
+            h = _holder(holder)
+            if h is not None:
+                self.holders[instance] = h
+            return h
+        lease = Lease(instance, int(fence), sent + self.ttl * (1.0 - MARGIN))
+        self.mine[instance] = lease
+        self.holders[instance] = Holder(self.process_id, lease.fence)
+        self._orphaned.pop(instance, None)
+        log.info("lease acquired", extra={"instance": instance, "fence": lease.fence})
+        return lease
+
+    async def release(self, instance: str) -> None:
+        lease = self.mine.pop(instance, None)
+        if self.holders.get(instance, None) == Holder(
+            self.process_id, lease.fence if lease else -1
+        ):
+            del self.holders[instance]
+        if lease is None or lease.lost:
+            return
+        lease.valid_until = -math.inf
+        try:
+            async with asyncio.timeout(self.timeout):
+                await self._release_script(
+                    keys=[self.key("lease", instance)],
+                    args=[f"{self.process_id} {lease.fence}"],
+                    client=self._client(),
+                )
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            log.warning(
+                "lease not released; it expires", extra={"instance": instance, "error": str(exc)}
+            )
+
+    async def holder(self, instance: str) -> Holder | None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self._client().get(self.key("lease", instance))
+        except (*REDIS_DOWN, TimeoutError):
+            return self.holders.get(instance)
+        h = _holder(raw)
+        if h is None:
+            self.holders.pop(instance, None)
+        else:
+            self.holders[instance] = h
+        return h
+
+    async def member(self, process_id: str) -> Member | None:
+        """A live process read now (a hello must not wait for the next beat to find it)."""
+        m = self.members.get(process_id)
+        if m is not None:
+            return m
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self._client().get(self.key("live", process_id))
+            d = json.loads(raw) if raw else None
+            if d is None:
+                return None
+            return Member(process_id, str(d["url"]), int(d["people"]), dict(d["inst"]))
+        except (*REDIS_DOWN, TimeoutError, ValueError, KeyError, TypeError):
+            return None
+
+    async def token_instance(self, token: str) -> str | None:
+        try:
+            async with asyncio.timeout(self.timeout):
+                raw = await self._client().get(self.key("tok", token))
+        except (*REDIS_DOWN, TimeoutError):
+            return None
+        return _text(raw) or None
