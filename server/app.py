@@ -291,8 +291,9 @@ async def _handshake(
     session.resume_token = hello.resume or ""
     app[HOOKS].run_hello(session, hello)
     into = None
-    if not session.place_in:  # an event's guests go to its private instance on this process
-        route = await app[PLACEMENT].route(session)  # a cluster: here, or the instance's owner
+    placement = app.get(PLACEMENT)  # the cluster's; an app mounted without it places locally
+    if placement is not None and not session.place_in:  # event guests: their private instance
+        route = await placement.route(session)  # a cluster: here, or the instance's owner
         if route.url is not None:
             session.send(Redirect(url=route.url, seat=route.seat, instance=route.instance).encode())
             raise PeerError(CloseCode.MOVED)

@@ -38,6 +38,7 @@ from server.protocol.messages import (
     ProtocolError,
     Question,
     Questions,
+    Redirect,
     Snapshot,
     Voice,
     VoiceFrame,
@@ -105,6 +106,7 @@ WIRE: list[tuple[Message, bytes]] = [
     (Host("mute", {"target": 3}), b"\x93\x0c\xa4mute\x81\xa6target\x03"),
     (Moderate("block", 7, ""), b"\x94\x0d\xa5block\x07\xa0"),
     (EventState({"phase": "round"}), b"\x92\x2e\x81\xa5phase\xa5round"),
+    (Redirect("ws://a/ws", "s", "i"), b"\x94\x2f\xa9ws://a/ws\xa1s\xa1i"),
 ]
 
 
