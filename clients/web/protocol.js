@@ -51,6 +51,7 @@ export const CloseCode = Object.freeze({
   REMOVED: 4010,
   UNAUTHORIZED: 4011,
   TOO_MANY_CONNECTIONS: 4012,
+  SILENT: 4013,
 });
 
 /** Field names of each server → client message, in wire order. */
@@ -197,4 +198,5 @@ export const CLOSE_REASONS = Object.freeze({
   [CloseCode.REMOVED]: 'removed by the host',
   [CloseCode.UNAUTHORIZED]: 'token missing, invalid or expired',
   [CloseCode.TOO_MANY_CONNECTIONS]: 'too many connections from your network address; close another tab or try again later',
+  [CloseCode.SILENT]: 'nothing heard from your connection for 30 s (not even a pong); reconnect',
 });

@@ -62,6 +62,7 @@ class CloseCode(IntEnum):
     REMOVED = 4010
     UNAUTHORIZED = 4011
     TOO_MANY_CONNECTIONS = 4012
+    SILENT = 4013
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -78,4 +79,5 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.REMOVED: "removed by the host",
     CloseCode.UNAUTHORIZED: "token missing, invalid or expired",
     CloseCode.TOO_MANY_CONNECTIONS: "too many connections from your network address; close another tab or try again later",
+    CloseCode.SILENT: "nothing heard from your connection for 30 s (not even a pong); reconnect",
 }
