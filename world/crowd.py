@@ -31,6 +31,9 @@ _CLEAR_CELL = 0.5  # m: the clear raster's cell (coarser for a world over 512 m 
 # A substep's move, lengthened by the sweep's SKIN, stays within this of its start on each axis,
 # with room for the float32 rounding of the stored position (micrometres on a city hall's floor)
 _CLEAR_REACH = MAX_SUBSTEP + SKIN + 0.01
+# The raster's lookup costs about a dozen numpy calls: it pays from this many walkers on (at 50
+# it costs more than the per-avatar work it saves; callgrind, bench.tick --instance)
+_CLEAR_MIN = 100
 _GOLDEN = math.pi * (3.0 - math.sqrt(5.0))
 
 
@@ -82,7 +85,9 @@ class Crowd:
         cells that are never clear, where every point off it lands.
         """
         segs = [fs.segs for fs in self._segments if len(fs.segs)]
-        if not segs:
+        # a substep's move is then always over 1e-9 m, which the sweep moves (it leaves shorter
+        # ones in place): avatars walk a few m/s, this is for a test's absurd max_speed
+        if not segs or self.max_speed * MAX_DT >= 100.0:
             self._clear = None
             return
         allsegs = np.concatenate(segs)
@@ -205,13 +210,12 @@ class Crowd:
 
     def _substep(self, idx: np.ndarray, d: np.ndarray) -> None:
         floors = self.floor[idx]
-        if self._clear is not None:
+        if self._clear is not None and len(idx) >= _CLEAR_MIN:
             # moves from a clear cell touch nothing: p + d, exactly what sweep would give
             old32 = self.pos[idx]
             cells = ((old32 - self._clear_origin) * self._clear_inv).astype(np.intp)
             np.clip(cells, 0, self._clear_max, out=cells)
             clear = self._clear[cells @ self._clear_dims + floors * self._clear_plane]
-            clear &= np.einsum("ij,ij->i", d, d) > 1e-18  # what sweep would move at all
             if clear.any():
                 self.pos[idx[clear]] = (old32[clear].astype(np.float64) + d[clear]).astype(np.float32)
                 if clear.all():
