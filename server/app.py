@@ -14,7 +14,7 @@ import socket
 import time
 from collections.abc import AsyncIterator
 
-from aiohttp import WSMsgType, web
+from aiohttp import WSMessage, WSMsgType, web
 
 from server import features, web_security
 from server.cluster.chat import chat_targets
@@ -37,6 +37,7 @@ from server.keys import (
     SECURITY,
     WORLD,
 )
+from server.liveness import liveness_ctx
 from server.metrics import Metrics
 from server.protocol.codes import MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -105,6 +106,7 @@ def create_app(config: Config, world: World | None = None) -> web.Application:
     if CLIENT_DIR.is_dir():
         app.router.add_static("/client/", CLIENT_DIR, append_version=False)
     app.cleanup_ctx.append(_hall_ctx)
+    app.cleanup_ctx.append(liveness_ctx)
     app.on_shutdown.append(_drain)
     return app
 
@@ -216,8 +218,13 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
             text="origin not allowed: start the server with --public-url or --allow-origin "
             "naming the address residents open"
         )
-    # aiohttp refuses frames over max_msg_size with 1009; we check 64 KiB ourselves to answer 4002
-    ws = web.WebSocketResponse(max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=20.0, compress=False)
+    # aiohttp refuses frames over max_msg_size with 1009; we check 64 KiB ourselves to answer 4002.
+    # No aiohttp heartbeat (it reschedules a timer on every inbound message) and no autoping: the
+    # receive loop notes when the peer was last heard (a Pong included) and answers its Pings, and
+    # one sweep (server/liveness.py) pings the quiet connections and closes the silent ones.
+    ws = web.WebSocketResponse(
+        max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=None, autoping=False, compress=False
+    )
     metrics = app[METRICS]
     session = Session.for_config(config, on_close=metrics.closed)
     conns = app[CONNECTIONS]
@@ -274,10 +281,16 @@ async def _handshake(
     app: web.Application, session: Session, ws: web.WebSocketResponse, request: web.Request
 ) -> Session:
     """Wait for the hello (at most HELLO_TIMEOUT), place the session, answer WELCOME."""
-    try:
-        msg = await ws.receive(timeout=HELLO_TIMEOUT)
-    except TimeoutError as exc:
-        raise PeerError(CloseCode.HANDSHAKE, "no hello within 10 s") from exc
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HELLO_TIMEOUT
+    while True:
+        try:
+            # a timeout of 0 would mean none to aiohttp
+            msg = await ws.receive(timeout=max(1e-3, deadline - loop.time()))
+        except TimeoutError as exc:
+            raise PeerError(CloseCode.HANDSHAKE, "no hello within 10 s") from exc
+        if not _control_frame(session, msg):
+            break
     hello = _decode_frame(app, session, msg)
     if hello is None:
         raise PeerError(CloseCode.HANDSHAKE)
@@ -323,6 +336,24 @@ async def _handshake(
     return joined
 
 
+_DONE = frozenset((WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR))
+
+
+def _control_frame(session: Session, msg: WSMessage) -> bool:
+    """Note a Ping or Pong as heard from the peer (a Ping is charged as a message and answered);
+    False for any other frame. aiohttp's autoping is off: it would swallow the Pongs."""
+    kind = msg.type
+    if kind is WSMsgType.PONG:
+        session.last_heard = time.monotonic()
+        return True
+    if kind is WSMsgType.PING:
+        session.last_heard = now = time.monotonic()
+        session.take_token(now)
+        session.pong(msg.data)
+        return True
+    return False
+
+
 def _decode_frame(app: web.Application, session: Session, msg: object) -> object | None:
     """The message in a frame, or None when the socket is closing."""
     kind = getattr(msg, "type", None)
@@ -334,12 +365,13 @@ def _decode_frame(app: web.Application, session: Session, msg: object) -> object
         raise PeerError(CloseCode.BAD_FRAME, "text frames are not accepted; send binary MessagePack")
     if kind != WSMsgType.BINARY:
         return None
+    session.last_heard = now = time.monotonic()
     data: bytes = msg.data  # type: ignore[attr-defined]
     if len(data) > MAX_FRAME_BYTES:
         raise PeerError(CloseCode.FRAME_TOO_BIG)
     msg = decode(data)
     if msg.TYPE not in app[DISPATCH].own_rate:
-        session.take_token()
+        session.take_token(now)
     app[METRICS].messages_in += 1
     return msg
 
@@ -347,24 +379,40 @@ def _decode_frame(app: web.Application, session: Session, msg: object) -> object
 async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocketResponse) -> None:
     """Frames of one socket until it closes.
 
-    INPUT and ACK (each client sends about ten a second of each) take a fast path: applied
-    here, synchronously, with no dispatch coroutine per message. Every other message goes
+    Every frame notes the time in ``session.last_heard`` (one float: the liveness sweep reads it,
+    no timer is touched). Binary frames are decoded here, inline (the same steps as
+    :func:`_decode_frame`); INPUT and ACK (each client sends about ten a second of each) are then
+    applied synchronously, with no dispatch coroutine per message. Every other message goes
     through the dispatcher. Frames that a replaced socket still delivers after its session was
     resumed on a newer one are dropped: they are not the avatar's any more.
     """
     dispatch = app[DISPATCH]
+    own_rate = dispatch.own_rate
+    metrics = app[METRICS]
     receive = ws.receive
     binary = WSMsgType.BINARY
+    monotonic = time.monotonic
+    take_token = session.take_token
     while True:
         msg = await receive()
-        if msg.type is binary and session.ws is not ws:
-            continue
-        decoded = _decode_frame(app, session, msg)
-        if decoded is None:
-            if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+        if msg.type is not binary:
+            if _control_frame(session, msg):
+                continue
+            _decode_frame(app, session, msg)  # TEXT raises BAD_FRAME
+            if msg.type in _DONE:
                 return
             continue
+        if session.ws is not ws:
+            continue
+        session.last_heard = now = monotonic()
+        data = msg.data
+        if len(data) > MAX_FRAME_BYTES:
+            raise PeerError(CloseCode.FRAME_TOO_BIG)
+        decoded = decode(data)
         kind = type(decoded)
+        if kind is Input or kind is Ack or decoded.TYPE not in own_rate:
+            take_token(now)
+        metrics.messages_in += 1
         if kind is Input:
             _apply_input(session, decoded)  # type: ignore[arg-type]
             continue

@@ -58,6 +58,11 @@ class Config:
     output_budget: int = 512 * 1024
     # seconds a peer the server closes has to take the Close before its TCP connection is reset
     close_timeout: float = 0.5
+    # liveness (server/liveness.py): a connection quiet for `ping_after` seconds is pinged; one
+    # silent (no message, no pong) for `silent_limit` seconds is closed with SILENT, so a peer that
+    # vanished without a FIN (a phone that lost its network) is found within about 35 s
+    ping_after: float = 20.0
+    silent_limit: float = 30.0
     # open WebSockets from one address (an IPv6 /64), counted from the upgrade; 0: no limit.
     # Sized for a city hall's public Wi-Fi behind one NAT address.
     max_per_address: int = 50

@@ -19,6 +19,11 @@ A close is started once: the session remembers it, ``send`` and ``push`` become 
 ``close_timeout`` seconds later if the peer has not taken the Close by then, whatever it keeps
 sending and whether or not the transport is already "closing" (a graceful close waits behind the
 unsent bytes for as long as the peer lives).
+
+Liveness: the receive loop notes in ``last_heard`` (a plain float) when anything last came from the
+peer; one server-wide sweep (``server/liveness.py``) pings the quiet ones (:meth:`Session.ping`)
+and closes those silent past a bound, instead of a timer per connection rescheduled on every
+inbound message.
 """
 
 from __future__ import annotations
@@ -49,6 +54,7 @@ __all__ = ["Session", "SessionState", "Connections", "address_key", "ws_binary_h
 log = logging.getLogger("emachi.session")
 
 _LINGER_RESET = struct.pack("ii", 1, 0)
+_PING_FRAME = b"\x89\x00"  # RFC 6455 §5.5.2: final, opcode 0x9, unmasked, no payload
 
 
 def ws_binary_header(n: int) -> bytes:
@@ -138,6 +144,9 @@ class Session:
         self._burst = burst
         self._tokens = burst
         self._last = time.monotonic()
+        #: monotonic time anything (a message, a ping, a pong) last came from the peer; set by the
+        #: receive loop, read by the liveness sweep
+        self.last_heard = self._last
         self.chat_times: list[float] = []
 
     @classmethod
@@ -166,6 +175,7 @@ class Session:
         self._close_task = None
         self.behind_since = None
         self.acked_tick = 0
+        self.last_heard = time.monotonic()
 
     def intent_stop(self) -> None:
         """Stop the avatar where it stands (its socket is gone)."""
@@ -175,9 +185,11 @@ class Session:
 
     # -- inbound -------------------------------------------------------------------------------
 
-    def take_token(self) -> None:
-        """Charge one inbound message; raise FloodError past the rate."""
-        now = time.monotonic()
+    def take_token(self, now: float | None = None) -> None:
+        """Charge one inbound message (``now``: its monotonic arrival, if the caller has it);
+        raise FloodError past the rate."""
+        if now is None:
+            now = time.monotonic()
         self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
         self._last = now
         if self._tokens < 1.0:
@@ -221,6 +233,24 @@ class Session:
         if not self._within_budget(t.get_write_buffer_size(), len(data), None):
             return False
         t.write(ws_binary_header(len(data)) + data)
+        return True
+
+    def ping(self) -> bool:
+        """Write a WebSocket Ping (a peer that lives answers with a Pong, which the receive loop
+        notes in ``last_heard``); returns whether it was written."""
+        t = self._transport
+        if self.closing or t is None or t.is_closing():
+            return False
+        t.write(_PING_FRAME)
+        return True
+
+    def pong(self, payload: bytes) -> bool:
+        """Answer the peer's Ping with a Pong carrying its payload (at most 125 bytes: the
+        WebSocket reader refuses a longer control frame); returns whether it was written."""
+        t = self._transport
+        if self.closing or t is None or t.is_closing():
+            return False
+        t.write(bytes((0x8A, len(payload))) + payload)
         return True
 
     def push(self, data: bytes, now: float) -> bool:
@@ -282,6 +312,18 @@ class Session:
         if task is not None:
             with contextlib.suppress(Exception):
                 await asyncio.shield(task)
+
+    def close_silent(self) -> None:
+        """Close a peer that stopped answering with SILENT, its TCP connection ending in a reset
+        however the close goes: the socket is armed to reset on close (SO_LINGER 0), so that a
+        dead peer, which will never take our FIN, does not leave the kernel retrying it for
+        minutes (FIN_WAIT1), nor a half-closed peer sit in FIN_WAIT2."""
+        t = self._transport
+        sock = t.get_extra_info("socket") if t is not None else None
+        if sock is not None and sock.fileno() >= 0:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+        self.close(CloseCode.SILENT)
 
     def reset(self) -> None:
         """Drop the TCP connection now (a drain whose time is up)."""

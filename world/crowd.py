@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-from world.collision import FloorSegments, build_segments, crossings, sweep
+from world.collision import SKIN, FloorSegments, build_segments, crossings, sweep
 from world.geometry import points_in_polygon
 from world.model import World
 
@@ -40,6 +40,13 @@ SEPARATION_SPEED = 1.5
 """Fastest (m/s) that easing apart moves an avatar: soft, slower than a walk into someone."""
 _CELL_KEY = 1 << 20  # cells per axis in separation's hash key (0.7 m cells: ~700 km, plenty)
 _LAND = 0.05  # how far past a stair's end an avatar is put when it changes floor
+_CLEAR_CELL = 0.5  # m: the clear raster's cell (coarser for a world over 512 m across)
+# A substep's move, lengthened by the sweep's SKIN, stays within this of its start on each axis,
+# with room for the float32 rounding of the stored position (micrometres on a city hall's floor)
+_CLEAR_REACH = MAX_SUBSTEP + SKIN + 0.01
+# The raster's lookup costs about a dozen numpy calls: it pays from this many walkers on (at 50
+# it costs more than the per-avatar work it saves; callgrind, bench.tick --instance)
+_CLEAR_MIN = 100
 _GOLDEN = math.pi * (3.0 - math.sqrt(5.0))
 
 
@@ -89,6 +96,50 @@ class Crowd:
         self._st_axis = np.array([s.axis for s in st], dtype=np.float64).reshape(-1, 2)
         self._st_len = np.array([s.length for s in st], dtype=np.float64)
         self._st_half = np.array([s.width / 2 for s in st], dtype=np.float64)
+        self._build_clear()
+
+    def _build_clear(self) -> None:
+        """The clear raster: per floor, the cells from which no substep can touch a segment.
+
+        A cell is clear when no segment's bounding box comes within ``_CLEAR_REACH`` of it on
+        either axis. The sweep's broad phase then finds no pair for a move that starts there,
+        nor does the check of the stored move, so its result is exactly ``p + d``: the substep
+        takes it without calling them (most walkers, most ticks). The raster has a border of
+        cells that are never clear, where every point off it lands.
+        """
+        segs = [fs.segs for fs in self._segments if len(fs.segs)]
+        # a substep's move is then always over 1e-9 m, which the sweep moves (it leaves shorter
+        # ones in place): avatars walk a few m/s, this is for a test's absurd max_speed
+        if not segs or self.max_speed * MAX_DT >= 100.0:
+            self._clear = None
+            return
+        allsegs = np.concatenate(segs)
+        lo = np.minimum(allsegs[:, :2], allsegs[:, 2:]).min(axis=0)
+        hi = np.maximum(allsegs[:, :2], allsegs[:, 2:]).max(axis=0)
+        cell = max(_CLEAR_CELL, float((hi - lo).max()) / 1024)
+        origin = lo - cell  # one border cell below
+        nx, nz = (np.ceil((hi - origin) / cell).astype(np.int64) + 2).tolist()
+        clear = np.zeros((len(self._segments), nx, nz), dtype=bool)
+        r = _CLEAR_REACH
+        x0 = origin[0] + cell * np.arange(nx)
+        z0 = origin[1] + cell * np.arange(nz)
+        for f, fs in enumerate(self._segments):
+            s = fs.segs
+            s_lo = np.minimum(s[:, :2], s[:, 2:])
+            s_hi = np.maximum(s[:, :2], s[:, 2:])
+            # (cells, segments): the segment's box overlaps the cell grown by r on that axis
+            ox = (s_hi[None, :, 0] >= x0[:, None] - r) & (s_lo[None, :, 0] <= x0[:, None] + cell + r)
+            oz = (s_hi[None, :, 1] >= z0[:, None] - r) & (s_lo[None, :, 1] <= z0[:, None] + cell + r)
+            blocked = ox.astype(np.float32) @ oz.T.astype(np.float32) > 0
+            clear[f] = ~blocked
+        clear[:, [0, -1], :] = False
+        clear[:, :, [0, -1]] = False
+        self._clear = clear.ravel()
+        self._clear_origin = origin
+        self._clear_inv = 1.0 / cell
+        self._clear_dims = np.array([nz, 1], dtype=np.intp)
+        self._clear_plane = nx * nz
+        self._clear_max = np.array([nx - 1, nz - 1], dtype=np.intp)
 
     # -- avatars in and out ------------------------------------------------------------------
 
@@ -255,6 +306,18 @@ class Crowd:
 
     def _substep(self, idx: np.ndarray, d: np.ndarray) -> None:
         floors = self.floor[idx]
+        if self._clear is not None and len(idx) >= _CLEAR_MIN:
+            # moves from a clear cell touch nothing: p + d, exactly what sweep would give
+            old32 = self.pos[idx]
+            cells = ((old32 - self._clear_origin) * self._clear_inv).astype(np.intp)
+            np.clip(cells, 0, self._clear_max, out=cells)
+            clear = self._clear[cells @ self._clear_dims + floors * self._clear_plane]
+            if clear.any():
+                self.pos[idx[clear]] = (old32[clear].astype(np.float64) + d[clear]).astype(np.float32)
+                if clear.all():
+                    return
+                rest = ~clear
+                idx, d, floors = idx[rest], d[rest], floors[rest]
         for f in np.unique(floors):
             sel = floors == f
             ids = idx[sel]

@@ -67,6 +67,7 @@ export const CloseCode = Object.freeze({
   EVENT_LOCKED: 4021,
   BANNED: 4022,
   MOVED: 4023,
+  SILENT: 4024,
 });
 
 /** Field names of each server → client message, in wire order. */
@@ -236,4 +237,5 @@ export const CLOSE_REASONS = Object.freeze({
   [CloseCode.EVENT_LOCKED]: 'the host has closed the doors of this event',
   [CloseCode.BANNED]: 'you may not enter for a while (a moderator decided so)',
   [CloseCode.MOVED]: 'this part of the hall is now served by another process; reconnect with your resume token',
+  [CloseCode.SILENT]: 'nothing heard from your connection for 30 s (not even a pong); reconnect',
 });

@@ -93,8 +93,10 @@ class BatchSections:
         return [e[a:b] for a, b in zip(o, o[1:], strict=False)]
 
 
-def _offsets(rows: np.ndarray, n: int) -> np.ndarray:
-    return np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=n)))).astype(np.int64)
+_TURN_COLS = np.array([0, 1, 4])  # id, yaw of a turn_move record
+# sections in the order of the masks ``encode_batch`` stacks: full, move, turn_move, turn, left,
+# entered
+_FULL, _MOVE, _TURN_MOVE, _TURN, _LEFT, _ENTERED = range(6)
 
 
 def encode_batch(
@@ -116,94 +118,100 @@ def encode_batch(
 
     Returns:
         The sections of every viewer, sorted by id within each, as the per-viewer codec makes them.
+
+    The fixed cost of a tick is the number of numpy calls, not their size (a hall of 50 has 3,200
+    places in its view table), so the classes are computed straight into one stacked table of
+    masks (one sum and one cumsum give every section's offsets), and each section is cut from
+    the table by one boolean selection in row-major order, which is viewer by viewer and by id
+    within a viewer, as the records must go.
     """
     n, cap = cur.shape
     capacity = q_now.shape[0]
     valid = cur != PAD
     has_base = base != PAD
     width = capacity + 1  # PAD goes to the spare column `capacity`, never on a real avatar's bit
-    rows = np.arange(n, dtype=np.intp)[:, None] * width
-    ids = np.where(valid, cur, capacity).astype(np.intp)
-    at_cur = (rows + ids).ravel()
-    at_base = (rows + np.where(has_base, base, capacity)).ravel()
+    rows = np.arange(0, n * width, width, dtype=np.intp)[:, None]
+    ids = cur.astype(np.intp)
+    np.minimum(ids, capacity, out=ids)  # PAD (above every id) to the spare column
+    at_cur = (ids + rows).ravel()
+    at_base = base.astype(np.intp)
+    np.minimum(at_base, capacity, out=at_base)
+    at_base += rows
+    at_base = at_base.ravel()
+    masks = np.empty((6, n, cap), dtype=bool)
 
     # which of this tick's ids were in the base view, and which base ids are gone: a scatter into
     # a (viewers × capacity) bitmap and a gather back, linear where sorting would not be
     mark = np.zeros(n * width, dtype=bool)
     mark[at_base] = has_base.ravel()
-    in_base = mark[at_cur].reshape(n, cap) & valid
+    in_base = mark[at_cur].reshape(n, cap)  # the spare column stays False: only valid ids
     mark[at_base] = False
     mark[at_cur] = valid.ravel()
-    gone = ~mark[at_base].reshape(n, cap) & has_base
+    np.greater(has_base, mark[at_base].reshape(n, cap), out=masks[_LEFT])
 
-    ids = np.minimum(ids, capacity - 1)
-    # gather whole 16-byte rows through a void view: several times faster than 2-D fancy indexing
+    # gather whole 16-byte rows through a void view: several times faster than 2-D fancy indexing;
+    # the spare column's places (PAD) clip to some real row, and are never selected
     row16 = np.dtype((np.void, 16))
     qc = (
-        np.take(np.ascontiguousarray(q_now).view(row16).ravel(), ids)
+        np.take(np.ascontiguousarray(q_now).view(row16).ravel(), ids, mode="clip")
         .view(np.int32)
         .reshape(n, cap, 4)
     )
     hist_rows = np.ascontiguousarray(history).view(row16).ravel()
-    qb = np.take(hist_rows, base_index.astype(np.intp)[:, None] * capacity + ids)
-    qb = qb.view(np.int32).reshape(n, cap, 4)
-    d = qc - qb
-    dx = d[..., 2]
-    dz = d[..., 3]
-    far = (d[..., 0] != 0) | (dx < -128) | (dx > 127) | (dz < -128) | (dz > 127)
-    entered = valid & ~in_base
-    full = entered | (in_base & far)
-    near = in_base & ~far
-    moved = near & ((dx != 0) | (dz != 0))
-    turned = near & (d[..., 1] != 0)
+    ids += base_index.astype(np.intp)[:, None] * capacity
+    qb = np.take(hist_rows, ids, mode="clip")
+    # one strided copy to component-major (floor, yaw, x, z each a contiguous (n, cap) table): the
+    # comparisons below would each cost a strided pass over (n, cap, 4) otherwise
+    d = (qc - qb.view(np.int32).reshape(n, cap, 4)).transpose(2, 0, 1).copy()
+    dx, dz = d[2], d[3]
+    # an int8 holds -128..127: shifted by 128, anything else is above 255 as a uint32
+    out = (d[2:] + 128).view(np.uint32) > 255
+    far = np.logical_or(out[0], out[1], out=out[0])
+    far |= d[0] != 0
+    entered = np.greater(valid, in_base, out=masks[_ENTERED])
+    full = np.logical_and(in_base, far, out=masks[_FULL])
+    full |= entered
+    near = np.greater(in_base, far, out=far)
+    moved = np.bitwise_or(dx, dz) != 0
+    moved &= near
+    turned = d[1] != 0
+    turned &= near
+    np.greater(moved, turned, out=masks[_MOVE])
+    np.logical_and(moved, turned, out=masks[_TURN_MOVE])
+    np.greater(turned, moved, out=masks[_TURN])
+    offs = np.zeros((6, n + 1), dtype=np.int64)
+    counts = np.add.reduce(masks.view(np.uint8), axis=2, dtype=np.uint8 if cap < 256 else np.int64)
+    np.add.accumulate(counts, axis=1, dtype=np.int64, out=offs[:, 1:])
+    flat = masks.reshape(6, n * cap)
 
-    r, c = np.nonzero(full)
-    rec = np.empty(r.size, FULL)
-    rec["id"] = cur[r, c]
-    q = qc[r, c]
+    sel = flat[_FULL]
+    q = qc.reshape(n * cap, 4)[sel]
+    rec = np.empty(len(q), FULL)
+    rec["id"] = cur.ravel()[sel]
     rec["floor"] = q[:, 0]
     rec["yaw"] = q[:, 1]
     rec["x"] = q[:, 2]
     rec["z"] = q[:, 3]
-    full_b, full_off = rec.tobytes(), _offsets(r, n)
 
-    r, c = np.nonzero(moved & ~turned)
-    rec = np.empty(r.size, MOVE)
-    rec["id"] = cur[r, c]
-    rec["dx"] = dx[r, c]
-    rec["dz"] = dz[r, c]
-    move_b, move_off = rec.tobytes(), _offsets(r, n)
+    # move, turn_move and turn records are cuts of one turn_move record per place of the table
+    tm = np.empty((n, cap), TURN_MOVE)
+    tm["id"] = cur
+    tm["dx"] = dx  # wraps where the place is not a move: such places are never selected
+    tm["dz"] = dz
+    tm["yaw"] = qc[..., 1]
+    tm5 = tm.view(np.uint8).reshape(n * cap, 5)
 
-    r, c = np.nonzero(moved & turned)
-    rec = np.empty(r.size, TURN_MOVE)
-    rec["id"] = cur[r, c]
-    rec["dx"] = dx[r, c]
-    rec["dz"] = dz[r, c]
-    rec["yaw"] = qc[r, c, 1]
-    tm_b, tm_off = rec.tobytes(), _offsets(r, n)
-
-    r, c = np.nonzero(turned & ~moved)
-    rec = np.empty(r.size, TURN)
-    rec["id"] = cur[r, c]
-    rec["yaw"] = qc[r, c, 1]
-    turn_b, turn_off = rec.tobytes(), _offsets(r, n)
-
-    r, c = np.nonzero(gone)
-    left = base[r, c].astype("<u2")
-    left_b, left_off = left.tobytes(), _offsets(r, n)
-
-    r, c = np.nonzero(entered)
     return BatchSections(
-        full_b,
-        full_off,
-        move_b,
-        move_off,
-        tm_b,
-        tm_off,
-        turn_b,
-        turn_off,
-        left_b,
-        left_off,
-        cur[r, c].astype(np.int64),
-        _offsets(r, n),
+        rec.tobytes(),
+        offs[_FULL],
+        tm5[flat[_MOVE]][:, :4].tobytes(),
+        offs[_MOVE],
+        tm5[flat[_TURN_MOVE]].tobytes(),
+        offs[_TURN_MOVE],
+        tm5[flat[_TURN]].take(_TURN_COLS, axis=1).tobytes(),
+        offs[_TURN],
+        base.ravel()[flat[_LEFT]].astype("<u2").tobytes(),
+        offs[_LEFT],
+        cur.ravel()[flat[_ENTERED]].astype(np.int64),
+        offs[_ENTERED],
     )

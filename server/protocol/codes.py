@@ -78,6 +78,7 @@ class CloseCode(IntEnum):
     EVENT_LOCKED = 4021
     BANNED = 4022
     MOVED = 4023
+    SILENT = 4024
 
 
 CLOSE_REASONS: dict[CloseCode, str] = {
@@ -105,4 +106,5 @@ CLOSE_REASONS: dict[CloseCode, str] = {
     CloseCode.EVENT_LOCKED: "the host has closed the doors of this event",
     CloseCode.BANNED: "you may not enter for a while (a moderator decided so)",
     CloseCode.MOVED: "this part of the hall is now served by another process; reconnect with your resume token",
+    CloseCode.SILENT: "nothing heard from your connection for 30 s (not even a pong); reconnect",
 }
