@@ -69,7 +69,9 @@ def serve(port: int, data: Path, capacity: int) -> None:
     if briefing.setup not in features.SETUPS:
         features.SETUPS.append(briefing.setup)
     # every bench client comes from 127.0.0.1: no per-address limit
-    config = Config(port=port, data_dir=data, staff_token=TOKEN, capacity=capacity, max_per_address=0)
+    config = Config(
+        port=port, data_dir=data, staff_token=TOKEN, capacity=capacity, max_per_address=0
+    )
     web.run_app(
         create_app(config),
         host="127.0.0.1",

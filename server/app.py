@@ -127,7 +127,9 @@ async def _drain(app: web.Application) -> None:
     """
     conns = app[CONNECTIONS]
     grace = app[CONFIG].drain_seconds
-    notice = Notice(kind="draining", data={"reason": "server restarting", "retry_ms": 1000}).encode()
+    notice = Notice(
+        kind="draining", data={"reason": "server restarting", "retry_ms": 1000}
+    ).encode()
     open_ = conns.sessions()
     for ws, s in open_:
         if s.ws is ws:
@@ -148,7 +150,12 @@ async def _drain(app: web.Application) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     hall = request.app[HALL]
-    body = {"status": "ok", "world": hall.world.id, "instances": len(hall.instances), "people": hall.population}
+    body = {
+        "status": "ok",
+        "world": hall.world.id,
+        "instances": len(hall.instances),
+        "people": hall.population,
+    }
     body.update({name: part() for name, part in request.app[HEALTH].items()})
     return web.json_response(body)
 
@@ -194,7 +201,9 @@ async def favicon_handler(request: web.Request) -> web.StreamResponse:
     icon = CLIENT_DIR / "favicon.svg"
     if not icon.is_file():
         raise web.HTTPNotFound()
-    return web.FileResponse(icon, headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"})
+    return web.FileResponse(
+        icon, headers={"Content-Type": "image/svg+xml", "Cache-Control": "max-age=86400"}
+    )
 
 
 # -- WebSocket ----------------------------------------------------------------------------------
@@ -234,7 +243,9 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
         await ws.prepare(request)
         session.attach(ws, request.transport)
         if not admitted:
-            log.info("refused: too many connections from one address", extra={"limit": conns.per_address})
+            log.info(
+                "refused: too many connections from one address", extra={"limit": conns.per_address}
+            )
             session.close(CloseCode.TOO_MANY_CONNECTIONS)
             await session.wait_closed()
             return ws
@@ -362,7 +373,9 @@ def _decode_frame(app: web.Application, session: Session, msg: object) -> object
     if kind == WSMsgType.ERROR:
         return None
     if kind == WSMsgType.TEXT:
-        raise PeerError(CloseCode.BAD_FRAME, "text frames are not accepted; send binary MessagePack")
+        raise PeerError(
+            CloseCode.BAD_FRAME, "text frames are not accepted; send binary MessagePack"
+        )
     if kind != WSMsgType.BINARY:
         return None
     session.last_heard = now = time.monotonic()
@@ -487,4 +500,3 @@ def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
     dispatch.register(MsgType.ACK, on_ack)
     dispatch.register(MsgType.PING, on_ping)
     dispatch.register(MsgType.CHAT, on_chat)
-

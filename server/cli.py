@@ -31,15 +31,56 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the server (one process, nothing else to start)",
         description="Serve the web client, the world, /ws, /healthz and /metrics on one port.",
     )
-    serve.add_argument("--host", default=_DEFAULTS.host, help="address to listen on (default %(default)s)")
-    serve.add_argument("--port", type=int, default=_DEFAULTS.port, help="port (default %(default)s; 0 picks a free one)")
-    serve.add_argument("--world", type=Path, default=_DEFAULTS.world, help="world folder or world.toml (default: the Machida city hall)")
-    serve.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="records and rendered assets (default %(default)s)")
-    serve.add_argument("--capacity", type=int, default=_DEFAULTS.capacity, help="avatars per instance (default %(default)s)")
-    serve.add_argument("--max-instances", type=int, default=_DEFAULTS.max_instances, help="instances of the world in this process (default %(default)s)")
-    serve.add_argument("--tick-rate", type=int, default=_DEFAULTS.tick_rate, help="simulation ticks per second (default %(default)s)")
-    serve.add_argument("--snapshot-rate", type=int, default=_DEFAULTS.snapshot_rate, help="snapshots per second to each client (default %(default)s)")
-    serve.add_argument("--staff-token", default=None, help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)")
+    serve.add_argument(
+        "--host", default=_DEFAULTS.host, help="address to listen on (default %(default)s)"
+    )
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=_DEFAULTS.port,
+        help="port (default %(default)s; 0 picks a free one)",
+    )
+    serve.add_argument(
+        "--world",
+        type=Path,
+        default=_DEFAULTS.world,
+        help="world folder or world.toml (default: the Machida city hall)",
+    )
+    serve.add_argument(
+        "--data-dir",
+        type=Path,
+        default=_DEFAULTS.data_dir,
+        help="records and rendered assets (default %(default)s)",
+    )
+    serve.add_argument(
+        "--capacity",
+        type=int,
+        default=_DEFAULTS.capacity,
+        help="avatars per instance (default %(default)s)",
+    )
+    serve.add_argument(
+        "--max-instances",
+        type=int,
+        default=_DEFAULTS.max_instances,
+        help="instances of the world in this process (default %(default)s)",
+    )
+    serve.add_argument(
+        "--tick-rate",
+        type=int,
+        default=_DEFAULTS.tick_rate,
+        help="simulation ticks per second (default %(default)s)",
+    )
+    serve.add_argument(
+        "--snapshot-rate",
+        type=int,
+        default=_DEFAULTS.snapshot_rate,
+        help="snapshots per second to each client (default %(default)s)",
+    )
+    serve.add_argument(
+        "--staff-token",
+        default=None,
+        help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)",
+    )
     serve.add_argument(
         "--public-url",
         metavar="URL",
@@ -48,8 +89,20 @@ def build_parser() -> argparse.ArgumentParser:
         "call the staff and helper routes; without it only http://localhost:PORT and IP addresses "
         "of this server are allowed (a DNS name is never trusted from the Host header)",
     )
-    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN", help="another browser origin allowed like --public-url (repeatable)")
-    serve.add_argument("--helper-rate", type=int, default=_DEFAULTS.helper_rate_per_minute, metavar="N", help="POST /api/helpers/* per client address and minute (default %(default)s)")
+    serve.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="another browser origin allowed like --public-url (repeatable)",
+    )
+    serve.add_argument(
+        "--helper-rate",
+        type=int,
+        default=_DEFAULTS.helper_rate_per_minute,
+        metavar="N",
+        help="POST /api/helpers/* per client address and minute (default %(default)s)",
+    )
     serve.add_argument(
         "--max-per-address",
         type=int,
@@ -92,10 +145,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="a cluster: how long an instance's lease lasts unless renewed; a process that dies has "
         "its instances opened again elsewhere within about this much (default %(default)s)",
     )
-    serve.add_argument("--tls-cert", type=Path, default=None, metavar="FILE", help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost")
-    serve.add_argument("--tls-key", type=Path, default=None, metavar="FILE", help="the private key (PEM) of --tls-cert")
-    serve.add_argument("--time-zone", default=_DEFAULTS.time_zone, metavar="ZONE", help="the city's time zone, an IANA name: times on staff pages and in the minutes (default %(default)s)")
-    serve.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"], help="default %(default)s")
+    serve.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="serve HTTPS and WSS with this certificate (PEM, with its chain); needs --tls-key. Browsers allow the microphone only on https:// or http://localhost",
+    )
+    serve.add_argument(
+        "--tls-key",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="the private key (PEM) of --tls-cert",
+    )
+    serve.add_argument(
+        "--time-zone",
+        default=_DEFAULTS.time_zone,
+        metavar="ZONE",
+        help="the city's time zone, an IANA name: times on staff pages and in the minutes (default %(default)s)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default="info",
+        choices=["debug", "info", "warning", "error"],
+        help="default %(default)s",
+    )
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
     wsub = world.add_subparsers(dest="world_command", metavar="ACTION", required=True)
@@ -106,21 +181,46 @@ def build_parser() -> argparse.ArgumentParser:
     )
     check.add_argument("path", type=Path, help="world folder or world.toml")
 
-    assets = sub.add_parser("assets", help="asset manifest", description="Build and verify the asset manifest.")
+    assets = sub.add_parser(
+        "assets", help="asset manifest", description="Build and verify the asset manifest."
+    )
     asub = assets.add_subparsers(dest="assets_command", metavar="ACTION", required=True)
     abuild = asub.add_parser("build", help="hash every asset and write the manifest")
-    acheck = asub.add_parser("check", help="verify every asset against its hash, and that every asset a world refers to exists")
+    acheck = asub.add_parser(
+        "check",
+        help="verify every asset against its hash, and that every asset a world refers to exists",
+    )
     for p in (abuild, acheck):
-        p.add_argument("worlds", nargs="*", help="world names under --worlds-dir (default: every world)")
-        p.add_argument("--worlds-dir", type=Path, default=_DEFAULTS.world.parent, help="default: %(default)s")
-    acheck.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="the runtime store DATA_DIR/assets is checked too (default %(default)s)")
+        p.add_argument(
+            "worlds", nargs="*", help="world names under --worlds-dir (default: every world)"
+        )
+        p.add_argument(
+            "--worlds-dir", type=Path, default=_DEFAULTS.world.parent, help="default: %(default)s"
+        )
+    acheck.add_argument(
+        "--data-dir",
+        type=Path,
+        default=_DEFAULTS.data_dir,
+        help="the runtime store DATA_DIR/assets is checked too (default %(default)s)",
+    )
 
-    briefing = sub.add_parser("briefing", help="briefing scripts", description="Render and check briefing scripts.")
+    briefing = sub.add_parser(
+        "briefing", help="briefing scripts", description="Render and check briefing scripts."
+    )
     bsub = briefing.add_subparsers(dest="briefing_command", metavar="ACTION", required=True)
-    render = bsub.add_parser("render", help="synthesize every segment of a script (cached by content)")
+    render = bsub.add_parser(
+        "render", help="synthesize every segment of a script (cached by content)"
+    )
     render.add_argument("script", type=Path, help="briefing script (YAML)")
-    render.add_argument("--data-dir", type=Path, default=_DEFAULTS.data_dir, help="where rendered assets go (default %(default)s)")
-    bcheck = bsub.add_parser("check", help="validate a script and list every problem with its place")
+    render.add_argument(
+        "--data-dir",
+        type=Path,
+        default=_DEFAULTS.data_dir,
+        help="where rendered assets go (default %(default)s)",
+    )
+    bcheck = bsub.add_parser(
+        "check", help="validate a script and list every problem with its place"
+    )
     bcheck.add_argument("script", type=Path)
 
     from server import staff_cli
@@ -239,7 +339,9 @@ def _serve(args: argparse.Namespace) -> int:
     try:
         sock = socket.create_server((config.host, config.port))
     except OSError as exc:
-        print(f"emachi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr)
+        print(
+            f"emachi: cannot listen on {config.host}:{config.port}: {exc.strerror}", file=sys.stderr
+        )
         return 1
     host, port = sock.getsockname()[:2]
     config.port = port  # the cluster directory tells the others where this process serves
@@ -256,7 +358,14 @@ def _serve(args: argparse.Namespace) -> int:
     with contextlib.suppress(KeyboardInterrupt, asyncio.CancelledError):
         # the drain (on_shutdown) has already closed or reset every WebSocket; what is left is
         # plain HTTP requests, which had the drain's time too
-        web.run_app(app, sock=sock, ssl_context=ssl_context, print=None, shutdown_timeout=SHUTDOWN_TIMEOUT, handle_signals=True)
+        web.run_app(
+            app,
+            sock=sock,
+            ssl_context=ssl_context,
+            print=None,
+            shutdown_timeout=SHUTDOWN_TIMEOUT,
+            handle_signals=True,
+        )
     # The app's cleanup has closed everything that must last (stores, the cluster's keys). The
     # interpreter's own teardown (freeing every module and array) then takes 0.2-0.8 s on a busy
     # machine, which a SIGTERM restart should not wait for: leave without it.

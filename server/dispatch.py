@@ -35,5 +35,7 @@ class Dispatcher:
     async def dispatch(self, session: Session, msg: Any) -> None:
         handler = self._handlers.get(msg.TYPE)
         if handler is None:
-            raise PeerError(CloseCode.UNKNOWN_TYPE, f"{msg.TYPE.name} is not accepted from a client")
+            raise PeerError(
+                CloseCode.UNKNOWN_TYPE, f"{msg.TYPE.name} is not accepted from a client"
+            )
         await handler(session, msg)

@@ -51,8 +51,22 @@ LEAVE_GRACE = 2.0  # seconds a cleanly closed page keeps its avatar (a reload re
 CLEAN_CLOSES = frozenset({1000, 1001})  # a page that closed or navigated away, not a lost network
 
 PALETTE = (
-    0xE76F51, 0x2A9D8F, 0xE9C46A, 0x457B9D, 0xF4A261, 0x8AB17D, 0xB5838D, 0x6D597A,
-    0x3D85C6, 0xD62828, 0x43AA8B, 0xF28482, 0x577590, 0xF9C74F, 0x90BE6D, 0x9D4EDD,
+    0xE76F51,
+    0x2A9D8F,
+    0xE9C46A,
+    0x457B9D,
+    0xF4A261,
+    0x8AB17D,
+    0xB5838D,
+    0x6D597A,
+    0x3D85C6,
+    0xD62828,
+    0x43AA8B,
+    0xF28482,
+    0x577590,
+    0xF9C74F,
+    0x90BE6D,
+    0x9D4EDD,
 )
 
 
@@ -116,7 +130,11 @@ class Hall:
         if len(self.instances) >= self.config.max_instances or not self.open_freely:
             raise PeerError(CloseCode.WORLD_FULL)
         inst = Instance(
-            f"{self.world.id}#{self._next_instance}", self.world, self.config, self.metrics, self.hooks
+            f"{self.world.id}#{self._next_instance}",
+            self.world,
+            self.config,
+            self.metrics,
+            self.hooks,
         )
         self._next_instance += 1
         self.instances.append(inst)
@@ -174,7 +192,9 @@ class Hall:
                 return inst
         if len(self.instances) >= self.config.max_instances:
             raise PeerError(CloseCode.WORLD_FULL)
-        inst = Instance(instance_id, self.world, self.config, self.metrics, self.hooks, private=True)
+        inst = Instance(
+            instance_id, self.world, self.config, self.metrics, self.hooks, private=True
+        )
         self.instances.append(inst)
         inst.start()
         return inst
@@ -238,7 +258,9 @@ class Hall:
             try:
                 inst.place(session, seat.avatar_id, floor, seat.x, seat.z, seat.yaw)
             except ValueError as exc:
-                log.warning("resume seat skipped", extra={"instance": seat.instance, "why": str(exc)})
+                log.warning(
+                    "resume seat skipped", extra={"instance": seat.instance, "why": str(exc)}
+                )
                 continue
             session.to(SessionState.ACTIVE)
             session.to(SessionState.DETACHED)
@@ -277,7 +299,11 @@ class Hall:
             if inst.id == instance_id:
                 return inst
         world, _, n = instance_id.rpartition("#")
-        if world != self.world.id or not n.isdigit() or len(self.instances) >= self.config.max_instances:
+        if (
+            world != self.world.id
+            or not n.isdigit()
+            or len(self.instances) >= self.config.max_instances
+        ):
             return None
         inst = Instance(instance_id, self.world, self.config, self.metrics, self.hooks)
         self._next_instance = max(self._next_instance, int(n) + 1)
@@ -290,7 +316,10 @@ class Hall:
             await asyncio.sleep(self.reap_every)
             now = time.monotonic()
             for s in list(self.by_token.values()):
-                if s.state is SessionState.DETACHED and now - s.detached_at > self.config.resume_window:
+                if (
+                    s.state is SessionState.DETACHED
+                    and now - s.detached_at > self.config.resume_window
+                ):
                     self.leave(s)
             await self._dispose_empty(now)
 
@@ -344,7 +373,12 @@ class Hall:
         async def until_closed() -> None:
             while True:  # a visitor in line has nothing to say: anything but a close is dropped
                 msg = await ws.receive()
-                if msg.type in (WSMsgType.CLOSE, WSMsgType.CLOSING, WSMsgType.CLOSED, WSMsgType.ERROR):
+                if msg.type in (
+                    WSMsgType.CLOSE,
+                    WSMsgType.CLOSING,
+                    WSMsgType.CLOSED,
+                    WSMsgType.ERROR,
+                ):
                     return
 
         gone: asyncio.Task[None] = asyncio.get_running_loop().create_task(until_closed())

@@ -146,7 +146,10 @@ class Instance:
         slot = session.avatar_id
         self.pending_seq[slot] = 0
         self.last_seq[slot] = 0
-    def place(self, session: Session, slot: int, floor: int, x: float, z: float, yaw: float) -> None:
+
+    def place(
+        self, session: Session, slot: int, floor: int, x: float, z: float, yaw: float
+    ) -> None:
         """Give the session the avatar id ``slot`` at a given point (a resume after a restart).
 
         Raises:

@@ -128,8 +128,12 @@ class Crowd:
             s_lo = np.minimum(s[:, :2], s[:, 2:])
             s_hi = np.maximum(s[:, :2], s[:, 2:])
             # (cells, segments): the segment's box overlaps the cell grown by r on that axis
-            ox = (s_hi[None, :, 0] >= x0[:, None] - r) & (s_lo[None, :, 0] <= x0[:, None] + cell + r)
-            oz = (s_hi[None, :, 1] >= z0[:, None] - r) & (s_lo[None, :, 1] <= z0[:, None] + cell + r)
+            ox = (s_hi[None, :, 0] >= x0[:, None] - r) & (
+                s_lo[None, :, 0] <= x0[:, None] + cell + r
+            )
+            oz = (s_hi[None, :, 1] >= z0[:, None] - r) & (
+                s_lo[None, :, 1] <= z0[:, None] + cell + r
+            )
             blocked = ox.astype(np.float32) @ oz.T.astype(np.float32) > 0
             clear[f] = ~blocked
         clear[:, [0, -1], :] = False
@@ -313,7 +317,9 @@ class Crowd:
             np.clip(cells, 0, self._clear_max, out=cells)
             clear = self._clear[cells @ self._clear_dims + floors * self._clear_plane]
             if clear.any():
-                self.pos[idx[clear]] = (old32[clear].astype(np.float64) + d[clear]).astype(np.float32)
+                self.pos[idx[clear]] = (old32[clear].astype(np.float64) + d[clear]).astype(
+                    np.float32
+                )
                 if clear.all():
                     return
                 rest = ~clear

@@ -21,12 +21,25 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-__all__ = ["Attendance", "Minutes", "MinutesFile", "render_markdown", "render_html",
-           "write_minutes", "list_minutes", "render_index", "when", "FILE_NAME", "FAVICON_LINK"]
+__all__ = [
+    "Attendance",
+    "Minutes",
+    "MinutesFile",
+    "render_markdown",
+    "render_html",
+    "write_minutes",
+    "list_minutes",
+    "render_index",
+    "when",
+    "FILE_NAME",
+    "FAVICON_LINK",
+]
 
 UTC = dt.UTC
 #: a minutes file's name: the briefing id, the start in UTC, the format
-FILE_NAME = re.compile(r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]*)-(?P<stamp>\d{8}T\d{6}Z)\.(?P<ext>md|html)$")
+FILE_NAME = re.compile(
+    r"^(?P<id>[A-Za-z0-9][A-Za-z0-9_.-]*)-(?P<stamp>\d{8}T\d{6}Z)\.(?P<ext>md|html)$"
+)
 #: every staff page links the server's icon, so that no browser asks for a missing one
 FAVICON_LINK = '<link rel="icon" href="/favicon.ico" type="image/svg+xml">'
 
@@ -168,7 +181,8 @@ def render_html(m: Minutes, tz: ZoneInfo | None = None) -> str:
         parts += [
             f"<h3>{s['index'] + 1}. {e(s['slide']['title'])}</h3>",
             f"<p><strong>{e(s['role'])}（{e(s['name'])}）</strong>"
-            + (f' <span class="partly">{e(PARTLY)}</span>' if s.get("partly") else "") + "</p>",
+            + (f' <span class="partly">{e(PARTLY)}</span>' if s.get("partly") else "")
+            + "</p>",
             f"<p>{e(s['narration'])}</p>",
         ]
     if not m.spoken:
@@ -255,8 +269,12 @@ def list_minutes(folder: Path) -> list[MinutesFile]:
         if m and p.is_file():
             runs.setdefault((m["id"], m["stamp"]), set()).add(m["ext"])
     out = [
-        MinutesFile(bid, stamp, _title(Path(folder) / f"{bid}-{stamp}.md") if "md" in exts else bid,
-                    tuple(e for e in ("html", "md") if e in exts))
+        MinutesFile(
+            bid,
+            stamp,
+            _title(Path(folder) / f"{bid}-{stamp}.md") if "md" in exts else bid,
+            tuple(e for e in ("html", "md") if e in exts),
+        )
         for (bid, stamp), exts in runs.items()
     ]
     out.sort(key=lambda f: (f.stamp, f.briefing), reverse=True)
@@ -280,7 +298,8 @@ def render_index(files: list[MinutesFile], tz: ZoneInfo | None = None) -> str:
     body = (
         "<table><thead><tr><th>開始 Started</th><th>説明会 Briefing</th><th>ファイル Files</th></tr>"
         f"</thead><tbody>{''.join(rows)}</tbody></table>"
-        if rows else "<p>まだ議事録はありません。説明会が終わると作成されます。 / No minutes yet: they "
+        if rows
+        else "<p>まだ議事録はありません。説明会が終わると作成されます。 / No minutes yet: they "
         "are written when a briefing ends.</p>"
     )
     return f"""<!doctype html>

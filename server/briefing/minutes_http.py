@@ -47,10 +47,16 @@ async def minutes_index(request: web.Request) -> web.Response:
         files = [f for f in files if f.briefing == one]
     if request.query.get("format") == "json":
         body = {"time_zone": tz.key, "minutes": [f.to_json(tz) for f in files]}
-        return web.Response(text=json.dumps(body, ensure_ascii=False), content_type="application/json",
-                            headers={"Cache-Control": "no-store"})
-    return web.Response(text=render_index(files, tz), content_type="text/html",
-                        headers={"Cache-Control": "no-store"})
+        return web.Response(
+            text=json.dumps(body, ensure_ascii=False),
+            content_type="application/json",
+            headers={"Cache-Control": "no-store"},
+        )
+    return web.Response(
+        text=render_index(files, tz),
+        content_type="text/html",
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 async def minutes_file(request: web.Request) -> web.StreamResponse:
@@ -58,13 +64,18 @@ async def minutes_file(request: web.Request) -> web.StreamResponse:
     name = request.match_info["file"]
     m = FILE_NAME.match(name)
     if m is None:
-        raise web.HTTPNotFound(text="no such minutes file: names are <briefing>-<start>.md or .html")
+        raise web.HTTPNotFound(
+            text="no such minutes file: names are <briefing>-<start>.md or .html"
+        )
     path = request.app[CONFIG].data_dir / "minutes" / name
     if not path.is_file():
         raise web.HTTPNotFound(text=f"no minutes file {name!r}")
     ctype = "text/html" if m["ext"] == "html" else "text/markdown"
-    return web.FileResponse(path, headers={
-        "Content-Type": f"{ctype}; charset=utf-8",
-        "Content-Disposition": f'inline; filename="{name}"',
-        "Cache-Control": "no-store",
-    })
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": f"{ctype}; charset=utf-8",
+            "Content-Disposition": f'inline; filename="{name}"',
+            "Cache-Control": "no-store",
+        },
+    )

@@ -306,14 +306,16 @@ class LiveBriefing:
             if said is None:
                 continue  # reached, but skipped before a sentence of it was heard
             text, whole = said
-            spoken.append({
-                "index": i,
-                "role": segs[i]["role"],
-                "name": segs[i]["name"],
-                "narration": text,
-                "slide": segs[i]["slide"],
-                "partly": not whole,
-            })
+            spoken.append(
+                {
+                    "index": i,
+                    "role": segs[i]["role"],
+                    "name": segs[i]["name"],
+                    "narration": text,
+                    "slide": segs[i]["slide"],
+                    "partly": not whole,
+                }
+            )
         return Minutes(
             id=self.id,
             title=self.doc["title"],
@@ -342,14 +344,21 @@ class LiveBriefing:
         caps = seg.get("captions") or []
         if not caps:  # no captions: the segment's narration, if half of its speech was played
             d = float(seg["duration"])
-            return (seg["narration"], True) if d <= 0 or self.played_within(start, start + d) >= d / 2 else None
+            return (
+                (seg["narration"], True)
+                if d <= 0 or self.played_within(start, start + d) >= d / 2
+                else None
+            )
         heard = [
-            str(text) for a, b, text in caps
+            str(text)
+            for a, b, text in caps
             if self.played_within(start + float(a), start + float(b)) >= (float(b) - float(a)) / 2
         ]
         if not heard:
             return None
-        return "".join(heard) if len(heard) < len(caps) else seg["narration"], len(heard) == len(caps)
+        return "".join(heard) if len(heard) < len(caps) else seg["narration"], len(heard) == len(
+            caps
+        )
 
     # -- kept between two runs of the server (server/briefing/persist.py) ------------------------
 
@@ -462,7 +471,9 @@ class BriefingService:
         self.time_zone = time_zone if time_zone is not None else ZoneInfo(DEFAULT_TIME_ZONE)
         self.audience = audience
         #: where each briefing's live state is kept for the next run (:meth:`save`, :meth:`restore`)
-        self.saved = saved if saved is not None else LiveStateFile(self.data_dir / "briefings" / "live")
+        self.saved = (
+            saved if saved is not None else LiveStateFile(self.data_dir / "briefings" / "live")
+        )
         #: avatars of this process and watch-only viewers by the briefing their hello named
         #: (kept by the join and leave hooks)
         self.hall: set[Session] = set()
@@ -802,7 +813,9 @@ class BriefingService:
                     gone = self._new(old)
                     gone.load(snap)
                     self._interrupt(gone, saved_at, "rendered_again")
-            b.notice = {"kind": "interrupted", "reason": "rendered_again", "at": now} if running else None
+            b.notice = (
+                {"kind": "interrupted", "reason": "rendered_again", "at": now} if running else None
+            )
             self.save(b, now)
             return
         b.load(snap)
@@ -818,17 +831,26 @@ class BriefingService:
                 tl.offset = b.sentence_start(pos)
                 tl.anchor = now
                 b._last_pos = tl.offset
-                b.restarts.append({"at": now, "down_s": round(down_s, 3), "position": round(pos, 3)})
+                b.restarts.append(
+                    {"at": now, "down_s": round(down_s, 3), "position": round(pos, 3)}
+                )
                 b.notice = {
                     "kind": "resumed",
                     "at": now,
                     "down_s": round(down_s, 3),
                     "position": round(tl.offset, 3),
                 }
-                log.info("briefing resumed after a restart", extra={"briefing": b.id, "down_s": down_s})
+                log.info(
+                    "briefing resumed after a restart", extra={"briefing": b.id, "down_s": down_s}
+                )
         elif was is State.PAUSED:
             b.restarts.append({"at": now, "down_s": round(down_s, 3), "position": tl.offset})
-            b.notice = {"kind": "kept_paused", "at": now, "down_s": round(down_s, 3), "position": tl.offset}
+            b.notice = {
+                "kind": "kept_paused",
+                "at": now,
+                "down_s": round(down_s, 3),
+                "position": tl.offset,
+            }
         self.arm(b)
         self.save(b, now)
 

@@ -283,7 +283,13 @@ class RedisDirectory(_Beating):
                 )
             self._ok = False
             mine = ProcessInfo(
-                self.process_id, r.addr, self.started, r.people, r.watchers, dict(r.instances), r.url
+                self.process_id,
+                r.addr,
+                self.started,
+                r.people,
+                r.watchers,
+                dict(r.instances),
+                r.url,
             )
             others = tuple(p for p in self.view.processes if p.process_id != self.process_id)
             self.view = ClusterView(tuple(sorted((*others, mine), key=lambda p: p.process_id)))

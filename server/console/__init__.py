@@ -105,7 +105,9 @@ async def _form(request: web.Request) -> Any:
     try:
         return await request.post()
     except ValueError as exc:
-        raise web.HTTPBadRequest(text=f"expected a form body matching its Content-Type: {exc}") from None
+        raise web.HTTPBadRequest(
+            text=f"expected a form body matching its Content-Type: {exc}"
+        ) from None
 
 
 async def _poll_accounts(app: web.Application) -> AsyncIterator[None]:

@@ -88,7 +88,11 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
 
     async def on_open(session: Session, msg: KioskOpen) -> None:
         inst = session.instance
-        where = inst.position(session.avatar_id) if inst is not None and session.avatar_id >= 0 else None
+        where = (
+            inst.position(session.avatar_id)
+            if inst is not None and session.avatar_id >= 0
+            else None
+        )
         try:
             panel = service.open(msg.kiosk_id, where)
         except KioskRefusal as exc:
@@ -102,11 +106,15 @@ def setup(app: web.Application, store: CountStore | None = None) -> None:
             service.kiosk(msg.kiosk_id)  # an unknown kiosk is said first, open or not
             when = opened.get(session, {}).get(msg.kiosk_id)
             if when is None or time.monotonic() - when > OPEN_TTL:
-                raise KioskRefusal("kiosk_not_open", "open the kiosk (walk up to it) before choosing")
+                raise KioskRefusal(
+                    "kiosk_not_open", "open the kiosk (walk up to it) before choosing"
+                )
             url, qr = service.choose(msg.kiosk_id, msg.channel, msg.device)
         except KioskRefusal as exc:
             raise refuse(exc) from None
-        session.send(KioskLink(kiosk_id=msg.kiosk_id, channel=msg.channel, url=url, qr_svg=qr).encode())
+        session.send(
+            KioskLink(kiosk_id=msg.kiosk_id, channel=msg.channel, url=url, qr_svg=qr).encode()
+        )
 
     async def on_ask(session: Session, msg: HelperAsk) -> None:
         try:
@@ -141,11 +149,15 @@ async def helper_http(request: web.Request) -> web.Response:
     if refused is not None:
         return refused
     if request.content_length is not None and request.content_length > MAX_HELPER_BODY:
-        return _json({"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413)
+        return _json(
+            {"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413
+        )
     try:
         raw = await request.content.read(MAX_HELPER_BODY + 1)
         if len(raw) > MAX_HELPER_BODY:
-            return _json({"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413)
+            return _json(
+                {"code": "too_big", "reason": f"a body of at most {MAX_HELPER_BODY} bytes"}, 413
+            )
         query = json.loads(raw or b"{}")
     except (ValueError, UnicodeDecodeError):
         return _json({"code": "bad_json", "reason": "expected a JSON object"}, 400)
@@ -168,8 +180,14 @@ def _limited(request: web.Request) -> web.Response | None:
     wait = sec.helper_limit.take(request.remote or "")
     if wait > 0:
         per = int(sec.helper_limit.per_minute)
-        resp = _json({"code": "rate_limited", "reason": f"at most {per} questions a minute "
-                      f"from one address; ask again in {math.ceil(wait)} s"}, 429)
+        resp = _json(
+            {
+                "code": "rate_limited",
+                "reason": f"at most {per} questions a minute "
+                f"from one address; ask again in {math.ceil(wait)} s",
+            },
+            429,
+        )
         resp.headers["Retry-After"] = str(math.ceil(wait))
         return resp
     return None
@@ -191,8 +209,9 @@ async def moving_share(request: web.Request) -> web.Response:
         return _json({"code": "helper_query", "reason": f"expected {exc}"}, 400)
     base = (request.app[CONFIG].public_url or f"{request.scheme}://{request.host}").rstrip("/")
     url = f"{base}{SHARE_PATH}?{query}"
-    return _json({"url": url, "qr_svg": qr_svg(url), "done": done,
-                  "checklist": guide.checklist(answers)})
+    return _json(
+        {"url": url, "qr_svg": qr_svg(url), "done": done, "checklist": guide.checklist(answers)}
+    )
 
 
 async def moving_page(request: web.Request) -> web.StreamResponse:
@@ -239,10 +258,18 @@ async def _rows(service: KioskService, since: str) -> tuple[list[CountRow], str 
         pass
     last = counts.last_read
     rows = [r for r in last[2] if r.day >= since] if last is not None else []
-    when = datetime.fromtimestamp(last[0], JST).strftime("%H:%M:%S JST") if last is not None else None
+    when = (
+        datetime.fromtimestamp(last[0], JST).strftime("%H:%M:%S JST") if last is not None else None
+    )
     kind = counts.store.kind
-    shown_ja = f"表示は {when} 時点の数です。" if when else "まだ一度も読めていないため、数は表示できません。"
-    shown_en = f"The figures shown are as read at {when}." if when else "No figures could be read yet."
+    shown_ja = (
+        f"表示は {when} 時点の数です。"
+        if when
+        else "まだ一度も読めていないため、数は表示できません。"
+    )
+    shown_en = (
+        f"The figures shown are as read at {when}." if when else "No figures could be read yet."
+    )
     notice = (
         f"記録の保存先（{kind}）が応答しません。{shown_ja}この間の利用は失われず、保存先が戻りしだい"
         f"保存されます（このプロセスで保存待ち {counts.waiting} 件）。 / "
@@ -272,7 +299,9 @@ async def staff_csv(request: web.Request) -> web.Response:
     rows, away = await _rows(service, since)
     if away is not None:
         # a CSV is taken for a record: never a partial one that looks whole
-        return web.Response(text=away, status=503, headers={"Retry-After": "10", "Cache-Control": "no-store"})
+        return web.Response(
+            text=away, status=503, headers={"Retry-After": "10", "Cache-Control": "no-store"}
+        )
     body = render_csv(rows, procedures)
     return web.Response(
         text=body,

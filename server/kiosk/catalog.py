@@ -125,15 +125,17 @@ class Catalog:
         chans = []
         for ch in it.channels:
             d = self.channel_defs[ch.id]
-            chans.append({
-                "id": ch.id,
-                "via": ch.via,
-                "label": d.label.as_map(),
-                "how": (ch.note or d.how).as_map(),
-                "identity": d.identity,
-                "payment": d.payment,
-                "devices": list(d.devices),
-            })
+            chans.append(
+                {
+                    "id": ch.id,
+                    "via": ch.via,
+                    "label": d.label.as_map(),
+                    "how": (ch.note or d.how).as_map(),
+                    "identity": d.identity,
+                    "payment": d.payment,
+                    "devices": list(d.devices),
+                }
+            )
         return {
             "id": it.id,
             "kind": it.kind,
@@ -174,8 +176,10 @@ def load_catalog(path: Path, allow_path: Path | None = None) -> Catalog:
     c.unknown(line, ("line",), ["account", "liff_id"])
     account = c.string(line, "account", ("line",))
     liff_id = c.string(line, "liff_id", ("line",))
-    for key, value, fn in (("account", account, line_account_url),
-                           ("liff_id", liff_id, lambda v: liff_url(v, "/"))):
+    for key, value, fn in (
+        ("account", account, line_account_url),
+        ("liff_id", liff_id, lambda v: liff_url(v, "/")),
+    ):
         if value:
             try:
                 check_url(fn(value), allow)
@@ -190,13 +194,22 @@ def load_catalog(path: Path, allow_path: Path | None = None) -> Catalog:
         if it is None:
             continue
         if it.id in items:
-            c.bad(("items", i, "id"), f"an id used once (also items[{first_seen[it.id]}].id)", it.id)
+            c.bad(
+                ("items", i, "id"), f"an id used once (also items[{first_seen[it.id]}].id)", it.id
+            )
             continue
         items[it.id] = it
         first_seen[it.id] = i
     c.raise_if_any()
-    return Catalog(path=path, items=items, channel_defs=defs, allow=allow, place=d_place,
-                   sample_note=d_note, city_page=city_page)
+    return Catalog(
+        path=path,
+        items=items,
+        channel_defs=defs,
+        allow=allow,
+        place=d_place,
+        sample_note=d_note,
+        city_page=city_page,
+    )
 
 
 def _url(c: Checker, m: Mapping[str, Any], key: str, path: PathT, allow: AllowList) -> str:
@@ -214,7 +227,9 @@ def _channel_defs(c: Checker, seq: list[Any], allow: AllowList) -> dict[str, Cha
     for i, r in enumerate(seq):
         p: PathT = ("channels", i)
         m = c.mapping(r, p)
-        c.unknown(m, p, ["id", "priority", "label", "how", "devices", "identity", "payment", "base"])
+        c.unknown(
+            m, p, ["id", "priority", "label", "how", "devices", "identity", "payment", "base"]
+        )
         cid = c.string(m, "id", p)
         if cid and cid not in CHANNEL_IDS:
             c.bad((*p, "id"), f"a channel id among {', '.join(CHANNEL_IDS)}", cid)
@@ -250,8 +265,16 @@ def _channel_defs(c: Checker, seq: list[Any], allow: AllowList) -> dict[str, Cha
     return out
 
 
-def _item(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef], allow: AllowList,
-          account: str, liff_id: str, d_hours: Text) -> Item | None:
+def _item(
+    c: Checker,
+    raw: Any,
+    p: PathT,
+    defs: dict[str, ChannelDef],
+    allow: AllowList,
+    account: str,
+    liff_id: str,
+    d_hours: Text,
+) -> Item | None:
     m = c.mapping(raw, p)
     if not m:
         return None
@@ -303,8 +326,15 @@ def _item(c: Checker, raw: Any, p: PathT, defs: dict[str, ChannelDef], allow: Al
     )
 
 
-def _item_channels(c: Checker, item: Mapping[str, Any], ip: PathT, defs: dict[str, ChannelDef],
-                   allow: AllowList, account: str, liff_id: str) -> tuple[Channel, ...]:
+def _item_channels(
+    c: Checker,
+    item: Mapping[str, Any],
+    ip: PathT,
+    defs: dict[str, ChannelDef],
+    allow: AllowList,
+    account: str,
+    liff_id: str,
+) -> tuple[Channel, ...]:
     out: list[Channel] = []
     p: PathT = (*ip, "channels")
     seq = c.array(item, "channels", ip)

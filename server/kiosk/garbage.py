@@ -28,8 +28,17 @@ from .catalog import Catalog
 from .datafile import DataError, PathT, Text, open_data
 from .links import LinkError, check_url
 
-__all__ = ["GarbageGuide", "Category", "GarbageItem", "load_garbage", "normalise",
-           "edit_distance", "DataError", "QueryError", "SURE"]
+__all__ = [
+    "GarbageGuide",
+    "Category",
+    "GarbageItem",
+    "load_garbage",
+    "normalise",
+    "edit_distance",
+    "DataError",
+    "QueryError",
+    "SURE",
+]
 
 MAX_QUERY = 60
 #: matches that are the item itself; every other kind is answered as a guess, with candidates
@@ -68,7 +77,7 @@ def edit_distance(a: str, b: str, limit: int | None = None) -> int:
 
 
 def _bigrams(s: str) -> set[str]:
-    return {s[i:i + 2] for i in range(len(s) - 1)} if len(s) > 1 else {s}
+    return {s[i : i + 2] for i in range(len(s) - 1)} if len(s) > 1 else {s}
 
 
 def _dice(a: str, b: str) -> float:
@@ -130,8 +139,8 @@ class GarbageGuide:
     sample_note: Text
     page: str
     booking: tuple[dict[str, Any], ...]  # channels of the booking item, links built
-    index: dict[str, tuple[int, ...]]     # normalised key → item indexes
-    names: frozenset[str] = frozenset()   # the keys that are an item's own name or reading
+    index: dict[str, tuple[int, ...]]  # normalised key → item indexes
+    names: frozenset[str] = frozenset()  # the keys that are an item's own name or reading
 
     def lookup(self, query: str) -> dict[str, Any]:
         """The HELPER_ANSWER map for an item name.
@@ -173,9 +182,9 @@ class GarbageGuide:
             guess = {
                 "guess": {
                     "ja": f"近い名前で調べました: {it.name.ja}（「{query.strip()}」そのものは"
-                          "このガイドにありません。違うときは下の候補から選ぶか、市のページで調べてください）",
+                    "このガイドにありません。違うときは下の候補から選ぶか、市のページで調べてください）",
                     "en": f"Closest match: {it.name.en} (“{query.strip()}” itself is not in this "
-                          "guide; if that is not it, pick another below or look it up on the city's page)",
+                    "guide; if that is not it, pick another below or look it up on the city's page)",
                 },
             }
         return base | {
@@ -192,8 +201,9 @@ class GarbageGuide:
                 "bookable": cat.bookable,
             },
             "booking": list(self.booking) if cat.bookable else [],
-            "suggestions": [] if sure else [
-                self.items[i].name.as_map() for i in self._candidates(q, found)],
+            "suggestions": []
+            if sure
+            else [self.items[i].name.as_map() for i in self._candidates(q, found)],
         }
 
     def _match(self, q: str) -> tuple[int | None, str | None]:
@@ -255,7 +265,9 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
     Raises:
         DataError: every problem, one line each, with its place.
     """
-    c, root = open_data(path, ["version", "sample_note", "page", "booking_item", "categories", "items"])
+    c, root = open_data(
+        path, ["version", "sample_note", "page", "booking_item", "categories", "items"]
+    )
     note = c.text_of(root, "sample_note", ())
     page = c.string(root, "page", ())
     if page:
@@ -276,8 +288,13 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
         cid = c.string(m, "id", p)
         if cid in cats:
             c.bad((*p, "id"), "a category id used once", cid)
-        cats[cid] = Category(cid, c.text_of(m, "name", p), c.text_of(m, "how", p),
-                             c.boolean(m, "bookable", p), c.text_of(m, "fee_note", p))
+        cats[cid] = Category(
+            cid,
+            c.text_of(m, "name", p),
+            c.text_of(m, "how", p),
+            c.boolean(m, "bookable", p),
+            c.text_of(m, "fee_note", p),
+        )
 
     items: list[GarbageItem] = []
     index: dict[str, list[int]] = {}
@@ -296,7 +313,8 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
             c.bad((*p, "category"), f"a category among {', '.join(cats)}", cat)
         fee: int | None = None
         if c.present(m, "fee", p, "a fee in yen (an integer >= 0) or null", True) and (
-                m["fee"] is not None):
+            m["fee"] is not None
+        ):
             fee = c.integer(m, "fee", p, minimum=0)
         it = GarbageItem(
             name=c.text_of(m, "name", p),
@@ -323,8 +341,9 @@ def load_garbage(path: Path, catalog: Catalog) -> GarbageGuide:
     if booking_item is not None:
         for ch in booking_item.channels:
             d = catalog.channel_defs[ch.id]
-            booking.append({"channel": ch.id, "label": d.label.as_map(), "url": ch.url,
-                            "via": ch.via})
+            booking.append(
+                {"channel": ch.id, "label": d.label.as_map(), "url": ch.url, "via": ch.via}
+            )
     return GarbageGuide(
         categories=cats,
         items=tuple(items),

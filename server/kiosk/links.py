@@ -69,8 +69,10 @@ class AllowList:
             if not line:
                 continue
             if not HOST_RE.match(line):
-                problems.append(f"{path}:line {n}: expected a lower-case host name such as "
-                                f"line.me, got {line!r}")
+                problems.append(
+                    f"{path}:line {n}: expected a lower-case host name such as "
+                    f"line.me, got {line!r}"
+                )
             elif line in hosts:
                 problems.append(f"{path}:line {n}: expected each host once, {line!r} repeats")
             hosts.add(line)
@@ -101,7 +103,9 @@ def check_url(url: str, allow: AllowList) -> str:
     if parts.port is not None:
         raise LinkError(f"no port in the URL, got {parts.port}")
     if host not in allow.hosts:
-        raise LinkError(f"a host in the allow-list ({', '.join(sorted(allow.hosts))}), got {host!r}")
+        raise LinkError(
+            f"a host in the allow-list ({', '.join(sorted(allow.hosts))}), got {host!r}"
+        )
     if parts.fragment:
         raise LinkError("no fragment (#…) in the URL")
     return url
@@ -118,8 +122,10 @@ class LinkConfig:
 
 def _line_id(account: str) -> str:
     if not LINE_ID_RE.match(account):
-        raise LinkError(f"a LINE official account id (lower-case letters, digits, . _ -, "
-                        f"without @), got {account!r}")
+        raise LinkError(
+            f"a LINE official account id (lower-case letters, digits, . _ -, "
+            f"without @), got {account!r}"
+        )
     return account
 
 

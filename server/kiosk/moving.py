@@ -21,7 +21,15 @@ from .catalog import CHANNEL_IDS, Catalog
 from .datafile import Checker, DataError, PathT, Text, open_data
 from .links import LinkError, check_url
 
-__all__ = ["MovingGuide", "Question", "Step", "load_moving", "AnswerError", "DataError", "SHARE_PATH"]
+__all__ = [
+    "MovingGuide",
+    "Question",
+    "Step",
+    "load_moving",
+    "AnswerError",
+    "DataError",
+    "SHARE_PATH",
+]
 
 #: the phone's page for a shared checklist (``/moving?direction=out&who=alone&nhi=1&done=…``)
 SHARE_PATH = "/moving"
@@ -120,8 +128,10 @@ class MovingGuide:
         ticked = set(done)
         for sid in ticked:
             if sid not in steps:
-                raise AnswerError(f"ticks among the checklist's steps ({', '.join(steps)}); "
-                                  f"{str(sid)[:40]!r} is not one")
+                raise AnswerError(
+                    f"ticks among the checklist's steps ({', '.join(steps)}); "
+                    f"{str(sid)[:40]!r} is not one"
+                )
         parts = []
         for q in self.questions:
             if q.yes_no:
@@ -185,15 +195,17 @@ class MovingGuide:
                     "url": s.online_url,
                     "note": s.online_note.as_map() if s.online_note else None,
                 }
-            out_steps.append({
-                "id": s.id,
-                "title": s.title.as_map(),
-                "what": s.what.as_map(),
-                "deadline": s.deadline.as_map(),
-                "bring": [b.as_map() for b in s.bring],
-                "counter": s.counter.as_map(),
-                "online": online,
-            })
+            out_steps.append(
+                {
+                    "id": s.id,
+                    "title": s.title.as_map(),
+                    "what": s.what.as_map(),
+                    "deadline": s.deadline.as_map(),
+                    "bring": [b.as_map() for b in s.bring],
+                    "counter": s.counter.as_map(),
+                    "online": online,
+                }
+            )
         return {
             "answers": answers,
             "steps": out_steps,
@@ -244,8 +256,21 @@ def load_moving(path: Path, catalog: Catalog) -> MovingGuide:
     for i, raw in enumerate(c.array(root, "steps", ())):
         p = ("steps", i)
         m = c.mapping(raw, p)
-        c.unknown(m, p, ["id", "when", "title", "what", "deadline", "bring", "counter", "online",
-                         "online_note"])
+        c.unknown(
+            m,
+            p,
+            [
+                "id",
+                "when",
+                "title",
+                "what",
+                "deadline",
+                "bring",
+                "counter",
+                "online",
+                "online_note",
+            ],
+        )
         sid = c.string(m, "id", p)
         if any(s.id == sid for s in steps):
             c.bad((*p, "id"), "a step id used once", sid)
@@ -262,25 +287,28 @@ def load_moving(path: Path, catalog: Catalog) -> MovingGuide:
                     c.bad((*wp, j), f"one of {', '.join(map(str, sorted(valid, key=str)))}", v)
             when[str(q)] = frozenset(vals)
         ch_id, url = _online(c, m, p, catalog)
-        steps.append(Step(
-            id=sid,
-            when=when,
-            title=c.text_of(m, "title", p),
-            what=c.text_of(m, "what", p),
-            deadline=c.text_of(m, "deadline", p),
-            bring=c.texts_of(m, "bring", p),
-            counter=c.text_of(m, "counter", p),
-            online_channel=ch_id,
-            online_url=url,
-            online_note=c.text_of(m, "online_note", p) if "online_note" in m else None,
-        ))
+        steps.append(
+            Step(
+                id=sid,
+                when=when,
+                title=c.text_of(m, "title", p),
+                what=c.text_of(m, "what", p),
+                deadline=c.text_of(m, "deadline", p),
+                bring=c.texts_of(m, "bring", p),
+                counter=c.text_of(m, "counter", p),
+                online_channel=ch_id,
+                online_url=url,
+                online_note=c.text_of(m, "online_note", p) if "online_note" in m else None,
+            )
+        )
     c.raise_if_any()
     labels = {cid: d.label for cid, d in catalog.channel_defs.items()}
     return MovingGuide(tuple(questions), tuple(steps), note, page, labels)
 
 
-def _online(c: Checker, m: Mapping[str, Any], p: PathT,
-            catalog: Catalog) -> tuple[str | None, str | None]:
+def _online(
+    c: Checker, m: Mapping[str, Any], p: PathT, catalog: Catalog
+) -> tuple[str | None, str | None]:
     if "online" not in m:
         return None, None
     op: PathT = (*p, "online")
@@ -308,6 +336,3 @@ def _online(c: Checker, m: Mapping[str, Any], p: PathT,
         c.add((*op, "url"), str(exc))
         return None, None
     return ch, url
-
-
-

@@ -19,8 +19,17 @@ def qr_svg(url: str, *, scale: int = 4) -> str:
     """
     buf = io.BytesIO()
     segno.make(url, error="m", micro=False).save(
-        buf, kind="svg", scale=scale, border=4, xmldecl=False, svgns=True,
-        title="QR code", dark="#000", light="#fff", svgclass="kiosk-qr", lineclass=None,
+        buf,
+        kind="svg",
+        scale=scale,
+        border=4,
+        xmldecl=False,
+        svgns=True,
+        title="QR code",
+        dark="#000",
+        light="#fff",
+        svgclass="kiosk-qr",
+        lineclass=None,
     )
     svg = buf.getvalue().decode("utf-8")
     # A viewBox lets the client size the code with CSS without clipping it.

@@ -95,9 +95,11 @@ class KioskService:
             panel["form"] = self.moving.form()
         elif panel["helper"] == "garbage":
             panel["form"] = {
-                "examples": [{"ja": "蛍光灯", "en": "fluorescent tube"},
-                             {"ja": "シーリングライト", "en": "ceiling light"},
-                             {"ja": "ソファ", "en": "sofa"}],
+                "examples": [
+                    {"ja": "蛍光灯", "en": "fluorescent tube"},
+                    {"ja": "シーリングライト", "en": "ceiling light"},
+                    {"ja": "ソファ", "en": "sofa"},
+                ],
                 "sample_note": self.garbage.sample_note.as_map(),
                 "page": self.garbage.page,
             }
@@ -114,8 +116,9 @@ class KioskService:
         ch = item.channel(channel)
         if ch is None:
             offered = ", ".join(c.id for c in item.channels)
-            raise KioskRefusal("channel_unknown",
-                               f"kiosk {kiosk_id} offers {offered}; not {channel[:32]!r}")
+            raise KioskRefusal(
+                "channel_unknown", f"kiosk {kiosk_id} offers {offered}; not {channel[:32]!r}"
+            )
         qr = qr_svg(ch.url) if (device == "pc" and ch.id == "line") else None
         self.store.add(self.today(), kiosk_id, "open", ch.id)
         return ch.url, qr
@@ -135,7 +138,9 @@ class KioskService:
                     raise QueryError("{'item': the name of the thing to throw away}")
                 answer = self.garbage.lookup(item)
             else:
-                raise KioskRefusal("helper_unknown", f"helpers are moving and garbage; not {helper[:32]!r}")
+                raise KioskRefusal(
+                    "helper_unknown", f"helpers are moving and garbage; not {helper[:32]!r}"
+                )
         except (AnswerError, QueryError) as exc:
             raise KioskRefusal("helper_query", f"expected {exc}") from None
         kiosk = self.helper_kiosk.get(helper)
@@ -197,8 +202,10 @@ def load_service(world_path: Path, kiosks: Iterable[KioskPlace], store: CountSto
     by_id: dict[str, KioskPlace] = {}
     for k in kiosks:
         if k.procedure not in catalog.items:
-            problems.append(f"{world_path}:kiosks.{k.id}.procedure: expected an item id of "
-                            f"{d / 'catalog.yaml'}, got {k.procedure!r}")
+            problems.append(
+                f"{world_path}:kiosks.{k.id}.procedure: expected an item id of "
+                f"{d / 'catalog.yaml'}, got {k.procedure!r}"
+            )
             continue
         by_id[k.id] = k
     if problems or moving is None or garbage is None:

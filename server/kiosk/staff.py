@@ -22,8 +22,18 @@ from html import escape
 from .catalog import CHANNEL_IDS
 from .counts import CountRow
 
-__all__ = ["KioskSummary", "summarise", "render_html", "render_csv", "chart_svg", "daily", "daily_svg",
-           "opens_per_view", "RATE_DEFINITION", "CHANNEL_NAMES"]
+__all__ = [
+    "KioskSummary",
+    "summarise",
+    "render_html",
+    "render_csv",
+    "chart_svg",
+    "daily",
+    "daily_svg",
+    "opens_per_view",
+    "RATE_DEFINITION",
+    "CHANNEL_NAMES",
+]
 
 COLORS = {
     "line": "#06c755",
@@ -66,7 +76,9 @@ class KioskSummary:
         return sum(self.opens.values())
 
 
-def summarise(rows: Iterable[CountRow], kiosks: Mapping[str, tuple[str, str]]) -> list[KioskSummary]:
+def summarise(
+    rows: Iterable[CountRow], kiosks: Mapping[str, tuple[str, str]]
+) -> list[KioskSummary]:
     """Totals per kiosk; ``kiosks`` maps kiosk id → (procedure id, title) in display order."""
     out = {k: KioskSummary(k, p, t) for k, (p, t) in kiosks.items()}
     for r in rows:
@@ -91,8 +103,9 @@ def _name(channel: str, names: Mapping[str, str] | None) -> str:
     return (names or {}).get(channel) or CHANNEL_NAMES.get(channel, channel)
 
 
-def chart_svg(summary: list[KioskSummary], width: int = 720,
-              names: Mapping[str, str] | None = None) -> str:
+def chart_svg(
+    summary: list[KioskSummary], width: int = 720, names: Mapping[str, str] | None = None
+) -> str:
     """Horizontal bars: a pale bar for views, stacked channel bars for opens beneath it."""
     label_w, row_h, top = 230, 34, 30
     bar_w = width - label_w - 60
@@ -103,27 +116,35 @@ def chart_svg(summary: list[KioskSummary], width: int = 720,
         f'height="{h}" role="img" aria-labelledby="chart-title" class="kiosk-chart">',
         '<title id="chart-title">パネル表示と手続きへの移動（キオスク別） / Views and opens per kiosk</title>',
         f'<text x="{label_w}" y="16" font-size="12" fill="#333">表示 views ▭ ・ 移動 opens ▬ '
-        f'(max {peak})</text>',
+        f"(max {peak})</text>",
     ]
     for i, s in enumerate(summary):
         y = top + i * row_h
-        parts.append(f'<text x="{label_w - 8}" y="{y + 17}" font-size="12" text-anchor="end" '
-                     f'fill="#222">{escape(_short(s.title.split(" / ")[0]))}</text>')
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + 17}" font-size="12" text-anchor="end" '
+            f'fill="#222">{escape(_short(s.title.split(" / ")[0]))}</text>'
+        )
         vw = bar_w * s.views / peak
-        parts.append(f'<rect x="{label_w}" y="{y + 2}" width="{vw:.1f}" height="11" '
-                     f'fill="{VIEW_COLOR}"><title>{escape(s.kiosk)} views {s.views}</title></rect>')
+        parts.append(
+            f'<rect x="{label_w}" y="{y + 2}" width="{vw:.1f}" height="11" '
+            f'fill="{VIEW_COLOR}"><title>{escape(s.kiosk)} views {s.views}</title></rect>'
+        )
         x = float(label_w)
         for ch in CHANNEL_IDS:
             n = s.opens.get(ch, 0)
             if not n:
                 continue
             w = bar_w * n / peak
-            parts.append(f'<rect x="{x:.1f}" y="{y + 15}" width="{w:.1f}" height="11" '
-                         f'fill="{COLORS[ch]}"><title>{escape(s.kiosk)} {escape(_name(ch, names))} '
-                         f'{n}</title></rect>')
+            parts.append(
+                f'<rect x="{x:.1f}" y="{y + 15}" width="{w:.1f}" height="11" '
+                f'fill="{COLORS[ch]}"><title>{escape(s.kiosk)} {escape(_name(ch, names))} '
+                f"{n}</title></rect>"
+            )
             x += w
-        parts.append(f'<text x="{max(label_w + vw, x) + 6:.1f}" y="{y + 17}" font-size="11" '
-                     f'fill="#555">{s.views} / {s.total_opens}</text>')
+        parts.append(
+            f'<text x="{max(label_w + vw, x) + 6:.1f}" y="{y + 17}" font-size="11" '
+            f'fill="#555">{s.views} / {s.total_opens}</text>'
+        )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -167,12 +188,15 @@ def daily_svg(days: list[tuple[str, int, int]], width: int = 720, height: int = 
         x = left + i * slot
         for j, (val, color) in enumerate(((v, VIEW_COLOR), (o, OPEN_COLOR))):
             h = plot_h * val / peak
-            parts.append(f'<rect x="{x + j * bw:.1f}" y="{10 + plot_h - h:.1f}" width="{bw:.1f}" '
-                         f'height="{h:.1f}" fill="{color}"><title>{day} '
-                         f'{"views" if j == 0 else "opens"} {val}</title></rect>')
+            parts.append(
+                f'<rect x="{x + j * bw:.1f}" y="{10 + plot_h - h:.1f}" width="{bw:.1f}" '
+                f'height="{h:.1f}" fill="{color}"><title>{day} '
+                f"{'views' if j == 0 else 'opens'} {val}</title></rect>"
+            )
         if n <= 14 or i % max(1, n // 10) == 0:
-            parts.append(f'<text x="{x:.1f}" y="{height - 6}" font-size="10" fill="#555">'
-                         f'{day[5:]}</text>')
+            parts.append(
+                f'<text x="{x:.1f}" y="{height - 6}" font-size="10" fill="#555">{day[5:]}</text>'
+            )
     parts.append("</svg>")
     return "".join(parts)
 
@@ -181,9 +205,15 @@ def _short(title: str, n: int = 18) -> str:
     return title if len(title) <= n else title[: n - 1] + "…"
 
 
-def render_html(summary: list[KioskSummary], days: int, since: str, token_query: str,
-                per_day: list[tuple[str, int, int]] | None = None, away: str | None = None,
-                names: Mapping[str, str] | None = None) -> str:
+def render_html(
+    summary: list[KioskSummary],
+    days: int,
+    since: str,
+    token_query: str,
+    per_day: list[tuple[str, int, int]] | None = None,
+    away: str | None = None,
+    names: Mapping[str, str] | None = None,
+) -> str:
     """The whole staff page (Japanese first, English beside); ``away`` is a notice that the
     records store does not answer, shown above the figures; ``names`` are the channels' names
     (catalog labels) by id."""
@@ -191,11 +221,14 @@ def render_html(summary: list[KioskSummary], days: int, since: str, token_query:
     day_chart = ""
     if per_day:
         day_chart = (
-            "<h2>日ごと <small>Per day (all kiosks)</small></h2>" + daily_svg(per_day)
+            "<h2>日ごと <small>Per day (all kiosks)</small></h2>"
+            + daily_svg(per_day)
             + f'<p class="legend"><span><i style="background:{VIEW_COLOR}"></i>表示 views</span>'
             f'<span><i style="background:{OPEN_COLOR}"></i>移動 opens</span></p>'
         )
-    head = "".join(f'<th data-channel="{escape(c)}">{escape(_name(c, names))}</th>' for c in CHANNEL_IDS)
+    head = "".join(
+        f'<th data-channel="{escape(c)}">{escape(_name(c, names))}</th>' for c in CHANNEL_IDS
+    )
     body = []
     for s in summary:
         rate = opens_per_view(s)
@@ -205,7 +238,8 @@ def render_html(summary: list[KioskSummary], days: int, since: str, token_query:
             f"<td>{s.views}</td><td>{s.total_opens}</td><td>{rate}</td>{cells}<td>{s.asks}</td></tr>"
         )
     legend = " ".join(
-        f'<span><i style="background:{COLORS[c]}"></i>{escape(_name(c, names))}</span>' for c in CHANNEL_IDS
+        f'<span><i style="background:{COLORS[c]}"></i>{escape(_name(c, names))}</span>'
+        for c in CHANNEL_IDS
     )
     choices = " ".join(
         f'<a href="/staff/kiosks?days={d}{token_query}">{d}日</a>' for d in (1, 7, 30, 365)

@@ -97,9 +97,12 @@ def test_walk_to_the_juminhyo_kiosk_open_graffer_and_scan_the_line_qr(open_page:
     page = open_page(width=480, height=360)  # small, so that software GL draws quickly
     join(page, "さくら")
     # The outside world is not reached: the procedure sites answer from here.
-    page.context.route("https://ttzk.graffer.jp/**",
-                       lambda route: route.fulfill(status=200, content_type="text/html",
-                                                   body="<title>Graffer</title>"))
+    page.context.route(
+        "https://ttzk.graffer.jp/**",
+        lambda route: route.fulfill(
+            status=200, content_type="text/html", body="<title>Graffer</title>"
+        ),
+    )
     wait_for(page, "window.emachiKiosk !== undefined")
     axes = _calibrate(page)
     for x, z in ROUTE:
@@ -117,7 +120,10 @@ def test_walk_to_the_juminhyo_kiosk_open_graffer_and_scan_the_line_qr(open_page:
     assert "住民票の写し" in panel.locator("h2").inner_text()
     buttons = panel.locator(".kiosk-channel")
     assert [buttons.nth(i).get_attribute("data-channel") for i in range(buttons.count())] == [
-        "line", "graffer", "city-page"]
+        "line",
+        "graffer",
+        "city-page",
+    ]
 
     # The Graffer button opens the catalog's link in a new tab.
     with page.context.expect_page(timeout=40 * WAIT * 1000) as tab_info:
@@ -148,7 +154,9 @@ def test_a_kiosk_across_the_hall_is_not_offered_and_opening_it_is_refused(open_p
     assert math.hypot(me["x"] - 12.0, me["z"] - 16.0) > 20
     wait_for(page, "window.emachiKiosk !== undefined")
     # after a few 'near' updates (about one a second; the kiosk's own listener runs first)
-    page.evaluate("() => { window.nears = 0; window.emachi.app.on('near', () => { window.nears += 1; }); }")
+    page.evaluate(
+        "() => { window.nears = 0; window.emachi.app.on('near', () => { window.nears += 1; }); }"
+    )
     wait_for(page, "window.nears >= 2")
     assert page.evaluate("window.emachiKiosk.offered()") is None
     page.evaluate("(id) => window.emachiKiosk.open(id)", JUMINHYO)
@@ -181,7 +189,9 @@ def test_moving_checklist_helper_answers_in_the_panel(open_page: Any) -> None:
     assert "保険年金課" in form.locator(".kiosk-result").inner_text()
 
 
-def test_bulky_garbage_helper_names_the_category_and_says_unknown_items_plainly(open_page: Any) -> None:
+def test_bulky_garbage_helper_names_the_category_and_says_unknown_items_plainly(
+    open_page: Any,
+) -> None:
     page = open_page(width=480, height=600)
     join(page, "かえで")
     wait_for(page, "window.emachiKiosk !== undefined")
@@ -195,7 +205,10 @@ def test_bulky_garbage_helper_names_the_category_and_says_unknown_items_plainly(
 
     form.locator("input[name=item]").fill("ｿﾌｧｰ")  # half-width katakana
     form.locator("button[type=submit]").click()
-    wait_for(page, "() => document.querySelector('.kiosk-garbage .kiosk-fee')?.textContent.includes('1,600円')")
+    wait_for(
+        page,
+        "() => document.querySelector('.kiosk-garbage .kiosk-fee')?.textContent.includes('1,600円')",
+    )
     assert "粗大ごみ" in result.locator(".kiosk-category").inner_text()
     book = result.locator("a.kiosk-online").first
     assert book.get_attribute("href").startswith("https://line.me/R/oaMessage/@")

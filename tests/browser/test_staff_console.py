@@ -35,7 +35,9 @@ def test_console_says_states_in_japanese_and_links_the_minutes_files(
     viewer.click(".bp-ask button[type=submit]")
     console = open_page(f"{emachi.url}/staff/briefings/{BID}/console?token={emachi.staff_token}")
     failed: list[str] = []
-    console.on("response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+    console.on(
+        "response", lambda r: failed.append(f"{r.status} {r.url}") if r.status >= 400 else None
+    )
 
     assert wait_for(console, "document.querySelector('#state').textContent") == "開始前 / scheduled"
     console.click("button[data-action=start]")
@@ -46,8 +48,14 @@ def test_console_says_states_in_japanese_and_links_the_minutes_files(
     # it plays to its end by itself: the minutes hold what was heard
     wait_for(console, "document.querySelector('#state').textContent === '終了 / ended'")
 
-    href = wait_for(console, "document.querySelector('#minutes a[data-format=html]')?.getAttribute('href')")
-    assert isinstance(href, str) and href.startswith(f"/staff/minutes/{BID}-") and href.endswith(".html")
+    href = wait_for(
+        console, "document.querySelector('#minutes a[data-format=html]')?.getAttribute('href')"
+    )
+    assert (
+        isinstance(href, str)
+        and href.startswith(f"/staff/minutes/{BID}-")
+        and href.endswith(".html")
+    )
     text = wait_for(console, "document.querySelector('#minutes').textContent")
     assert "JST" in str(text)  # the run's start, in the city's zone
     # the link is a real address, opened with the staff session: the minutes page, not a blob:

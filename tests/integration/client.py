@@ -100,7 +100,9 @@ class Client:
         for _ in range(4):
             self.ws = await connect(url, max_size=2**20, compression=None)
             await self.ws.send(
-                Hello(version=PROTOCOL_VERSION, name=self.name, resume=self.resume, opts=opts).encode()
+                Hello(
+                    version=PROTOCOL_VERSION, name=self.name, resume=self.resume, opts=opts
+                ).encode()
             )
             first = decode(await asyncio.wait_for(self.ws.recv(), 200 * WAIT))
             if not isinstance(first, Redirect):

@@ -62,7 +62,11 @@ def test_a_broken_world_is_one_line_per_problem_and_no_traceback(tmp_path: Path)
         assert done.returncode != 0
         text = done.stdout + done.stderr
         assert "Traceback" not in text
-        lines = [line for line in done.stdout.splitlines() + done.stderr.splitlines() if str(world) in line]
+        lines = [
+            line
+            for line in done.stdout.splitlines() + done.stderr.splitlines()
+            if str(world) in line
+        ]
         assert any("zones[0].polygon" in line for line in lines), text
         assert any("zones[0].audio" in line and "loud" in line for line in lines), text
 

@@ -14,7 +14,9 @@ EXAMPLES = 5
 BUDGET = 20  # seconds schemathesis may spend generating and sending
 
 
-async def test_schemathesis_finds_no_server_error(start_server: StartServer, tmp_path: Path) -> None:
+async def test_schemathesis_finds_no_server_error(
+    start_server: StartServer, tmp_path: Path
+) -> None:
     require_module("schemathesis")
     srv = await start_server()
     cli = Path(sys.executable).with_name("st")

@@ -42,7 +42,10 @@ async def test_minutes_are_files_listed_with_stable_links_in_the_city_zone(
             assert r.status == 200 and r.content_type == "text/html"
             index = await r.text()
         links = re.findall(r'href="(/staff/minutes/[^"]+)"', index)
-        assert links == ["/staff/minutes/b1-20220629T050000Z.html", "/staff/minutes/b1-20220629T050000Z.md"]
+        assert links == [
+            "/staff/minutes/b1-20220629T050000Z.html",
+            "/staff/minutes/b1-20220629T050000Z.md",
+        ]
         assert "2022-06-29 14:00:00 JST" in index and "Asia/Tokyo" in index
 
         async with http.get(srv.http + links[1], headers=AUTH) as r:
@@ -54,13 +57,20 @@ async def test_minutes_are_files_listed_with_stable_links_in_the_city_zone(
             assert r.status == 200 and r.content_type == "text/html"
             assert "14:00:23 JST" in await r.text()
 
-        async with http.get(f"{srv.http}/staff/minutes/?format=json&briefing=b1", headers=AUTH) as r:
+        async with http.get(
+            f"{srv.http}/staff/minutes/?format=json&briefing=b1", headers=AUTH
+        ) as r:
             listing = await r.json()
         assert listing["time_zone"] == "Asia/Tokyo"
-        assert listing["minutes"][0]["md"] == links[1] and listing["minutes"][0]["started"].startswith(
-            "2022-06-29 14:00:00 JST")
+        assert listing["minutes"][0]["md"] == links[1] and listing["minutes"][0][
+            "started"
+        ].startswith("2022-06-29 14:00:00 JST")
 
-        for bad in ("..%2Frecords.sqlite3", "b1-20220629T050000Z.txt", "nothing-20220101T000000Z.md"):
+        for bad in (
+            "..%2Frecords.sqlite3",
+            "b1-20220629T050000Z.txt",
+            "nothing-20220101T000000Z.md",
+        ):
             async with http.get(f"{srv.http}/staff/minutes/{bad}", headers=AUTH) as r:
                 assert r.status == 404, bad
 
@@ -82,6 +92,7 @@ async def test_kiosk_page_names_the_channels_and_defines_its_rate(server: Runnin
     service.store.add(day, "kiosk-juminhyo", "open", "city-page")
 
     async with aiohttp.ClientSession() as http:
+
         async def page() -> str:
             async with http.get(f"{server.http}/staff/kiosks", headers=AUTH) as r:
                 assert r.status == 200
@@ -93,11 +104,20 @@ async def test_kiosk_page_names_the_channels_and_defines_its_rate(server: Runnin
         await until(counted, what="the counts on the page")
         html = await page()
     head = re.search(r"<thead>.*?</thead>", html, re.S)[0]  # type: ignore[index]
-    for name in ("LINE", "Graffer グラファー", "マイナポータル", "東京共同電子申請", "市のホームページ"):
+    for name in (
+        "LINE",
+        "Graffer グラファー",
+        "マイナポータル",
+        "東京共同電子申請",
+        "市のホームページ",
+    ):
         assert name in head
-    assert not re.search(r">(graffer|mynaportal|tokyo-eapp|city-page)<", html), "no raw channel ids shown"
+    assert not re.search(r">(graffer|mynaportal|tokyo-eapp|city-page)<", html), (
+        "no raw channel ids shown"
+    )
     assert "1表示あたりの移動" in head and "%" not in re.search(  # type: ignore[union-attr]
-        r"<tr><th scope=row>住民票の写し.*?</tr>", html).group(0)
+        r"<tr><th scope=row>住民票の写し.*?</tr>", html
+    ).group(0)
     assert "1を超えることがあります" in html and "can be above 1" in html
     assert 'rel="icon" href="/favicon.ico"' in html
 
@@ -117,8 +137,14 @@ async def test_the_moving_checklist_goes_to_the_phone_by_qr(server: RunningServe
         assert body["qr_svg"].startswith("<svg") and body["done"] == ["nhi-leave"]
         url = urlsplit(body["url"])
         assert (url.path, url.query) == ("/moving", q)
-        assert [s["id"] for s in body["checklist"]["steps"]] == ["move-out-notice", "nhi-leave", "bulky-garbage"]
+        assert [s["id"] for s in body["checklist"]["steps"]] == [
+            "move-out-notice",
+            "nhi-leave",
+            "bulky-garbage",
+        ]
         async with http.get(f"{server.http}/moving?{url.query}") as r:
             assert r.status == 200 and "moving-page.js" in await r.text()
-        async with http.get(f"{server.http}/api/helpers/moving/share?direction=out&who=alone&name=x") as r:
+        async with http.get(
+            f"{server.http}/api/helpers/moving/share?direction=out&who=alone&name=x"
+        ) as r:
             assert r.status == 400 and "'name' is not a question" in (await r.json())["reason"]

@@ -36,22 +36,65 @@ def garbage(catalog: Catalog) -> GarbageGuide:
 # -- moving-house checklist ----------------------------------------------------------------
 
 MOVING_TABLE: list[tuple[dict[str, Any], list[str]]] = [
-    ({"direction": "in", "who": "alone"},
-     ["move-in-notice", "my-number-card", "seal-registration", "bulky-garbage"]),
-    ({"direction": "within", "who": "household"},
-     ["move-within-notice", "my-number-card", "bulky-garbage"]),
+    (
+        {"direction": "in", "who": "alone"},
+        ["move-in-notice", "my-number-card", "seal-registration", "bulky-garbage"],
+    ),
+    (
+        {"direction": "within", "who": "household"},
+        ["move-within-notice", "my-number-card", "bulky-garbage"],
+    ),
     ({"direction": "out", "who": "alone"}, ["move-out-notice", "bulky-garbage"]),
-    ({"direction": "in", "who": "household", "nhi": True, "children": True},
-     ["move-in-notice", "my-number-card", "seal-registration", "nhi-join",
-      "child-allowance-apply", "child-medical", "school", "bulky-garbage"]),
-    ({"direction": "within", "who": "part", "nhi": True, "children": True, "pet": True},
-     ["move-within-notice", "my-number-card", "household-change", "nhi-address", "child-address",
-      "school", "dog", "bulky-garbage"]),
-    ({"direction": "out", "who": "part", "nhi": True, "children": True, "car": True, "pet": True},
-     ["move-out-notice", "household-change", "nhi-leave", "child-leave", "driving", "moped",
-      "dog-out", "bulky-garbage"]),
-    ({"direction": "within", "who": "alone", "car": True},
-     ["move-within-notice", "my-number-card", "driving", "bulky-garbage"]),
+    (
+        {"direction": "in", "who": "household", "nhi": True, "children": True},
+        [
+            "move-in-notice",
+            "my-number-card",
+            "seal-registration",
+            "nhi-join",
+            "child-allowance-apply",
+            "child-medical",
+            "school",
+            "bulky-garbage",
+        ],
+    ),
+    (
+        {"direction": "within", "who": "part", "nhi": True, "children": True, "pet": True},
+        [
+            "move-within-notice",
+            "my-number-card",
+            "household-change",
+            "nhi-address",
+            "child-address",
+            "school",
+            "dog",
+            "bulky-garbage",
+        ],
+    ),
+    (
+        {
+            "direction": "out",
+            "who": "part",
+            "nhi": True,
+            "children": True,
+            "car": True,
+            "pet": True,
+        },
+        [
+            "move-out-notice",
+            "household-change",
+            "nhi-leave",
+            "child-leave",
+            "driving",
+            "moped",
+            "dog-out",
+            "bulky-garbage",
+        ],
+    ),
+    (
+        {"direction": "within", "who": "alone", "car": True},
+        ["move-within-notice", "my-number-card", "driving", "bulky-garbage"],
+    ),
 ]
 
 
@@ -72,7 +115,9 @@ def test_moving_out_can_be_done_online_now_on_mynaportal(moving: MovingGuide) ->
     assert "14日" in step["deadline"]["ja"]
 
 
-def test_moving_checklist_gathers_what_to_bring_and_counters_without_repeats(moving: MovingGuide) -> None:
+def test_moving_checklist_gathers_what_to_bring_and_counters_without_repeats(
+    moving: MovingGuide,
+) -> None:
     a = moving.checklist({"direction": "in", "who": "household", "nhi": True, "children": True})
     bring = [b["ja"] for b in a["bring"]]
     assert len(bring) == len(set(bring))
@@ -87,10 +132,16 @@ def test_moving_checklist_gathers_what_to_bring_and_counters_without_repeats(mov
     ("answers", "says"),
     [
         ({}, "one of in, within, out for 'direction'"),
-        ({"direction": "sideways", "who": "alone"}, "one of in, within, out for 'direction', got 'sideways'"),
+        (
+            {"direction": "sideways", "who": "alone"},
+            "one of in, within, out for 'direction', got 'sideways'",
+        ),
         ({"direction": "in"}, "for 'who'"),
         ({"direction": "in", "who": "alone", "nhi": "yes"}, "true or false for 'nhi'"),
-        ({"direction": "in", "who": "alone", "address": "森野2-2-22"}, "'address' is not a question"),
+        (
+            {"direction": "in", "who": "alone", "address": "森野2-2-22"},
+            "'address' is not a question",
+        ),
     ],
 )
 def test_moving_checklist_refuses_incomplete_or_unknown_answers(
@@ -205,15 +256,29 @@ def test_empty_or_long_query_is_refused(garbage: GarbageGuide, query: str) -> No
 
 @pytest.mark.parametrize(
     ("text", "key"),
-    [("ソファー", "そふぁ"), ("ｿﾌｧｰ", "そふぁ"), ("Ｓｏｆａ", "sofa"), ("シーリング・ライト", "しりんぐらいと"),
-     ("ヴァイオリン", "ぶぁいおりん"), ("蛍光灯　", "蛍光灯")],
+    [
+        ("ソファー", "そふぁ"),
+        ("ｿﾌｧｰ", "そふぁ"),
+        ("Ｓｏｆａ", "sofa"),
+        ("シーリング・ライト", "しりんぐらいと"),
+        ("ヴァイオリン", "ぶぁいおりん"),
+        ("蛍光灯　", "蛍光灯"),
+    ],
 )
 def test_normalise_folds_width_kana_and_marks(text: str, key: str) -> None:
     assert normalise(text) == key
 
 
-@pytest.mark.parametrize(("a", "b", "d"), [("そふぁ", "そふぁ", 0), ("そふあ", "そふぁ", 1),
-                                            ("べっと", "べっど", 1), ("abc", "", 3), ("kitten", "sitting", 3)])
+@pytest.mark.parametrize(
+    ("a", "b", "d"),
+    [
+        ("そふぁ", "そふぁ", 0),
+        ("そふあ", "そふぁ", 1),
+        ("べっと", "べっど", 1),
+        ("abc", "", 3),
+        ("kitten", "sitting", 3),
+    ],
+)
 def test_edit_distance(a: str, b: str, d: int) -> None:
     assert edit_distance(a, b) == d
 
@@ -229,5 +294,7 @@ def test_bad_garbage_file_reports_places(tmp_path: Path, catalog: Catalog) -> No
         load_garbage(p, catalog)
     joined = "\n".join(e.value.problems)
     assert ": items[0].category: " in joined and 'got "space-junk"' in joined
-    assert re.search(r'expected names no other item uses \(also items\[\d\]\), got "そふぁ"', joined)
+    assert re.search(
+        r'expected names no other item uses \(also items\[\d\]\), got "そふぁ"', joined
+    )
     assert ": items[2].fee: expected a fee in yen (an integer >= 0) or null, got nothing" in joined

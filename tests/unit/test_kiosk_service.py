@@ -61,7 +61,7 @@ def svg_matrix(svg: str) -> np.ndarray:
             x, y = x + float(a), y + float(b)
         else:
             x0, x1 = sorted((x, x + float(a)))
-            m[int(y), int(x0):int(x1)] = 1
+            m[int(y), int(x0) : int(x1)] = 1
             x += float(a)
     return m
 
@@ -95,8 +95,11 @@ def test_open_from_afar_is_refused_and_not_counted(
 
 
 def test_unknown_kiosk_or_channel_gets_a_refusal_never_a_link(service: KioskService) -> None:
-    for kiosk, channel in [("kiosk-nope", "line"), ("kiosk-juminhyo", "mynaportal"),
-                           ("kiosk-juminhyo", "https://evil.example/")]:
+    for kiosk, channel in [
+        ("kiosk-nope", "line"),
+        ("kiosk-juminhyo", "mynaportal"),
+        ("kiosk-juminhyo", "https://evil.example/"),
+    ]:
         with pytest.raises(KioskRefusal) as e:
             service.choose(kiosk, channel, "pc")
         assert "http" not in e.value.reason.replace("https://evil.example/", "")
@@ -110,7 +113,9 @@ def test_choose_gives_the_catalogs_link_and_counts_the_channel(service: KioskSer
     url, qr = service.choose("kiosk-juminhyo", "line", "phone")
     assert url == "https://liff.line.me/2000000000-Sample01/juminhyo" and qr is None
     assert [(r.event, r.channel, r.n) for r in service.store.rows()] == [
-        ("open", "graffer", 1), ("open", "line", 1)]
+        ("open", "graffer", 1),
+        ("open", "line", 1),
+    ]
 
 
 def test_line_on_a_pc_comes_with_a_qr_code_of_the_same_link(service: KioskService) -> None:
@@ -138,7 +143,9 @@ def test_helpers_answer_and_count_an_ask_on_their_kiosk(service: KioskService) -
     m = service.ask("moving", {"direction": "out", "who": "alone"})
     assert m["steps"][0]["id"] == "move-out-notice"
     assert [(r.kiosk, r.event) for r in service.store.rows()] == [
-        ("kiosk-bulky-garbage", "ask"), ("kiosk-moving-checklist", "ask")]
+        ("kiosk-bulky-garbage", "ask"),
+        ("kiosk-moving-checklist", "ask"),
+    ]
     with pytest.raises(KioskRefusal, match="helper_unknown"):
         service.ask("tarot", {})
     with pytest.raises(KioskRefusal, match="helper_query"):
@@ -156,8 +163,9 @@ def test_world_kiosk_naming_no_catalog_item_fails_loading() -> None:
     from server.kiosk.datafile import DataError
 
     with pytest.raises(DataError) as e:
-        load_service(WORLD, [Place("kiosk-x", "1f", 0, 0, 2, "kiosk", "time-travel")],
-                     MemoryCountStore())
+        load_service(
+            WORLD, [Place("kiosk-x", "1f", 0, 0, 2, "kiosk", "time-travel")], MemoryCountStore()
+        )
     (problem,) = e.value.problems
     assert ":kiosks.kiosk-x.procedure: expected an item id of " in problem
     assert "got 'time-travel'" in problem
@@ -181,8 +189,10 @@ ROWS = [
     CountRow("2026-11-26", "kiosk-juminhyo", "open", "graffer", 2),
     CountRow("2026-11-26", "kiosk-bulky-garbage", "ask", "", 5),
 ]
-TITLES = {"kiosk-juminhyo": ("juminhyo", "住民票の写し / Copy"),
-          "kiosk-bulky-garbage": ("bulky-garbage", "粗大ごみガイド / Guide")}
+TITLES = {
+    "kiosk-juminhyo": ("juminhyo", "住民票の写し / Copy"),
+    "kiosk-bulky-garbage": ("bulky-garbage", "粗大ごみガイド / Guide"),
+}
 
 
 def test_staff_table_shows_views_opens_rate_and_channels() -> None:
@@ -211,15 +221,22 @@ def test_staff_csv_has_one_line_per_counter_and_no_personal_data() -> None:
 def test_staff_per_day_series_fills_days_without_counts() -> None:
     from server.kiosk.staff import daily, daily_svg
 
-    series = daily(ROWS + [CountRow("2026-11-24", "kiosk-juminhyo", "view", "", 3)],
-                   "2026-11-23", "2026-11-26")
-    assert series == [("2026-11-23", 0, 0), ("2026-11-24", 3, 0), ("2026-11-25", 0, 0),
-                      ("2026-11-26", 10, 6)]
+    series = daily(
+        ROWS + [CountRow("2026-11-24", "kiosk-juminhyo", "view", "", 3)], "2026-11-23", "2026-11-26"
+    )
+    assert series == [
+        ("2026-11-23", 0, 0),
+        ("2026-11-24", 3, 0),
+        ("2026-11-25", 0, 0),
+        ("2026-11-26", 10, 6),
+    ]
     svg = daily_svg(series)
     assert "2026-11-26 opens 6" in svg and svg.count("<rect") == 8
 
 
-def test_kiosk_check_command_reports_problems_with_places(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_kiosk_check_command_reports_problems_with_places(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import shutil
 
     from server.kiosk.check import main
@@ -229,9 +246,13 @@ def test_kiosk_check_command_reports_problems_with_places(tmp_path: Path, capsys
     bad = tmp_path / "world"
     shutil.copytree(WORLD, bad, ignore=shutil.ignore_patterns("assets"))
     cat = bad / "catalog" / "catalog.yaml"
-    cat.write_text(cat.read_text(encoding="utf-8").replace(
-        "base: https://www.city.machida.tokyo.jp", "base: https://www.city.machida.tokyo.jp.evil.example"),
-        encoding="utf-8")
+    cat.write_text(
+        cat.read_text(encoding="utf-8").replace(
+            "base: https://www.city.machida.tokyo.jp",
+            "base: https://www.city.machida.tokyo.jp.evil.example",
+        ),
+        encoding="utf-8",
+    )
     assert main(["check", str(bad)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err and all(": channels[4].base: " in e or "evil.example" in e for e in err)

@@ -39,7 +39,12 @@ SURENESS: list[tuple[str, str | None, str | None, list[str]]] = [
     ("蛍光燈", "typo", "蛍光灯", ["蛍光灯"]),
     # a known item only as part of the query: a guess, never the item with confidence
     ("マッサージチェア", "contains", "いす", ["いす", "ソファ（1人掛け）"]),
-    ("ソファベッド", "contains", "ベッド（シングル）", ["ベッド（シングル）", "ソファ（2人掛け以上）"]),
+    (
+        "ソファベッド",
+        "contains",
+        "ベッド（シングル）",
+        ["ベッド（シングル）", "ソファ（2人掛け以上）"],
+    ),
     ("古い２人掛けのソファ", "contains", "ソファ（2人掛け以上）", ["ソファ（2人掛け以上）"]),
     ("シーリング", "prefix", "シーリングライト", ["シーリングライト"]),
     # unknown: not found, said plainly

@@ -37,7 +37,9 @@ def test_the_cluster_imports_no_feature() -> None:
         for line, mod in imports(p)
         if mod.startswith(FEATURES)
     ]
-    assert not wrong, "server/cluster/ offers its bus; features subscribe to it:\n" + "\n".join(wrong)
+    assert not wrong, "server/cluster/ offers its bus; features subscribe to it:\n" + "\n".join(
+        wrong
+    )
 
 
 def test_the_app_keys_import_nothing_of_ours_at_run_time() -> None:

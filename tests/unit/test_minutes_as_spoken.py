@@ -18,13 +18,23 @@ def doc() -> dict[str, Any]:
     """Four segments of 10 s narration (two 5 s sentences each) and a 1 s pause."""
     segs = []
     for i in range(4):
-        segs.append({
-            "index": i, "speaker": "a", "name": f"委員{i}", "role": "委員", "start": 11.0 * i,
-            "duration": 10.0, "pause_after": 1.0, "audio": "0" * 64, "audio_opus": None,
-            "visemes": "1" * 64, "narration": f"第{i}文のいち。第{i}文のに。",
-            "captions": [[0.0, 5.0, f"第{i}文のいち。"], [5.0, 10.0, f"第{i}文のに。"]],
-            "slide": {"title": f"スライド{i}", "bullets": [], "image": None, "alt": ""},
-        })
+        segs.append(
+            {
+                "index": i,
+                "speaker": "a",
+                "name": f"委員{i}",
+                "role": "委員",
+                "start": 11.0 * i,
+                "duration": 10.0,
+                "pause_after": 1.0,
+                "audio": "0" * 64,
+                "audio_opus": None,
+                "visemes": "1" * 64,
+                "narration": f"第{i}文のいち。第{i}文のに。",
+                "captions": [[0.0, 5.0, f"第{i}文のいち。"], [5.0, 10.0, f"第{i}文のに。"]],
+                "slide": {"title": f"スライド{i}", "bullets": [], "image": None, "alt": ""},
+            }
+        )
     return {"id": "b1", "title": "説明会", "date": "2022-06-29", "cast": [], "segments": segs}
 
 

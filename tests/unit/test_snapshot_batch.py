@@ -40,7 +40,9 @@ def test_batch_matches_per_viewer_codec(seed: int) -> None:
     n = 25
     cur_rows, base_rows, base_index, expected = [], [], [], []
     for v in range(n):
-        ids_now = np.sort(rng.choice(CAPACITY, rng.integers(0, CAP + 1), replace=False)).astype(np.uint16)
+        ids_now = np.sort(rng.choice(CAPACITY, rng.integers(0, CAP + 1), replace=False)).astype(
+            np.uint16
+        )
         has_base = v % 5 != 0
         if has_base:
             keep_ids = ids_now[rng.random(len(ids_now)) < 0.8]
