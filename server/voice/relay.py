@@ -220,6 +220,16 @@ class Room:
             fl = c.floor[slots]
             self.key[slots] = self.table.locate(fl, c.pos[slots])
         talking = slots[(self.talking_until[slots] > now) & ~self.muted[slots]]
+        if (
+            not talking.size
+            and not self.heard_told
+            and not (self.told.ids >= 0).any()
+            and not any((t.ids >= 0).any() for t in self.remote_told.values())
+        ):
+            # a quiet hall, and nobody was told of anyone: nothing can change (the most
+            # common case, and the selection is the costly part of an update)
+            self.listeners_of = {}
+            return False
         speakers = Speakers.of(talking, c.pos[talking], self.key[talking], self.megaphone[talking])
         stage_talks = bool(np.isin(speakers.key, self._stage_keys()).any())
         listen = [s for s in sessions.values() if s.connected]
