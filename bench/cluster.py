@@ -1,26 +1,39 @@
-"""Three processes behind HAProxy: a staff action to the last viewer across processes, and hellos.
+"""Three ``emachi serve`` processes behind HAProxy: a staff action to the last viewer across
+processes, the cost of a redirected hello, and failover after a SIGKILL.
 
-    python -m bench.cluster [--walkers 60] [--viewers 150] [--actions 10] [--hellos 30]
+    python -m bench.cluster [--walkers 60] [--viewers 150] [--actions 10] [--hellos 50] [--kills 2]
 
 Starts a private ``redis-server`` (free port, no persistence), three ``emachi serve --redis``
-child processes with a small rendered briefing, and Debian's ``haproxy`` in front of them (the
-configuration of docs/cluster.md: round robin, no stickiness; ``tests/haproxy.py`` writes it).
-Then, through the balancer only:
+child processes (real processes, so that one can be SIGKILLed) with a small rendered briefing,
+and Debian's ``haproxy`` in front of them (the configuration of docs/cluster.md: round robin, no
+stickiness; ``tests/haproxy.py`` writes it). Then:
 
 - ``--walkers`` avatars walk (an input with a new heading every 0.5 s, snapshots read and
-  acknowledged), spread by round robin over the processes and their instances;
-- ``--viewers`` watch-only viewers of one briefing, spread the same way;
-- ``--actions`` staff actions (pause, resume, seek) POSTed through the balancer, so each lands on
-  some process and reaches the others through Redis: for each, the lag from just before the POST
-  to the last viewer (of any process) receiving the BRIEFING it causes; p50/p99 over actions;
-- ``--hellos`` fresh connections: hello → WELCOME through the balancer (p50/p99). When the server
-  answers a hello with a redirect to the owner of the instance (issue 11's routing, not on main
-  when this was written), :func:`hello_once` is the hook to follow it and time the second hop
-  (``redirected`` in the result stays null until then).
+  acknowledged). Each says hello through the balancer and follows a REDIRECT to the owner of its
+  instance as the web client does (``clients/web/Connection.js``: at once, with the seat); when
+  its socket drops it resumes with its token through the balancer with the web client's backoff
+  (0.5 s, 1 s, 2 s, … ±25 %; 0.2 s after a redirect that led nowhere, up to four times). ``--capacity`` (default:
+  a third of the walkers) makes them fill three instances, which open on the emptiest processes.
+- ``--viewers`` watch-only viewers of one briefing, through the balancer.
+- **Staff action → last viewer**: ``--actions`` staff actions (pause, resume, seek) POSTed through
+  the balancer, so each lands on some process and reaches the others through Redis; for each,
+  the lag from just before the POST to the last viewer (of any process) receiving the BRIEFING it
+  causes; p50/p99 over actions.
+- **Routing cost**: ``--hellos`` fresh hellos sent straight to the processes in turn. A hello on a
+  process that does not own the instance it belongs in is answered with REDIRECT and followed:
+  ``redirected`` is the time from sending that first hello to WELCOME on the owner (second
+  WebSocket handshake included); ``direct`` is hello → WELCOME on the owner itself. ``*_socket``
+  figures also count the first handshake. Closed at once; their avatars wait out the resume
+  window and a few new instances open (part of what is measured).
+- **Failover**: ``--kills`` times, the process that owns the most walkers is SIGKILLed; for each
+  of its walkers, the time from the kill to WELCOME (resumed) and whether the avatar id is the
+  same; p50/p99/max and how many came back within ``--lease-ttl`` + 25 s. The killed process is
+  then started again on its port (same data folder) before the next kill. Watch-only viewers of
+  the killed process are not brought back (the staff action figures are taken before).
 
-Writes ``bench/results/cluster.json`` with the machine and its load average. Measures; asserts
-nothing. The defaults run in about a minute; the issue's full size is ``--walkers 1500
---viewers 5000`` on a quiet machine.
+Writes ``bench/results/cluster.json`` (or ``--out``) with the machine and its load average and
+prints a summary. Measures; asserts nothing. The defaults run in about a minute and a half; the
+issue's full size is ``--walkers 1500 --viewers 5000`` on a quiet machine.
 """
 
 from __future__ import annotations
@@ -32,12 +45,14 @@ import json
 import math
 import os
 import random
-import re
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,10 +62,17 @@ import msgpack
 from bench.briefing_fanout import BID, SCRIPT, TOKEN, Viewers, _free_port
 from bench.crowd import RESULTS, machine
 
-__all__ = ["main", "hello_once"]
+__all__ = ["main", "hello_once", "say_hello", "Walkers", "Cluster"]
 
-HELLO, INPUT, ACK, WELCOME = 1, 2, 3, 32
-_SERVING = re.compile(r"serving \S+ on http://([\d.]+):(\d+)/")
+HELLO, INPUT, WELCOME, REDIRECT = 1, 2, 32, 47
+MOVED = 4023
+BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # clients/web/Connection.js BACKOFF_MS
+REDIRECT_RETRY_S = 0.2  # ... REDIRECT_RETRY_MS
+MAX_REDIRECTS = 4
+HELLO_TIMEOUT = 20.0
+_CONNECT = aiohttp.ClientTimeout(
+    total=None, connect=10.0, sock_connect=10.0
+)  # a resume may wait a lease and two seconds for its instance's new owner
 
 
 def _pct(xs: list[float], p: float) -> float | None:
@@ -60,9 +82,322 @@ def _pct(xs: list[float], p: float) -> float | None:
     return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 2)
 
 
+def _spread(xs: list[float]) -> dict[str, float | int | None]:
+    return {"n": len(xs), "p50": _pct(xs, 50), "p99": _pct(xs, 99), "max": _pct(xs, 100)}
+
+
+class Refused(Exception):
+    """The hello was not welcomed: the socket closed (its close code) or answered something else."""
+
+
+class RedirectLost(Exception):
+    """A REDIRECT led to a process that did not answer (it may have just died)."""
+
+
+@dataclass(slots=True)
+class Hop:
+    """One hello of a connection attempt: where, and when it was sent and answered (perf_counter)."""
+
+    url: str
+    opened: float
+    sent: float
+    answered: float
+    kind: int
+
+
+async def say_hello(
+    http: aiohttp.ClientSession,
+    url: str,
+    name: str,
+    resume: str | None = None,
+    opts: dict[str, Any] | None = None,
+) -> tuple[aiohttp.ClientWebSocketResponse, list[Any], list[Hop]]:
+    """Hello at ``url``, following REDIRECTs at once with the seat, as the web client does.
+
+    Returns the welcomed socket, the WELCOME fields and the hops. Raises :class:`Refused` when a
+    hello is closed or answered with something else, :class:`RedirectLost` when the owner a
+    REDIRECT named cannot be reached, and aiohttp/OS errors when ``url`` itself cannot."""
+    opts = dict(opts or {})
+    hops: list[Hop] = []
+    for n in range(MAX_REDIRECTS + 1):
+        opened = time.perf_counter()
+        try:
+            ws = await http.ws_connect(url, max_msg_size=2**20)
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            if n:
+                raise RedirectLost(url) from exc
+            raise
+        sent = time.perf_counter()
+        await ws.send_bytes(msgpack.packb([HELLO, 1, name, resume, opts]))
+        while True:
+            msg = await ws.receive(timeout=HELLO_TIMEOUT)
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                break
+            head = msgpack.unpackb(msg.data)
+            if head[0] in (WELCOME, REDIRECT):
+                break
+        if msg.type != aiohttp.WSMsgType.BINARY:
+            await ws.close()
+            if n:
+                raise RedirectLost(f"{url}: closed {ws.close_code}")
+            raise Refused(f"{url}: closed {ws.close_code} {msg.extra or ''}")
+        hops.append(Hop(url, opened, sent, time.perf_counter(), head[0]))
+        if head[0] == WELCOME:
+            return ws, head, hops
+        # REDIRECT [47, url, seat, instance]: the server closes this one with MOVED
+        asyncio.get_running_loop().create_task(ws.close())
+        url, opts = head[1], {**opts, "seat": head[2]}
+    raise Refused(f"more than {MAX_REDIRECTS} redirects")
+
+
+async def hello_once(url: str, i: int) -> tuple[float, float | None]:
+    """One fresh connection at ``url``: (first hello → its answer ms, first hello → WELCOME ms
+    when it was redirected, else None)."""
+    async with aiohttp.ClientSession() as http:
+        ws, _, hops = await say_hello(http, url, f"h{i}")
+        await ws.close()
+    first = (hops[0].answered - hops[0].sent) * 1000.0
+    return first, (hops[-1].answered - hops[0].sent) * 1000.0 if len(hops) > 1 else None
+
+
+@dataclass(slots=True)
+class Seat:
+    """One walker: who it is to the cluster and when it was welcomed (monotonic seconds)."""
+
+    i: int
+    resume: str | None = None
+    avatar_id: int = -1
+    instance: str = ""
+    url: str = ""
+    seq: int = 0
+    connected: bool = False
+    welcomes: list[tuple[float, int]] = field(default_factory=list)
+    drops: list[float] = field(default_factory=list)
+
+
+class Walkers:
+    """Avatars that walk, each resuming with its token when its socket drops (see the module)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http: aiohttp.ClientSession | None = None
+        self.seats: list[Seat] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.sockets: set[aiohttp.ClientWebSocketResponse] = set()
+        self.frames = 0
+        self.stopping = False
+        self.failures: dict[str, int] = {}
+
+    async def start(self, n: int, timeout: float = 600.0) -> None:
+        """Start ``n`` walkers (32 hellos at a time) and wait until each was welcomed once."""
+        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=_CONNECT)
+        sem = asyncio.Semaphore(32)
+        self.seats = [Seat(i) for i in range(n)]
+        self.tasks = [asyncio.create_task(self._life(s, sem)) for s in self.seats]
+        end = time.monotonic() + timeout
+        while not all(s.welcomes for s in self.seats) and time.monotonic() < end:
+            await asyncio.sleep(0.1)
+
+    async def _life(self, s: Seat, sem: asyncio.Semaphore | None) -> None:
+        rng, attempt, lost = random.Random(s.i), 0, 0
+        assert self.http is not None
+        while not self.stopping:
+            try:
+                if sem is not None:
+                    async with sem:
+                        ws, welcome, hops = await say_hello(
+                            self.http, self.url, f"w{s.i}", s.resume
+                        )
+                    sem = None
+                else:
+                    ws, welcome, hops = await say_hello(self.http, self.url, f"w{s.i}", s.resume)
+            except RedirectLost:
+                # as the web client: back to the balancer soon, a few times, then the backoff
+                self._failed("redirect lost")
+                lost += 1
+                if lost <= MAX_REDIRECTS:
+                    await asyncio.sleep(REDIRECT_RETRY_S)
+                else:
+                    await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
+                    attempt += 1
+                continue
+            except (Refused, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                self._failed(type(exc).__name__)
+                await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
+                attempt += 1
+                continue
+            attempt = lost = 0
+            # WELCOME [32, avatar id, instance, world, hash, server time, resume, tick, snap]
+            s.avatar_id, s.instance, s.resume = welcome[1], welcome[2], welcome[6]
+            s.url, s.connected = hops[-1].url, True
+            s.welcomes.append((time.monotonic(), s.avatar_id))
+            self.sockets.add(ws)
+            try:
+                await self._walk(s, ws, rng)
+            except (aiohttp.ClientError, OSError, ConnectionResetError):
+                pass
+            finally:
+                self.sockets.discard(ws)
+                s.connected = False
+            if self.stopping:
+                return
+            s.drops.append(time.monotonic())
+            code = ws.close_code
+            if code == MOVED:
+                await asyncio.sleep(0.05 + rng.random() * 0.2)
+            else:
+                await asyncio.sleep(BACKOFF_S[0] * rng.uniform(0.75, 1.25))
+                attempt = 1
+
+    def _failed(self, why: str) -> None:
+        self.failures[why] = self.failures.get(why, 0) + 1
+
+    async def _walk(self, s: Seat, ws: aiohttp.ClientWebSocketResponse, rng: random.Random) -> None:
+        tick, next_turn, frames = 0, 0.0, 0
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.BINARY:
+                continue
+            self.frames += 1
+            frames += 1
+            if frames % 10 == 0:  # decode a few: enough to acknowledge a recent tick
+                with contextlib.suppress(Exception):
+                    head = msgpack.unpackb(msg.data)
+                    if isinstance(head[1], int):
+                        tick = head[1]
+            now = time.monotonic()
+            if now >= next_turn:
+                next_turn = now + 0.5
+                s.seq += 1
+                a = rng.uniform(-math.pi, math.pi)
+                await ws.send_bytes(
+                    msgpack.packb([INPUT, s.seq, tick, math.sin(a), math.cos(a), a])
+                )
+
+    async def close(self) -> None:
+        self.stopping = True
+        for ws in list(self.sockets):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+        for t in self.tasks:
+            t.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()
+
+
+class Cluster:
+    """A private redis-server, three ``emachi serve --redis`` children and haproxy, in ``root``."""
+
+    def __init__(self, root: Path, args: argparse.Namespace) -> None:
+        self.root, self.args = root, args
+        self.redis: subprocess.Popen[bytes] | None = None
+        self.haproxy: subprocess.Popen[bytes] | None = None
+        self.serves: list[subprocess.Popen[bytes]] = []
+        self.ports: list[int] = []
+        self.rport = _free_port()
+        self.lport = _free_port()
+
+    @property
+    def lb(self) -> str:
+        return f"http://127.0.0.1:{self.lport}"
+
+    def http(self, k: int) -> str:
+        return f"http://127.0.0.1:{self.ports[k]}"
+
+    def ws(self, k: int) -> str:
+        return f"ws://127.0.0.1:{self.ports[k]}/ws"
+
+    async def start(self) -> None:
+        from server.briefing.render import render_script
+        from server.briefing.script import parse_script
+        from tests.haproxy import config_text
+
+        haproxy, redis = shutil.which("haproxy"), shutil.which("redis-server")
+        if haproxy is None or redis is None:
+            raise SystemExit(
+                "bench.cluster needs haproxy and redis-server (scripts/install.sh --test)"
+            )
+        self.redis = subprocess.Popen(
+            [redis, "--port", str(self.rport), "--bind", "127.0.0.1", "--save", "", "--appendonly"]
+            + ["no", "--dir", str(self.root), "--loglevel", "warning"],
+            stdout=subprocess.DEVNULL,
+        )
+        rendered = self.root / "rendered"
+        render_script(parse_script(SCRIPT, "cluster.yaml"), rendered)
+        for k in range(3):
+            shutil.copytree(rendered, self.root / f"p{k}")
+            self.ports.append(_free_port())
+            self.serves.append(self._serve(k))
+        await self.ready()
+        cfg = self.root / "haproxy.cfg"
+        a = self.args
+        maxconn = a.walkers + a.viewers + a.hellos + 500
+        cfg.write_text(
+            config_text(self.lport, [("127.0.0.1", p) for p in self.ports], maxconn=maxconn)
+        )
+        self.haproxy = subprocess.Popen(
+            [haproxy, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        await _wait_http(self.lb, "haproxy", self.haproxy)
+        await asyncio.sleep(2.5)  # every backend's health check has passed
+
+    def _serve(self, k: int) -> subprocess.Popen[bytes]:
+        a = self.args
+        log = (self.root / f"p{k}.log").open("ab")
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.cli", "serve", "--port", str(self.ports[k])]
+            + ["--data-dir", str(self.root / f"p{k}"), "--staff-token", TOKEN]
+            + ["--max-per-address", "0", "--redis", f"redis://127.0.0.1:{self.rport}/0"]
+            + ["--capacity", str(a.capacity), "--lease-ttl", str(a.lease_ttl)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+    async def ready(self, timeout: float = 120.0) -> None:
+        """Wait until every process answers /healthz and sees all three in the cluster."""
+        for k, proc in enumerate(self.serves):
+            await _wait_http(self.http(k), f"emachi serve on {self.ports[k]}", proc)
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            hs = [await self.health(k) for k in range(3)]
+            if all(h and h["cluster"]["processes"] == 3 for h in hs):
+                return
+            await asyncio.sleep(0.2)
+        raise RuntimeError("the three processes did not see each other")
+
+    async def health(self, k: int) -> dict[str, Any] | None:
+        with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, ValueError):
+            async with (
+                aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=3)) as http,
+                http.get(self.http(k) + "/healthz") as r,
+            ):
+                return dict(await r.json())
+        return None
+
+    async def restart(self, k: int) -> None:
+        self.serves[k].wait()
+        self.serves[k] = self._serve(k)
+        await self.ready()
+        await asyncio.sleep(2.5)  # haproxy's health check sees it up again
+
+    def stop(self) -> None:
+        procs = [self.haproxy, *self.serves, self.redis]
+        for p in procs:
+            if p is not None and p.poll() is None:
+                p.terminate()
+        for p in procs:
+            if p is None:
+                continue
+            try:
+                p.wait(10)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+
+
 async def _wait_http(url: str, what: str, proc: subprocess.Popen[bytes] | None = None) -> None:
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-        for _ in range(600):
+        for _ in range(1200):
             if proc is not None and proc.poll() is not None:
                 raise RuntimeError(f"{what} exited with {proc.returncode}")
             with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError):
@@ -71,70 +406,6 @@ async def _wait_http(url: str, what: str, proc: subprocess.Popen[bytes] | None =
                         return
             await asyncio.sleep(0.1)
     raise RuntimeError(f"{what} did not answer /healthz")
-
-
-class Walkers:
-    """Avatars that walk: a new heading every 0.5 s, snapshots read and now and then acknowledged."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http: aiohttp.ClientSession | None = None
-        self.tasks: list[asyncio.Task[None]] = []
-        self.frames = 0
-
-    async def start(self, n: int) -> None:
-        self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        sem = asyncio.Semaphore(32)
-
-        async def one(i: int) -> None:
-            async with sem:
-                ws = await self.http.ws_connect(self.url, max_msg_size=2**20)  # type: ignore[union-attr]
-                await ws.send_bytes(msgpack.packb([HELLO, 1, f"w{i}", None, {}]))
-            self.tasks.append(asyncio.create_task(self._walk(ws)))
-
-        await asyncio.gather(*(one(i) for i in range(n)))
-
-    async def _walk(self, ws: aiohttp.ClientWebSocketResponse) -> None:
-        seq, tick, rng = 0, 0, random.Random()
-        next_turn = 0.0
-        async for msg in ws:
-            if msg.type != aiohttp.WSMsgType.BINARY:
-                continue
-            self.frames += 1
-            if self.frames % 10 == 0:  # decode a few: enough to acknowledge a recent tick
-                with contextlib.suppress(Exception):
-                    head = msgpack.unpackb(msg.data)
-                    if head[0] != WELCOME and isinstance(head[1], int):
-                        tick = head[1]
-            now = time.monotonic()
-            if now >= next_turn:
-                next_turn = now + 0.5
-                seq += 1
-                a = rng.uniform(-math.pi, math.pi)
-                await ws.send_bytes(msgpack.packb([INPUT, seq, tick, math.sin(a), math.cos(a), a]))
-
-    async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        if self.http is not None:
-            await self.http.close()
-
-
-async def hello_once(url: str, i: int) -> tuple[float, float | None]:
-    """One fresh connection: (hello → WELCOME ms, redirected second hop ms or None).
-
-    The hook for routing (issue 11): when the first answer is a redirect to the owner process
-    rather than WELCOME, connect there with the seat reservation and time that too."""
-    async with aiohttp.ClientSession() as http:
-        t0 = time.perf_counter()
-        async with http.ws_connect(url, max_msg_size=2**20) as ws:
-            await ws.send_bytes(msgpack.packb([HELLO, 1, f"h{i}", None, {}]))
-            msg = await ws.receive(timeout=10)
-            first = (time.perf_counter() - t0) * 1000.0
-            kind = msgpack.unpackb(msg.data)[0] if msg.type == aiohttp.WSMsgType.BINARY else None
-            if kind != WELCOME:
-                return first, None  # a redirect: follow it here once the protocol has one
-            return first, None
 
 
 async def action_lag(lb: str, viewers: Viewers, actions: int) -> dict[str, Any]:
@@ -166,156 +437,244 @@ async def action_lag(lb: str, viewers: Viewers, actions: int) -> dict[str, Any]:
                 medians.append(got[len(got) // 2])
             await asyncio.sleep(0.3)
     return {
-        "last_viewer_ms": {"p50": _pct(lasts, 50), "p99": _pct(lasts, 99), "max": _pct(lasts, 100)},
+        "last_viewer_ms": _spread(lasts),
         "median_viewer_ms": {"p50": _pct(medians, 50), "p99": _pct(medians, 99)},
         "missed_frames": missing,
         "statuses": sorted(set(landed)),
     }
 
 
+async def routing(cl: Cluster, hellos: int) -> dict[str, Any]:
+    """Fresh hellos straight to process 0, 1, 2, 0, …: redirected ones against direct ones."""
+    direct, redirected, hop, direct_s, redirected_s = [], [], [], [], []
+    failed: dict[str, int] = {}
+    async with aiohttp.ClientSession(timeout=_CONNECT) as http:
+        for i in range(hellos):
+            try:
+                ws, _, hops = await say_hello(http, cl.ws(i % 3), f"h{i}")
+            except (Refused, RedirectLost, aiohttp.ClientError, OSError, TimeoutError) as exc:
+                why = f"{type(exc).__name__}: {exc}"[:80]
+                failed[why] = failed.get(why, 0) + 1
+                continue
+            await ws.close()
+            total = (hops[-1].answered - hops[0].sent) * 1000.0
+            with_socket = (hops[-1].answered - hops[0].opened) * 1000.0
+            if len(hops) == 1:
+                direct.append(total)
+                direct_s.append(with_socket)
+            else:
+                redirected.append(total)
+                redirected_s.append(with_socket)
+                hop.append((hops[0].answered - hops[0].sent) * 1000.0)
+            await asyncio.sleep(0.05)
+    out: dict[str, Any] = {
+        "direct_ms": _spread(direct),
+        "redirected_ms": _spread(redirected),
+        "redirect_answer_ms": _spread(hop),
+        "direct_socket_ms": _spread(direct_s),
+        "redirected_socket_ms": _spread(redirected_s),
+        "failed": failed,
+    }
+    if direct and redirected:
+        out["extra_ms_p50"] = round(_pct(redirected, 50) - _pct(direct, 50), 2)  # type: ignore[operator]
+    return out
+
+
+async def failover(cl: Cluster, walkers: Walkers, wait: float) -> dict[str, Any]:
+    """SIGKILL the process owning the most walkers; time each of them back (WELCOME again)."""
+    owner: dict[str, int] = {}
+    for k in range(3):
+        h = await cl.health(k)
+        for inst in (h or {}).get("cluster", {}).get("leases", {}):
+            owner[inst] = k
+    counts = [0, 0, 0]
+    for s in walkers.seats:
+        if s.connected and s.instance in owner:
+            counts[owner[s.instance]] += 1
+    victim = max(range(3), key=lambda k: counts[k])
+    mine = [s for s in walkers.seats if s.connected and owner.get(s.instance) == victim]
+    before = {s.i: (s.avatar_id, len(s.welcomes)) for s in mine}
+    where = {s.i: s.instance for s in mine}
+    drops_before = sum(len(s.drops) for s in walkers.seats)
+    killed = time.monotonic()
+    os.kill(cl.serves[victim].pid, signal.SIGKILL)
+    end = killed + wait
+    while time.monotonic() < end and not all(len(s.welcomes) > before[s.i][1] for s in mine):
+        await asyncio.sleep(0.05)
+    back, same, changed = [], 0, []
+    for s in mine:
+        n = before[s.i][1]
+        if len(s.welcomes) > n:
+            at, avatar = s.welcomes[n]
+            back.append(at - killed)
+            if avatar == before[s.i][0]:
+                same += 1
+            else:  # resumed as someone else: worth a look (first ten kept)
+                changed.append([where[s.i], before[s.i][0], s.instance, avatar])
+    return {
+        "killed_process": victim,
+        "instances": sorted(i for i, k in owner.items() if k == victim),
+        "clients": len(mine),
+        "back": len(back),
+        "same_avatar": same,
+        "back_s": _spread(back),
+        "clients_by_instance": {
+            i: list(where.values()).count(i) for i in sorted(set(where.values()))
+        },
+        "other_avatar": changed[:10],
+        "walker_drops_before": drops_before,
+    }
+
+
 async def run(args: argparse.Namespace) -> dict[str, Any]:
-    from server.briefing.render import render_script
-    from server.briefing.script import parse_script
-    from tests.haproxy import config_text
-
-    haproxy, redis = shutil.which("haproxy"), shutil.which("redis-server")
-    if haproxy is None or redis is None:
-        raise SystemExit("bench.cluster needs haproxy and redis-server (scripts/install.sh --test)")
-    procs: list[subprocess.Popen[bytes]] = []
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    with contextlib.suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of sockets
     load_before = os.getloadavg()
+    phases: dict[str, float] = {}
+    t = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="emachi-cluster-") as tmp:
-        root = Path(tmp)
-        rport = _free_port()
-        procs.append(
-            subprocess.Popen(
-                [
-                    redis,
-                    "--port",
-                    str(rport),
-                    "--bind",
-                    "127.0.0.1",
-                    "--save",
-                    "",
-                    "--appendonly",
-                    "no",
-                    "--dir",
-                    tmp,
-                    "--loglevel",
-                    "warning",
-                ],
-                stdout=subprocess.DEVNULL,
-            )
-        )
+        cl = Cluster(Path(tmp), args)
         try:
-            rendered = root / "rendered"
-            render_script(parse_script(SCRIPT, "cluster.yaml"), rendered)
-            ports = []
-            for i in range(3):
-                data = root / f"p{i}"
-                shutil.copytree(rendered, data)
-                port = _free_port()
-                ports.append(port)
-                log = (root / f"p{i}.log").open("wb")
-                procs.append(
-                    subprocess.Popen(
-                        [
-                            sys.executable,
-                            "-m",
-                            "server.cli",
-                            "serve",
-                            "--port",
-                            str(port),
-                            "--data-dir",
-                            str(data),
-                            "--staff-token",
-                            TOKEN,
-                            "--max-per-address",
-                            "0",
-                            "--redis",
-                            f"redis://127.0.0.1:{rport}/0",
-                        ],
-                        stdout=log,
-                        stderr=subprocess.STDOUT,
-                    )
-                )
-            for port, proc in zip(ports, procs[1:], strict=True):
-                await _wait_http(f"http://127.0.0.1:{port}", f"emachi serve on {port}", proc)
-            lport = _free_port()
-            cfg = root / "haproxy.cfg"
-            cfg.write_text(config_text(lport, [("127.0.0.1", p) for p in ports], maxconn=4000))
-            procs.append(
-                subprocess.Popen(
-                    [haproxy, "-db", "-f", str(cfg)],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
-            )
-            lb = f"http://127.0.0.1:{lport}"
-            await _wait_http(lb, "haproxy", procs[-1])
-            await asyncio.sleep(2.5)  # every backend's health check has passed
-
-            walkers = Walkers(lb.replace("http", "ws") + "/ws")
+            await cl.start()
+            phases["start_s"] = time.monotonic() - t
+            t = time.monotonic()
+            ws_lb = cl.lb.replace("http", "ws") + "/ws"
+            walkers = Walkers(ws_lb)
             await walkers.start(args.walkers)
-            viewers = Viewers(lb.replace("http", "ws") + "/ws")
+            viewers = Viewers(ws_lb)
             await viewers.connect(args.viewers)
+            phases["connect_s"] = time.monotonic() - t
             await asyncio.sleep(3.5)  # the directory's next beat counts them
-            async with aiohttp.ClientSession() as http:
-                per_process = []
-                for port in ports:
-                    async with http.get(f"http://127.0.0.1:{port}/healthz") as r:
-                        h = await r.json()
-                        me = h["cluster"]["process"]
-                        members = {m["id"]: m for m in h["cluster"]["members"]}
-                        per_process.append(
-                            {
-                                "people": h["people"],
-                                "watchers": members.get(me, {}).get("watchers"),
-                            }
-                        )
-            lag = await action_lag(lb, viewers, args.actions)
-            hellos = [
-                await hello_once(lb.replace("http", "ws") + "/ws", i) for i in range(args.hellos)
-            ]
+            per_process = []
+            for k in range(3):
+                h = await cl.health(k) or {}
+                c = h.get("cluster", {})
+                members = {m["id"]: m for m in c.get("members", [])}
+                per_process.append(
+                    {
+                        "people": h.get("people"),
+                        "watchers": members.get(c.get("process"), {}).get("watchers"),
+                        "instances": sorted(c.get("leases", {})),
+                    }
+                )
+            t = time.monotonic()
+            lag = await action_lag(cl.lb, viewers, args.actions)
+            phases["actions_s"] = time.monotonic() - t
+            t = time.monotonic()
+            route = await routing(cl, args.hellos)
+            phases["hellos_s"] = time.monotonic() - t
+            kills = []
+            for n in range(args.kills):
+                t = time.monotonic()
+                got = await failover(cl, walkers, args.lease_ttl + 25.0)
+                kills.append(got)
+                print(
+                    f"  kill {n + 1}: process {got['killed_process']} with {got['clients']} walkers;"
+                    f" {got['back']} back, p50 {got['back_s']['p50']} s, max {got['back_s']['max']} s",
+                    flush=True,
+                )
+                await cl.restart(got["killed_process"])
+                await asyncio.sleep(2.0)  # a seat write passes; the stragglers settle
+                phases[f"kill{n + 1}_s"] = time.monotonic() - t
+            frames = walkers.frames
             await viewers.close()
             await walkers.close()
-            firsts = [h[0] for h in hellos]
-            return {
-                "bench": "cluster",
-                "machine": machine(),
-                "load_average_before": [round(x, 2) for x in load_before],
-                "load_average_after": [round(x, 2) for x in os.getloadavg()],
-                "processes": 3,
-                "walkers": args.walkers,
-                "viewers": args.viewers,
-                "actions": args.actions,
-                "per_process": per_process,
-                "staff_action": lag,
-                "hello_to_welcome_ms": {"p50": _pct(firsts, 50), "p99": _pct(firsts, 99)},
-                # issue 11 routing: null until a hello can be redirected to the owner process
-                "redirected_hello_ms": None,
-            }
         finally:
-            for p in reversed(procs):
-                p.terminate()
-            for p in procs:
-                try:
-                    p.wait(10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
+            cl.stop()
+    backs = [k["back_s"]["max"] for k in kills if k["back_s"]["max"] is not None]
+    return {
+        "bench": "cluster",
+        "machine": machine(),
+        "load_average_before": [round(x, 2) for x in load_before],
+        "load_average_after": [round(x, 2) for x in os.getloadavg()],
+        "processes": 3,
+        "walkers": args.walkers,
+        "viewers": args.viewers,
+        "capacity": args.capacity,
+        "lease_ttl": args.lease_ttl,
+        "actions": args.actions,
+        "hellos": args.hellos,
+        "per_process": per_process,
+        "staff_action": lag,
+        "routing": route,
+        # kept from the first version of this file: the redirected hello's p50, or null
+        "redirected_hello_ms": route["redirected_ms"]["p50"],
+        "failover": kills,
+        "failover_worst_s": max(backs) if backs else None,
+        "walker_frames": frames,
+        "walker_hello_failures": walkers.failures,
+        "phases_s": {k: round(v, 1) for k, v in phases.items()},
+        "nofile_limit": [soft, hard],
+    }
+
+
+def _summary(r: dict[str, Any]) -> str:
+    def ms(d: dict[str, Any], unit: str = "ms") -> str:
+        if not d.get("n", 1) or d.get("p50") is None:
+            return "none"
+        return f"p50 {d['p50']} {unit}, p99 {d['p99']} {unit}, max {d.get('max')} {unit}"
+
+    sa, ro = r["staff_action"], r["routing"]
+    lines = [
+        f"cluster: 3 processes, {r['walkers']} walkers (capacity {r['capacity']}),"
+        f" {r['viewers']} viewers, load {r['load_average_before'][0]} → {r['load_average_after'][0]}",
+        "  per process: "
+        + "; ".join(
+            f"{p['people']} people, {p['watchers']} viewers, {','.join(p['instances']) or '-'}"
+            for p in r["per_process"]
+        ),
+        f"  staff action → last viewer ({r['actions']} actions): {ms(sa['last_viewer_ms'])};"
+        f" missed {sa['missed_frames']}",
+        f"  hello → WELCOME, direct ({ro['direct_ms']['n']}): {ms(ro['direct_ms'])}",
+        f"  hello → WELCOME, redirected ({ro['redirected_ms']['n']}): {ms(ro['redirected_ms'])}"
+        f" (REDIRECT itself {ro['redirect_answer_ms']['p50']} ms p50)",
+    ]
+    for n, k in enumerate(r["failover"], 1):
+        lines.append(
+            f"  failover {n}: SIGKILL of process {k['killed_process']} ({', '.join(k['instances'])});"
+            f" {k['back']}/{k['clients']} back ({k['same_avatar']} same avatar): {ms(k['back_s'], 's')}"
+        )
+    if ro["failed"]:
+        lines.append(f"  hellos not welcomed: {ro['failed']}")
+    if r["walker_hello_failures"]:
+        lines.append(
+            f"  walkers' hellos that failed and were retried: {r['walker_hello_failures']}"
+        )
+    lines.append(f"  phases: {r['phases_s']}")
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--walkers", type=int, default=60)
-    ap.add_argument("--viewers", type=int, default=150)
-    ap.add_argument("--actions", type=int, default=10)
-    ap.add_argument("--hellos", type=int, default=30)
+    ap = argparse.ArgumentParser(
+        prog="python -m bench.cluster",
+        description=(__doc__ or "").split("\n\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    ap.add_argument("--walkers", type=int, default=60, help="walking avatars, through the balancer")
+    ap.add_argument("--viewers", type=int, default=150, help="watch-only viewers of one briefing")
+    ap.add_argument(
+        "--capacity",
+        type=int,
+        default=0,
+        help="avatars per instance (emachi serve --capacity); 0: a third of --walkers, "
+        "so that they fill three instances",
+    )
+    ap.add_argument(
+        "--actions", type=int, default=10, help="staff actions timed to the last viewer"
+    )
+    ap.add_argument("--hellos", type=int, default=50, help="fresh hellos for the routing cost")
+    ap.add_argument("--kills", type=int, default=2, help="SIGKILLs of the busiest owner (0: none)")
+    ap.add_argument("--lease-ttl", type=float, default=3.0, help="emachi serve --lease-ttl (s)")
+    ap.add_argument("--out", type=Path, default=RESULTS / "cluster.json", help="where to write")
     args = ap.parse_args(argv)
+    if args.capacity <= 0:
+        args.capacity = max(1, math.ceil(args.walkers / 3))
     result = asyncio.run(run(args))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "cluster.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(json.dumps(result["staff_action"]), flush=True)
-    print(f"wrote {RESULTS / 'cluster.json'}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(_summary(result))
+    print(f"  written to {args.out}")
     return 0
 
 
