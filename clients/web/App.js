@@ -4,7 +4,8 @@
 // ## Plugging a feature in (kiosks, briefings, ...)
 //
 // List a module in features.js (FEATURE_MODULES). It exports `install(app)`, called once after the
-// person has entered; it may return a function (or an object with dispose()) that undoes it.
+// person has entered, before the connection opens (no message is missed); it may return a function
+// (or an object with dispose()) that undoes it.
 // `app` offers:
 //
 //   app.on(type, fn) / app.off(type, fn)
@@ -214,8 +215,9 @@ export class App {
     this.conn.addEventListener('state', (e) => this.onState(e.detail));
     this.$('#banner-retry').addEventListener('click', () => this.conn.retryNow());
     this.state = 'connecting';
-    this.conn.open();
-    this.installFeatures();
+    // features first: a message sent at the join (an event's state) must not arrive before the
+    // feature that shows it is listening
+    this.installFeatures().then(() => { if (this.conn && !this.conn.ws && !this.conn.closedByUs) this.conn.open(); });
     this.lastFrame = performance.now();
     const loop = (t) => {
       this.raf = requestAnimationFrame(loop);
@@ -226,13 +228,16 @@ export class App {
   }
 
   async installFeatures() {
-    for (const path of FEATURE_MODULES) {
+    // fetched together, installed in the listed order
+    const loads = FEATURE_MODULES.map((path) => import(path).catch((e) => e));
+    for (const [i, load] of loads.entries()) {
+      const mod = await load;
       try {
-        const mod = await import(path);
+        if (mod instanceof Error) throw mod;
         const undo = mod.install?.(this);
         if (undo) this.features.push(undo);
       } catch (e) {
-        console.warn(`emachi: feature ${path} not installed: ${e.message}`);
+        console.warn(`emachi: feature ${FEATURE_MODULES[i]} not installed: ${e.message}`);
       }
     }
   }
