@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from websockets.asyncio.client import connect
 
 from server.events.wire import Host
@@ -61,8 +62,16 @@ async def guest(
                     return
 
 
-async def test_sigkill_keeps_every_acknowledged_attendance_record(tmp_path: Path) -> None:
-    srv = ServeProcess(tmp_path / "data")
+@pytest.mark.parametrize("records", ["sqlite", "postgres"])
+async def test_sigkill_keeps_every_acknowledged_attendance_record(
+    tmp_path: Path, records: str, request: pytest.FixtureRequest
+) -> None:
+    """On the embedded default (SQLite in the data dir) and on a real PostgreSQL (a cluster's)."""
+    args: tuple[str, ...] = ()
+    if records == "postgres":
+        pg = request.getfixturevalue("postgres_server")
+        args = ("--database", pg.new_database())
+    srv = ServeProcess(tmp_path / "data", args)
     await srv.start()
     try:
         ev = await api(
