@@ -313,8 +313,10 @@ async def index(request: web.Request) -> web.Response:
 
     if may(actor.role, "kiosks") and _has_route(app, "/staff/kiosks"):
         link("/staff/kiosks", "キオスクの利用状況", "Kiosk use")
-    if may(actor.role, "events") and _has_route(app, "/staff/events"):
-        link("/staff/events", "イベント", "Events")
+    if may(actor.role, "events") and _has_route(app, "/staff/events/console"):
+        link("/staff/events/console", "イベント", "Events")
+    if may(actor.role, "moderation") and _has_route(app, "/staff/moderation/reports"):
+        link("/staff/moderation/reports", "利用者からの報告", "Reports from residents")
     if may(actor.role, "briefings") and BRIEFINGS in app:
         service = app[BRIEFINGS]
         for b in service.briefings.values():
@@ -323,6 +325,8 @@ async def index(request: web.Request) -> web.Response:
                 f"説明会の操作: {b.doc.get('title', b.id)}",
                 f"Briefing console: {b.id}",
             )
+    if may(actor.role, "briefings") and _has_route(app, "/staff/minutes/"):
+        link("/staff/minutes/", "議事録（ファイル）", "Minutes (files)")
     if may(actor.role, "audit"):
         link("/staff/audit", "職員操作の記録", "Staff log")
     body = _whoami(request, actor) + f'<ul class="links">{"".join(items)}</ul>'

@@ -86,7 +86,16 @@ async def test_sign_in_sets_a_strict_httponly_cookie(server: RunningServer) -> N
         r = await http.get(f"{server.http}/staff/session")
         assert (await r.json())["name"] == "yuki" and (await r.json())["role"] == "staff"
         r = await http.get(f"{server.http}/staff")
-        assert r.status == 200 and "yuki" in await r.text() and "/staff/audit" in await r.text()
+        index = await r.text()
+        assert r.status == 200 and "yuki" in index and "/staff/audit" in index
+        # the index links every staff page this role may open
+        for page in (
+            "/staff/kiosks",
+            "/staff/minutes/",
+            "/staff/events/console",
+            "/staff/moderation/reports",
+        ):
+            assert f'href="{page}"' in index, page
 
 
 async def test_behind_https_the_cookie_is_secure(start_server: StartServer) -> None:
