@@ -283,7 +283,9 @@ async def _serve_socket(
             if session.state is SessionState.HANDSHAKE:
                 session.to(SessionState.CLOSED)
             else:
-                app[HALL].detach(session, ws.close_code)
+                # a close the server started (the drain, a limit) is not the page leaving: only a
+                # clean close from the peer frees the avatar early
+                app[HALL].detach(session, None if session.closing else ws.close_code)
     if session.ws is ws:
         await session.wait_closed()
 
