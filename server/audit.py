@@ -34,7 +34,6 @@ head hash that ``verify`` prints somewhere else and check it later with ``--expe
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -50,6 +49,7 @@ from aiohttp import web
 from server.keys import AUDIT, HEALTH, OUTBOX, STORE
 from server.store import Append, Outbox, Put, Store, StoreAway
 from server.store.base import dumps
+from server.tasks import stop_task
 
 __all__ = [
     "audit",
@@ -288,10 +288,7 @@ def setup(app: web.Application) -> None:
 async def _link_ctx(app: web.Application) -> AsyncIterator[None]:
     task = asyncio.get_running_loop().create_task(app[AUDIT].link(), name="audit link")
     yield
-    if not task.done():
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    await stop_task(task)
 
 
 # -- verification ----------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ tests/private_postgres.py) and a real load balancer (``start_haproxy``: tests/ha
 helpers are in tests/tools.py and tests/integration/client.py."""
 
 from tests.haproxy import start_haproxy  # noqa: F401 - fixtures
+from tests.hung import pytest_timeout_cancel_timer, pytest_timeout_set_timer  # noqa: F401 - hooks
 from tests.integration.conftest import server, start_server  # noqa: F401 - fixtures
 from tests.private_postgres import (  # noqa: F401 - fixtures
     own_postgres,

@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -51,6 +50,7 @@ from server.staff import (
 )
 from server.staff_roles import may, roles_for
 from server.store import StoreAway
+from server.tasks import stop_task
 from server.web_security import RateLimiter
 
 __all__ = ["setup", "SIGNIN_PER_MINUTE"]
@@ -125,9 +125,7 @@ async def _poll_accounts(app: web.Application) -> AsyncIterator[None]:
 
     task = asyncio.get_running_loop().create_task(poll(), name="staff accounts")
     yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_task(task)
 
 
 # -- pages -------------------------------------------------------------------------------------

@@ -20,6 +20,8 @@ import logging
 import secrets
 from typing import Any
 
+from server.tasks import stop_task
+
 from .base import (
     Add,
     Append,
@@ -174,9 +176,7 @@ class Outbox:
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self.committed()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        await stop_task(self._task)  # its writes retry: one cancel can become a timeout it handles
         self._task = None
         if self.waiting:
             log.error(
