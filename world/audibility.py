@@ -655,6 +655,159 @@ def _best(g: np.ndarray, score: np.ndarray, ids: np.ndarray, k: int) -> Selectio
     return Selection(ids_out, g_out.astype(np.float32))
 
 
+_ENTER = np.float32(_gain_of_db(ENTER_DB))
+_LEAVE = np.float32(_gain_of_db(LEAVE_DB))
+_BONUS = np.float32(_gain_of_db(RANK_BONUS_DB))
+
+
+def _floor_select(
+    table: ZoneTable,
+    prof: _Profiles,
+    lis: Listeners,
+    spk: Speakers,
+    mega_ok: np.ndarray,
+    prev: np.ndarray | None,
+    k: int,
+    top: int,
+) -> Selection:
+    """The selection of one floor's listeners among that floor's speakers (``spk``, by id):
+    the gains of :func:`_floor_gains` (the same float32 operations, so the same bits), nobody
+    hearing themselves, the hysteresis against ``prev``, and :func:`_best`'s sort, in one
+    ``(listeners, speakers)`` matrix built the way numpy runs fastest here: listeners' values
+    as columns, speakers' as rows (vector loops over the speakers), each pass in place, rules
+    and ranges as row copies from small tables, and the sort keys straight from the scores
+    (no transposed copy)."""
+    m = len(spk.ids)
+    cb = max(1, (m - 1).bit_length())
+    if m <= k or cb > 12:
+        g = np.ascontiguousarray(_floor_gains(table, prof, lis, spk, mega_ok).T)
+        return _choose(g, lis, spk, prev, k, top)
+    f32 = np.float32
+    skey = spk.key
+    row = (None, slice(None))
+    d = np.subtract(spk.pos[:, 0][row], np.ascontiguousarray(lis.pos[:, 0])[:, None])
+    np.square(d, out=d)
+    g = np.subtract(spk.pos[:, 1][row], np.ascontiguousarray(lis.pos[:, 1])[:, None])
+    np.square(g, out=g)
+    d += g
+    np.sqrt(d, out=d)
+    ref = prof.ref[skey][row]
+    rolloff = prof.rolloff[skey]
+    np.maximum(d, ref, out=g)  # inverse: ref / (ref + r * (max(d, ref) - ref))
+    g -= ref
+    if (rolloff != 1.0).any():  # x * 1.0 is x
+        g *= rolloff[row]
+    g += ref
+    np.divide(ref, g, out=g)
+    model = prof.model[skey]
+    if model.any():
+        lin = np.flatnonzero(model == 1)
+        if lin.size:
+            r, mx, span = (a[skey[lin]][row] for a in (prof.rolloff, prof.max_distance, prof.span))
+            dc = np.clip(d[:, lin], ref[:, lin], mx)
+            g[:, lin] = 1.0 - r * (dc - ref[:, lin]) / span
+        ex = np.flatnonzero(model == 2)
+        if ex.size:
+            e_ref = ref[:, ex]
+            g[:, ex] = np.power(
+                np.maximum(d[:, ex], e_ref) / e_ref, prof.neg_rolloff[skey[ex]][row]
+            )
+    # out of earshot, or a rule of NONE: a factor 0 (g * 1.0 is g, exactly); a pair's reach
+    # is the speaker's range where the rule is not NONE, else -1
+    ukeys, lcode = np.unique(lis.key, return_inverse=True)
+    rules = table.rule[ukeys][:, skey]  # (listener keys here, speakers)
+    reach = np.where(rules != NONE, prof.max_distance[skey][row], f32(-1.0))
+    t = np.take(reach, lcode, axis=0)
+    mask = np.less_equal(d, t)
+    np.multiply(g, mask, out=g)
+    if (rules == PA).any():
+        pa = np.where(rules == PA, f32(table.pa_gain), f32(0.0))
+        np.take(pa, lcode, axis=0, out=t)
+        np.maximum(g, t, out=g)
+    mega = np.flatnonzero(mega_ok)
+    if mega.size:
+        g[:, mega] = f32(MEGAPHONE_GAIN)
+    # nobody hears themselves
+    col_of = np.full(top + 2, -1, np.int64)
+    col_of[spk.ids] = np.arange(m)
+    mine = col_of[np.clip(lis.ids, -1, top + 1)]
+    r = np.flatnonzero(mine >= 0)
+    g[r, mine[r]] = 0.0
+    # the scores: the gain above ENTER_DB; a kept member's, not below LEAVE_DB, 6 dB up
+    score = d
+    np.greater(g, _ENTER, out=mask)
+    np.multiply(g, mask, out=score)
+    if prev is not None and prev.size:
+        pc = col_of[prev]  # -1 (padding) maps to col_of[-1], which is -1
+        r, c = np.nonzero(pc >= 0)
+        cc = pc[r, c]
+        gk = g[r, cc]
+        kept = gk >= _LEAVE
+        score[r[kept], cc[kept]] = gk[kept] * _BONUS
+    # int32 keys: the score's top bits over the inverted column (see _best)
+    low = np.int32((1 << cb) - 1)
+    keys = score.view(np.int32)
+    keys &= ~low
+    keys |= np.arange(m - 1, -1, -1, dtype=np.int32)
+    keys.sort(axis=1)
+    best = keys[:, m - k :]
+    nxt = keys[:, m - k - 1] >> cb
+    tie = (nxt > 0) & ((best[:, 0] >> cb) == nxt)
+    live = best > low
+    cols = np.where(live, (m - 1) - (best & low), m)
+    cols.sort(axis=1)
+    live = cols < m
+    cols[~live] = 0
+    ids_out = np.where(live, spk.ids[cols], -1).astype(np.int64)
+    g_out = np.where(live, np.take_along_axis(g, cols, axis=1), f32(0.0)).astype(np.float32)
+    rows = np.flatnonzero(tie)
+    if rows.size:  # the scores were sorted away: those rows again, with exact keys
+        sub = Listeners(lis.ids[rows], lis.pos[rows], lis.key[rows])
+        ga = np.ascontiguousarray(_floor_gains(table, prof, sub, spk, mega_ok).T)
+        exact = _choose_exact(ga, sub, spk, None if prev is None else prev[rows], k, top)
+        ids_out[rows] = exact.ids
+        g_out[rows] = exact.gains
+    return Selection(ids_out, g_out)
+
+
+def _choose(
+    g: np.ndarray, lis: Listeners, sub: Speakers, prev: np.ndarray | None, k: int, top: int
+) -> Selection:
+    """The selection from a whole ``(listeners, speakers)`` gain matrix ``g`` (changed in
+    place): nobody hears themselves, the hysteresis against ``prev`` (the listeners' previous
+    ids), each row's k best."""
+    score = _hysteresis(g, lis, sub, prev, top)
+    return _best(g, score, sub.ids, k)
+
+
+def _choose_exact(
+    g: np.ndarray, lis: Listeners, sub: Speakers, prev: np.ndarray | None, k: int, top: int
+) -> Selection:
+    """:func:`_choose` with exact int64 keys (:func:`_top_k`)."""
+    score = _hysteresis(g, lis, sub, prev, top)
+    return _top_k(g, score, sub.ids, None, k)
+
+
+def _hysteresis(
+    g: np.ndarray, lis: Listeners, sub: Speakers, prev: np.ndarray | None, top: int
+) -> np.ndarray:
+    """Zero each listener's own column of ``g``; the scores with the hysteresis."""
+    col_of = np.full(top + 2, -1, np.int64)
+    col_of[sub.ids] = np.arange(len(sub.ids))
+    mine = col_of[np.clip(lis.ids, -1, top + 1)]
+    r = np.flatnonzero(mine >= 0)
+    g[r, mine[r]] = 0.0
+    score = g * (g > _ENTER).astype(np.float32)
+    if prev is not None and prev.size:
+        pc = col_of[prev]  # -1 (padding) maps to col_of[-1], which is -1
+        r, c = np.nonzero(pc >= 0)
+        cc = pc[r, c]
+        gk = g[r, cc]
+        kept = gk >= _LEAVE
+        score[r[kept], cc[kept]] = gk[kept] * _BONUS
+    return score
+
+
 def audible(
     table: ZoneTable,
     listeners: Listeners,
@@ -692,25 +845,12 @@ def audible(
             continue
         sub = spk.take(cols)
         lis = listeners.take(rows)
+        p_rows = None if prev is None or not prev.size else prev[rows]
         if f >= 0:
-            g = np.ascontiguousarray(_floor_gains(table, prof, lis, sub, mega_ok[cols]).T)
+            sel = _floor_select(table, prof, lis, sub, mega_ok[cols], p_rows, k, top)
         else:
             g = np.full((len(rows), len(cols)), np.float32(table.pa_gain))
-        # nobody hears themselves
-        col_of = np.full(top + 2, -1, np.int64)
-        col_of[sub.ids] = np.arange(len(cols))
-        mine = col_of[np.clip(lis.ids, -1, top + 1)]
-        r = np.flatnonzero(mine >= 0)
-        g[r, mine[r]] = 0.0
-        score = g * (g > np.float32(_gain_of_db(ENTER_DB))).astype(np.float32)
-        if prev is not None and prev.size:
-            pc = col_of[prev[rows]]  # -1 (padding) maps to col_of[-1], which is -1
-            r, c = np.nonzero(pc >= 0)
-            cc = pc[r, c]
-            gk = g[r, cc]
-            kept = gk >= np.float32(_gain_of_db(LEAVE_DB))
-            score[r[kept], cc[kept]] = gk[kept] * np.float32(_gain_of_db(RANK_BONUS_DB))
-        sel = _best(g, score, sub.ids, k)
+            sel = _choose(g, lis, sub, p_rows, k, top)
         ids[rows] = sel.ids
         out_g[rows] = sel.gains
     return Selection(ids, out_g)

@@ -218,3 +218,35 @@ def test_changes_are_the_reference(table: ZoneTable, hall: World) -> None:
         told_rows += len(got)
         told = after
     assert told_rows > 100
+
+
+def test_a_crowd_of_2000_is_the_plain_selection(hall: World, table: ZoneTable) -> None:
+    """The size of ``bench.voice`` (2,000 avatars, 15 % talking, a few megaphones, every zone
+    kind, equal gains): ``audible`` keeps exactly what ``select(gains(...))`` keeps, update after
+    update with the hysteresis, the rule ids and the gains bit for bit."""
+    rng = np.random.default_rng(11)
+    n = 2000
+    floor, pos = crowd(hall, table, rng, n)
+    talk = rng.random(n) < 0.15
+    mega = rng.random(n) < 0.005
+    ids = np.arange(n)
+    prev: np.ndarray | None = None
+    kept = 0
+    for _ in range(3):
+        pos = np.clip(pos + rng.normal(0, 0.3, pos.shape), 0.5, 79.5)
+        pos[:, 1] = np.clip(pos[:, 1], 0.5, 49.5)
+        talk ^= rng.random(n) < 0.03
+        key = table.locate(floor, pos)
+        lis = Listeners.of(ids, pos, key)
+        spk = Speakers.of(ids[talk], pos[talk], key[talk], mega[talk])
+        fast = audible(table, lis, spk, prev)
+        plain = select(gains(table, lis, spk), spk.ids, prev)
+        np.testing.assert_array_equal(fast.ids, plain.ids)
+        np.testing.assert_array_equal(fast.gains, plain.gains)
+        if prev is not None:
+            kept += int(
+                ((fast.ids[:, :, None] == prev[:, None, :]) & (fast.ids[:, :, None] >= 0)).sum()
+            )
+        prev = fast.ids
+    assert (fast.ids >= 0).sum(axis=1).mean() > 4  # most people hear several voices
+    assert kept > 5000  # and keep most of them from one update to the next
