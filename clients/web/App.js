@@ -27,6 +27,8 @@
 //   app.others() -> [{id, name, floor, x, z, yaw}]       the others as drawn
 //   app.serverNow() -> ms           the server's clock (ping/pong estimate), for timelines
 //   app.protocol                    protocol.js (MsgType, builders)
+//   app.voiceAudio                  {ctx, bus} of the spatial voice (voice/feature.js), when the page
+//                                   has voice: a source heard like a voice connects to bus
 //   app.assets                      AssetLoader.js: await app.assets.url(fileNameOrSha256),
 //                                   await app.assets.texture(app.THREE, name) (via /api/manifest)
 //

@@ -3,9 +3,10 @@
 // undoes it. A module listed here that is missing on the server is skipped with a warning.
 // The kiosk and briefing engineers own the files these paths point to.
 
+// voice before briefing: the narration plays in the voice's AudioContext (app.voiceAudio)
 export const FEATURE_MODULES = [
   '/client/kiosk/feature.js',
-  '/client/briefing/feature.js',
   '/client/voice/feature.js',
+  '/client/briefing/feature.js',
   '/client/events/feature.js',
 ];

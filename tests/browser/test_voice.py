@@ -21,6 +21,7 @@ import ssl
 import subprocess
 import threading
 import time
+import urllib.request
 import wave
 from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
@@ -68,6 +69,22 @@ segments:
     narration: はじめます。
     pause_after: 0
 """
+NARRATED = """\
+format: emachi-briefing/1
+id: voice-narrated
+title: ナレーションの説明会
+date: 2024-01-02
+cast:
+  - {avatar: chair, role: 委員長, name: 委員長, voice: ja-openjtalk, speed: 1.0}
+segments:
+  - speaker: chair
+    slide: {title: 一枚目, bullets: [声]}
+    narration: >-
+      本日はお集まりいただきありがとうございます。これから説明会をはじめます。
+      お手元の資料をご覧ください。質問は最後にまとめてお受けします。
+    pause_after: 0
+"""
+AT_TABLE = (1, 51.0, 7.0)  # table 1 of the recruiting hall: an isolated zone on the stage's floor
 TEST_OPTIONS = "window.emachiVoiceTest = { processing: false };"
 
 pytestmark = pytest.mark.timeout(180)
@@ -396,6 +413,52 @@ def test_per_person_mute_on_a_phone_silences_one_of_two_speakers(
     assert one["bands"]["440"] > both["bands"]["440"] - 6, (both, one)
     saved = b.evaluate("JSON.parse(localStorage.getItem('emachi.voice'))")
     assert saved["people"]["ちはる"]["muted"] is True  # remembered on this device
+
+
+def _staff_briefing(server: ThreadServer, bid: str, action: str) -> None:
+    req = urllib.request.Request(
+        f"{server.url}/staff/briefings/{bid}/{action}",
+        method="POST",
+        headers={"Authorization": "Bearer voice-test"},
+    )
+    with urllib.request.urlopen(req, timeout=40 * WAIT) as r:
+        assert r.status == 200, (action, r.status)
+
+
+def test_the_narration_is_a_stage_voice_heard_across_the_auditorium_and_not_at_a_table(
+    pages: Callable[..., Any], server: ThreadServer
+) -> None:
+    """The briefing's synthesized narration plays like a live stage voice: from the presenter's
+    spot, at the stage's PA gain in the far corner of the auditorium (24 m away, past the stage
+    voice's 20 m), into the voice mix (so the echo-safe output carries it), and not at all at a
+    table, an isolated zone on the same floor (phone size)."""
+    render_script(parse_script(NARRATED, "narrated.yaml"), server.data)
+    hall = pages("plain")
+    join(hall, "客席の人")
+    table = pages("plain", phone=True)
+    join(table, "テーブルの人")
+    server.place(hall, AUDITORIUM_CORNER)
+    server.place(table, AT_TABLE)
+    wait_for(hall, "(() => { const m = window.emachi.app.self(); return m && m.z > 20; })()")
+    wait_for(table, "(() => { const m = window.emachi.app.self(); return m && m.x > 48; })()")
+    _staff_briefing(server, "voice-narrated", "start")
+    try:
+        for page in (hall, table):
+            wait_for(page, "window.emachiBriefing.sounding() > 0", timeout=60 * WAIT)
+        heard = hall.evaluate("window.emachiBriefing.narrationLevel(1500)")
+        assert heard["shared"], heard  # in the voice's context and mix
+        assert heard["gain"] == pytest.approx(0.5), heard  # the PA gain: beyond the distance
+        assert heard["rms"] > HEARD, heard
+        mix = hall.evaluate("window.emachiVoice.measure(1500, [])")
+        assert mix["mix"] > HEARD, mix  # what goes to the echo-safe output holds the narration
+        assert table.evaluate("window.emachiBriefing.sounding()") > 0
+        quiet = table.evaluate("window.emachiBriefing.narrationLevel(1500)")
+        assert table.evaluate("window.emachiBriefing.sounding()") > 0  # it played all along
+        assert quiet["shared"], quiet
+        assert quiet["gain"] == 0, quiet
+        assert quiet["rms"] < SILENT, quiet
+    finally:
+        _staff_briefing(server, "voice-narrated", "end")
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")

@@ -38,13 +38,20 @@ const OPUS_OK = typeof Audio !== 'undefined' && new Audio().canPlayType('audio/o
 
 export class BriefingPlayer extends EventTarget {
   /**
-   * @param {{connection: import('../Connection.js').Connection, briefingId?: string|null}} options
+   * @param {{connection: import('../Connection.js').Connection, briefingId?: string|null,
+   *   audioContext?: () => AudioContext|null, connectOut?: (node: AudioNode, ctx: AudioContext) => void}} options
    *   briefingId null: follow whichever briefing the server tells this hall about.
+   *   audioContext: a context to play in (the hall's voice context, so that the narration joins
+   *   the voice mix); none (or null): the player makes its own. connectOut: where the narration
+   *   goes (the hall: a panner at the presenter and the stage's gain); default the speakers.
    */
-  constructor({ connection, briefingId = null }) {
+  constructor({ connection, briefingId = null, audioContext = null, connectOut = null }) {
     super();
     this.connection = connection;
     this.briefingId = briefingId;
+    this.audioContext = audioContext;
+    this.connectOut = connectOut ?? ((node, ctx) => node.connect(ctx.destination));
+    this.ownCtx = true;
     this.state = null;
     this.segments = [];
     this.cast = [];
@@ -355,16 +362,19 @@ export class BriefingPlayer extends EventTarget {
   /** Create or resume the AudioContext; call from a user gesture (autoplay rules). */
   async unlock() {
     if (!this.ctx) {
+      const shared = this.audioContext?.() ?? null;
       const AC = window.AudioContext || window.webkitAudioContext;
-      this.ctx = new AC({ latencyHint: 'playback' });
+      this.ownCtx = !shared;
+      this.ctx = shared ?? new AC({ latencyHint: 'playback' });
       this.gain = this.ctx.createGain();
-      this.gain.connect(this.ctx.destination);
+      this.connectOut(this.gain, this.ctx);
       this.media = new Audio();
       this.media.preservesPitch = true;
       this.media.preload = 'auto';
       this.media.addEventListener('ended', () => this.mediaEnded());
-      // through the same gain as the live narration (the hall makes it softer off the stage)
-      this.ctx.createMediaElementSource(this.media).connect(this.gain);
+      // through the same gain and route as the live narration (the hall: from the stage)
+      this.mediaSource = this.ctx.createMediaElementSource(this.media);
+      this.mediaSource.connect(this.gain);
     }
     if (this.media?.paused && this.own?.playing) this.media.play().catch(() => {});
     if (this.ctx.state !== 'running') await this.ctx.resume();
@@ -503,7 +513,11 @@ export class BriefingPlayer extends EventTarget {
     this.stopAll();
     this.stopOwn();
     this.media?.removeAttribute('src');
-    this.ctx?.close();
+    if (this.ownCtx) this.ctx?.close();
+    else {
+      this.mediaSource?.disconnect();
+      this.gain?.disconnect();
+    }
     this.ctx = null;
   }
 }

@@ -1,17 +1,25 @@
 // Briefings in the 3D hall: the stage screen shows the slide (a canvas texture), the cast stand
 // on the stage's speaker spots and the speaking one's mouth follows the visemes, the narration
 // plays in step with every other viewer, and a panel carries captions and the question form.
-// The narration is heard on the stage's floor, fully inside the stage and auditorium zones.
 // Installed by App.js (features.js); window.emachiBriefing exposes the playback for tests.
+//
+// The synthesized narration is a stage voice like a live one (docs/voice.md): it plays in the
+// voice's AudioContext (app.voiceAudio) through a PannerNode at the speaking presenter's spot
+// and a GainNode at the gain the server gives a voice from there to this listener (StageGain.js:
+// the PA gain across the auditorium, by distance nearby, nothing in a booth, at a table or in a
+// quiet zone), into the voice mix, so it leaves through the echo-safe output and a resident with
+// an open microphone does not send it back. Watch-only viewers (watch.js) hear it plainly.
 
 import { MsgType, briefingJoin } from '../protocol.js';
+import { placeGain } from '../voice/StageGain.js';
 import { BriefingPanel, waitingText } from './BriefingPanel.js';
 import { BriefingPlayer } from './BriefingPlayer.js';
 import { PresenterFace } from './PresenterFace.js';
 import { SlideCanvas } from './SlideCanvas.js';
 
 const epochNow = () => performance.timeOrigin + performance.now();
-const FLOOR_GAIN = 0.35; // elsewhere on the stage's floor the PA is heard, softer
+const SMOOTH_S = 0.05; // as a live voice's gain (VoiceChannel.js)
+const MOUTH_Y = 1.6;
 
 /** The connection interface BriefingPlayer uses, on top of the app's feature API. */
 class AppLink extends EventTarget {
@@ -35,7 +43,25 @@ export function install(app) {
   const THREE = app.THREE;
   const stage = app.world.stages[0];
   const link = new AppLink(app);
-  const player = new BriefingPlayer({ connection: link });
+  // the narration's way out: panner (direction) → gain (the stage's, to this listener) → the
+  // voice mix, or the speakers when the page has no voice (no secure context, no WebCodecs)
+  let narration = null; // {ctx, panner, gain, analyser, shared}
+  const connectOut = (node, ctx) => {
+    const voice = app.voiceAudio?.ctx === ctx ? app.voiceAudio : null;
+    const panner = new PannerNode(ctx, {
+      panningModel: app.device === 'phone' ? 'equalpower' : 'HRTF', distanceModel: 'linear',
+      rolloffFactor: 0, refDistance: 1, maxDistance: 10000,
+    });
+    const gain = ctx.createGain();
+    gain.gain.value = 0;
+    const analyser = ctx.createAnalyser();
+    analyser.fftSize = 2048;
+    node.connect(panner).connect(gain);
+    gain.connect(analyser);
+    gain.connect(voice ? voice.bus : ctx.destination);
+    narration = { ctx, panner, gain, analyser, shared: Boolean(voice) };
+  };
+  const player = new BriefingPlayer({ connection: link, audioContext: () => app.voiceAudio?.ctx ?? null, connectOut });
   const slide = new SlideCanvas();
   const texture = new THREE.CanvasTexture(slide.canvas);
   texture.colorSpace = THREE.SRGBColorSpace;
@@ -144,16 +170,59 @@ export function install(app) {
       if (p.face.draw(m)) p.tex.needsUpdate = true;
     }
     panelUi?.update(player.caption(pos), pos);
-    if (player.gain && stage) {
-      const me = app.self();
-      let g = 0;
-      if (me && me.floor === stage.floor) {
-        const zone = app.world.zoneAt(me.floor, me.x, me.z);
-        g = zone && (zone.id === stage.zone || zone.id === stage.auditorium) ? 1 : FLOOR_GAIN;
-      }
-      player.gain.gain.setTargetAtTime(g, player.ctx.currentTime, 0.1);
-    }
+    if (narration && stage) placeNarration(a?.segment?.speaker);
   });
+
+  /** The narration from the speaking presenter's spot, at the stage's gain for this listener. */
+  function placeNarration(speaker) {
+    const { ctx, panner, gain, shared } = narration;
+    const spots = stage.speakers ?? [];
+    const spot = spots[Math.max(0, player.cast.findIndex((c) => c.avatar === speaker))] ?? spots[0] ?? stage.screen;
+    if (!spot) return;
+    const y0 = app.world.floors[stage.floor]?.elevation ?? 0;
+    const t = ctx.currentTime;
+    panner.positionX.setTargetAtTime(spot.x, t, 0.03);
+    panner.positionY.setTargetAtTime(y0 + MOUTH_Y, t, 0.03);
+    panner.positionZ.setTargetAtTime(spot.z, t, 0.03);
+    const me = app.self();
+    narration.target = placeGain(app.world, { floor: stage.floor, x: spot.x, z: spot.z }, me);
+    gain.gain.setTargetAtTime(narration.target, t, SMOOTH_S);
+    if (!shared && me) {
+      // the page's voice places the listener in a shared context; in our own, we do
+      const l = ctx.listener;
+      const y = (me.y ?? app.world.heightAt(me.floor, me.x, me.z)) + MOUTH_Y;
+      const yaw = app.view.cameraYaw;
+      if (l.positionX) {
+        l.positionX.setTargetAtTime(me.x, t, 0.03);
+        l.positionY.setTargetAtTime(y, t, 0.03);
+        l.positionZ.setTargetAtTime(me.z, t, 0.03);
+        l.forwardX.setTargetAtTime(Math.sin(yaw), t, 0.03);
+        l.forwardY.setTargetAtTime(0, t, 0.03);
+        l.forwardZ.setTargetAtTime(Math.cos(yaw), t, 0.03);
+      } else {
+        l.setPosition(me.x, y, me.z);
+        l.setOrientation(Math.sin(yaw), 0, Math.cos(yaw), 0, 1, 0);
+      }
+    }
+  }
+
+  /** RMS of the narration after its panner and gain, averaged over `ms` (sampled every 50 ms). */
+  async function narrationLevel(ms) {
+    if (!narration) return { rms: 0, gain: 0, shared: false, samples: 0 };
+    const buf = new Float32Array(narration.analyser.fftSize);
+    let sum = 0;
+    let n = 0;
+    const end = performance.now() + ms;
+    while (performance.now() < end) {
+      narration.analyser.getFloatTimeDomainData(buf);
+      let s = 0;
+      for (let i = 0; i < buf.length; i++) s += buf[i] * buf[i];
+      sum += Math.sqrt(s / buf.length);
+      n += 1;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    return { rms: sum / n, gain: narration.target ?? 0, shared: narration.shared, samples: n };
+  }
 
   // the person entered with a tap or a key, so the sound may start now; else on the next one
   const unlockOnce = () => player.unlock().catch(() => {});
@@ -172,6 +241,7 @@ export function install(app) {
     screenQuestion: () => slide.canvas.dataset.question ?? '',
     audio: () => player.ctx?.state ?? 'none',
     sounding: () => player.sources.size,
+    narrationLevel,
     state: () => player.state,
   };
 
@@ -190,6 +260,9 @@ export function install(app) {
       p.tex.dispose();
     }
     player.dispose();
+    narration?.panner.disconnect();
+    narration?.gain.disconnect();
+    narration = null;
     link.dispose();
     slide.dispose();
     texture.dispose();

@@ -62,6 +62,8 @@ export function install(app) {
       ctx, codecs, transport: new WebSocketTransport(app), output: output.input,
       spatial: true, hrtf: app.device !== 'phone', ownGain: (id) => prefs.gainFor(nameOf(id)),
     });
+    // other sources heard like a voice (the briefing's narration, from the stage) join the mix
+    app.voiceAudio = { ctx, bus: receiver.bus };
   }
   const transport = new WebSocketTransport(app);
   transport.onHeard((m) => { heard = m; refresh(); });
@@ -243,6 +245,7 @@ export function install(app) {
     transport.dispose();
     receiver?.dispose();
     output?.dispose();
+    if (app.voiceAudio?.ctx === ctx) delete app.voiceAudio;
     ctx?.close();
     css.remove();
     delete window.emachiVoice;
