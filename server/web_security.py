@@ -2,7 +2,9 @@
 
 Every response gets a Content-Security-Policy, ``X-Content-Type-Options: nosniff``, framing
 refused (``frame-ancestors 'none'`` and ``X-Frame-Options: DENY``), ``Referrer-Policy:
-no-referrer`` and a Permissions-Policy that lets this origin use the microphone (voice) and nothing
+same-origin`` (nothing goes to LINE or any other site; ``no-referrer`` would make Chromium send
+``Origin: null`` with this origin's own form posts, and the staff sign-in would be refused as
+cross-site) and a Permissions-Policy that lets this origin use the microphone (voice) and nothing
 else sensitive. The CSP allows scripts from this origin only, plus the inline scripts of the web
 client's own HTML files (the hall page's import map) by their SHA-256, computed at start from the
 files served, so editing a page never needs a hand-kept hash.
@@ -201,7 +203,7 @@ class WebSecurity:
 _STATIC_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",
     "Permissions-Policy": "microphone=(self), camera=(), geolocation=(), payment=(), usb=()",
     "Cross-Origin-Opener-Policy": "same-origin",
 }

@@ -3,12 +3,14 @@ links to real files, and no request that fails (the favicon included)."""
 
 from __future__ import annotations
 
+import subprocess
+import time
 from typing import Any
 
 from server.briefing.render import render_script
 from server.briefing.script import parse_script
 
-from .conftest import WAIT, EmachiServer, wait_for
+from .conftest import EMACHI, ROOT, WAIT, EmachiServer, wait_for
 
 BID = "browser-staff-console"
 SCRIPT = f"""\
@@ -66,3 +68,36 @@ def test_console_says_states_in_japanese_and_links_the_minutes_files(
     assert "論点1を説明します。" in page.inner_text("body") and "JST" in page.inner_text("body")
     page.close()
     assert failed == [], failed
+
+
+def test_a_staff_member_signs_in_through_the_form_and_reaches_the_console(
+    emachi: EmachiServer, open_page: Any
+) -> None:
+    """The sign-in form as a person uses it: typed, submitted by its button. Chromium sends the
+    form's Origin (a page with ``Referrer-Policy: no-referrer`` would send ``Origin: null`` and
+    the server would refuse it as cross-site)."""
+    added = subprocess.run(
+        [str(EMACHI), "staff", "add", "suzuki", "--role", "staff", "--password-stdin"]
+        + ["--data-dir", str(emachi.data_dir)],
+        input="a long enough password\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert added.returncode == 0, added.stderr
+    page = open_page()  # the hall, then the staff pages in the same tab
+    deadline = time.monotonic() + 40 * WAIT  # the running server reads new accounts every 2 s
+    while True:
+        page.goto(f"{emachi.url}/staff/signin?next=/staff")
+        page.fill("#name", "suzuki")
+        page.fill("#password", "a long enough password")
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        body = page.inner_text("body")
+        assert "cross-site" not in body, body
+        if page.url.rstrip("/").endswith("/staff"):
+            break
+        assert time.monotonic() < deadline, body
+        page.wait_for_timeout(WAIT * 1000)
+    assert "suzuki" in body

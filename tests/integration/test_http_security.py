@@ -97,7 +97,7 @@ async def test_every_page_has_the_security_headers(
     assert f"'sha256-{import_map_hash()}'" in script, "the hall page's import map may run"
     assert h["X-Content-Type-Options"] == "nosniff"
     assert h["X-Frame-Options"] == "DENY"
-    assert h["Referrer-Policy"] == "no-referrer"
+    assert h["Referrer-Policy"] == "same-origin"
     assert "microphone=(self)" in h["Permissions-Policy"]
 
 
