@@ -1,0 +1,1 @@
+"""Service counters (issue 13): staff on duty, a queue with a wait, a private consultation."""
