@@ -8,4 +8,5 @@ export const FEATURE_MODULES = [
   '/client/briefing/feature.js',
   '/client/voice/feature.js',
   '/client/events/feature.js',
+  '/client/counters/feature.js', // service counters: status, tickets, the booth, the staff desk
 ];
