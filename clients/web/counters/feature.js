@@ -289,6 +289,20 @@ export function install(app) {
     }
   }
 
+  let endedTimer = null;
+  /** A ticket ended: say how (left, dropped / no_show, done). */
+  function ended_(how) {
+    clearTimeout(endedTimer);
+    endedTimer = null;
+    if (state.booth || how === 'in_booth') return;
+    const why = how === 'left' ? 'left' : how === 'done' ? 'done' : 'dropped';
+    notice?.dispose();
+    notice = app.panel({ title: both(S.ticket, ' / '), onClose: () => { notice = null; } });
+    notice.el.classList.add('counter-notice');
+    notice.el.dataset.why = why;
+    notice.body.append(bi('p', { left: S.left, done: S.done, dropped: S.dropped }[why]));
+  }
+
   function onState(msg) {
     const prev = state;
     state = { counters: [], ticket: null, booth: null, desk: null, ...(msg.state ?? {}) };
@@ -301,16 +315,10 @@ export function install(app) {
       if (beep(audio)) heard.beeps += 1;
     }
     card.update(t);
-    // a ticket that ends tells why (unless one is now in the booth)
-    const gone = was && ['waiting', 'called'].includes(was.state) && (!t || !['waiting', 'called'].includes(t.state));
-    if (gone && !state.booth) {
-      const why = t?.state === 'left' || ended === 'leave' ? S.left : t?.state === 'done' ? S.done : S.dropped;
-      notice?.dispose();
-      notice = app.panel({ title: both(S.ticket, ' / '), onClose: () => { notice = null; } });
-      notice.el.classList.add('counter-notice');
-      notice.el.dataset.why = why === S.left ? 'left' : why === S.done ? 'done' : 'dropped';
-      notice.body.append(bi('p', why));
-    }
+    // a ticket that ends is told by NOTICE counter_ticket (how it ended); without one (an older
+    // server), its vanishing while waiting says the same
+    const gone = was && ['waiting', 'called'].includes(was.state) && !t && !state.booth;
+    if (gone) endedTimer = setTimeout(() => ended_(ended === 'leave' ? 'left' : 'dropped'), 1500);
     if (state.booth) {
       codePanel?.dispose();
       if (app.guide?.active && !prev.booth) app.guide.cancel();
@@ -369,6 +377,9 @@ export function install(app) {
       say(known ?? { ja: `${S.error.ja}: ${msg.reason}`, en: `${S.error.en}: ${msg.reason}` });
     }),
     app.on('welcome', () => { ended = null; }),
+    app.on('NOTICE', (msg) => {
+      if (msg.kind === 'counter_ticket') ended_(msg.data?.state ?? 'dropped');
+    }),
   ];
   notes();
 
@@ -383,6 +394,7 @@ export function install(app) {
 
   return () => {
     undo.forEach((f) => f());
+    clearTimeout(endedTimer);
     for (const s of badges.values()) s.removeFromParent();
     badgeMat.dispose();
     badgeTex.dispose();
