@@ -492,9 +492,12 @@ def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
         me = session.avatar_id
         c = inst.crowd
         floor, x, z = int(c.floor[me]), float(c.pos[me, 0]), float(c.pos[me, 1])
-        for s in chat_targets(inst, msg.scope, floor, x, z, config.aoi_radius):
+        targets = chat_targets(inst, msg.scope, floor, x, z, config.aoi_radius)
+        # a feature may choose who gets the line instead (a consultation booth: only the two)
+        targets, relay_it = app[HOOKS].route_chat(session, targets)
+        for s in targets:
             s.send(frame)
-        relay = app.get(CHAT_RELAY)
+        relay = app.get(CHAT_RELAY) if relay_it else None
         if relay is not None:  # the same instance's people on the other processes
             relay.said(session, msg.scope, text, server_time)
 

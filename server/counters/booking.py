@@ -15,8 +15,7 @@ import hmac
 import secrets
 from collections import deque
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime, timedelta, tzinfo
 
 from world.model import Hours
 
@@ -52,7 +51,7 @@ def slot_key(start: datetime) -> str:
     return start.strftime("%Y-%m-%dT%H:%M")
 
 
-def slots(hours: Hours, day: date, minutes: int, tz: ZoneInfo) -> list[datetime]:
+def slots(hours: Hours, day: date, minutes: int, tz: tzinfo | None) -> list[datetime]:
     """The slot starts of ``day``: every ``minutes`` from opening while a whole slot fits."""
     if day.weekday() not in hours.weekdays:
         return []
@@ -133,6 +132,11 @@ class Book:
         self.by_slot[k] = b
         self.by_hash[b.code_hash] = b
         return b, code
+
+    def add(self, b: Booking) -> None:
+        """A booking read back from the Store (made before a restart, or by another process)."""
+        self.by_slot.setdefault((b.counter, b.slot), b)
+        self.by_hash.setdefault(b.code_hash, b)
 
     def taken(self, counter: str, day: str) -> set[str]:
         return {s for (c, s) in self.by_slot if c == counter and s.startswith(day)}

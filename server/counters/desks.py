@@ -345,6 +345,16 @@ class Desks:
         self.record(t.counter, "dropped", 1)
         return t
 
+    def rebind(self, old: Hashable, new: Hashable) -> Ticket | None:
+        """The ticket of ``old`` is ``new``'s now (a resident back on a new connection)."""
+        t = self.tickets.pop(old, None)
+        if t is None:
+            return None
+        t.holder = new
+        self.tickets[new] = t
+        self.taken[new] = self.taken.pop(old, deque())
+        return t
+
     def forget(self, holder: Hashable) -> None:
         self.taken.pop(holder, None)
 
