@@ -44,6 +44,7 @@ from server.keys import (
     STORE,
     WORLD,
 )
+from server.kiosk.qr import qr_svg
 from server.protocol.codes import MsgType
 from server.session import address_key
 from server.store import StoreAway
@@ -158,8 +159,9 @@ def setup(app: web.Application) -> None:
         if given is not None and read_pass(config.staff_token, given, time.time()) is not None:
             session.role = "staff"
         if hello.resume:
-            service.prior[session] = hello.resume
+            service.prior[session] = (hello.resume, time.monotonic())
 
+    hooks.on_create(service.created)
     hooks.on_join(service.joined)
     hooks.on_resume(service.resend)
     hooks.on_leave(service.left)
@@ -210,8 +212,6 @@ def setup(app: web.Application) -> None:
         service.dirty = True
 
     def link(session: Session, args: dict[str, Any]) -> None:
-        from server.kiosk.qr import qr_svg
-
         c = service.consultation(session)
         proc, channel = _str_arg(args, "procedure"), _str_arg(args, "channel", 32)
         item = kiosks.catalog.items.get(proc) if kiosks is not None else None

@@ -19,6 +19,7 @@ from server.web_security import origin_allowed
 
 from . import pages, view
 from .booking import Attempts, slot_key, slots
+from .desks import Desks
 from .machine import Refused
 from .passes import PASS_SECONDS, make_pass
 from .webhook import HEADER, MAX_BODY, WebhookRefused, parse_body, verify
@@ -60,8 +61,6 @@ def routes(
     def public(d: Any = None) -> list[dict[str, Any]]:
         d = d or next(iter(service.desks.values()), None)
         if d is None:
-            from .desks import Desks
-
             d = Desks(service.world.counters)
         return view.counters_view(d, service.in_hours, service.name)
 

@@ -78,8 +78,9 @@ class CounterService:
         self.dirty = True
         #: resume token of a session that left → that session (its ticket waits for it)
         self.orphans: dict[str, Session] = {}
-        #: a hello's resume token, kept until the session is placed (``adopt``)
-        self.prior: dict[Session, str] = {}
+        #: a hello's resume token and when, kept until the session is placed (``adopt``); a
+        #: hello that resumed leaves its entry behind, forgotten by the sweep after a minute
+        self.prior: dict[Session, tuple[str, float]] = {}
         self._open_now: dict[str, bool] = {}
 
     # -- lookups --------------------------------------------------------------------------------
@@ -196,13 +197,15 @@ class CounterService:
     # -- the session's life ---------------------------------------------------------------------
 
     def joined(self, session: Session) -> None:
+        if session.instance is not None:
+            self.of(session.instance)
         self.adopt(session)
         self.dirty = True
 
     def adopt(self, session: Session) -> None:
         """A new session whose hello named the resume token of one that left with a ticket:
         the ticket is its again (same instance only: a queue belongs to its instance)."""
-        token = self.prior.pop(session, "")
+        token = self.prior.pop(session, ("", 0.0))[0]
         old = self.orphans.pop(token, None) if token else None
         if old is None or old.instance is None:
             return
@@ -236,6 +239,10 @@ class CounterService:
         d.forget(session)
         self.dirty = True
 
+    def created(self, inst: Instance) -> None:
+        self.of(inst)
+        self.dirty = True
+
     def disposed(self, inst: Instance) -> None:
         self.desks.pop(inst, None)
 
@@ -255,6 +262,9 @@ class CounterService:
             if changed:
                 self._told(changed)
                 self.dirty = True
+        for s, (_, since) in list(self.prior.items()):
+            if now - since > 60.0:
+                del self.prior[s]
         for token, s in list(self.orphans.items()):
             if not any(s in d.tickets for d in self.desks.values()):
                 del self.orphans[token]
