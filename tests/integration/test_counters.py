@@ -39,10 +39,11 @@ async def act(c: Client, action: str, **args: Any) -> None:
     await c.send(CounterAction(action=action, args=args))
 
 
-async def refused(c: Client, action: str, code: str, **args: Any) -> Error:
+async def refused(c: Client, action: str, expect: str, **args: Any) -> Error:
+    """Send ``action`` and take the ERROR it gets, whose code must be ``expect``."""
     await act(c, action, **args)
     err = await c.reply(Error)
-    assert err.code == code, err
+    assert err.code == expect, err
     assert err.reason
     return err
 
