@@ -1,7 +1,7 @@
 // The consultation booth, for both people in it: who one is with, the booth's screen (what the
 // staff member put up), the link they handed (a button and its QR code) and the reminder that
-// voice and chat here reach only the two of them. The staff member's tools are added under it by
-// the desk (DeskPanel.boothTools).
+// voice and chat here reach only the two of them. The staff member's tools are on the desk
+// (DeskPanel.boothTools).
 
 import { bi } from '../kiosk/bilingual.js';
 import { renderLink, renderScreen } from './Screen.js';
@@ -27,12 +27,11 @@ export class BoothPanel {
     this.link = document.createElement('div');
     this.link.className = 'counter-link-box';
     this.link.hidden = true;
-    this.tools = document.createElement('div');
-    this.tools.className = 'counter-tools';
     this.live = document.createElement('p');
     this.live.className = 'visually-hidden';
     this.live.setAttribute('aria-live', 'polite');
-    this.root.append(h, this.withEl, this.privateEl, this.screenTitle, this.screen, this.link, this.tools, this.live);
+    // the link first (what one may act on), then the screen
+    this.root.append(h, this.withEl, this.privateEl, this.link, this.screenTitle, this.screen, this.live);
     this.root.hidden = true;
     (document.querySelector('#panels') ?? document.body).prepend(this.root);
     this.booth = null;

@@ -61,8 +61,10 @@ export function renderScreen(app, box, screen) {
     for (const line of Array.isArray(lines) ? lines : [lines]) ul.append(bi('li', asText(line)));
     el.append(ul);
     // a slide's picture only from this server's assets
-    if (typeof slide.image_url === 'string' && /^\/assets\/[0-9a-f]{64}$/.test(slide.image_url)) {
-      el.append(Object.assign(document.createElement('img'), { src: slide.image_url, alt: title?.ja ?? '' }));
+    // a slide's picture is one of this server's assets (a sha256, as the briefing's SlideCanvas)
+    const image = String(slide.image ?? '').replace(/^\/assets\//, '');
+    if (/^[0-9a-f]{64}$/.test(image)) {
+      el.append(Object.assign(document.createElement('img'), { src: `/assets/${image}`, alt: slide.alt ?? title?.ja ?? '' }));
     }
     box.append(el);
     return title ?? S.kindSlide;

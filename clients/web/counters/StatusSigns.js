@@ -1,7 +1,7 @@
 // A status board on each counter in the 3D hall: open / closed / busy in a colour, the staff on
 // duty and the queue with its wait, Japanese first and English beside. One small canvas texture
-// per counter, redrawn only when what it says changes (a few times a minute at most), hung under
-// the counter's name board, above the head of the staff member behind the desk.
+// per counter, redrawn only when what it says changes (a few times a minute at most), on the
+// front of the desk.
 
 import { S, both, fmt, minutes } from './strings.js';
 
@@ -21,7 +21,7 @@ export class StatusSigns {
     this.boards = new Map(); // counter id -> {canvas, tex, mat, mesh, key}
     this.geometries = [];
     for (const c of app.world.counters) {
-      const width = Math.min(c.width ?? 3, 2.4);
+      const width = Math.min((c.width ?? 3) - 0.2, 2.4);
       const canvas = document.createElement('canvas');
       canvas.width = W;
       canvas.height = H;
@@ -33,10 +33,11 @@ export class StatusSigns {
       this.geometries.push(geo);
       const mesh = new THREE.Mesh(geo, mat);
       mesh.name = `status-${c.id}`;
-      // in the counter's frame (HallView.buildCounter: the desk at 0, the name board at 2.7 m)
+      // on the desk's front (HallView.buildCounter: a desk 1 m high and 0.7 m deep), facing the
+      // lobby: read as one walks up, never behind the name tags of the staff standing behind it
       const yaw = c.yaw ?? 0;
-      const y = app.world.heightAt(c.floor, c.x, c.z) + 2.0;
-      mesh.position.set(c.x + Math.sin(yaw) * -0.15, y, c.z + Math.cos(yaw) * -0.15);
+      const y = app.world.heightAt(c.floor, c.x, c.z) + 0.55;
+      mesh.position.set(c.x + Math.sin(yaw) * 0.36, y, c.z + Math.cos(yaw) * 0.36);
       mesh.rotation.y = yaw;
       this.group.add(mesh);
       const board = { canvas, tex, mat, mesh, key: '' };

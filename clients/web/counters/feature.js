@@ -16,7 +16,8 @@ import { TicketCard } from './TicketCard.js';
 const COUNTER = 14; // client -> server (docs/counters.md); protocol.js names it COUNTER
 const COUNTER_STATE = 48; // server -> client
 const OUR_ERRORS = /^(counter_|ticket_|code_|not_called|booth_|desk_|duty_|screen_|link_|call_|queue_)/;
-const BADGE_Y = 2.45;
+const BADGE_Y = 2.32; // just over the name tag (Avatar.js TAG_HEIGHT 2.05)
+const SELF_BADGE_Y = 2.86; // over one's own green marker
 
 /** Two short rising tones (Web Audio, no asset): "your turn". */
 function beep(ctx) {
@@ -210,10 +211,18 @@ export function install(app) {
   // ---- what others read: the text alternative ----
 
   function notes() {
+    const lang = app.lang === 'en' ? 'en' : 'ja';
     for (const c of app.world.counters) {
       const s = statusOf(c.id);
       const st = S.status[s?.status ?? 'closed'] ?? S.status.closed;
-      app.nearby?.setNote(c.id, { live: both(st), short: both(summary(s), ' / ') });
+      // said: the status in both languages; on the button: short, in the page's language
+      const parts = [st[lang]];
+      if (s && s.status !== 'closed') {
+        parts.push((s.waiting ? fmt(S.waiting, { n: s.waiting }) : S.waitNone)[lang]);
+        const m = s.waiting ? minutes(s.wait_s) : null;
+        if (m) parts.push(fmt(S.waitAbout, { m })[lang]);
+      }
+      app.nearby?.setNote(c.id, { live: both(st), short: parts.join(' · ') });
     }
   }
 
@@ -261,7 +270,7 @@ export function install(app) {
       if (!g) continue;
       const s = new THREE.Sprite(badgeMat);
       s.scale.set(0.62, 0.18, 1);
-      s.position.y = BADGE_Y;
+      s.position.y = id === app.avatarId ? SELF_BADGE_Y : BADGE_Y;
       s.renderOrder = 12;
       s.name = 'staff-badge';
       g.add(s);
@@ -377,6 +386,7 @@ export function install(app) {
       say(known ?? { ja: `${S.error.ja}: ${msg.reason}`, en: `${S.error.en}: ${msg.reason}` });
     }),
     app.on('welcome', () => { ended = null; }),
+    app.on('lang', () => notes()),
     app.on('NOTICE', (msg) => {
       if (msg.kind === 'counter_ticket') ended_(msg.data?.state ?? 'dropped');
     }),

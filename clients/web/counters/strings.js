@@ -43,7 +43,7 @@ export const S = {
   accept: { ja: '相談を始める', en: 'Start the consultation' },
   booth: { ja: '相談ブース', en: 'Consultation booth' },
   with: { ja: '相談相手', en: 'With' },
-  privateHint: { ja: 'このブースの音声とチャットは、お二人の間だけに届きます。ほかの人には聞こえません。', en: 'Voice and chat in this booth reach only the two of you; nobody else hears them.' },
+  privateHint: { ja: 'このブースの音声とチャットは、お二人の間だけに届きます。', en: 'Voice and chat here reach only the two of you.' },
   screen: { ja: 'ブースの画面', en: 'The booth screen' },
   screenEmpty: { ja: '（担当者が資料を映すとここに出ます）', en: '(What the staff member shows appears here)' },
   link: { ja: '担当者からのリンク', en: 'A link from the staff' },
