@@ -17,20 +17,32 @@ __all__ = ["counters_view", "ticket_view", "booth_view", "desk_view", "ended_vie
 def counters_view(
     desks: Desks, in_hours: Callable[[str], bool], name: Callable[[Hashable], str]
 ) -> list[dict[str, Any]]:
-    """Every counter's status, staff names, queue length and wait (everyone in the instance)."""
+    """Every counter's status, staff names and avatar ids, queue length and wait (everyone in the
+    instance). ``reason`` says why a counter is closed: ``hours`` (outside its service hours) or
+    ``no_staff`` (inside them, nobody on duty); null when it is not closed."""
     out = []
     for cid, d in desks.desks.items():
+        hours_now = in_hours(cid)
+        status = desks.status(cid, hours_now)
         out.append(
             {
                 "id": cid,
-                "status": desks.status(cid, in_hours(cid)),
+                "status": status,
+                "reason": None if status != "closed" else "hours" if not hours_now else "no_staff",
                 "staff": [name(s) for s in d.staff],
+                "staff_ids": [i for i in (_avatar_id(s) for s in d.staff) if i is not None],
                 "waiting": desks.waiting(cid),
                 "wait_s": desks.counter_wait(cid) if d.staff else None,
                 "hours": d.spec.hours.text(),
             }
         )
     return out
+
+
+def _avatar_id(staff: Hashable) -> int | None:
+    """The avatar id of a staff member's session (the id the page draws them under), if placed."""
+    i = getattr(staff, "avatar_id", None)
+    return i if isinstance(i, int) and i >= 0 else None
 
 
 def ticket_view(desks: Desks, t: Ticket, now: float) -> dict[str, Any]:

@@ -35,10 +35,14 @@ def _desks() -> Desks:
 def test_views_as_the_contract_says() -> None:
     d = _desks()
     assert counters_view(d, lambda c: True, str) == [
-        {"id": "a", "status": "closed", "staff": [], "waiting": 0, "wait_s": None,
-         "hours": "08:30-17:00"}
+        {"id": "a", "status": "closed", "reason": "no_staff", "staff": [], "staff_ids": [],
+         "waiting": 0, "wait_s": None, "hours": "08:30-17:00"}
     ]  # fmt: skip
+    assert counters_view(d, lambda c: False, str)[0]["reason"] == "hours"
     d.on_duty("s", "職員", "a", 0.0)
+    staffed = counters_view(d, lambda c: True, str)[0]
+    assert staffed["status"] == "open" and staffed["reason"] is None and staffed["staff"] == ["s"]
+    assert staffed["staff_ids"] == []  # a staff member with no avatar placed has no id to show
     t = d.take("r", "住民", "a", 0.0, True)
     assert ticket_view(d, t, 0.0) == {
         "counter": "a", "number": 1, "state": "waiting", "position": 1, "ahead": 0, "wait_s": 480
