@@ -241,7 +241,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     admitted = conns.admit(address, ws, session)
     try:
         await ws.prepare(request)
-        session.attach(ws, request.transport)
+        session.attach(ws, request.transport, address)
         if not admitted:
             log.info(
                 "refused: too many connections from one address", extra={"limit": conns.per_address}
@@ -330,7 +330,7 @@ async def _handshake(
         await app[OUTBOX].committed(session.commit_before_welcome)
     joined = app[HALL].join(session, into=into)
     if joined is not session:
-        joined.attach(ws, request.transport)
+        joined.attach(ws, request.transport, address_key(request.remote))
     config = app[CONFIG]
     world = app[WORLD]
     joined.send(
