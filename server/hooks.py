@@ -39,10 +39,12 @@ SessionHook = Callable[["Session"], None]
 InstanceHook = Callable[["Instance"], None]
 HelloHook = Callable[["Session", "Hello"], None]
 #: ``fn(sender, targets) -> (targets, relay) | None``: a chat line from ``sender`` is about to go
-#: to ``targets`` (this process's sessions of its instance the scope reaches). None leaves it as
-#: it is; a pair sends it to those sessions instead, and ``relay`` False keeps it from the other
-#: processes of a cluster (a private line). Each hook sees what the one before it chose.
-ChatHook = Callable[["Session", list["Session"]], "tuple[list[Session], bool] | None"]
+#: to ``targets`` (this process's sessions of its instance the scope reaches). ``sender`` is None
+#: for a line said on another process of a cluster (the relay delivers it through the same
+#: hooks). None leaves it as it is; a pair sends it to those sessions instead, and ``relay``
+#: False keeps it from the other processes (a private line). Each hook sees what the one before
+#: it chose.
+ChatHook = Callable[["Session | None", list["Session"]], "tuple[list[Session], bool] | None"]
 
 
 class Hooks:
@@ -101,9 +103,12 @@ class Hooks:
         for fn in self.hello:
             fn(session, hello)
 
-    def route_chat(self, sender: Session, targets: list[Session]) -> tuple[list[Session], bool]:
-        """Who a chat line goes to after every chat hook, and whether it may be relayed; a
-        failing hook is logged and leaves the line as the hooks before it chose."""
+    def route_chat(
+        self, sender: Session | None, targets: list[Session]
+    ) -> tuple[list[Session], bool]:
+        """Who a chat line goes to after every chat hook, and whether it may be relayed
+        (``sender`` None: a line relayed from another process); a failing hook is logged and
+        leaves the line as the hooks before it chose."""
         relay = True
         for fn in self.chat:
             try:
