@@ -11,8 +11,11 @@
 - staff are known at hello: ``opts.staff`` = the staff token (the voice feature's hello hook sets
   ``session.role``), or ``opts.staff_pass`` from ``GET /staff/counters/pass`` (a signed-in staff
   page; the session cookie is not sent to ``/ws``);
-- while two people consult, their chat goes only to each other and the lobby's does not reach
-  them (the chat hook); voice is private already (booths are isolated zones);
+- while two people consult, their chat goes only to each other (never relayed to the other
+  processes) and the lobby's, here or relayed from another process, does not reach them (the
+  chat hook); voice is private already (booths are isolated zones);
+- a reservation's states are written to the Store as they are reached and read back at start
+  with the bookings, so a code used stays used across a restart;
 - the kiosk's links carry an opaque ``emachi_ref``; ``POST /api/procedures/completed`` (HMAC)
   moves one to completed, once; reservations, the staff pages and the CSV (``server.counters.http``).
 """
@@ -46,11 +49,10 @@ from server.keys import (
 )
 from server.kiosk.qr import qr_svg
 from server.protocol.codes import MsgType
-from server.session import address_key
 from server.store import StoreAway
 from server.tasks import stop_task
 
-from .booking import Book, Booking
+from .booking import Book
 from .http import BOOK_DAYS, routes
 from .machine import Refused
 from .passes import read_pass
@@ -70,6 +72,9 @@ FLUSH_SECONDS = 0.25
 STAFF_ACTIONS = frozenset({"duty", "off_duty", "call", "screen", "link", "end"})
 RESIDENT_ACTIONS = frozenset({"ticket", "leave", "accept", "enter"})
 SCREENS = ("kiosk", "slide", "checklist")
+#: at start, the bookings streams of this many days back are dropped (a process stopped that
+#: long leaves none behind; one running drops each day's once the day is over)
+KEEP_DAYS_BACK = 31
 
 
 def _secret(config: Any) -> bytes:
@@ -85,12 +90,6 @@ def _str_arg(args: dict[str, Any], key: str, hi: int = 64) -> str:
     if not isinstance(v, str) or not 1 <= len(v) <= hi:
         raise Refused("bad_args", f"expected args.{key}: a string of 1-{hi} characters")
     return v
-
-
-def _address(session: Session) -> str:
-    t = getattr(session, "_transport", None)
-    peer = t.get_extra_info("peername") if t is not None else None
-    return address_key(peer[0] if isinstance(peer, tuple) and peer else None)
 
 
 class _Refusals:
@@ -137,7 +136,12 @@ def setup(app: web.Application) -> None:
     records = CounterRecords(app[OUTBOX], app[STORE], clock)
     key = hmac.new(config.staff_token.encode(), b"emachi booking codes v1", hashlib.sha256).digest()
     service = CounterService(
-        world, clock, always_open=config.counters_always_open, book=Book(key), record=records.stat
+        world,
+        clock,
+        always_open=config.counters_always_open,
+        book=Book(key),
+        record=records.stat,
+        booked=lambda b: records.booking_state(b.counter, b.slot, b.state),
     )
     app[COUNTERS] = service
     app[METRICS].registry.register(_Refusals(service))
@@ -169,13 +173,14 @@ def setup(app: web.Application) -> None:
 
     @hooks.on_chat
     def private_booths(
-        sender: Session, targets: list[Session]
+        sender: Session | None, targets: list[Session]
     ) -> tuple[list[Session], bool] | None:
-        inst = sender.instance
+        # a line relayed from another process (no sender here) is the lobby's: not for a booth
+        inst = sender.instance if sender is not None else (targets[0].instance if targets else None)
         d = service.desks.get(inst) if inst is not None else None
         if d is None or not d.consults:
             return None
-        c = d.consults.get(sender)
+        c = d.consults.get(sender) if sender is not None else None
         if c is not None:  # a line said in the booth: the two only, never relayed
             return [s for s in targets if s is c.staff or s is c.resident], False
         kept = [s for s in targets if s not in d.consults]
@@ -197,7 +202,7 @@ def setup(app: web.Application) -> None:
             briefings = app.get(BRIEFINGS)
             b = briefings.get(bid) if briefings is not None and bid else None
             segs = b.doc.get("segments", []) if b is not None else []
-            if not idx.isdigit() or not 0 <= int(idx) < len(segs):
+            if not (idx.isascii() and idx.isdigit()) or not 0 <= int(idx) < len(segs):
                 raise Refused("screen_unknown", "expected args.ref: 'briefing-id/slide index'")
             c.screen = {"kind": "slide", "ref": ref, "slide": segs[int(idx)].get("slide")}
         else:
@@ -238,7 +243,7 @@ def setup(app: web.Application) -> None:
         elif action == "accept":
             service.accept(session)
         elif action == "enter":
-            service.enter(session, _str_arg(args, "code", 32), _address(session))
+            service.enter(session, _str_arg(args, "code", 32), session.address)
         elif action == "duty":
             counter = _str_arg(args, "counter")
             if counter not in service.specs:
@@ -268,15 +273,27 @@ def setup(app: web.Application) -> None:
     app[DISPATCH].register(MsgType.COUNTER, on_counter)
     routes(app, service, records, _secret(config))
 
+    def new_day(day: str) -> str:
+        """Past midnight: yesterday's bookings are forgotten here and in the Store."""
+        today = service.clock().date().isoformat()
+        if today != day:
+            service.book.expire(today)
+            if day < today:
+                records.drop_bookings(day)
+            service.dirty = True
+        return today
+
     async def flusher(app: web.Application) -> AsyncIterator[None]:
         async def loop() -> None:
             n = 0
+            day = service.clock().date().isoformat()
             while True:
                 await asyncio.sleep(FLUSH_SECONDS)
                 try:
                     n += 1
                     if n % 4 == 0:
                         service.sweep()
+                        day = new_day(day)
                     service.flush()
                 except Exception:
                     log.exception("counters flush failed")
@@ -288,22 +305,17 @@ def setup(app: web.Application) -> None:
     app.cleanup_ctx.append(flusher)
 
     async def bookings_back(app: web.Application) -> AsyncIterator[None]:
-        """At start: the bookings of today and the days ahead back from the Store, and the
-        streams of the last week's days dropped (a booking is kept until its day is over)."""
-        today = clock().date()
-        tzinfo = clock().tzinfo
-        for n in range(1, 8):
+        """At start: the bookings of today and the days ahead back from the Store, each in the
+        state it reached (a code used before a restart stays used), and the streams of the
+        days gone by dropped (a booking is kept until its day is over)."""
+        now = service.clock()  # the service's: a test may have set its own
+        today = now.date()
+        for n in range(1, KEEP_DAYS_BACK + 1):
             records.drop_bookings((today - timedelta(days=n)).isoformat())
         try:
             for n in range(BOOK_DAYS + 1):
                 for rec in await records.bookings((today + timedelta(days=n)).isoformat()):
-                    try:
-                        start = datetime.strptime(str(rec["s"]), "%Y-%m-%dT%H:%M")
-                        service.book.add(
-                            Booking(str(rec["c"]), str(rec["s"]), start.replace(tzinfo=tzinfo),
-                                    int(rec["m"]), str(rec["n"]), str(rec["h"]))  # type: ignore[call-overload]
-                        )  # fmt: skip
-                    except (KeyError, TypeError, ValueError):
+                    if not service.book.restore(rec, now.tzinfo):
                         log.warning("a booking record that does not read was skipped")
         except (StoreAway, TimeoutError):
             log.warning("bookings not read back: the records store did not answer")

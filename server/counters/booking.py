@@ -35,6 +35,8 @@ __all__ = [
 ]
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford: no I, L, O, U
+#: the states a reservation can be in (the ticket states of ``server.counters.machine``)
+STATES = frozenset({"booked", "in_booth", "done", "no_show"})
 CODE_LEN = 10
 NAME_MAX = 24
 
@@ -137,6 +139,28 @@ class Book:
         """A booking read back from the Store (made before a restart, or by another process)."""
         self.by_slot.setdefault((b.counter, b.slot), b)
         self.by_hash.setdefault(b.code_hash, b)
+
+    def restore(self, rec: dict[str, object], tz: tzinfo | None) -> bool:
+        """One record of a day's bookings stream, as :mod:`server.counters.records` writes them:
+        a booking (``c, s, m, n, h``) or, after it, a state its reservation reached (``c, s,
+        st``). False for a record that does not read (skipped)."""
+        try:
+            counter, slot = str(rec["c"]), str(rec["s"])
+            if "st" in rec:
+                state = str(rec["st"])
+                b = self.by_slot.get((counter, slot))
+                if b is None or state not in STATES:
+                    return False
+                b.state = state
+                return True
+            start = datetime.strptime(slot, "%Y-%m-%dT%H:%M").replace(tzinfo=tz)
+            minutes = rec["m"]
+            if type(minutes) is not int:
+                return False
+            self.add(Booking(counter, slot, start, minutes, str(rec["n"]), str(rec["h"])))
+            return True
+        except (KeyError, ValueError):
+            return False
 
     def taken(self, counter: str, day: str) -> set[str]:
         return {s for (c, s) in self.by_slot if c == counter and s.startswith(day)}

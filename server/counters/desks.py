@@ -93,9 +93,16 @@ class Desk:
 class Desks:
     """Every counter's state and the one ticket and one consultation each holder may have."""
 
-    def __init__(self, counters: Iterable[Counter], record: Record | None = None) -> None:
+    def __init__(
+        self,
+        counters: Iterable[Counter],
+        record: Record | None = None,
+        booked: Callable[[Booking], None] | None = None,
+    ) -> None:
         self.desks = {c.id: Desk(c) for c in counters}
         self.record: Record = record or (lambda counter, what, n: None)
+        #: told of every state a reservation reaches here (the shell keeps it in the Store)
+        self.booked: Callable[[Booking], None] = booked or (lambda b: None)
         self.tickets: dict[Hashable, Ticket] = {}  # a resident's live ticket
         self.consults: dict[Hashable, Consultation] = {}  # by resident and by staff
         self.duty: dict[Hashable, str] = {}  # staff → counter
@@ -229,6 +236,7 @@ class Desks:
         if zone is None:
             raise Refused("no_booth", "every consultation booth is taken: try again shortly")
         t.to(Event.ENTER)
+        self.booked(booking)
         self.record(t.counter, "tickets", 1)
         return self._begin(t, staff, zone, now)
 
@@ -396,6 +404,8 @@ class Desks:
     def _finish(self, c: Consultation, event: Event, now: float) -> Consultation:
         c.ticket.to(event)
         assert c.ticket.state in FINAL
+        if c.ticket.booking is not None:
+            self.booked(c.ticket.booking)
         self.consults.pop(c.staff, None)
         self.consults.pop(c.resident, None)
         if self.tickets.get(c.resident) is c.ticket:

@@ -111,7 +111,7 @@ def routes(
         raw = await request.content.read(MAX_BODY_BOOK + 1)
         try:
             body = json.loads(raw) if len(raw) <= MAX_BODY_BOOK else None
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
             body = None
         if (
             not isinstance(body, dict)

@@ -30,7 +30,7 @@ def read_pass(token: str, value: object, now: float) -> str | None:
     if not isinstance(value, str) or not token or len(value) > 256:
         return None
     parts = value.split("~")
-    if len(parts) != 3 or not parts[1].isdigit():
+    if len(parts) != 3 or not (parts[1].isascii() and parts[1].isdigit()):
         return None
     body = f"{parts[0]}~{parts[1]}"
     mac = hmac.new(_key(token), body.encode(), hashlib.sha256).hexdigest()

@@ -4,7 +4,8 @@ No personal data: per counter and hour the counts of tickets, served, no-shows, 
 and the summed wait and service seconds (``counter-stats``: key ``(hour, counter, field)``); per
 day and procedure the completions the webhook reported (``counter-funnel``); each ref the kiosk
 issued (``counter-refs``: procedure, channel, hour, done), expiring after 30 days; each booking
-(``counter-bookings/DAY``: slot, display name, code hash), its stream dropped after its day.
+(``counter-bookings/DAY``: slot, display name, code hash, then each state its reservation
+reached), its stream dropped after its day.
 Views and opens come from the kiosk counts (``server.kiosk.counts``) already kept.
 """
 
@@ -30,6 +31,7 @@ REFS = "counter-refs"
 BOOKINGS = "counter-bookings"
 FIELDS = ("tickets", "served", "no_shows", "left", "dropped", "wait_s", "service_s")
 READ_TIMEOUT = 1.0
+PAGE = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +83,15 @@ class CounterRecords:
     def booking(self, day: str, slot_id: str, data: dict[str, object]) -> None:
         self._take(lambda: self.outbox.append(f"{BOOKINGS}/{day}", slot_id, data))
 
+    def booking_state(self, counter: str, slot: str, state: str) -> None:
+        """A reservation reached ``state`` (in_booth, done, no_show): appended to its day's
+        stream after the booking, so the read back at start ends where it was (a code used stays
+        used). One record per state, so writing it twice is harmless."""
+        data = {"c": counter, "s": slot, "st": state}
+        self._take(
+            lambda: self.outbox.append(f"{BOOKINGS}/{slot[:10]}", f"{counter}/{slot}/{state}", data)
+        )
+
     def drop_bookings(self, day: str) -> None:
         self._take(lambda: self.outbox.drop_stream(f"{BOOKINGS}/{day}"))
 
@@ -98,9 +109,21 @@ class CounterRecords:
         return RefInfo.from_record(rec)
 
     async def bookings(self, day: str) -> list[dict[str, object]]:
+        """The records of a day's bookings stream in the order written: each booking, then the
+        states its reservation reached (``{"c", "s", "st"}``).
+
+        Raises:
+            TimeoutError: the Store did not answer in time. StoreAway.
+        """
+        out: list[dict[str, object]] = []
+        after = 0
         async with asyncio.timeout(READ_TIMEOUT):
-            recs = await self.store.records(f"{BOOKINGS}/{day}")
-        return [r.data for r in recs if isinstance(r.data, dict)]
+            while True:
+                recs = await self.store.records(f"{BOOKINGS}/{day}", after, PAGE)
+                out.extend(r.data for r in recs if isinstance(r.data, dict))
+                if len(recs) < PAGE:
+                    return out
+                after = recs[-1].seq
 
     async def stats(self, since_hour: str) -> list[StatRow]:
         """Every committed count from ``since_hour`` on.

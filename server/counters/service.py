@@ -13,8 +13,6 @@ its ``COUNTER_STATE`` when it differs from what it was sent last.
 
 from __future__ import annotations
 
-import logging
-import math
 import time
 from collections import Counter as Tally
 from collections.abc import Callable
@@ -25,8 +23,8 @@ from server.protocol.messages import Notice
 from server.session import SessionState
 from world.model import Counter, World
 
-from . import view
-from .booking import Attempts, Book, is_open
+from . import seats, view
+from .booking import Attempts, Book, Booking, is_open
 from .desks import Consultation, Desks, Ticket
 from .machine import FINAL, Refused
 from .refs import Refs
@@ -37,8 +35,6 @@ if TYPE_CHECKING:
     from server.session import Session
 
 __all__ = ["CounterService", "REFUSALS_COUNTED"]
-
-log = logging.getLogger("emachi.counters")
 
 #: refusals counted at /metrics as ``emachi_counters_refused_total{reason}`` (the issue's list
 #: and the others a peer can cause; every refusal is counted under its code)
@@ -53,6 +49,8 @@ class CounterService:
         clock: the wall time in the city's zone (tests pass their own).
         always_open: ignore the service hours (a test server).
         record: ``fn(counter, field, amount)`` for what the city learns (the Store, by hour).
+        booked: ``fn(booking)`` when a reservation reaches a new state (kept in the Store, so a
+            code used stays used across a restart).
     """
 
     def __init__(
@@ -63,12 +61,14 @@ class CounterService:
         always_open: bool = False,
         book: Book,
         record: Callable[[str, str, float], None] | None = None,
+        booked: Callable[[Booking], None] | None = None,
     ) -> None:
         self.world = world
         self.clock = clock
         self.always_open = always_open
         self.book = book
         self.record = record or (lambda c, f, n: None)
+        self.booked = booked or (lambda b: None)
         self.specs: dict[str, Counter] = {c.id: c for c in world.counters}
         self.desks: dict[Instance, Desks] = {}
         self.refs = Refs()
@@ -93,7 +93,7 @@ class CounterService:
     def of(self, inst: Instance) -> Desks:
         d = self.desks.get(inst)
         if d is None:
-            d = self.desks[inst] = Desks(self.world.counters, self.record)
+            d = self.desks[inst] = Desks(self.world.counters, self.record, self.booked)
         return d
 
     def desks_of(self, session: Session) -> Desks:
@@ -156,7 +156,7 @@ class CounterService:
         d = self.desks_of(session)
         d.on_duty(session, session.name, counter, time.monotonic())
         spec = self.specs[counter]
-        self._place(session, spec, behind=True)
+        seats.place(session, spec, behind=True)
         self.dirty = True
 
     def off_duty(self, session: Session) -> None:
@@ -276,6 +276,7 @@ class CounterService:
         for b in self.book.by_slot.values():
             if b.state == "booked" and b.over(wall):
                 b.state = "no_show"
+                self.booked(b)
                 self.record(b.counter, "no_shows", 1)
                 self.dirty = True
 
@@ -330,46 +331,16 @@ class CounterService:
     # -- avatars --------------------------------------------------------------------------------
 
     def _seat(self, c: Consultation) -> None:
-        """Resident and staff face each other in the booth's zone."""
-        zone = self.world.zone(c.zone)
-        if zone is None:
-            return
-        xs = [p[0] for p in zone.polygon]
-        zs = [p[1] for p in zone.polygon]
-        cx, cz = sum(xs) / len(xs), sum(zs) / len(zs)
-        spots = ((c.resident, cx - 1.0, math.pi / 2), (c.staff, cx + 1.0, -math.pi / 2))
-        for who, x, yaw in spots:
-            if not zone.contains(x, cz):
-                x = cx
-            self._move(who, zone.floor, x, cz, yaw)
+        seats.seat(self.world, c.zone, c.resident, c.staff)
 
     def _unseat(self, c: Consultation) -> None:
-        """The resident back before the counter, the staff member behind it."""
+        """The resident back before the counter, the staff member (still on duty) behind it."""
         spec = self.specs[c.counter]
-        self._place(c.resident, spec, behind=False)
+        seats.place(c.resident, spec, behind=False)
         if self.of_staff(c.staff) is not None:
-            self._place(c.staff, spec, behind=True)
+            seats.place(c.staff, spec, behind=True)
 
     def of_staff(self, staff: object) -> str | None:
         inst = getattr(staff, "instance", None)
         d = self.desks.get(inst) if inst is not None else None
         return d.duty.get(staff) if d is not None else None
-
-    def _place(self, who: object, spec: Counter, *, behind: bool) -> None:
-        # a counter faces along its yaw: staff stand 0.8 m behind it, residents 2.5 m before it
-        dist = -0.8 if behind else 2.5
-        x = spec.x + math.sin(spec.yaw) * dist
-        z = spec.z + math.cos(spec.yaw) * dist
-        yaw = spec.yaw if behind else spec.yaw + math.pi
-        self._move(who, spec.floor, x, z, yaw)
-
-    @staticmethod
-    def _move(who: object, floor: int, x: float, z: float, yaw: float) -> None:
-        inst = getattr(who, "instance", None)
-        slot = getattr(who, "avatar_id", -1)
-        if inst is None or slot < 0 or getattr(who, "state", None) is SessionState.CLOSED:
-            return
-        try:
-            inst.move_avatar(slot, floor, x, z, yaw)
-        except ValueError:
-            log.warning("counter placement failed", extra={"floor": floor})

@@ -50,7 +50,7 @@ def verify(secret: bytes, header: str | None, body: bytes, now: float) -> None:
         raise WebhookRefused(401, "unsigned", f"the {HEADER} header is missing")
     parts = dict(p.strip().partition("=")[::2] for p in header.split(","))
     t_s, given = parts.get("t", ""), parts.get("v1", "")
-    if not t_s.isdigit() or len(t_s) > 12 or not given:
+    if not (t_s.isascii() and t_s.isdigit()) or len(t_s) > 12 or not given:
         raise WebhookRefused(401, "unsigned", f"expected {HEADER}: t=UNIX,v1=HEX")
     t = int(t_s)
     if abs(now - t) > WINDOW:
@@ -71,7 +71,7 @@ def parse_body(body: bytes) -> tuple[str, float]:
         raise WebhookRefused(413, "bad_body", f"a body of at most {MAX_BODY} bytes")
     try:
         data: Any = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, RecursionError):  # UnicodeDecodeError is a ValueError
         data = None
     if not isinstance(data, dict):
         data = {}

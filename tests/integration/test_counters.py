@@ -6,12 +6,17 @@ client's snapshots carry on."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import aiohttp
+import msgpack
+from aiohttp import web
 
+from server.cluster.bus import LocalBus
+from server.cluster.chat import ChatRelay, channel_of
 from server.counters.wire import CounterAction, CounterState
-from server.keys import COUNTERS, HALL
+from server.keys import BUS, BUS_OUTBOX, CHAT_RELAY, CONFIG, COUNTERS, HALL, HOOKS
 from server.protocol.messages import Chat, ChatMsg, Error, Notice
 from tests.integration.client import Client
 from tests.integration.conftest import STAFF_TOKEN, RunningServer, StartServer
@@ -133,6 +138,14 @@ async def test_order_call_booth_and_nothing_leaks(start_server: StartServer) -> 
         assert "emachi_ref=" in link["url"] and link["qr_svg"].startswith("<svg")
         await refused(staff, "link", "link_unknown", procedure="juminhyo", channel="fax")
         await refused(r1, "screen", "not_staff", kind="kiosk", ref="kiosk-juminhyo")
+        for bad in ({"kind": "slide", "ref": "briefing/\u00b2"}, {"kind": "film", "ref": "x"},
+                    {"kind": "checklist", "query": ["moved"]},
+                    {"kind": "checklist", "query": {"moved_from": {"a": 1}}},
+                    {"kind": "kiosk", "ref": ["kiosk-juminhyo"]}):  # fmt: skip
+            await staff.send(CounterAction(action="screen", args=bad))
+            err = await staff.reply(Error)
+            assert err.code in ("screen_unknown", "bad_args", "helper_query") and err.reason, bad
+        assert staff.close_code is None
 
         await act(staff, "end")
         over = await r1.reply(Notice)
@@ -196,6 +209,12 @@ async def test_bad_inputs_are_refused_and_counted_while_others_carry_on(
         for _ in range(5):  # guessing a reservation code
             await refused(r, "enter", "code_unknown", code="AAAAA-AAAAA")
         await refused(r, "enter", "code_rate", code="BBBBB-BBBBB")
+        # the limit is the address's (as the per-address connection limit counts it), not the
+        # connection's: another page from the same address is refused too
+        mine = srv.app[HALL].instances[0].sessions[r.avatar_id]
+        assert mine.address == "127.0.0.1"
+        async with Client(srv.ws, "同じ家の人") as same:
+            await refused(same, "enter", "code_rate", code="CCCCC-CCCCC")
         await watcher.until(lambda: watcher.snapshots > seen + 20)  # the others carry on
         assert watcher.close_code is None and r.close_code is None
         async with aiohttp.ClientSession() as http, http.get(f"{srv.http}/metrics") as resp:
@@ -204,7 +223,7 @@ async def test_bad_inputs_are_refused_and_counted_while_others_carry_on(
             ("ticket_rate", 1),
             ("not_called", 1),
             ("code_unknown", 5),
-            ("code_rate", 1),
+            ("code_rate", 2),
             ("not_staff", 1),
         ):
             assert f'emachi_counters_refused_total{{reason="{reason}"}} {n:.1f}' in text, reason
@@ -227,3 +246,54 @@ async def test_the_staff_pass_makes_a_signed_in_page_staff(start_server: StartSe
         await act(staff, "duty", counter=SHIMIN)
         await staff.until(lambda: (state(staff).get("desk") or {}).get("counter") == SHIMIN)
         await refused(fake, "duty", "not_staff", counter=SHIMIN)
+
+
+async def test_a_booth_and_the_other_processes_do_not_hear_each_other(
+    start_server: StartServer,
+) -> None:
+    """The chat relay of a cluster, on the in-process bus: a line said in a booth is not sent to
+    the other processes (the lobby's is), and a line from another process reaches the lobby
+    here but not the two in the booth."""
+
+    def relayed(app: web.Application) -> None:  # what a clustered process mounts
+        relay = ChatRelay(app[BUS], app[BUS_OUTBOX], app[CONFIG].aoi_radius, app[HOOKS].route_chat)
+        app[HOOKS].on_create(relay.on_create)
+        app[HOOKS].on_dispose(relay.on_dispose)
+        for inst in app[HALL].instances:
+            relay.on_create(inst)
+        app[CHAT_RELAY] = relay
+
+    srv = await start_server(counters_always_open=True, configure=relayed)
+    bus = srv.app[BUS]
+    assert isinstance(bus, LocalBus)
+    other = LocalBus(hub=bus.hub)  # another process of the same city
+    heard: list[str] = []
+    async with (
+        Client(srv.ws, "職員A", staff=STAFF_TOKEN) as staff,
+        Client(srv.ws, "相談者") as r,
+        Client(srv.ws, "ロビーの人") as lobby,
+    ):
+        channel = channel_of(srv.app[HALL].instances[0].id)
+        other.subscribe(channel, lambda data: heard.append(msgpack.unpackb(data)[2]))
+        await act(staff, "duty", counter=SHIMIN)
+        await r.until(lambda: counter(r).get("status") == "open")
+        await act(r, "ticket", counter=SHIMIN)
+        await r.until(lambda: ticket(r) is not None)
+        await act(staff, "call")
+        await r.until(lambda: (ticket(r) or {}).get("state") == "called")
+        await act(r, "accept")
+        await r.until(lambda: state(r).get("booth") is not None)
+
+        await r.send(Chat(scope=0, text="ここだけの話"))
+        await staff.until(lambda: [m.text for m in staff.messages(ChatMsg)] == ["ここだけの話"])
+        await lobby.send(Chat(scope=0, text="ロビーから"))
+        await until(lambda: "ロビーから" in heard)
+        assert heard == ["ロビーから"], "the booth's line stayed on this process"
+
+        line = ["遠くの人", 0, "別の階から", time.time() * 1000.0, 0, 0.0, 0.0]
+        await other.publish(channel, msgpack.packb(line, use_bin_type=True))
+        await lobby.until(lambda: "別の階から" in [m.text for m in lobby.messages(ChatMsg)])
+        for c in (r, staff):
+            await c.sync()
+        assert [m.text for m in r.messages(ChatMsg)] == ["ここだけの話"]
+        assert [m.text for m in staff.messages(ChatMsg)] == ["ここだけの話"]

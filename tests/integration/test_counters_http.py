@@ -134,3 +134,49 @@ async def test_a_reservation_is_entered_with_its_code_during_its_slot(
         await r.until(lambda: state(r).get("booth") is None)
         err = await refused(r, "enter", "code_used", code=code)
         assert isinstance(err, Error)
+
+
+def _at_ten(app: web.Application) -> None:
+    """Monday 2 June 2025, 10:05 in Machida (the slot 09:50 is on, 10:10 is ahead)."""
+    tz = app[COUNTERS].clock().tzinfo
+    app[COUNTERS].clock = lambda: datetime(2025, 6, 2, 10, 5, tzinfo=tz)
+
+
+async def test_a_code_used_before_a_restart_stays_used(start_server: StartServer) -> None:
+    """A reservation entered and ended, the server stopped and started on the same data dir:
+    the same code is refused (it was already used), the staff desk shows it done, and another
+    reservation made before the restart still lets its resident in."""
+    srv = await start_server(configure=_at_ten)
+    base = f"{srv.http}/api/counters/{SHIMIN}/reservations"
+    async with aiohttp.ClientSession() as http:
+        codes = []
+        for slot, name in (("2025-06-02T09:50", "山田"), ("2025-06-02T10:10", "田中")):
+            async with http.post(base, json={"slot": slot, "name": name}) as resp:
+                assert resp.status == 201
+                codes.append((await resp.json())["code"])
+    used, kept = codes
+    async with Client(srv.ws, "職員", staff=STAFF_TOKEN) as staff, Client(srv.ws, "山田") as r:
+        await act(staff, "duty", counter=SHIMIN)
+        await staff.until(lambda: (state(staff).get("desk") or {}).get("counter") == SHIMIN)
+        await act(r, "enter", code=used)
+        await r.until(lambda: state(r).get("booth") is not None)
+        await act(staff, "end")
+        await r.until(lambda: state(r).get("booth") is None)
+    await srv.stop()
+
+    again = await start_server(configure=_at_ten)  # the same data dir
+    async with (
+        Client(again.ws, "職員", staff=STAFF_TOKEN) as staff,
+        Client(again.ws, "山田") as r,
+        Client(again.ws, "田中") as t,
+    ):
+        await act(staff, "duty", counter=SHIMIN)
+        await staff.until(lambda: len((state(staff).get("desk") or {}).get("bookings", [])) == 2)
+        assert state(staff)["desk"]["bookings"] == [
+            {"slot": "2025-06-02T09:50", "name": "山田", "state": "done"},
+            {"slot": "2025-06-02T10:10", "name": "田中", "state": "booked"},
+        ]
+        err = await refused(r, "enter", "code_used", code=used)
+        assert "done" in err.reason
+        await act(t, "enter", code=kept)  # 5 minutes before its slot: in
+        await t.until(lambda: state(t).get("booth") is not None)

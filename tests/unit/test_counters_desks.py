@@ -197,3 +197,32 @@ def test_codes_are_stored_hashed_and_wrong_codes_are_limited() -> None:
         att.wrong("1.2.3.4", float(i))
     assert att.blocked("1.2.3.4", 3.0) and not att.blocked("5.6.7.8", 3.0)
     assert not att.blocked("1.2.3.4", 100.0)
+
+
+def test_each_state_a_reservation_reaches_is_told_and_read_back() -> None:
+    told: list[str] = []
+    d = Desks([counter("a", ("zone-booth-1",))], booked=lambda b: told.append(b.state))
+    start = datetime(2025, 6, 2, 10, 0, tzinfo=TZ)
+    book = Book(b"k")
+    b, code = book.book("a", start, 20, "山田", start - timedelta(days=1))
+    d.on_duty("s", "職員", "a", 0.0)
+    d.enter("r", "山田", b, 0.0)
+    d.end("s", 60.0)
+    assert told == ["in_booth", "done"]
+    # what the Store gives back after a restart: the booking, then the states it reached
+    again = Book(b"k")
+    stream: list[dict[str, object]] = [
+        {"c": "a", "s": b.slot, "m": 20, "n": "山田", "h": b.code_hash},
+        {"c": "a", "s": b.slot, "st": "in_booth"},
+        {"c": "a", "s": b.slot, "st": "done"},
+    ]
+    assert all(again.restore(rec, TZ) for rec in stream)
+    back = again.find(code)
+    assert back is not None and back.state == "done" and back.start == start
+    refused("code_used", Desks([counter("a", ("zone-booth-1",))]).enter, "r", "x", back, 0.0)
+    # records that do not read are skipped, never raised
+    for junk in ({}, {"c": "a"}, {"c": "a", "s": "tomorrow", "m": 20, "n": "x", "h": "y"},
+                 {"c": "a", "s": b.slot, "m": "20", "n": "x", "h": "y"},
+                 {"c": "a", "s": "2025-06-02T11:00", "st": "done"},
+                 {"c": "a", "s": b.slot, "st": "flying"}):  # fmt: skip
+        assert not again.restore(junk, TZ), junk

@@ -29,6 +29,7 @@ VERIFY = [
     ("v1=abc", BODY, NOW, "unsigned"),
     ("t=soon,v1=abc", BODY, NOW, "unsigned"),
     (f"t={NOW}", BODY, NOW, "unsigned"),
+    ("t=\u00b2,v1=abc", BODY, NOW, "unsigned"),  # a digit to str.isdigit, not to int()
 ]
 
 
@@ -60,6 +61,7 @@ BODIES = [
     (b'{"ref": "abcdefgh12", "completed_at": "today"}', "bad_body"),
     (b'{"ref": "abcdefgh12", "completed_at": true}', "bad_body"),
     (b"{" + b" " * 5000 + b"}", "bad_body"),
+    (b"[" * 1024 + b"]" * 1024, "bad_body"),  # nested past the JSON decoder's recursion limit
 ]
 
 
