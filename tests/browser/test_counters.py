@@ -11,14 +11,21 @@ Screenshots of the ticket card, the call and the booth (phone and PC) go to docs
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import urllib.request
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import WAIT, EmachiServer, _start_server, join, wait_for
+from server.briefing.render import render_script
+from server.briefing.script import parse_script
+
+from .conftest import EMACHI, ROOT, WAIT, EmachiServer, _start_server, join, wait_for
 
 COUNTER = "counter-shimin"  # world.toml: 1f, x 8, z 1.5, width 8 (市民課)
 JUMINHYO = "kiosk-juminhyo"  # world.toml: 1f, x 12, z 16
@@ -26,13 +33,41 @@ LINE_URL = "https://liff.line.me/2000000000-Sample01/juminhyo"
 SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 STEP = 40 * WAIT  # one user-visible step (a state round trip, a short walk)
 WALK = 160 * WAIT  # a walk across the lobby by "take me to" (software GL may draw slowly)
+ACCOUNT, PASSWORD = "kato", "correct horse battery"  # a staff account (role staff), no token
+BID = "counter-slides"
+SCRIPT = f"""\
+format: emachi-briefing/1
+id: {BID}
+title: 窓口の説明
+date: 2024-01-02
+cast:
+  - {{avatar: clerk, role: 市民課, name: 市民課, voice: ja-openjtalk, speed: 1.0}}
+segments:
+  - speaker: clerk
+    slide: {{title: 転入の手続き, bullets: [本人確認書類, マイナンバーカード]}}
+    narration: 転入の手続きを説明します。
+    pause_after: 0
+"""
 
 
 @pytest.fixture(scope="module")
 def emachi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmachiServer]:
     """This module's server (open_page's too): its counters ignore the wall clock's service hours
-    (the tests may run at night)."""
-    server = _start_server(tmp_path_factory.mktemp("counters"), "--counters-always-open")
+    (the tests may run at night); a staff account made as ``emachi staff add`` makes it, and a
+    one-slide briefing for the booth's screen."""
+    tmp = tmp_path_factory.mktemp("counters")
+    added = subprocess.run(
+        [str(EMACHI), "staff", "add", ACCOUNT, "--role", "staff", "--password-stdin"]
+        + ["--data-dir", str(tmp / "data")],
+        input=PASSWORD + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert added.returncode == 0, added.stderr
+    render_script(parse_script(SCRIPT, "slides.yaml"), tmp / "data")
+    server = _start_server(tmp, "--counters-always-open")
     yield server
     server.stop()
 
@@ -56,7 +91,7 @@ def _distance_to(page: Any, x: float, z: float) -> float:
 
 
 def _staff_page(open_page: Any, server: EmachiServer, name: str) -> Any:
-    page = open_page(server.url + "/", width=640, height=560)
+    page = open_page(server.url + "/", width=1280, height=800)
     # what the staff console leaves in the tab when one signs in (clients/web/briefing/staff.js)
     page.evaluate("(t) => sessionStorage.setItem('emachi.staff', t)", server.staff_token)
     join(page, name)
@@ -84,12 +119,25 @@ def test_ticket_call_booth_and_link(emachi: EmachiServer, open_page: Any) -> Non
     )
     assert "田中" in " ".join(sign["lines"])
     assert "受付中" in sign["lines"][0] and "Open" in sign["lines"][0]
+    # a counter inside its hours with nobody on duty says so, not "closed"
+    other = resident.evaluate("window.emachiCounters.sign('counter-doro')")
+    assert "担当者不在" in other["lines"][0] and "受付時間外" not in other["lines"][0], other
+    # the staff member's badge, by the avatar id the server gives (not by the name)
+    staff_id = staff.evaluate("window.emachi.self().id")
+    shown = wait_for(
+        resident,
+        "(c) => window.emachiCounters.state().counters.find((x) => x.id === c)?.staff_ids",
+        arg=COUNTER,
+    )
+    assert shown == [staff_id], shown
     resident.click("#nearby-map")
     note = resident.locator(f'.map-go[data-dest="{COUNTER}"] .map-note').inner_text()
     assert "受付中" in note and "待ちなし" in note, note  # in the page's language (ja)
     # walk up by the map's "take me to": the counter offers a ticket
     _take_me_to(resident, COUNTER)
     wait_for(resident, "(c) => window.emachiCounters.offered() === c", arg=COUNTER, timeout=WALK)
+    # at the counter, the staff member behind it wears the badge
+    wait_for(resident, "(i) => window.emachiCounters.badges().includes(i)", arg=staff_id)
     offer = resident.locator(f'.counter-offer[data-counter="{COUNTER}"]')
     offer.wait_for(timeout=STEP * 1000)
     assert "市民課" in offer.inner_text()
@@ -151,6 +199,14 @@ def test_ticket_call_booth_and_link(emachi: EmachiServer, open_page: Any) -> Non
         resident,
         "document.querySelector('.counter-booth .counter-screen')?.textContent.includes('住民票の写し')",
     )
+    # then a briefing's slide: the resident sees its title and points
+    staff.select_option(".counter-screen-slide-pick select", f"{BID}/0")
+    staff.click(".counter-put-slide")
+    wait_for(
+        resident,
+        "document.querySelector('.counter-booth .counter-slide')?.textContent.includes('転入の手続き')",
+    )
+    assert "マイナンバーカード" in resident.locator(".counter-booth .counter-slide").inner_text()
     staff.select_option(".counter-link-procedure select", "juminhyo")
     staff.select_option(".counter-link-channel select", "line")
     staff.click(".counter-hand")
@@ -193,3 +249,81 @@ def test_called_at_pc_size_and_leave_the_queue(emachi: EmachiServer, open_page: 
     wait_for(resident, "document.querySelector('.counter-ticket').hidden === true")
     wait_for(resident, "!!document.querySelector('.counter-notice[data-why=\"left\"]')")
     wait_for(staff, "!document.querySelector('.counter-queue')?.textContent.includes('ゆうき')")
+
+
+def _book(server: EmachiServer, name: str) -> tuple[str, str]:
+    """A booking through the public API (docs/counters.md): the first free slot two days on or
+    later (never due now, whatever the wall clock says). Returns (slot, code)."""
+    for ahead in range(2, 14):
+        day = (date.today() + timedelta(days=ahead)).isoformat()
+        with urllib.request.urlopen(f"{server.url}/api/counters/{COUNTER}/slots?date={day}") as r:
+            free = json.load(r)["free"]
+        if free:
+            req = urllib.request.Request(
+                f"{server.url}/api/counters/{COUNTER}/reservations",
+                data=json.dumps({"slot": free[0], "name": name}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(req) as r:
+                assert r.status == 201
+                return free[0], str(json.load(r)["code"])
+    raise AssertionError("no free slot in the next two weeks")
+
+
+def test_a_signed_in_account_takes_a_counter_and_a_booking_code(
+    emachi: EmachiServer, open_page: Any
+) -> None:
+    server = emachi
+    slot, code = _book(server, "ひかり")
+    # a staff member signs in with an account (no shared token in the tab), then opens the hall
+    staff = open_page(server.url + "/", width=1280, height=800)
+    # the sign-in form's post, sent from the page's context (its cookie jar: the session cookie,
+    # Path=/staff, lands where the page's own requests find it)
+    signed = staff.context.request.post(
+        f"{server.url}/staff/signin",
+        form={"name": ACCOUNT, "password": PASSWORD, "next": "/staff/counters/"},
+        max_redirects=0,
+    )
+    assert signed.status == 303, signed.status
+    staff.goto(server.url + "/?staff=1")
+    wait_for(staff, "window.emachi && window.emachi.state().frames > 0")
+    assert staff.evaluate("sessionStorage.getItem('emachi.staff')") is None
+    join(staff, "加藤")
+    assert staff.evaluate("window.emachiCounters.passGiven()")
+    staff.locator(".counter-desk .counter-pick").wait_for(timeout=STEP * 1000)
+    staff.select_option(".counter-desk .counter-pick select", COUNTER)
+    staff.click(".counter-desk .counter-duty")
+    wait_for(staff, "(c) => window.emachiCounters.state().desk?.counter === c", arg=COUNTER)
+    # the desk lists the day's bookings (today's only: this one is for a later day)
+    assert staff.locator(".counter-bookings").is_visible()
+
+    resident = open_page(server.url + "/", phone=True)
+    join(resident, "ひかり")
+    wait_for(
+        resident,
+        "(c) => window.emachiCounters.sign(c)?.lines.join(' ').includes('加藤')",
+        arg=COUNTER,
+    )
+    _take_me_to(resident, COUNTER)
+    wait_for(resident, "(c) => window.emachiCounters.offered() === c", arg=COUNTER, timeout=WALK)
+    resident.locator(".counter-offer .counter-code").click()
+    field = resident.locator(".counter-code-panel .counter-code-input")
+    field.wait_for(timeout=STEP * 1000)
+    assert resident.evaluate("document.activeElement?.classList.contains('counter-code-input')")
+    # a code that is not one: said in the panel
+    field.fill("ZZZZZ-ZZZZZ")
+    resident.locator(".counter-code-panel button[type=submit]").click()
+    status = ".counter-code-panel .counter-status"
+    wait_for(
+        resident,
+        "(s) => document.querySelector(s)?.textContent.includes('見つかりません')",
+        arg=status,
+    )
+    # the booked code, typed in lower case: known, and its slot (a later day) has not come yet
+    field.fill(code.lower())
+    resident.locator(".counter-code-panel button[type=submit]").click()
+    wait_for(
+        resident, "(s) => document.querySelector(s)?.textContent.includes('まだです')", arg=status
+    )
+    assert resident.locator(".counter-booth").is_hidden()

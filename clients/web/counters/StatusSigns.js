@@ -3,12 +3,12 @@
 // per counter, redrawn only when what it says changes (a few times a minute at most), on the
 // front of the desk.
 
-import { S, both, fmt, minutes } from './strings.js';
+import { S, both, fmt, look, minutes } from './strings.js';
 
 const FONT = '"Noto Sans CJK JP", "Noto Sans JP", "Hiragino Sans", sans-serif';
 const W = 1024;
 const H = 256;
-const COLORS = { open: '#1f8a4c', busy: '#c46a00', closed: '#5b6670' };
+const COLORS = { open: '#1f8a4c', busy: '#c46a00', closed: '#5b6670', absent: '#6a4c93' };
 
 export class StatusSigns {
   /** @param {object} app the client's feature API (App.js) */
@@ -54,11 +54,12 @@ export class StatusSigns {
   }
 
   draw(board, c) {
-    const status = c?.status ?? 'closed';
+    const status = look(c);
     const lines = [
-      both(S.status[status] ?? S.status.closed),
+      both(S.status[status]),
       c?.staff?.length ? `${both(S.staff, '/')}: ${c.staff.join('、')}` : both(S.noStaff),
-      status === 'closed' ? (c?.hours ? `${both(S.hours, '/')} ${c.hours}` : '')
+      status === 'absent' ? both(S.absentHint)
+        : status === 'closed' ? (c?.hours ? `${both(S.hours, '/')} ${c.hours}` : '')
         : c?.waiting ? `${both(fmt(S.waiting, { n: c.waiting }))}${minutes(c.wait_s) ? ` · ${both(fmt(S.waitAbout, { m: minutes(c.wait_s) }))}` : ''}`
           : both(S.waitNone),
     ];

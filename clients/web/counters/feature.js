@@ -10,12 +10,12 @@ import { bi } from '../kiosk/bilingual.js';
 import { BoothPanel } from './BoothPanel.js';
 import { DeskPanel } from './DeskPanel.js';
 import { StatusSigns } from './StatusSigns.js';
-import { S, both, fmt, minutes } from './strings.js';
+import { S, both, fmt, look, minutes } from './strings.js';
 import { TicketCard } from './TicketCard.js';
 
 const COUNTER = 14; // client -> server (docs/counters.md); protocol.js names it COUNTER
 const COUNTER_STATE = 48; // server -> client
-const OUR_ERRORS = /^(counter_|ticket_|code_|not_called|booth_|desk_|duty_|screen_|link_|call_|queue_)/;
+const OUR_ERRORS = /^(counter_|ticket_|code_|slot_|not_called|booth_|desk_|duty_|screen_|link_|call_|queue_)/;
 const BADGE_Y = 2.32; // just over the name tag (Avatar.js TAG_HEIGHT 2.05)
 const SELF_BADGE_Y = 2.86; // over one's own green marker
 
@@ -59,6 +59,46 @@ function badgeTexture(THREE) {
   return tex;
 }
 
+const PASS_KEY = 'emachi.staff.hall'; // localStorage: this browser's staff account got a pass here before
+
+/**
+ * A staff member signed in with an account (the Path=/staff cookie never reaches /ws): fetch a
+ * 2-minute pass from /staff/counters/pass and send it in the hello (`opts.staff_pass`), renewed
+ * while the page is open so that a reconnect is still staff. Asked only with a hint that this is
+ * staff (`?staff` in the address, or a pass given in this browser before): a resident's page never
+ * calls a /staff address. Not with the shared token in the tab (App.js sends it as `opts.staff`).
+ */
+function staffPass(app, staffToken) {
+  let given = false;
+  let timer = null;
+  const remembered = () => { try { return localStorage.getItem(PASS_KEY) === '1'; } catch { return false; } };
+  const remember = (yes) => { try { if (yes) localStorage.setItem(PASS_KEY, '1'); else localStorage.removeItem(PASS_KEY); } catch { /* private mode */ } };
+  const wanted = !staffToken && (new URLSearchParams(location.search).has('staff') || remembered());
+  async function fetchPass() {
+    try {
+      const r = await fetch('/staff/counters/pass', { credentials: 'same-origin', redirect: 'manual', headers: { Accept: 'application/json' } });
+      if (r.status === 401 || r.status === 403 || r.type === 'opaqueredirect') {
+        // signed out (or an account without the counters role): a resident from now on
+        given = false;
+        remember(false);
+        app.setHelloOpt?.('staff_pass', undefined);
+        clearInterval(timer);
+        return;
+      }
+      if (!r.ok) return; // the server is away: try again at the next renewal
+      const body = await r.json();
+      if (typeof body.pass !== 'string') return;
+      given = true;
+      remember(true);
+      app.setHelloOpt?.('staff_pass', body.pass);
+      const every = Math.max(20, (Number(body.expires_in) || 120) - 30) * 1000;
+      if (!timer) timer = setInterval(fetchPass, every);
+    } catch { /* offline: the next renewal tries again */ }
+  }
+  if (wanted) app.beforeConnect?.(fetchPass());
+  return { given: () => given, stop: () => clearInterval(timer) };
+}
+
 export function install(app) {
   const css = Object.assign(document.createElement('link'), { rel: 'stylesheet', href: '/client/counters/counters.css' });
   document.head.append(css);
@@ -71,6 +111,7 @@ export function install(app) {
     return typeof l === 'object' ? l : { ja: l ?? id, en: l ?? id };
   };
   const staffToken = (() => { try { return sessionStorage.getItem('emachi.staff'); } catch { return null; } })();
+  const pass = staffPass(app, staffToken);
 
   let state = { counters: [], ticket: null, booth: null, desk: null };
   let audio = null; // AudioContext, made inside a click (taking a ticket) so that it may sound
@@ -108,7 +149,7 @@ export function install(app) {
   });
   const booth = new BoothPanel(app);
   let desk = null;
-  const isStaff = () => Boolean(staffToken) || state.staff === true || state.desk != null;
+  const isStaff = () => Boolean(staffToken) || pass.given() || state.desk != null;
 
   // ---- the offer when walking up to a counter ----
 
@@ -142,8 +183,10 @@ export function install(app) {
   }
 
   function summary(c) {
-    const st = S.status[c?.status ?? 'closed'] ?? S.status.closed;
-    if (!c || c.status === 'closed') return c?.hours ? { ja: `${st.ja}（${S.hours.ja} ${c.hours}）`, en: `${st.en} (${S.hours.en} ${c.hours})` } : st;
+    const lk = look(c);
+    const st = S.status[lk];
+    if (lk === 'absent') return { ja: `${st.ja}（${S.absentHint.ja}）`, en: `${st.en} (${S.absentHint.en})` };
+    if (lk === 'closed') return c?.hours ? { ja: `${st.ja}（${S.hours.ja} ${c.hours}）`, en: `${st.en} (${S.hours.en} ${c.hours})` } : st;
     const w = c.waiting ? fmt(S.waiting, { n: c.waiting }) : S.waitNone;
     const m = c.waiting ? minutes(c.wait_s) : null;
     const wm = m ? fmt(S.waitAbout, { m }) : null;
@@ -214,7 +257,7 @@ export function install(app) {
     const lang = app.lang === 'en' ? 'en' : 'ja';
     for (const c of app.world.counters) {
       const s = statusOf(c.id);
-      const st = S.status[s?.status ?? 'closed'] ?? S.status.closed;
+      const st = S.status[look(s)];
       // said: the status in both languages; on the button: short, in the page's language
       const parts = [st[lang]];
       if (s && s.status !== 'closed') {
@@ -344,6 +387,9 @@ export function install(app) {
     desk?.update(state.desk ?? null);
     renderOffer();
     updateBadges();
+    // room for what matters now: the call card (phone), the booth and the desk (docs/counters.md)
+    document.body.classList.toggle('counter-called', t?.state === 'called');
+    document.body.classList.toggle('counter-focus', Boolean(state.booth || state.desk?.counter));
   }
 
   if (staffToken) desk = new DeskPanel(app, { send, label });
@@ -399,11 +445,14 @@ export function install(app) {
     heard: () => ({ ...heard }),
     sign: (id) => signs.said(id),
     badges: () => [...badges.keys()],
+    passGiven: () => pass.given(),
     take, send, openCode,
   };
 
   return () => {
     undo.forEach((f) => f());
+    pass.stop();
+    document.body.classList.remove('counter-called', 'counter-focus');
     clearTimeout(endedTimer);
     for (const s of badges.values()) s.removeFromParent();
     badgeMat.dispose();

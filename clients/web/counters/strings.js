@@ -5,10 +5,12 @@ export const S = {
   status: {
     open: { ja: '受付中', en: 'Open' },
     closed: { ja: '受付時間外', en: 'Closed' },
+    absent: { ja: 'ただいま担当者不在', en: 'No staff on duty now' },
     busy: { ja: '対応中（順番待ち）', en: 'Busy (please wait)' },
   },
   staff: { ja: '担当', en: 'Staff' },
   noStaff: { ja: '担当者なし', en: 'No one on duty' },
+  absentHint: { ja: '受付時間内です。職員が戻るまでお待ちください', en: 'Within hours: staff will be back soon' },
   hours: { ja: '受付時間', en: 'Hours' },
   waiting: { ja: '待ち {n}人', en: '{n} waiting' },
   waitAbout: { ja: '約{m}分', en: 'about {m} min' },
@@ -82,9 +84,20 @@ export const S = {
     ticket_rate: { ja: '整理券の取り直しが多すぎます。少し待ってください。', en: 'Too many tickets taken; please wait a little.' },
     code_unknown: { ja: 'その予約コードは見つかりません（予約の時間帯か確かめてください）。', en: 'That booking code is not known (check the time of your slot).' },
     code_rate: { ja: '試した回数が多すぎます。しばらくしてからもう一度どうぞ。', en: 'Too many tries; please try again later.' },
+    slot_not_yet: { ja: 'この予約の時間はまだです。予約の5分前から入れます。', en: 'Your slot has not come yet: you may enter from 5 minutes before it.' },
+    slot_over: { ja: 'この予約の時間は過ぎました。', en: 'The time of this booking has gone by.' },
+    code_used: { ja: 'この予約コードはもう使われました。', en: 'This booking code has been used.' },
     not_called: { ja: 'まだ呼ばれていません。', en: 'You have not been called yet.' },
   },
 };
+
+/** How a counter reads: `open`, `busy`, `closed` (outside its hours) or `absent` (inside them,
+ *  nobody on duty: the server's `reason` "no_staff"). Before any state: `closed`. */
+export function look(c) {
+  if (!c) return 'closed';
+  if (c.status === 'closed' && c.reason === 'no_staff') return 'absent';
+  return S.status[c.status] ? c.status : 'closed';
+}
 
 /** Fill {x} in both languages. */
 export function fmt(text, vars) {
