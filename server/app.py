@@ -241,7 +241,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     admitted = conns.admit(address, ws, session)
     try:
         await ws.prepare(request)
-        session.attach(ws, request.transport)
+        session.attach(ws, request.transport, address)
         if not admitted:
             log.info(
                 "refused: too many connections from one address", extra={"limit": conns.per_address}
@@ -330,7 +330,7 @@ async def _handshake(
         await app[OUTBOX].committed(session.commit_before_welcome)
     joined = app[HALL].join(session, into=into)
     if joined is not session:
-        joined.attach(ws, request.transport)
+        joined.attach(ws, request.transport, address_key(request.remote))
     config = app[CONFIG]
     world = app[WORLD]
     joined.send(
@@ -492,9 +492,12 @@ def _register_core(dispatch: Dispatcher, app: web.Application) -> None:
         me = session.avatar_id
         c = inst.crowd
         floor, x, z = int(c.floor[me]), float(c.pos[me, 0]), float(c.pos[me, 1])
-        for s in chat_targets(inst, msg.scope, floor, x, z, config.aoi_radius):
+        targets = chat_targets(inst, msg.scope, floor, x, z, config.aoi_radius)
+        # a feature may choose who gets the line instead (a consultation booth: only the two)
+        targets, relay_it = app[HOOKS].route_chat(session, targets)
+        for s in targets:
             s.send(frame)
-        relay = app.get(CHAT_RELAY)
+        relay = app.get(CHAT_RELAY) if relay_it else None
         if relay is not None:  # the same instance's people on the other processes
             relay.said(session, msg.scope, text, server_time)
 

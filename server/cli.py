@@ -97,6 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="another browser origin allowed like --public-url (repeatable)",
     )
     serve.add_argument(
+        "--webhook-secret",
+        default=None,
+        metavar="SECRET",
+        help="HMAC secret of POST /api/procedures/completed (default: derived from the staff token)",
+    )
+    serve.add_argument(
+        "--counters-always-open",
+        action="store_true",
+        help="serve at the counters whatever their hours say (demos and tests)",
+    )
+    serve.add_argument(
         "--helper-rate",
         type=int,
         default=_DEFAULTS.helper_rate_per_minute,
@@ -294,6 +305,8 @@ def _serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         allowed_origins=tuple(args.allow_origin),
         helper_rate_per_minute=args.helper_rate,
+        webhook_secret=args.webhook_secret,
+        counters_always_open=args.counters_always_open,
         max_per_address=args.max_per_address,
         redis_url=args.redis,
         database_url=args.database,

@@ -104,6 +104,11 @@ class Config:
     attendance_retention_days: float = 90.0
     # the city's time zone (``--time-zone``, an IANA name): times on staff pages and in minutes
     time_zone: str = DEFAULT_TIME_ZONE
+    # Service counters (server/counters/): the HMAC secret of the procedure service's completion
+    # webhook (``--webhook-secret``; None: derived from the staff token, so one process works out
+    # of the box), and a test server's switch to ignore the counters' service hours
+    webhook_secret: str | None = None
+    counters_always_open: bool = False
 
     @property
     def tz(self) -> ZoneInfo:

@@ -13,6 +13,7 @@ from server import (
     briefing,
     cluster,
     console,
+    counters,
     events,
     kiosk,
     resume,
@@ -48,5 +49,6 @@ SETUPS: list[Callable[[web.Application], None]] = [
     briefing.setup,
     voice.setup,
     events.setup,  # after voice: its hooks re-apply a host's mute over voice's reset
+    counters.setup,  # after kiosk (its links carry refs) and voice (its hello hook sets staff)
     resume.setup,
 ]

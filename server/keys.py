@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from server.cluster.chat import ChatRelay
     from server.cluster.placement import Placement
     from server.config import Config
+    from server.counters.service import CounterService
     from server.dispatch import Dispatcher
     from server.events import EventService
     from server.hall import Hall
@@ -59,6 +60,7 @@ __all__ = [
     "AUDIT",
     "ACCOUNTS",
     "EVENTS",
+    "COUNTERS",
 ]
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
@@ -98,3 +100,5 @@ AUDIT: web.AppKey[AuditLog] = web.AppKey("audit")
 ACCOUNTS: web.AppKey[AccountBook] = web.AppKey("accounts")
 #: invite-only events and moderation (``server.events``)
 EVENTS: web.AppKey[EventService] = web.AppKey("events")
+#: the service counters (``server.counters``)
+COUNTERS: web.AppKey[CounterService] = web.AppKey("counters")

@@ -114,6 +114,9 @@ class Session:
         self.state = SessionState.HANDSHAKE
         self.ws: web.WebSocketResponse | None = None
         self._transport: asyncio.Transport | None = None
+        #: the current connection's client address as the per-address limit counts it
+        #: (:func:`address_key`); "" before a socket is attached
+        self.address = ""
         self.send_limit = config_limit
         self.budget = max(budget, config_limit)
         self.slow_limit = slow_limit
@@ -167,10 +170,14 @@ class Session:
             raise RuntimeError(f"session {self.state} -> {new} is not a transition")
         self.state = new
 
-    def attach(self, ws: web.WebSocketResponse, transport: asyncio.Transport | None) -> None:
-        """Take a (new) socket: nothing of the previous one carries over."""
+    def attach(
+        self, ws: web.WebSocketResponse, transport: asyncio.Transport | None, address: str = ""
+    ) -> None:
+        """Take a (new) socket from ``address`` (an :func:`address_key`): nothing of the
+        previous one carries over."""
         self.ws = ws
         self._transport = transport
+        self.address = address
         self.closing = False
         self._close_task = None
         self.behind_since = None

@@ -25,6 +25,7 @@ PERMISSIONS: Final[dict[str, tuple[str, ...]]] = {
     "invites": ("host", "staff", "admin"),  # issue, label, revoke invite links
     "moderation": ("host", "staff", "admin"),  # mute, move, remove, ban
     "kiosks": ("staff", "admin"),  # kiosk counts and their CSV
+    "counters": ("staff", "admin"),  # serve at a service counter, its desks, figures and CSV
     "audit": ("staff", "admin"),  # read the staff log
     "accounts": ("admin",),  # add, remove, re-role staff accounts
 }

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +29,16 @@ from world.geometry import (
 )
 from world.model import (
     AUDIO_MODES,
+    DEFAULT_HOURS,
     DISTANCE_MODELS,
     KIOSK_KINDS,
+    WEEKDAYS,
     AudioProfile,
     Booth,
     Counter,
     Decor,
     Floor,
+    Hours,
     Kiosk,
     Screen,
     Spawn,
@@ -50,6 +54,7 @@ from world.model import (
 from world.problems import WorldError, WorldProblem
 from world.schema import (
     FORMAT,
+    HOURS,
     ID_PATTERN,
     PROFILE,
     SCREEN,
@@ -499,6 +504,10 @@ class _Builder:
             fl = self.floor_of(place, "floor", v["floor"])
             if fl is None or not self.placed(place, fl, v["x"], v["z"], 0.0):
                 continue
+            hours = self._hours(place, v["hours"]) if v["hours"] is not None else DEFAULT_HOURS
+            booths = self._counter_booths(place, v["booths"], fl)
+            if hours is None or booths is None:
+                continue
             self.counters.append(
                 Counter(
                     v["id"],
@@ -510,8 +519,56 @@ class _Builder:
                     v["width"] or 3.0,
                     v["label"],
                     v["section"],
+                    procedures=v["procedures"] or (),
+                    hours=hours,
+                    booths=booths,
+                    slot_minutes=v["slot_minutes"] or 20,
                 )
             )
+
+    def _hours(self, place: str, raw: Any) -> Hours | None:
+        """``hours = { days = "mon-fri", open = "08:30", close = "17:00" }``, checked."""
+        vals = sub(self.r, raw, HOURS, f"{place}.hours")
+        if vals is None:
+            return None
+        good = True
+        if not _days_ok(vals["days"]):
+            self.r.add(
+                f"{place}.hours.days",
+                f'days like "mon-fri" or "mon,wed,fri" (of {", ".join(WEEKDAYS)})',
+                describe(vals["days"]),
+            )
+            good = False
+        for key in ("open", "close"):
+            if not _HHMM.match(vals[key]):
+                self.r.add(
+                    f"{place}.hours.{key}", 'a time "HH:MM" (00:00-23:59)', describe(vals[key])
+                )
+                good = False
+        if good and vals["open"] >= vals["close"]:
+            self.r.add(
+                f"{place}.hours.close",
+                f"a time after the opening {vals['open']}",
+                describe(vals["close"]),
+            )
+            good = False
+        return Hours(vals["days"], vals["open"], vals["close"]) if good else None
+
+    def _counter_booths(self, place: str, raw: Any, fl: Floor) -> tuple[str, ...] | None:
+        """The booth zones a counter names (isolated zones on its floor); by default every
+        isolated zone of its floor whose id starts with ``zone-booth-``."""
+        if raw is None:
+            return tuple(
+                z.id
+                for z in self.zones
+                if z.floor == fl.index and z.audio == "isolated" and z.id.startswith("zone-booth-")
+            )
+        out = []
+        for j, zid in enumerate(raw):
+            if self.zone_ref(place, f"booths[{j}]", zid, fl, "isolated") is None:
+                return None
+            out.append(zid)
+        return tuple(out)
 
     def read_stages(self) -> None:
         for _, place, v in self.entries("stages"):
@@ -605,6 +662,19 @@ class _Builder:
             decor=tuple(self.decor),
             address=top.get("address"),
         )
+
+
+_HHMM = re.compile(r"^([01][0-9]|2[0-3]):[0-5][0-9]$")
+
+
+def _days_ok(days: str) -> bool:
+    for part in days.split(","):
+        a, dash, b = part.strip().partition("-")
+        if a not in WEEKDAYS or (
+            dash and (b not in WEEKDAYS or WEEKDAYS.index(b) < WEEKDAYS.index(a))
+        ):
+            return False
+    return True
 
 
 def _profile(r: Reader, v: Any, place: str) -> AudioProfile | None:

@@ -28,6 +28,8 @@ __all__ = [
     "Spawn",
     "Kiosk",
     "Counter",
+    "Hours",
+    "WEEKDAYS",
     "Screen",
     "SpeakerSpot",
     "Stage",
@@ -40,6 +42,8 @@ __all__ = [
 AUDIO_MODES = ("open", "isolated", "stage", "auditorium", "quiet")
 DISTANCE_MODELS = ("inverse", "linear", "exponential")
 KIOSK_KINDS = ("kiosk", "thumbnail", "helper")
+#: the day names of a counter's ``hours.days`` (``"mon-fri"``, ``"mon,wed,fri"``), Monday first
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 def _client(value: Any) -> Any:
@@ -209,8 +213,44 @@ class Kiosk(ToClient):
 
 
 @dataclass(frozen=True, slots=True)
+class Hours(ToClient):
+    """When a counter serves, in the city's time zone: ``days`` as written (``"mon-fri"``), the
+    opening and closing times ``"HH:MM"``."""
+
+    days: str
+    open: str
+    close: str
+
+    @property
+    def weekdays(self) -> frozenset[int]:
+        """The days as ``date.weekday()`` numbers (Monday 0); the loader checked the text."""
+        out: set[int] = set()
+        for part in self.days.split(","):
+            a, _, b = part.strip().partition("-")
+            lo = WEEKDAYS.index(a)
+            hi = WEEKDAYS.index(b) if b else lo
+            out.update(range(lo, hi + 1))
+        return frozenset(out)
+
+    @property
+    def minutes(self) -> tuple[int, int]:
+        """Opening and closing as minutes after midnight."""
+        o, c = (int(t[:2]) * 60 + int(t[3:]) for t in (self.open, self.close))
+        return o, c
+
+    def text(self) -> str:
+        return f"{self.open}-{self.close}"
+
+
+#: a counter's hours when its entry gives none (the city hall's: weekdays 8:30 to 17:00)
+DEFAULT_HOURS = Hours("mon-fri", "08:30", "17:00")
+
+
+@dataclass(frozen=True, slots=True)
 class Counter(ToClient):
-    """A service counter of a city section."""
+    """A service counter of a city section: where it stands, the procedures it handles, its
+    service hours, the consultation booths (isolated zones) it may use and its reservation slot
+    length (issue 13, ``docs/counters.md``)."""
 
     id: str
     floor: int
@@ -221,6 +261,10 @@ class Counter(ToClient):
     width: float
     label: Text
     section: str
+    procedures: tuple[str, ...] = ()
+    hours: Hours = DEFAULT_HOURS
+    booths: tuple[str, ...] = ()
+    slot_minutes: int = 20
 
 
 @dataclass(frozen=True, slots=True)

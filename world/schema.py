@@ -24,6 +24,7 @@ __all__ = [
     "PROFILE",
     "SCREEN",
     "SPOT",
+    "HOURS",
     "Reader",
     "describe",
     "fmt",
@@ -111,6 +112,10 @@ SECTIONS: dict[str, dict[str, tuple[str, bool]]] = {
         "width": ("positive", False),
         "label": ("text", True),
         "section": ("str", True),
+        "procedures": ("ids", False),
+        "hours": ("table", False),
+        "booths": ("ids", False),
+        "slot_minutes": ("count", False),
     },
     "stages": {
         "id": ("id", True),
@@ -162,6 +167,7 @@ SCREEN = {
     "yaw": ("number", True),
 }
 SPOT = {"x": ("number", True), "z": ("number", True), "yaw": ("number", True)}
+HOURS = {"days": ("str", True), "open": ("str", True), "close": ("str", True)}
 EXPECT = {
     "int": "an integer",
     "id": "an id (a-z, 0-9, '-', at most 64 characters)",
@@ -174,6 +180,7 @@ EXPECT = {
     "nonneg": "a number >= 0",
     "count": "an integer >= 1",
     "bool": "true or false",
+    "ids": "an array of ids (a-z, 0-9, '-')",
     "point": "a point [x, z]",
     "points": "an array of points [x, z]",
     "size": "[width, depth, height], numbers > 0",
@@ -224,6 +231,9 @@ class Reader(Checker):
         elif kind == "text":
             pair = self.text_value(v, place)
             return MISSING if pair is None else Text(*pair)
+        elif kind == "ids":
+            if isinstance(v, list) and all(isinstance(i, str) and ID_PATTERN.match(i) for i in v):
+                ok = tuple(v)
         elif kind == "point":
             ok = point(v)
         elif kind == "points":

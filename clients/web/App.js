@@ -29,6 +29,9 @@
 //   app.protocol                    protocol.js (MsgType, builders)
 //   app.voiceAudio                  {ctx, bus} of the spatial voice (voice/feature.js), when the page
 //                                   has voice: a source heard like a voice connects to bus
+//   app.setHelloOpt(key, value)     an option of the next hellos (reconnects too); undefined removes it
+//   app.beforeConnect(promise)      from install(): the first hello waits for it (at most 3 s), e.g.
+//                                   a staff pass fetched first (counters)
 //   app.assets                      AssetLoader.js: await app.assets.url(fileNameOrSha256),
 //                                   await app.assets.texture(app.THREE, name) (via /api/manifest)
 //
@@ -85,6 +88,7 @@ export class App {
     this.i18n = new I18n();
     this.listeners = new Map();
     this.features = [];
+    this.connectAfter = []; // promises the first hello waits for (beforeConnect)
     this.state = 'loading';
     this.avatarId = null;
     this.instance = '';
@@ -219,7 +223,9 @@ export class App {
     this.state = 'connecting';
     // features first: a message sent at the join (an event's state) must not arrive before the
     // feature that shows it is listening
-    this.installFeatures().then(() => { if (this.conn && !this.conn.ws && !this.conn.closedByUs) this.conn.open(); });
+    this.installFeatures()
+      .then(() => Promise.race([Promise.allSettled(this.connectAfter), new Promise((r) => setTimeout(r, 3000))]))
+      .then(() => { if (this.conn && !this.conn.ws && !this.conn.closedByUs) this.conn.open(); });
     this.lastFrame = performance.now();
     const loop = (t) => {
       this.raf = requestAnimationFrame(loop);
@@ -227,6 +233,18 @@ export class App {
     };
     this.raf = requestAnimationFrame(loop);
     this.tickTimer = setInterval(() => this.ticks(), 10);
+  }
+
+  /** A hello option for the next connects (a feature's: the counters' staff pass). */
+  setHelloOpt(key, value) {
+    if (!this.conn) return;
+    if (value === undefined) delete this.conn.opts[key];
+    else this.conn.opts[key] = value;
+  }
+
+  /** Called from a feature's install(): the first hello waits for `promise` (3 s at most). */
+  beforeConnect(promise) {
+    this.connectAfter.push(Promise.resolve(promise));
   }
 
   async installFeatures() {

@@ -194,7 +194,15 @@ export class FloorMap {
         const small = document.createElement('small');
         small.textContent = w.text;
         b.append(name, small);
-        b.setAttribute('aria-label', t('map.go', { place: app.i18n.text(d.label), where: w.text }));
+        // a feature's words about it (a counter's status and queue, from the counters feature)
+        const note = app.nearby?.note?.(d.id)?.short ?? '';
+        if (note) {
+          const n = document.createElement('small');
+          n.className = 'map-note';
+          n.textContent = note;
+          b.append(n);
+        }
+        b.setAttribute('aria-label', t('map.go', { place: app.i18n.text(d.label), where: note ? `${w.text}、${note}` : w.text }));
         b.addEventListener('click', () => {
           if (app.takeMeTo(d.id)) this.panel.dispose();
         });

@@ -30,6 +30,8 @@ export class NearbyText {
     this.text = '';
     this.key = '';
     this.actionsKey = '';
+    /** Features' words about a thing, by id (a counter's status): {live, short}. */
+    this.notes = new Map();
     this.count = document.createElement('p');
     this.count.id = 'nearby-count';
     this.root.insertBefore(this.count, live);
@@ -42,6 +44,21 @@ export class NearbyText {
     // the buttons first, under the heading: on a small screen they are never scrolled away
     const heading = this.root.querySelector('h2');
     this.root.insertBefore(this.actions, heading ? heading.nextSibling : this.root.firstChild);
+  }
+
+  /**
+   * A feature's words about a thing (a counter: open, closed or busy; its queue): `live` is said
+   * with the thing in the live region (keep it coarse: the region is rewritten when it changes),
+   * `short` is shown quietly on its button. null removes the note.
+   */
+  setNote(id, note) {
+    if (note) this.notes.set(id, note);
+    else this.notes.delete(id);
+  }
+
+  /** The note of a thing, or null (FloorMap shows it too). */
+  note(id) {
+    return this.notes.get(id) ?? null;
   }
 
   /** Rewrite everything on the next update (after a change of language). */
@@ -71,6 +88,10 @@ export class NearbyText {
     const zone = this.world.zoneAt(me.floor, me.x, me.z);
     const zoneName = zone && !floorName.includes(text(zone.name)) ? text(zone.name) : '';
     const label = (o) => text(o.label) || t(`kind.${o.kind}`);
+    const spoken = (o) => {
+      const live = this.notes.get(o.id)?.live;
+      return live ? `${label(o)}（${live}）` : label(o);
+    };
     const where = (x, z) => {
       const b = bearing(me, yaw, x, z);
       return { dir: t(`dir.${b.key}`), m: roundMetres(b.distance) };
@@ -85,7 +106,8 @@ export class NearbyText {
     const step = (d) => (d < 3 ? 0 : d < 10 ? 1 : 2);
     const key = [me.floor, zone?.id ?? '', people.map((o) => o.id).join(','), things.map((o) => `${o.id}:${step(o.distance)}`).join(','),
       // and where the nearest thing lies, so that turning round to face it is said
-      things[0] ? bearing(me, yaw, ...thingXZ(things[0])).key : '', this.i18n.lang].join('|');
+      things[0] ? bearing(me, yaw, ...thingXZ(things[0])).key : '', this.i18n.lang,
+      things.map((o) => this.notes.get(o.id)?.live ?? '').join(',')].join('|');
     if (key !== this.key) {
       this.key = key;
       const lines = [
@@ -95,7 +117,7 @@ export class NearbyText {
           : t('near.nobody'),
       ];
       if (things.length) {
-        lines.push(t('near.things', { list: things.map((o) => t('dir.thing', { place: label(o), ...where(...thingXZ(o)) })).join(t('list.sep')) }));
+        lines.push(t('near.things', { list: things.map((o) => t('dir.thing', { place: spoken(o), ...where(...thingXZ(o)) })).join(t('list.sep')) }));
       }
       const joined = lines.join('\n');
       if (joined !== this.text) {
@@ -131,7 +153,8 @@ export class NearbyText {
     // direction and distance on the buttons: outside the live region, so updating them is quiet
     for (const { small, o } of this.buttons ?? []) {
       const w = where(...thingXZ(o));
-      const s = t('dir.short', w);
+      const note = this.notes.get(o.id)?.short;
+      const s = note ? `${t('dir.short', w)} · ${note}` : t('dir.short', w);
       if (small.textContent !== s) small.textContent = s;
     }
   }

@@ -9,4 +9,5 @@ export const FEATURE_MODULES = [
   '/client/voice/feature.js',
   '/client/briefing/feature.js',
   '/client/events/feature.js',
+  '/client/counters/feature.js', // service counters: status, tickets, the booth, the staff desk
 ];

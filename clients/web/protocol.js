@@ -23,6 +23,7 @@ export const MsgType = Object.freeze({
   VOICE: 11,
   HOST: 12,
   MODERATE: 13,
+  COUNTER: 14,
   // server -> client
   WELCOME: 32,
   SNAPSHOT: 33,
@@ -40,6 +41,7 @@ export const MsgType = Object.freeze({
   VOICE_HEARD: 45,
   EVENT: 46,
   REDIRECT: 47,
+  COUNTER_STATE: 48,
 });
 
 export const CloseCode = Object.freeze({
@@ -92,6 +94,9 @@ const SERVER_FIELDS = Object.freeze({
   // instead of WELCOME: this avatar's instance is served at `url` (a ws:// or wss:// address); say
   // hello there with opts.seat = `seat` (a signed seat reservation, valid for a few seconds)
   [MsgType.REDIRECT]: ['url', 'seat', 'instance'],
+  // the service counters: statuses for everyone, one's own ticket and booth, the desk for staff
+  // (docs/counters.md)
+  [MsgType.COUNTER_STATE]: ['state'],
 });
 
 const TYPE_NAMES = Object.freeze(Object.fromEntries(Object.entries(MsgType).map(([k, v]) => [v, k])));
@@ -129,6 +134,7 @@ export function decodeMessage(data) {
     case MsgType.VOICE_HEARD:
     case MsgType.EVENT:
     case MsgType.REDIRECT:
+    case MsgType.COUNTER_STATE:
       names = SERVER_FIELDS[type];
       break;
     default:
@@ -166,6 +172,8 @@ export const briefingJoin = (briefingId) => [MsgType.BRIEFING_JOIN, briefingId];
 export const hostAction = (action, args = {}) => [MsgType.HOST, action, args];
 /** Block, unblock or report another avatar (reason: '' or a few words for the staff). */
 export const moderate = (action, target, reason = '') => [MsgType.MODERATE, action, target, reason];
+/** A service counter action (docs/counters.md): ticket, leave, accept, enter; staff duty, call, ... */
+export const counterAction = (action, args = {}) => [MsgType.COUNTER, action, args];
 export const voice = (seq, talking, megaphone, data) => [MsgType.VOICE, seq, talking, megaphone, data];
 
 // ---- yaw and positions on the wire ----

@@ -192,7 +192,7 @@ def setup(app: web.Application) -> None:
     app[PLACEMENT] = LocalPlacement()
     if cluster.clustered:
         app[HEALTH]["cluster"] = cluster.health
-        relay = ChatRelay(bus, cluster.outbox, config.aoi_radius)
+        relay = ChatRelay(bus, cluster.outbox, config.aoi_radius, app[HOOKS].route_chat)
         app[HOOKS].on_create(relay.on_create)
         app[HOOKS].on_dispose(relay.on_dispose)
         app[CHAT_RELAY] = relay

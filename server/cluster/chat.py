@@ -7,6 +7,11 @@ path). Each process subscribes to the channel of every instance it opens (the in
 hook), so Redis sends a line only to the processes that hold that instance; a receiving process
 writes it to its own sessions in that instance.
 
+Before a relayed line is written, the shell's chat hooks choose among its targets, as for a
+line said here (``route``: ``Hooks.route_chat`` with no sender), so a feature that keeps some
+people's chat private (a consultation booth) keeps the other processes' lines from them too; a
+line a hook marked private is never handed to :meth:`ChatRelay.said`.
+
 Nearby scope (1) travels with the sender's floor and position: the receiving process keeps the
 people within ``aoi_radius`` of that point on that floor (the positions it knows of its own
 avatars), as the sending process did for its own.
@@ -23,6 +28,7 @@ no feature.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -36,7 +42,15 @@ if TYPE_CHECKING:
     from server.instance import Instance
     from server.session import Session
 
-__all__ = ["ChatRelay", "REMOTE_FROM", "chat_targets", "channel_of"]
+__all__ = ["ChatRelay", "REMOTE_FROM", "Route", "chat_targets", "channel_of"]
+
+#: ``route(None, targets) -> (targets, relay)``: who of ``targets`` gets a relayed line
+Route = Callable[["Session | None", "list[Session]"], "tuple[list[Session], bool]"]
+
+
+def _everyone(sender: Session | None, targets: list[Session]) -> tuple[list[Session], bool]:
+    return targets, True
+
 
 log = logging.getLogger("emachi.cluster.chat")
 
@@ -71,6 +85,8 @@ class ChatRelay:
     bus: Bus
     outbox: Outbox
     radius: float
+    #: the chat hooks' choice of targets (``server.hooks.Hooks.route_chat``)
+    route: Route = _everyone
     #: the instances of this process by id (kept by the create and dispose hooks)
     instances: dict[str, Instance] = field(default_factory=dict)
     subscribed: set[str] = field(default_factory=set)
@@ -130,6 +146,7 @@ class ChatRelay:
             log.warning("chat relay: ignored a line that does not decode")
             return
         data = frame.encode()
-        for s in chat_targets(inst, frame.scope, floor, x, z, self.radius):
+        targets = chat_targets(inst, frame.scope, floor, x, z, self.radius)
+        for s in self.route(None, targets)[0]:
             s.send(data)
         self.delivered += 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 from .datafile import DataError
 
@@ -32,6 +32,8 @@ __all__ = [
     "liff_url",
     "web_url",
     "check_url",
+    "with_ref",
+    "REF_PARAM",
 ]
 
 LINE_ID_RE = re.compile(r"^[a-z0-9._-]{1,32}$")
@@ -162,3 +164,20 @@ def liff_url(liff_id: str, path: str = "/") -> str:
 def web_url(base: str, path: str) -> str:
     """``{base}{path}`` with the path percent-encoded; ``base`` has no trailing slash."""
     return base.rstrip("/") + _path(path)
+
+
+#: the query parameter carrying the opaque reference of a link handed out (``docs/counters.md``)
+REF_PARAM = "emachi_ref"
+#: hosts whose links cannot carry a parameter of ours: a LINE chat link's query *is* the text
+#: typed in, and the account page ignores one (LIFF links, ``liff.line.me``, do carry it)
+NO_REF_HOSTS = frozenset({"line.me"})
+
+
+def with_ref(url: str, ref: str) -> str:
+    """``url`` with ``emachi_ref=ref`` added to its query, or ``url`` as it is for a host that
+    cannot carry it (:data:`NO_REF_HOSTS`)."""
+    parts = urlsplit(url)
+    if parts.hostname in NO_REF_HOSTS:
+        return url
+    sep = "&" if parts.query else "?"
+    return f"{url}{sep}{urlencode({REF_PARAM: ref})}"

@@ -17,6 +17,7 @@ from .catalog import Catalog, load_catalog
 from .counts import CountStore, japan_day
 from .datafile import DataError
 from .garbage import GarbageGuide, QueryError, load_garbage
+from .links import with_ref
 from .moving import AnswerError, MovingGuide, load_moving
 from .qr import qr_svg
 
@@ -64,6 +65,10 @@ class KioskService:
     store: CountStore
     today: Callable[[], str] = japan_day
     helper_kiosk: dict[str, str] = field(default_factory=dict)
+    #: ``fn(procedure, channel) -> ref``: an opaque reference to put on each link handed out
+    #: (``emachi_ref``), so that the procedure service can say it was completed (the counters
+    #: feature sets it); None: links go out as the catalog has them
+    link_ref: Callable[[str, str], str] | None = None
 
     def __post_init__(self) -> None:
         for k in self.kiosks.values():
@@ -119,9 +124,14 @@ class KioskService:
             raise KioskRefusal(
                 "channel_unknown", f"kiosk {kiosk_id} offers {offered}; not {channel[:32]!r}"
             )
-        qr = qr_svg(ch.url) if (device == "pc" and ch.id == "line") else None
+        url = self.link(k.procedure, ch.id, ch.url)
+        qr = qr_svg(url) if (device == "pc" and ch.id == "line") else None
         self.store.add(self.today(), kiosk_id, "open", ch.id)
-        return ch.url, qr
+        return url, qr
+
+    def link(self, procedure: str, channel: str, url: str) -> str:
+        """A catalog link as it is handed out: with a fresh ``emachi_ref`` when refs are kept."""
+        return url if self.link_ref is None else with_ref(url, self.link_ref(procedure, channel))
 
     def ask(self, helper: str, query: Mapping[str, Any]) -> dict[str, Any]:
         """A helper's answer; counts an ask on the helper's kiosk.

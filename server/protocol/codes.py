@@ -34,6 +34,7 @@ class MsgType(IntEnum):
     VOICE = 11
     HOST = 12
     MODERATE = 13
+    COUNTER = 14
     # server -> client
     WELCOME = 32
     SNAPSHOT = 33
@@ -51,6 +52,7 @@ class MsgType(IntEnum):
     VOICE_HEARD = 45
     EVENT = 46
     REDIRECT = 47
+    COUNTER_STATE = 48
 
 
 class CloseCode(IntEnum):

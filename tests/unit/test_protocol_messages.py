@@ -12,6 +12,7 @@ import random
 import msgpack
 import pytest
 
+from server.counters.wire import CounterAction, CounterState
 from server.events.wire import EventState, Host, Moderate
 from server.protocol.codes import CLOSE_REASONS, MAX_FRAME_BYTES, CloseCode, MsgType
 from server.protocol.messages import (
@@ -107,6 +108,9 @@ WIRE: list[tuple[Message, bytes]] = [
     (Moderate("block", 7, ""), b"\x94\x0d\xa5block\x07\xa0"),
     (EventState({"phase": "round"}), b"\x92\x2e\x81\xa5phase\xa5round"),
     (Redirect("ws://a/ws", "s", "i"), b"\x94\x2f\xa9ws://a/ws\xa1s\xa1i"),
+    # the service counters' messages (server/counters/wire.py)
+    (CounterAction("call", {}), b"\x93\x0e\xa4call\x80"),
+    (CounterState({"ticket": None}), b"\x92\x30\x81\xa6ticket\xc0"),
 ]
 
 

@@ -98,6 +98,7 @@ TABLE = {
     "invites":   (True,  True,  True),
     "moderation": (True, True,  True),
     "kiosks":    (False, True,  True),
+    "counters":  (False, True,  True),
     "audit":     (False, True,  True),
     "accounts":  (False, False, True),
 }  # fmt: skip
