@@ -107,15 +107,16 @@ class Hooks:
         self, sender: Session | None, targets: list[Session]
     ) -> tuple[list[Session], bool]:
         """Who a chat line goes to after every chat hook, and whether it may be relayed
-        (``sender`` None: a line relayed from another process); a failing hook is logged and
-        leaves the line as the hooks before it chose."""
+        (``sender`` None: a line relayed from another process). A failing hook is logged and the
+        line goes to no one and is not relayed: a hook may be what keeps a booth private, so a
+        bug in it must not leak the line."""
         relay = True
         for fn in self.chat:
             try:
                 got = fn(sender, targets)
             except Exception:
                 log.exception("chat hook %s failed", getattr(fn, "__qualname__", fn))
-                continue
+                return [], False
             if got is not None:
                 targets, relay = got[0], relay and got[1]
         return targets, relay

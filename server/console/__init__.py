@@ -311,6 +311,12 @@ async def index(request: web.Request) -> web.Response:
 
     if may(actor.role, "kiosks") and _has_route(app, "/staff/kiosks"):
         link("/staff/kiosks", "キオスクの利用状況", "Kiosk use")
+    if may(actor.role, "counters") and _has_route(app, "/staff/counters/"):
+        link(
+            "/staff/counters/",
+            "窓口（当番・予約・数字）",
+            "Service counters: duty, bookings, figures",
+        )
     if may(actor.role, "events") and _has_route(app, "/staff/events/console"):
         link("/staff/events/console", "イベント", "Events")
     if may(actor.role, "moderation") and _has_route(app, "/staff/moderation/reports"):

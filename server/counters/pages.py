@@ -55,7 +55,8 @@ def desks_page(
     note = f'<p class="away">{escape(away)}</p>' if away else ""
     body = (
         f"<h1>窓口 / Service counters — {escape(day)}</h1>{note}"
-        "<p><a href=/staff/counters/stats>数字とファネル / Figures and funnel</a> · "
+        "<p><a class=desk-hall href=/?staff=1>ホールで窓口に立つ / Take a counter in the hall</a>"
+        " · <a href=/staff/counters/stats>数字とファネル / Figures and funnel</a> · "
         "<a href=/staff/counters/stats.csv>CSV</a></p>"
         "<table><tr><th>窓口 / counter</th><th>状態 / status</th><th>職員 / staff</th>"
         "<th>待ち / waiting</th><th>待ち時間 s / wait s</th><th>時間 / hours</th></tr>"

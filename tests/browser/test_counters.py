@@ -278,15 +278,16 @@ def test_a_signed_in_account_takes_a_counter_and_a_booking_code(
     slot, code = _book(server, "ひかり")
     # a staff member signs in with an account (no shared token in the tab), then opens the hall
     staff = open_page(server.url + "/", width=1280, height=800)
-    # the sign-in form's post, sent from the page's context (its cookie jar: the session cookie,
-    # Path=/staff, lands where the page's own requests find it)
-    signed = staff.context.request.post(
-        f"{server.url}/staff/signin",
-        form={"name": ACCOUNT, "password": PASSWORD, "next": "/staff/counters/"},
-        max_redirects=0,
-    )
-    assert signed.status == 303, signed.status
-    staff.goto(server.url + "/?staff=1")
+    # the sign-in form, typed and submitted; it lands on the counters' staff page, whose link
+    # opens the hall as staff
+    staff.goto(f"{server.url}/staff/signin?next=/staff/counters/")
+    staff.fill("#name", ACCOUNT)
+    staff.fill("#password", PASSWORD)
+    with staff.expect_navigation():
+        staff.click("button[type=submit]")
+    assert staff.url.endswith("/staff/counters/"), staff.inner_text("body")
+    with staff.expect_navigation():
+        staff.click("a.desk-hall")
     wait_for(staff, "window.emachi && window.emachi.state().frames > 0")
     assert staff.evaluate("sessionStorage.getItem('emachi.staff')") is None
     join(staff, "加藤")

@@ -91,6 +91,7 @@ async def test_sign_in_sets_a_strict_httponly_cookie(server: RunningServer) -> N
         # the index links every staff page this role may open
         for page in (
             "/staff/kiosks",
+            "/staff/counters/",
             "/staff/minutes/",
             "/staff/events/console",
             "/staff/moderation/reports",
