@@ -65,7 +65,10 @@ __all__ = [
 
 log = logging.getLogger("emachi.cluster.leases")
 
-DEFAULT_LEASE_TTL = 3.0
+DEFAULT_LEASE_TTL = 2.5
+#: the beat: this share of the ttl, at most BEAT_MAX seconds (ttl 2.5 s: every 0.5 s)
+BEAT_SHARE = 0.2
+BEAT_MAX = 0.5
 #: share of the ttl a lease is given up before Redis would expire it (clock rates differ a little)
 MARGIN = 0.1
 
@@ -343,7 +346,7 @@ class RedisLeases:
         self.source = source
         self.prefix = prefix
         self.ttl = ttl
-        self.interval = interval if interval is not None else min(1.0, ttl / 3.0)
+        self.interval = interval if interval is not None else min(BEAT_MAX, ttl * BEAT_SHARE)
         self.timeout = timeout if timeout is not None else min(0.5, ttl / 4.0)
         self.seats_ttl = seats_ttl
         self.members: dict[str, Member] = {}
