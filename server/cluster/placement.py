@@ -201,10 +201,16 @@ class ClusterPlacement:
                 gone = session.opts.get("gone")
                 gone = gone if isinstance(gone, str) else ""
                 route = await self._to(inst, hops, wait=True, gone=gone)
+                if token in self.hall.by_token:
+                    # given back here while it waited (this process took the instance over):
+                    # its own place, full instance or not
+                    return HERE
                 if route is not None:
                     return route
         if reserved is not None:
             route = await self._to(reserved, hops, wait=False, reserved=True)
+            if token and token in self.hall.by_token:
+                return HERE
             if route is not None:
                 return route
         return await self._new(hops)
