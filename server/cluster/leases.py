@@ -23,8 +23,10 @@ higher fence. Writes for an instance (the seats) carry the fence and Redis refus
 fence is no longer the instance's.
 
 When Redis comes back after an outage, an owner re-takes each lease that expired meanwhile with
-the same fence (nobody took another; or the Redis came back empty, with no fence at all); a process takes a lease it did not hold only after Redis
-has answered it continuously for ``ttl``, so the owners re-take theirs first.
+the same fence (nobody took another; or the Redis came back empty, with no fence at all); after
+an outage long enough for a lease to lapse (``ttl`` less two beats), a process takes a lease it did
+not hold only after Redis has answered it continuously for ``ttl``, so the owners re-take theirs
+first. A shorter gap (one call that timed out on a loaded machine) holds no takeover back.
 
 Redis layout (prefix ``emachi:`` by default):
 
@@ -364,6 +366,9 @@ class RedisLeases:
         self._ok = True
         #: monotonic time since when every call answered (-inf: since the start)
         self._ok_since = -math.inf
+        #: when Redis last answered a beat, and _ok_since as it was before an outage
+        self._last_ok = -math.inf
+        self._ok_before = -math.inf
         #: orphan instance → beats it has been seen without a holder
         self._orphaned: dict[str, int] = {}
         self._taking: dict[str, asyncio.Future[Lease | Holder | None]] = {}
@@ -424,14 +429,23 @@ class RedisLeases:
                 "leases: redis unreachable; keeping the instances while trying",
                 extra={"error": f"{type(exc).__name__}: {exc}"},
             )
+            self._ok_before = self._ok_since
         self._ok = False
         self._ok_since = math.inf
 
     def _answered(self, now: float) -> None:
         if not self._ok:
-            log.info("leases: redis reachable again")
             self._ok = True
-            self._ok_since = now
+            away = now - self._last_ok
+            # the owners renew every interval: a gap this short let no lease lapse, so there is
+            # nothing the owners must take back first (a call that timed out on a loaded machine
+            # must not hold a failover back for a whole lease)
+            if away < self.ttl - 2 * self.interval:
+                self._ok_since = self._ok_before
+            else:
+                self._ok_since = now
+            log.info("leases: redis reachable again", extra={"away_s": round(away, 3)})
+        self._last_ok = now
 
     # -- life -------------------------------------------------------------------------------------
 

@@ -185,3 +185,36 @@ def _gone(r: aioredis.Redis, key: str) -> Awaitable[bool]:
 
 async def _has(r: aioredis.Redis, key: str, field: str) -> bool:
     return bool(await r.hexists(key, field))
+
+
+async def test_a_redis_call_that_timed_out_does_not_hold_a_takeover_back_for_a_lease(
+    made: list[RedisLeases], own_redis: PrivateRedis, prefix: str
+) -> None:
+    """On a loaded machine one call times out now and then; a process that saw that must still
+    take over an instance whose owner died when its lease expires, not a whole lease later."""
+    ttl, interval = 2.0, 0.25  # a gap shorter than ttl less two beats (1.5 s) lets no lease lapse
+    seats = {INST: {"tok-a": json.dumps({"who": "a"})}}
+    a = RedisLeases(own_redis.url, "a", source("http://a", seats), prefix=prefix, ttl=ttl)
+    b = RedisLeases(own_redis.url, "b", source("http://b"), prefix=prefix, ttl=ttl)
+    a.interval = b.interval = interval
+    made.extend([a, b])
+    await a.start()
+    await b.start()
+    assert isinstance(await a.acquire(INST), Lease)
+    await a.beat()
+    await stop_task(a._task)  # a dies
+    taken: list[float] = []
+    b.on_takeover.append(lambda lease, s: taken.append(time.monotonic()))
+    paused = time.monotonic()
+    own_redis.pause()  # b's calls time out for a second
+    try:
+        await until(lambda: not b.connected, 40 * WAIT)
+        await until(lambda: time.monotonic() > paused + 1.0, 40 * WAIT)
+    finally:
+        own_redis.resume()
+    await until(lambda: b.connected, 40 * WAIT)
+    back = time.monotonic()
+    await until(lambda: taken, 2 * ttl + 40 * WAIT)
+    # a's lease expired ttl after its last beat (a second after Redis answered b again), and b
+    # took it then: not a whole lease after Redis was back
+    assert taken[0] - back < ttl - 0.4, f"taken {taken[0] - back:.2f} s after Redis was back"
