@@ -588,6 +588,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(part.close(), 30.0)
             cl.stop()
+            if args.logs is not None:  # the processes' logs (the folder goes with the run)
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in Path(tmp).glob("p*.log"):
+                    shutil.copy(log, args.logs / log.name)
     backs = [k["back_s"]["max"] for k in kills if k["back_s"]["max"] is not None]
     every = [x for k in kills for x in k.get("back_all_s", [])]
     return {
@@ -695,6 +699,9 @@ def main(argv: list[str] | None = None) -> int:
         default=600.0,
         help="the whole run, start to stop: a phase still running then is cut short "
         "(what was measured is written)",
+    )
+    ap.add_argument(
+        "--logs", type=Path, default=None, help="copy the processes' logs to this folder"
     )
     ap.add_argument("--out", type=Path, default=RESULTS / "cluster.json", help="where to write")
     args = ap.parse_args(argv)
