@@ -543,9 +543,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 phase = "connect"
                 ws_lb = cl.lb.replace("http", "ws") + "/ws"
                 walkers = Walkers(ws_lb)
-                await walkers.start(args.walkers, timeout=max(1.0, deadline - loop.time()))
+                # each crowd gets at most a third of the budget: whoever is not in by then is
+                # counted (walkers_welcomed, viewers_connected) and the run goes on without them
+                share = args.max_seconds / 3
+                await walkers.start(args.walkers, timeout=min(share, deadline - loop.time()))
                 viewers = Viewers(ws_lb, BID)
-                await viewers.connect(args.viewers, timeout=max(1.0, deadline - loop.time()))
+                await viewers.connect(
+                    args.viewers, timeout=max(1.0, min(share, deadline - loop.time()))
+                )
                 done("connect_s")
                 await asyncio.sleep(3.5)  # the directory's next beat counts them
                 for k in range(3):
