@@ -29,8 +29,8 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import msgpack
 
+from bench.client import Viewers, pct
 from bench.crowd import RESULTS, machine
 
 __all__ = ["main"]
@@ -49,7 +49,6 @@ segments:
   - {{speaker: clerk, slide: {{title: two, bullets: [b]}}, narration: 二つ目の説明です。, pause_after: 30}}
   - {{speaker: clerk, slide: {{title: three, bullets: [c]}}, narration: 三つ目の説明です。, pause_after: 30}}
 """
-HELLO, BRIEFING_JOIN, BRIEFING = 1, 10, 41
 
 
 def _free_port() -> int:
@@ -82,116 +81,19 @@ def serve(port: int, data: Path, capacity: int) -> None:
     )
 
 
-class Viewers:
-    """N watch-only WebSocket viewers; each notes when its next BRIEFING frame arrives."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-        self.http: aiohttp.ClientSession | None = None
-        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
-        self.tasks: list[asyncio.Task[None]] = []
-        self.received: list[float] = []
-        self.armed = False
-
-    async def connect(self, n: int) -> None:
-        conn = aiohttp.TCPConnector(limit=0)
-        self.http = aiohttp.ClientSession(connector=conn)
-        sem = asyncio.Semaphore(64)  # below the listen backlog: no SYN retries
-
-        async def one(i: int) -> None:
-            async with sem:
-                ws = await self.http.ws_connect(self.url, max_msg_size=2**20, autoping=True)  # type: ignore[union-attr]
-                await ws.send_bytes(
-                    msgpack.packb([HELLO, 1, f"v{i}", None, {"mode": "watch", "briefing": BID}])
-                )
-                await ws.send_bytes(msgpack.packb([BRIEFING_JOIN, BID]))
-                # WELCOME, then the full BRIEFING
-                got = 0
-                while got < 2:
-                    msg = await ws.receive()
-                    if msg.type == aiohttp.WSMsgType.BINARY:
-                        got += 1
-                    elif msg.type in (
-                        aiohttp.WSMsgType.CLOSE,
-                        aiohttp.WSMsgType.CLOSED,
-                        aiohttp.WSMsgType.ERROR,
-                    ):
-                        raise RuntimeError(f"viewer {i} closed: {ws.close_code}")
-                self.sockets.append(ws)
-
-        await asyncio.gather(*(one(i) for i in range(len(self.sockets), n)))
-        self.received = [0.0] * len(self.sockets)
-        self.tasks = [asyncio.create_task(self._read(i, ws)) for i, ws in enumerate(self.sockets)]
-
-    async def _read(self, i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
-        async for msg in ws:
-            if (
-                msg.type == aiohttp.WSMsgType.BINARY
-                and self.armed
-                and not self.received[i]
-                and msgpack.unpackb(msg.data)[0] == BRIEFING
-            ):
-                self.received[i] = time.perf_counter()
-
-    async def close(self) -> None:
-        for t in self.tasks:
-            t.cancel()
-        for ws in self.sockets:
-            with contextlib.suppress(Exception):
-                await ws.close()
-        if self.http is not None:
-            await self.http.close()
-
-
 async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
-    viewers = Viewers(base.replace("http", "ws") + "/ws")
+    viewers = Viewers(base.replace("http", "ws") + "/ws", BID)
     t_conn = time.perf_counter()
     await viewers.connect(n)
     connect_s = time.perf_counter() - t_conn
-    firsts, medians, lasts, missing = [], [], [], 0
-    server_ms: list[float] = []
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{base}/staff/briefings/{BID}/start", headers=headers) as r:
-            assert r.status == 200, await r.text()
-        await asyncio.sleep(0.5)
-        plan = [
-            ("pause", None),
-            ("resume", None),
-            ("seek", {"segment": 1}),
-            ("seek", {"segment": 0}),
-        ]
-        for k in range(actions):
-            action, body = plan[k % len(plan)]
-            viewers.received = [0.0] * len(viewers.sockets)
-            viewers.armed = True
-            t0 = time.perf_counter()
-            async with http.post(
-                f"{base}/staff/briefings/{BID}/{action}", json=body, headers=headers
-            ) as r:
-                assert r.status == 200, await r.text()
-                server_ms.append((await r.json())["fanout_ms"])
-            deadline = time.perf_counter() + 30.0
-            while not all(viewers.received) and time.perf_counter() < deadline:
-                await asyncio.sleep(0.002)
-            viewers.armed = False
-            got = sorted((t - t0) * 1000.0 for t in viewers.received if t)
-            missing += len(viewers.sockets) - len(got)
-            if got:
-                firsts.append(got[0])
-                medians.append(got[len(got) // 2])
-                lasts.append(got[-1])
-            await asyncio.sleep(0.2)
-    await viewers.close()
-
-    def pct(xs: list[float], p: float) -> float:
-        if not xs:
-            return float("nan")
-        xs = sorted(xs)
-        return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 2)
-
+    try:
+        t = await viewers.time_actions(base, TOKEN, actions, wait=30.0)
+    finally:
+        await viewers.close()
+    lasts, medians, firsts, server_ms = t["last"], t["median"], t["first"], t["server"]
     return {
         "viewers": n,
+        "connected": len(viewers.sockets),
         "actions": actions,
         "connect_all_s": round(connect_s, 2),
         "last_viewer_ms": {"p50": pct(lasts, 50), "p99": pct(lasts, 99), "max": pct(lasts, 100)},
@@ -199,7 +101,7 @@ async def measure(base: str, n: int, actions: int) -> dict[str, Any]:
         "first_viewer_ms": {"p50": pct(firsts, 50), "p99": pct(firsts, 99)},
         # inside the server: one encode and the synchronous writes to every viewer
         "server_encode_and_write_ms": {"p50": pct(server_ms, 50), "p99": pct(server_ms, 99)},
-        "missed_frames": missing,
+        "missed_frames": t["missed"],
         "mean_last_viewer_ms": round(statistics.fmean(lasts), 2) if lasts else None,
         # the machine is shared: a high load average means these lags include waiting for a core
         "load_average_1m_after": round(os.getloadavg()[0], 2),

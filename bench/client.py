@@ -16,6 +16,7 @@ snapshot. The bench never asserts anything; :mod:`bench.crowd` aggregates and re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import math
 import random
@@ -41,6 +42,9 @@ __all__ = [
     "Stats",
     "ws_frame_bytes",
     "run_clients",
+    "Viewers",
+    "ACTION_PLAN",
+    "pct",
 ]
 
 HISTORY = 64  # snapshot states kept, as the protocol asks of a client
@@ -516,3 +520,156 @@ async def _delayed(
     except (aiohttp.ClientError, ConnectionError) as exc:
         key = type(exc).__name__
         stats.errors[key] = stats.errors.get(key, 0) + 1
+
+
+# -- watch-only viewers of a briefing (bench.briefing_fanout, bench.cluster) ---------------------
+
+_HELLO, _BRIEFING_JOIN, _BRIEFING = (
+    int(MsgType.HELLO),
+    int(MsgType.BRIEFING_JOIN),
+    int(MsgType.BRIEFING),
+)
+#: the staff actions timed in turn: each one changes the schedule, so each sends a BRIEFING
+ACTION_PLAN: tuple[tuple[str, dict[str, Any] | None], ...] = (
+    ("pause", None),
+    ("resume", None),
+    ("seek", {"segment": 1}),
+    ("seek", {"segment": 0}),
+)
+
+
+def pct(xs: list[float], p: float) -> float | None:
+    """The ``p``-th percentile of ``xs`` (nearest rank), rounded to 0.01; None when empty."""
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 2)
+
+
+class Viewers:
+    """N watch-only WebSocket viewers of briefing ``briefing``; while :attr:`armed`, each notes
+    (perf_counter) when its next BRIEFING frame arrives, in :attr:`received`."""
+
+    def __init__(self, url: str, briefing: str) -> None:
+        self.url = url
+        self.briefing = briefing
+        self.http: aiohttp.ClientSession | None = None
+        self.sockets: list[aiohttp.ClientWebSocketResponse] = []
+        self.tasks: list[asyncio.Task[None]] = []
+        self.received: list[float] = []
+        self.armed = False
+        self.failed = 0
+
+    async def connect(self, n: int, *, timeout: float = 600.0, at_once: int = 64) -> None:
+        """Connect viewers up to ``n`` (``at_once`` at a time: below the listen backlog, no SYN
+        retries). A viewer that is refused or not answered within ``timeout`` overall is counted
+        in :attr:`failed`, not waited for."""
+        if self.http is None:
+            self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        sem = asyncio.Semaphore(at_once)
+        end = time.monotonic() + timeout
+
+        async def one(i: int) -> None:
+            async with sem:
+                left = end - time.monotonic()
+                if left <= 0:
+                    self.failed += 1
+                    return
+                try:
+                    async with asyncio.timeout(min(left, 30.0)):
+                        ws = await self._hello(i)
+                except (aiohttp.ClientError, OSError, TimeoutError, RuntimeError):
+                    self.failed += 1
+                    return
+                self.sockets.append(ws)
+
+        start = len(self.sockets)
+        await asyncio.gather(*(one(i) for i in range(start, n)))
+        self.received = [0.0] * len(self.sockets)
+        self.tasks += [
+            asyncio.create_task(self._read(i, ws))
+            for i, ws in enumerate(self.sockets)
+            if i >= len(self.tasks)
+        ]
+
+    async def _hello(self, i: int) -> aiohttp.ClientWebSocketResponse:
+        assert self.http is not None
+        ws = await self.http.ws_connect(self.url, max_msg_size=2**20, autoping=True)
+        opts = {"mode": "watch", "briefing": self.briefing}
+        await ws.send_bytes(msgpack.packb([_HELLO, PROTOCOL_VERSION, f"v{i}", None, opts]))
+        await ws.send_bytes(msgpack.packb([_BRIEFING_JOIN, self.briefing]))
+        got = 0  # WELCOME, then the full BRIEFING
+        while got < 2:
+            msg = await ws.receive()
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                got += 1
+            elif msg.type in (
+                aiohttp.WSMsgType.CLOSE,
+                aiohttp.WSMsgType.CLOSED,
+                aiohttp.WSMsgType.ERROR,
+            ):
+                raise RuntimeError(f"viewer {i} closed: {ws.close_code}")
+        return ws
+
+    async def _read(self, i: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if (
+                msg.type == aiohttp.WSMsgType.BINARY
+                and self.armed
+                and not self.received[i]
+                and msgpack.unpackb(msg.data)[0] == _BRIEFING
+            ):
+                self.received[i] = time.perf_counter()
+
+    async def time_actions(
+        self, base: str, token: str, actions: int, *, wait: float = 10.0, pause: float = 0.2
+    ) -> dict[str, Any]:
+        """Start the briefing at ``base`` (the staff API, bearer ``token``), then POST
+        ``actions`` staff actions (:data:`ACTION_PLAN` in turn); for each, the lag from just
+        before the POST to the first, the median and the last viewer receiving its BRIEFING (at
+        most ``wait`` seconds: a viewer that has nothing by then is counted missed). Returns the
+        lists (ms), the missed count, the HTTP statuses and the server's own ``fanout_ms``."""
+        headers = {"Authorization": f"Bearer {token}"}
+        out: dict[str, Any] = {"first": [], "median": [], "last": [], "server": []}
+        out["missed"], statuses = 0, set()
+        bid = self.briefing
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+            async with http.post(f"{base}/staff/briefings/{bid}/start", headers=headers) as r:
+                if r.status != 200:
+                    raise RuntimeError(f"start: {r.status} {await r.text()}")
+            await asyncio.sleep(0.5)
+            for k in range(actions):
+                action, body = ACTION_PLAN[k % len(ACTION_PLAN)]
+                self.received = [0.0] * len(self.sockets)
+                self.armed = True
+                t0 = time.perf_counter()
+                async with http.post(
+                    f"{base}/staff/briefings/{bid}/{action}", json=body, headers=headers
+                ) as r:
+                    statuses.add(r.status)
+                    if r.status == 200:
+                        with contextlib.suppress(ValueError, KeyError, aiohttp.ClientError):
+                            out["server"].append(float((await r.json())["fanout_ms"]))
+                deadline = time.perf_counter() + wait
+                while not all(self.received) and time.perf_counter() < deadline:
+                    await asyncio.sleep(0.002)
+                self.armed = False
+                got = sorted((t - t0) * 1000.0 for t in self.received if t)
+                out["missed"] += len(self.sockets) - len(got)
+                if got:
+                    out["first"].append(got[0])
+                    out["median"].append(got[len(got) // 2])
+                    out["last"].append(got[-1])
+                await asyncio.sleep(pause)
+        out["statuses"] = sorted(statuses)
+        return out
+
+    async def close(self) -> None:
+        for t in self.tasks:
+            t.cancel()
+        for ws in self.sockets:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(ws.close(), 1.0)
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.http is not None:
+            await self.http.close()

@@ -2,6 +2,7 @@
 processes, the cost of a redirected hello, and failover after a SIGKILL.
 
     python -m bench.cluster [--walkers 60] [--viewers 150] [--actions 10] [--hellos 50] [--kills 2]
+                            [--lease-ttl 2.5] [--max-seconds 600]
 
 Starts a private ``redis-server`` (free port, no persistence), three ``emachi serve --redis``
 child processes (real processes, so that one can be SIGKILLed) with a small rendered briefing,
@@ -12,7 +13,8 @@ stickiness; ``tests/haproxy.py`` writes it). Then:
   acknowledged). Each says hello through the balancer and follows a REDIRECT to the owner of its
   instance as the web client does (``clients/web/Connection.js``: at once, with the seat); when
   its socket drops it resumes with its token through the balancer with the web client's backoff
-  (0.5 s, 1 s, 2 s, … ±25 %; 0.2 s after a redirect that led nowhere, up to four times). ``--capacity`` (default:
+  (0.5 s, 1 s, 2 s, … ±25 %; 0.2 s after a redirect that led nowhere, up to four times, saying
+  which address did not answer: ``opts.gone``). ``--capacity`` (default:
   a third of the walkers) makes them fill three instances, which open on the emptiest processes.
 - ``--viewers`` watch-only viewers of one briefing, through the balancer.
 - **Staff action → last viewer**: ``--actions`` staff actions (pause, resume, seek) POSTed through
@@ -30,6 +32,11 @@ stickiness; ``tests/haproxy.py`` writes it). Then:
   same; p50/p99/max and how many came back within ``--lease-ttl`` + 25 s. The killed process is
   then started again on its port (same data folder) before the next kill. Watch-only viewers of
   the killed process are not brought back (the staff action figures are taken before).
+
+Every phase runs within ``--max-seconds`` (default 600) from the start: a phase still running
+then is cut short, everything is stopped, and what was measured is written (``cut_short_in``
+says where). Viewers that cannot connect in time are counted, not waited for; a staff action
+waits at most 10 s for its last viewer.
 
 Writes ``bench/results/cluster.json`` (or ``--out``) with the machine and its load average and
 prints a summary. Measures; asserts nothing. The defaults run in about a minute and a half; the
@@ -59,7 +66,8 @@ from typing import Any
 import aiohttp
 import msgpack
 
-from bench.briefing_fanout import BID, SCRIPT, TOKEN, Viewers, _free_port
+from bench.briefing_fanout import BID, SCRIPT, TOKEN, _free_port
+from bench.client import Viewers, pct
 from bench.crowd import RESULTS, machine
 
 __all__ = ["main", "hello_once", "say_hello", "Walkers", "Cluster"]
@@ -75,15 +83,8 @@ _CONNECT = aiohttp.ClientTimeout(
 )  # a resume may wait a lease and two seconds for its instance's new owner
 
 
-def _pct(xs: list[float], p: float) -> float | None:
-    if not xs:
-        return None
-    xs = sorted(xs)
-    return round(xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))], 2)
-
-
 def _spread(xs: list[float]) -> dict[str, float | int | None]:
-    return {"n": len(xs), "p50": _pct(xs, 50), "p99": _pct(xs, 99), "max": _pct(xs, 100)}
+    return {"n": len(xs), "p50": pct(xs, 50), "p99": pct(xs, 99), "max": pct(xs, 100)}
 
 
 class Refused(Exception):
@@ -91,7 +92,11 @@ class Refused(Exception):
 
 
 class RedirectLost(Exception):
-    """A REDIRECT led to a process that did not answer (it may have just died)."""
+    """A REDIRECT led to a process that did not answer (it may have just died): ``url``."""
+
+    def __init__(self, url: str, why: str = "") -> None:
+        super().__init__(f"{url}{why}")
+        self.url = url
 
 
 @dataclass(slots=True)
@@ -139,7 +144,7 @@ async def say_hello(
         if msg.type != aiohttp.WSMsgType.BINARY:
             await ws.close()
             if n:
-                raise RedirectLost(f"{url}: closed {ws.close_code}")
+                raise RedirectLost(url, f": closed {ws.close_code}")
             raise Refused(f"{url}: closed {ws.close_code} {msg.extra or ''}")
         hops.append(Hop(url, opened, sent, time.perf_counter(), head[0]))
         if head[0] == WELCOME:
@@ -200,20 +205,25 @@ class Walkers:
 
     async def _life(self, s: Seat, sem: asyncio.Semaphore | None) -> None:
         rng, attempt, lost = random.Random(s.i), 0, 0
+        gone = ""  # as the web client: the owner a redirect named that did not answer
         assert self.http is not None
         while not self.stopping:
+            opts, gone = ({"gone": gone} if gone else None), ""
             try:
                 if sem is not None:
                     async with sem:
                         ws, welcome, hops = await say_hello(
-                            self.http, self.url, f"w{s.i}", s.resume
+                            self.http, self.url, f"w{s.i}", s.resume, opts
                         )
                     sem = None
                 else:
-                    ws, welcome, hops = await say_hello(self.http, self.url, f"w{s.i}", s.resume)
-            except RedirectLost:
+                    ws, welcome, hops = await say_hello(
+                        self.http, self.url, f"w{s.i}", s.resume, opts
+                    )
+            except RedirectLost as exc:
                 # as the web client: back to the balancer soon, a few times, then the backoff
                 self._failed("redirect lost")
+                gone = exc.url
                 lost += 1
                 if lost <= MAX_REDIRECTS:
                     await asyncio.sleep(REDIRECT_RETRY_S)
@@ -409,38 +419,12 @@ async def _wait_http(url: str, what: str, proc: subprocess.Popen[bytes] | None =
 
 
 async def action_lag(lb: str, viewers: Viewers, actions: int) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {TOKEN}"}
-    lasts, medians, missing, landed = [], [], 0, []
-    plan = [("pause", None), ("resume", None), ("seek", {"segment": 1}), ("seek", {"segment": 0})]
-    async with aiohttp.ClientSession() as http:
-        async with http.post(f"{lb}/staff/briefings/{BID}/start", headers=headers) as r:
-            if r.status != 200:
-                raise RuntimeError(f"start: {r.status} {await r.text()}")
-        await asyncio.sleep(1.0)
-        for k in range(actions):
-            action, body = plan[k % len(plan)]
-            viewers.received = [0.0] * len(viewers.sockets)
-            viewers.armed = True
-            t0 = time.perf_counter()
-            async with http.post(
-                f"{lb}/staff/briefings/{BID}/{action}", json=body, headers=headers
-            ) as r:
-                landed.append(r.status)
-            deadline = time.perf_counter() + 30.0
-            while not all(viewers.received) and time.perf_counter() < deadline:
-                await asyncio.sleep(0.002)
-            viewers.armed = False
-            got = sorted((t - t0) * 1000.0 for t in viewers.received if t)
-            missing += len(viewers.sockets) - len(got)
-            if got:
-                lasts.append(got[-1])
-                medians.append(got[len(got) // 2])
-            await asyncio.sleep(0.3)
+    t = await viewers.time_actions(lb, TOKEN, actions, wait=10.0, pause=0.3)
     return {
-        "last_viewer_ms": _spread(lasts),
-        "median_viewer_ms": {"p50": _pct(medians, 50), "p99": _pct(medians, 99)},
-        "missed_frames": missing,
-        "statuses": sorted(set(landed)),
+        "last_viewer_ms": _spread(t["last"]),
+        "median_viewer_ms": {"p50": pct(t["median"], 50), "p99": pct(t["median"], 99)},
+        "missed_frames": t["missed"],
+        "statuses": t["statuses"],
     }
 
 
@@ -476,7 +460,7 @@ async def routing(cl: Cluster, hellos: int) -> dict[str, Any]:
         "failed": failed,
     }
     if direct and redirected:
-        out["extra_ms_p50"] = round(_pct(redirected, 50) - _pct(direct, 50), 2)  # type: ignore[operator]
+        out["extra_ms_p50"] = round(pct(redirected, 50) - pct(direct, 50), 2)  # type: ignore[operator]
     return out
 
 
@@ -518,6 +502,7 @@ async def failover(cl: Cluster, walkers: Walkers, wait: float) -> dict[str, Any]
         "back": len(back),
         "same_avatar": same,
         "back_s": _spread(back),
+        "back_all_s": [round(x, 3) for x in back],
         "clients_by_instance": {
             i: list(where.values()).count(i) for i in sorted(set(where.values()))
         },
@@ -532,57 +517,88 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # thousands of sockets
     load_before = os.getloadavg()
     phases: dict[str, float] = {}
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.max_seconds
+    per_process: list[dict[str, Any]] = []
+    lag: dict[str, Any] | None = None
+    route: dict[str, Any] | None = None
+    kills: list[dict[str, Any]] = []
+    walkers: Walkers | None = None
+    viewers: Viewers | None = None
+    phase, cut = "start", None
     t = time.monotonic()
+
+    def done(name: str) -> None:
+        nonlocal t
+        phases[name] = time.monotonic() - t
+        t = time.monotonic()
+
     with tempfile.TemporaryDirectory(prefix="emachi-cluster-") as tmp:
         cl = Cluster(Path(tmp), args)
         try:
-            await cl.start()
-            phases["start_s"] = time.monotonic() - t
-            t = time.monotonic()
-            ws_lb = cl.lb.replace("http", "ws") + "/ws"
-            walkers = Walkers(ws_lb)
-            await walkers.start(args.walkers)
-            viewers = Viewers(ws_lb)
-            await viewers.connect(args.viewers)
-            phases["connect_s"] = time.monotonic() - t
-            await asyncio.sleep(3.5)  # the directory's next beat counts them
-            per_process = []
-            for k in range(3):
-                h = await cl.health(k) or {}
-                c = h.get("cluster", {})
-                members = {m["id"]: m for m in c.get("members", [])}
-                per_process.append(
-                    {
-                        "people": h.get("people"),
-                        "watchers": members.get(c.get("process"), {}).get("watchers"),
-                        "instances": sorted(c.get("leases", {})),
-                    }
+            # every phase within one budget: at any size the bench stops by itself
+            async with asyncio.timeout_at(deadline):
+                await cl.start()
+                done("start_s")
+                phase = "connect"
+                ws_lb = cl.lb.replace("http", "ws") + "/ws"
+                walkers = Walkers(ws_lb)
+                # each crowd gets at most a third of the budget: whoever is not in by then is
+                # counted (walkers_welcomed, viewers_connected) and the run goes on without them
+                share = args.max_seconds / 3
+                await walkers.start(args.walkers, timeout=min(share, deadline - loop.time()))
+                viewers = Viewers(ws_lb, BID)
+                await viewers.connect(
+                    args.viewers, timeout=max(1.0, min(share, deadline - loop.time()))
                 )
-            t = time.monotonic()
-            lag = await action_lag(cl.lb, viewers, args.actions)
-            phases["actions_s"] = time.monotonic() - t
-            t = time.monotonic()
-            route = await routing(cl, args.hellos)
-            phases["hellos_s"] = time.monotonic() - t
-            kills = []
-            for n in range(args.kills):
+                done("connect_s")
+                await asyncio.sleep(3.5)  # the directory's next beat counts them
+                for k in range(3):
+                    h = await cl.health(k) or {}
+                    c = h.get("cluster", {})
+                    members = {m["id"]: m for m in c.get("members", [])}
+                    per_process.append(
+                        {
+                            "people": h.get("people"),
+                            "watchers": members.get(c.get("process"), {}).get("watchers"),
+                            "instances": sorted(c.get("leases", {})),
+                        }
+                    )
                 t = time.monotonic()
-                got = await failover(cl, walkers, args.lease_ttl + 25.0)
-                kills.append(got)
-                print(
-                    f"  kill {n + 1}: process {got['killed_process']} with {got['clients']} walkers;"
-                    f" {got['back']} back, p50 {got['back_s']['p50']} s, max {got['back_s']['max']} s",
-                    flush=True,
-                )
-                await cl.restart(got["killed_process"])
-                await asyncio.sleep(2.0)  # a seat write passes; the stragglers settle
-                phases[f"kill{n + 1}_s"] = time.monotonic() - t
-            frames = walkers.frames
-            await viewers.close()
-            await walkers.close()
+                phase = "actions"
+                lag = await action_lag(cl.lb, viewers, args.actions)
+                done("actions_s")
+                phase = "hellos"
+                route = await routing(cl, args.hellos)
+                done("hellos_s")
+                for n in range(args.kills):
+                    phase = f"kill {n + 1}"
+                    got = await failover(cl, walkers, args.lease_ttl + 25.0)
+                    kills.append(got)
+                    print(
+                        f"  kill {n + 1}: process {got['killed_process']} with {got['clients']}"
+                        f" walkers; {got['back']} back ({got['same_avatar']} same avatar),"
+                        f" p50 {got['back_s']['p50']} s, max {got['back_s']['max']} s",
+                        flush=True,
+                    )
+                    await cl.restart(got["killed_process"])
+                    await asyncio.sleep(2.0)  # a seat write passes; the stragglers settle
+                    done(f"kill{n + 1}_s")
+        except TimeoutError:
+            cut = phase
+            print(f"  cut short by --max-seconds {args.max_seconds:g} in: {phase}", flush=True)
         finally:
+            for part in (viewers, walkers):
+                if part is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(part.close(), 30.0)
             cl.stop()
+            if args.logs is not None:  # the processes' logs (the folder goes with the run)
+                args.logs.mkdir(parents=True, exist_ok=True)
+                for log in Path(tmp).glob("p*.log"):
+                    shutil.copy(log, args.logs / log.name)
     backs = [k["back_s"]["max"] for k in kills if k["back_s"]["max"] is not None]
+    every = [x for k in kills for x in k.get("back_all_s", [])]
     return {
         "bench": "cluster",
         "machine": machine(),
@@ -591,56 +607,72 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "processes": 3,
         "walkers": args.walkers,
         "viewers": args.viewers,
+        "viewers_connected": len(viewers.sockets) if viewers is not None else 0,
+        "walkers_welcomed": sum(1 for s in walkers.seats if s.welcomes) if walkers else 0,
         "capacity": args.capacity,
         "lease_ttl": args.lease_ttl,
         "actions": args.actions,
         "hellos": args.hellos,
+        "max_seconds": args.max_seconds,
+        "cut_short_in": cut,
         "per_process": per_process,
         "staff_action": lag,
         "routing": route,
         # kept from the first version of this file: the redirected hello's p50, or null
-        "redirected_hello_ms": route["redirected_ms"]["p50"],
+        "redirected_hello_ms": route["redirected_ms"]["p50"] if route else None,
         "failover": kills,
+        "failover_all_s": _spread(every),
         "failover_worst_s": max(backs) if backs else None,
-        "walker_frames": frames,
-        "walker_hello_failures": walkers.failures,
+        "walker_frames": walkers.frames if walkers else 0,
+        "walker_hello_failures": walkers.failures if walkers else {},
         "phases_s": {k: round(v, 1) for k, v in phases.items()},
         "nofile_limit": [soft, hard],
     }
 
 
 def _summary(r: dict[str, Any]) -> str:
-    def ms(d: dict[str, Any], unit: str = "ms") -> str:
-        if not d.get("n", 1) or d.get("p50") is None:
+    def ms(d: dict[str, Any] | None, unit: str = "ms") -> str:
+        if not d or not d.get("n", 1) or d.get("p50") is None:
             return "none"
         return f"p50 {d['p50']} {unit}, p99 {d['p99']} {unit}, max {d.get('max')} {unit}"
 
     sa, ro = r["staff_action"], r["routing"]
     lines = [
-        f"cluster: 3 processes, {r['walkers']} walkers (capacity {r['capacity']}),"
-        f" {r['viewers']} viewers, load {r['load_average_before'][0]} → {r['load_average_after'][0]}",
+        f"cluster: 3 processes, {r['walkers_welcomed']}/{r['walkers']} walkers"
+        f" (capacity {r['capacity']}), {r['viewers_connected']}/{r['viewers']} viewers,"
+        f" load {r['load_average_before'][0]} → {r['load_average_after'][0]}",
         "  per process: "
         + "; ".join(
             f"{p['people']} people, {p['watchers']} viewers, {','.join(p['instances']) or '-'}"
             for p in r["per_process"]
         ),
-        f"  staff action → last viewer ({r['actions']} actions): {ms(sa['last_viewer_ms'])};"
-        f" missed {sa['missed_frames']}",
-        f"  hello → WELCOME, direct ({ro['direct_ms']['n']}): {ms(ro['direct_ms'])}",
-        f"  hello → WELCOME, redirected ({ro['redirected_ms']['n']}): {ms(ro['redirected_ms'])}"
-        f" (REDIRECT itself {ro['redirect_answer_ms']['p50']} ms p50)",
     ]
+    if sa is not None:
+        lines.append(
+            f"  staff action → last viewer ({r['actions']} actions): {ms(sa['last_viewer_ms'])};"
+            f" missed {sa['missed_frames']}"
+        )
+    if ro is not None:
+        lines += [
+            f"  hello → WELCOME, direct ({ro['direct_ms']['n']}): {ms(ro['direct_ms'])}",
+            f"  hello → WELCOME, redirected ({ro['redirected_ms']['n']}): {ms(ro['redirected_ms'])}"
+            f" (REDIRECT itself {ro['redirect_answer_ms']['p50']} ms p50)",
+        ]
     for n, k in enumerate(r["failover"], 1):
         lines.append(
             f"  failover {n}: SIGKILL of process {k['killed_process']} ({', '.join(k['instances'])});"
             f" {k['back']}/{k['clients']} back ({k['same_avatar']} same avatar): {ms(k['back_s'], 's')}"
         )
-    if ro["failed"]:
+    if r["failover"]:
+        lines.append(f"  failover, every walker of every kill: {ms(r['failover_all_s'], 's')}")
+    if ro is not None and ro["failed"]:
         lines.append(f"  hellos not welcomed: {ro['failed']}")
     if r["walker_hello_failures"]:
         lines.append(
             f"  walkers' hellos that failed and were retried: {r['walker_hello_failures']}"
         )
+    if r["cut_short_in"]:
+        lines.append(f"  CUT SHORT by --max-seconds in: {r['cut_short_in']}")
     lines.append(f"  phases: {r['phases_s']}")
     return "\n".join(lines)
 
@@ -665,7 +697,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--hellos", type=int, default=50, help="fresh hellos for the routing cost")
     ap.add_argument("--kills", type=int, default=2, help="SIGKILLs of the busiest owner (0: none)")
-    ap.add_argument("--lease-ttl", type=float, default=3.0, help="emachi serve --lease-ttl (s)")
+    ap.add_argument("--lease-ttl", type=float, default=2.5, help="emachi serve --lease-ttl (s)")
+    ap.add_argument(
+        "--max-seconds",
+        type=float,
+        default=600.0,
+        help="the whole run, start to stop: a phase still running then is cut short "
+        "(what was measured is written)",
+    )
+    ap.add_argument(
+        "--logs", type=Path, default=None, help="copy the processes' logs to this folder"
+    )
     ap.add_argument("--out", type=Path, default=RESULTS / "cluster.json", help="where to write")
     args = ap.parse_args(argv)
     if args.capacity <= 0:

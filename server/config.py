@@ -89,7 +89,7 @@ class Config:
     database_url: str | None = None
     # seconds an instance's lease lasts unless its owner renews it (a cluster): a process that
     # dies has its instances opened again elsewhere within about this much
-    lease_ttl: float = 3.0
+    lease_ttl: float = 2.5
     # signs seat reservations between the processes of a cluster; None: derived from the staff
     # token (every process of a cluster has the same one)
     cluster_secret: str | None = None

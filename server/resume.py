@@ -8,8 +8,9 @@ back, detached, so that a hello carrying its token within the window gets the sa
 the same instance at the same place.
 
 A cluster (``--redis``): every avatar's seat is in Redis all the time, written by the cluster's
-lease beat about once a second in one script call per process, fenced by the instance's lease
-(:func:`cluster_seats`, ``server/cluster/leases.py``), with a time to live of the resume window;
+lease beat (every half second) in one script call per process, fenced by the instance's lease
+(:func:`cluster_seats`, ``server/cluster/leases.py``), with a time to live of the resume window,
+and a new avatar's at once when it joins (:func:`_seat_now`);
 a resume token maps to its instance there too. When a process stops or dies, the process that
 takes its instances over gives the avatars back from those seats (:func:`_taken_over`), and a
 client resumes on whichever process now owns its instance. Nothing is written at the drain but
@@ -30,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.keys import CLUSTER, CONFIG, HALL, OUTBOX, STORE, WORLD
+from server.keys import CLUSTER, CONFIG, HALL, HOOKS, OUTBOX, STORE, WORLD
 from server.session import Session, SessionState
 from server.store import StoreAway
 
@@ -152,6 +153,22 @@ def cluster_seats(app: web.Application, owned: Collection[str]) -> dict[str, dic
     return out
 
 
+def _seat_now(app: web.Application, session: Session) -> None:
+    """A new avatar's seat goes to Redis at once, not with the next beat: a process killed a
+    moment after the join leaves it resumable too. (An avatar given back after a takeover, still
+    detached, is in the seats already.)"""
+    leases = app[CLUSTER].leases
+    inst = session.instance
+    if leases is None or inst is None or session.state is not SessionState.ACTIVE:
+        return
+    seat = seat_of(session, time.monotonic(), app[CONFIG].resume_window)
+    if seat is not None:
+        text = json.dumps(
+            {**asdict(seat), "at": round(time.time(), 3)}, ensure_ascii=False, separators=(",", ":")
+        )
+        leases.seat(inst.id, seat.token, text)
+
+
 def _taken_over(app: web.Application, lease: Any, saved: dict[str, dict[str, Any]]) -> None:
     """Another process owned ``lease.instance`` and is gone: give its avatars back here,
     detached, each waiting for its client's resume (same avatar id, same place)."""
@@ -186,6 +203,7 @@ def setup(app: web.Application) -> None:
         cluster.seat_source = lambda owned: cluster_seats(app, owned)
         cluster.seats_ttl = app[CONFIG].resume_window
         cluster.on_takeover.append(lambda lease, saved: _taken_over(app, lease, saved))
+        app[HOOKS].on_join(lambda session: _seat_now(app, session))
     app.cleanup_ctx.append(_resume_ctx)
 
 

@@ -51,6 +51,7 @@ export class Connection extends EventTarget {
     this.pingTimer = null;
     this.closedByUs = false;
     this.redirect = null; // {url, seat} from the last REDIRECT, for the next hello only
+    this.gone = null; // the address of a REDIRECT that did not answer, for the next hello only
     this.redirects = 0;
     this.lastFrameAt = 0;
     this.stallTimer = null;
@@ -90,8 +91,13 @@ export class Connection extends EventTarget {
     this.ws = ws;
     let welcomed = false;
     let redirected = null;
+    // the owner a redirect named and that did not answer: said once to the balancer's process,
+    // which then waits for the instance to pass to a live owner instead of naming it again
+    const gone = redirect ? null : this.gone;
+    this.gone = null;
     ws.onopen = () => {
-      const opts = redirect ? { ...this.opts, seat: redirect.seat } : this.opts;
+      let opts = redirect ? { ...this.opts, seat: redirect.seat } : this.opts;
+      if (gone) opts = { ...opts, gone };
       this.sendRaw(hello(this.name, this.resumeToken ?? this.memoryToken ?? null, opts));
     };
     ws.onmessage = (ev) => {
@@ -137,6 +143,7 @@ export class Connection extends EventTarget {
         // the owner we were sent to did not answer (it may have just died): back to the load
         // balancer soon, which sends us on to whoever owns the instance now
         this.redirects += 1;
+        this.gone = redirect.url;
         clearTimeout(this.timer);
         this.timer = setTimeout(() => this.open(), REDIRECT_RETRY_MS);
         return;

@@ -23,8 +23,10 @@ higher fence. Writes for an instance (the seats) carry the fence and Redis refus
 fence is no longer the instance's.
 
 When Redis comes back after an outage, an owner re-takes each lease that expired meanwhile with
-the same fence (nobody took another; or the Redis came back empty, with no fence at all); a process takes a lease it did not hold only after Redis
-has answered it continuously for ``ttl``, so the owners re-take theirs first.
+the same fence (nobody took another; or the Redis came back empty, with no fence at all); after
+an outage long enough for a lease to lapse (``ttl`` less two beats), a process takes a lease it did
+not hold only after Redis has answered it continuously for ``ttl``, so the owners re-take theirs
+first. A shorter gap (one call that timed out on a loaded machine) holds no takeover back.
 
 Redis layout (prefix ``emachi:`` by default):
 
@@ -65,7 +67,10 @@ __all__ = [
 
 log = logging.getLogger("emachi.cluster.leases")
 
-DEFAULT_LEASE_TTL = 3.0
+DEFAULT_LEASE_TTL = 2.5
+#: the beat: this share of the ttl, at most BEAT_MAX seconds (ttl 2.5 s: every 0.5 s)
+BEAT_SHARE = 0.2
+BEAT_MAX = 0.5
 #: share of the ttl a lease is given up before Redis would expire it (clock rates differ a little)
 MARGIN = 0.1
 
@@ -163,6 +168,11 @@ class Leases(Protocol):
         """Take an instance whose owner is gone (with its seats), if this process may."""
         ...
 
+    def seat(self, instance: str, token: str, seat: str) -> None:
+        """Write the seat of an avatar that just joined ``instance`` soon, without waiting for
+        the next beat (a process killed right after a join must not lose it)."""
+        ...
+
     @property
     def connected(self) -> bool: ...
 
@@ -222,10 +232,14 @@ class LocalLeases:
     async def take_over(self, instance: str) -> Lease | Holder | None:
         return None
 
+    def seat(self, instance: str, token: str, seat: str) -> None:
+        return None
+
 
 # KEYS[1] lives set, KEYS[2] live:{me}, KEYS[3] insts set, then keys named by index in ARGV[5].
 # ARGV[1] me, ARGV[2] lease ttl ms, ARGV[3] live JSON, ARGV[4] seats ttl ms, ARGV[5] JSON list of
-# [lease key, fence key, seats key, fence (text), instance, [[token, tok key, seat JSON], ...]].
+# [lease key, fence key, seats key, fence (text), instance, [[token, tok key, seat JSON], ...],
+# 1 when the instance is open here (its seats replace those in Redis) else 0].
 # Returns per instance: 1 renewed, 2 taken again (it had expired and nobody took it), 0 lost.
 BEAT_LUA = """
 local me, ttl, win = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[4])
@@ -251,6 +265,9 @@ for i, it in ipairs(cjson.decode(ARGV[5])) do
   end
   if ok > 0 then
     redis.call('SADD', KEYS[3], it[5])
+  end
+  -- the seats of an instance open here; one held but not open yet (just taken) keeps its seats
+  if ok > 0 and it[7] == 1 then
     redis.call('DEL', seats)
     for _, s in ipairs(it[6]) do
       redis.call('HSET', seats, s[1], s[3])
@@ -263,15 +280,32 @@ end
 return out
 """
 
-# KEYS[1] lease, KEYS[2] fence, KEYS[3] insts; ARGV[1] me, ARGV[2] ttl ms, ARGV[3] instance.
-# Returns {fence, ''} when taken now, {0, holder} when someone holds it.
+# KEYS[1] lease, KEYS[2] fence, KEYS[3] insts, KEYS[4] seats; ARGV[1] me, ARGV[2] ttl ms,
+# ARGV[3] instance. Returns {fence, '', seats (HGETALL)} when taken now, {0, holder, {}} when
+# someone holds it. The seats come in the same step as the lease: an instance whose owner is gone
+# is never held here without them (a beat in between would have replaced them with none, a hello
+# in between would have found an empty instance and got a new avatar).
 ACQUIRE_LUA = """
 local cur = redis.call('GET', KEYS[1])
-if cur then return {0, cur} end
+if cur then return {0, cur, {}} end
 local f = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. f, 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
-return {f, ''}
+return {f, '', redis.call('HGETALL', KEYS[4])}
+"""
+
+# KEYS[1] lease, KEYS[2] seats, then the tok keys; ARGV[1] "me fence", ARGV[2] seats ttl ms,
+# ARGV[3] instance, then token, seat JSON pairs. The seats of avatars that just joined, written at
+# once (the beat would write them up to a beat later), only while the lease is still ours.
+SEATS_LUA = """
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+local win = tonumber(ARGV[2])
+for i = 4, #ARGV, 2 do
+  redis.call('HSET', KEYS[2], ARGV[i], ARGV[i + 1])
+  redis.call('SET', KEYS[3 + (i - 4) / 2], ARGV[3], 'PX', win)
+end
+redis.call('PEXPIRE', KEYS[2], win)
+return 1
 """
 
 # KEYS[1] lease; ARGV[1] "me fence": delete the lease only if it is still ours.
@@ -314,7 +348,7 @@ class RedisLeases:
         self.source = source
         self.prefix = prefix
         self.ttl = ttl
-        self.interval = interval if interval is not None else min(1.0, ttl / 3.0)
+        self.interval = interval if interval is not None else min(BEAT_MAX, ttl * BEAT_SHARE)
         self.timeout = timeout if timeout is not None else min(0.5, ttl / 4.0)
         self.seats_ttl = seats_ttl
         self.members: dict[str, Member] = {}
@@ -324,6 +358,7 @@ class RedisLeases:
         self.on_beat: list[Callable[[], None]] = []
         self.beats = 0
         self._redis: Any = None
+        self._lookups: Any = None
         self._beat_script: Any = None
         self._acquire_script: Any = None
         self._release_script: Any = None
@@ -331,9 +366,17 @@ class RedisLeases:
         self._ok = True
         #: monotonic time since when every call answered (-inf: since the start)
         self._ok_since = -math.inf
+        #: when Redis last answered a beat, and _ok_since as it was before an outage
+        self._last_ok = -math.inf
+        self._ok_before = -math.inf
         #: orphan instance → beats it has been seen without a holder
         self._orphaned: dict[str, int] = {}
         self._taking: dict[str, asyncio.Future[Lease | Holder | None]] = {}
+        #: seats of avatars that just joined, by instance, for the seat writer
+        self._new_seats: dict[str, dict[str, str]] = {}
+        self._seats_due = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._seats_script: Any = None
 
     # -- keys -------------------------------------------------------------------------------------
 
@@ -344,25 +387,41 @@ class RedisLeases:
     def connected(self) -> bool:
         return self._ok
 
-    def _client(self) -> Any:
-        if self._redis is None:
-            import redis.asyncio as aioredis
-            from redis.asyncio.retry import Retry
-            from redis.backoff import NoBackoff
+    def _pool_client(self, size: int) -> Any:
+        import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
-            # a small pool: a hello's look-up never queues behind a beat
-            self._redis = aioredis.Redis.from_url(
-                self.url,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
-                retry_on_timeout=False,
-                retry=Retry(NoBackoff(), 0),
-                max_connections=8,
-            )
+        # a call waits for a free connection (within its own timeout) rather than fail with
+        # "too many connections", which would read as Redis being away
+        pool = aioredis.BlockingConnectionPool.from_url(
+            self.url,
+            max_connections=size,
+            timeout=self.timeout,
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            retry_on_timeout=False,
+            retry=Retry(NoBackoff(), 0),
+        )
+        return aioredis.Redis(connection_pool=pool)
+
+    def _client(self) -> Any:
+        """The connections of the lease work (beat, acquire, release, seats): a few of their
+        own, so that hellos looking things up (:meth:`_lookup`) never hold a beat back."""
+        if self._redis is None:
+            self._redis = self._pool_client(4)
             self._beat_script = self._redis.register_script(BEAT_LUA)
             self._acquire_script = self._redis.register_script(ACQUIRE_LUA)
             self._release_script = self._redis.register_script(RELEASE_LUA)
+            self._seats_script = self._redis.register_script(SEATS_LUA)
         return self._redis
+
+    def _lookup(self) -> Any:
+        """The connections of hellos' look-ups (a token's instance, a holder, a process): a
+        failover sends hundreds of resumes at once; they queue here, not on the beat."""
+        if self._lookups is None:
+            self._lookups = self._pool_client(16)
+        return self._lookups
 
     def _failed(self, exc: BaseException) -> None:
         if self._ok:
@@ -370,25 +429,37 @@ class RedisLeases:
                 "leases: redis unreachable; keeping the instances while trying",
                 extra={"error": f"{type(exc).__name__}: {exc}"},
             )
+            self._ok_before = self._ok_since
         self._ok = False
         self._ok_since = math.inf
 
     def _answered(self, now: float) -> None:
         if not self._ok:
-            log.info("leases: redis reachable again")
             self._ok = True
-            self._ok_since = now
+            away = now - self._last_ok
+            # the owners renew every interval: a gap this short let no lease lapse, so there is
+            # nothing the owners must take back first (a call that timed out on a loaded machine
+            # must not hold a failover back for a whole lease)
+            if away < self.ttl - 2 * self.interval:
+                self._ok_since = self._ok_before
+            else:
+                self._ok_since = now
+            log.info("leases: redis reachable again", extra={"away_s": round(away, 3)})
+        self._last_ok = now
 
     # -- life -------------------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._client()
         await self.beat()
-        self._task = asyncio.get_running_loop().create_task(self._loop(), name="lease beat")
+        loop = asyncio.get_running_loop()
+        self._task = loop.create_task(self._loop(), name="lease beat")
+        self._writer = loop.create_task(self._write_seats(), name="seat writer")
 
     async def stop(self) -> None:
+        await stop_task(self._writer)
         await stop_task(self._task)
-        self._task = None
+        self._task = self._writer = None
         if self._redis is None:
             return
         try:
@@ -399,12 +470,15 @@ class RedisLeases:
                 await self._redis.delete(self.key("live", self.process_id))
         except (*REDIS_DOWN, TimeoutError) as exc:
             log.warning("leases: could not give up the leases", extra={"error": str(exc)})
-        try:
-            async with asyncio.timeout(self.timeout):
-                await self._redis.aclose()
-        except Exception:
-            pass
-        self._redis = None
+        for client in (self._redis, self._lookups):
+            if client is None:
+                continue
+            try:
+                async with asyncio.timeout(self.timeout):
+                    await client.aclose(close_connection_pool=True)
+            except Exception:
+                pass
+        self._redis = self._lookups = None
 
     async def _loop(self) -> None:
         while True:
@@ -416,6 +490,39 @@ class RedisLeases:
                 raise
             except Exception:
                 log.exception("lease beat failed")
+
+    # -- seats of avatars that just joined --------------------------------------------------------
+
+    def seat(self, instance: str, token: str, seat: str) -> None:
+        if instance in self.mine:
+            self._new_seats.setdefault(instance, {})[token] = seat
+            self._seats_due.set()
+
+    async def _write_seats(self) -> None:
+        """Write the seats :meth:`seat` was given, all that came meanwhile in one call per
+        instance, fenced like the beat's; what Redis does not take the next beat writes."""
+        while True:
+            await self._seats_due.wait()
+            self._seats_due.clear()
+            due, self._new_seats = self._new_seats, {}
+            for inst, seats in due.items():
+                lease = self.mine.get(inst)
+                if lease is None or lease.lost or not seats:
+                    continue
+                keys = [self.key("lease", inst), self.key("seats", inst)]
+                args: list[Any] = [
+                    f"{self.process_id} {lease.fence}",
+                    max(1, int(self.seats_ttl * 1000)),
+                    inst,
+                ]
+                for tok, seat in seats.items():
+                    keys.append(self.key("tok", tok))
+                    args += [tok, seat]
+                try:
+                    async with asyncio.timeout(self.timeout):
+                        await self._seats_script(keys=keys, args=args, client=self._client())
+                except (*REDIS_DOWN, TimeoutError):
+                    pass  # the beat writes them (and notes that Redis is away)
 
     # -- the beat ---------------------------------------------------------------------------------
 
@@ -435,7 +542,7 @@ class RedisLeases:
         for inst, lease in self.mine.items():
             if lease.lost:
                 continue
-            seats = r.seats.get(inst, {})
+            seats = r.seats.get(inst)
             items.append(
                 [
                     k(self.key("lease", inst)),
@@ -443,7 +550,8 @@ class RedisLeases:
                     k(self.key("seats", inst)),
                     str(lease.fence),
                     inst,
-                    [[tok, k(self.key("tok", tok)), seat] for tok, seat in seats.items()],
+                    [[tok, k(self.key("tok", tok)), seat] for tok, seat in (seats or {}).items()],
+                    0 if seats is None else 1,
                 ]
             )
             order.append(inst)
@@ -582,49 +690,32 @@ class RedisLeases:
             return self.mine[inst]
         if time.monotonic() - self._ok_since < self.ttl:
             return None
-        running = self._taking.get(inst)
-        if running is None:
-            running = self._taking[inst] = asyncio.ensure_future(self._take_over(inst))
-            running.add_done_callback(lambda _t: self._taking.pop(inst, None))
-        return await asyncio.shield(running)
-
-    async def _take_over(self, inst: str) -> Lease | Holder | None:
-        got = await self.acquire(inst)
-        if not isinstance(got, Lease):
-            return got
-        seats: dict[str, dict[str, Any]] = {}
-        try:
-            async with asyncio.timeout(self.timeout):
-                raw = await self._client().hgetall(self.key("seats", inst))
-        except (*REDIS_DOWN, TimeoutError) as exc:
-            self._failed(exc)
-            raw = {}
-        for tok, seat in raw.items():
-            try:
-                seats[_text(tok)] = json.loads(seat)
-            except ValueError:
-                continue
-        log.info(
-            "instance taken over",
-            extra={"instance": inst, "fence": got.fence, "seats": len(seats)},
-        )
-        _call_all(self.on_takeover, got, seats)
-        return got
+        return await self.acquire(inst)  # the seats come with the lease (ACQUIRE_LUA)
 
     # -- single calls -----------------------------------------------------------------------------
 
     async def acquire(self, instance: str) -> Lease | Holder | None:
+        """Take the lease (one call at a time per instance, however many hellos ask), and with
+        it the seats a process that is gone left (given to :attr:`on_takeover` at once)."""
         held = self.mine.get(instance)
         if held is not None and not held.lost:
             return held
+        running = self._taking.get(instance)
+        if running is None:
+            running = self._taking[instance] = asyncio.ensure_future(self._acquire(instance))
+            running.add_done_callback(lambda _t: self._taking.pop(instance, None))
+        return await asyncio.shield(running)
+
+    async def _acquire(self, instance: str) -> Lease | Holder | None:
         sent = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
-                fence, holder = await self._acquire_script(
+                fence, holder, raw = await self._acquire_script(
                     keys=[
                         self.key("lease", instance),
                         self.key("fence", instance),
                         self.key("insts"),
+                        self.key("seats", instance),
                     ],
                     args=[self.process_id, max(1, int(self.ttl * 1000)), instance],
                     client=self._client(),
@@ -641,7 +732,22 @@ class RedisLeases:
         self.mine[instance] = lease
         self.holders[instance] = Holder(self.process_id, lease.fence)
         self._orphaned.pop(instance, None)
-        log.info("lease acquired", extra={"instance": instance, "fence": lease.fence})
+        seats: dict[str, dict[str, Any]] = {}
+        for tok, seat in zip(raw[::2], raw[1::2], strict=True):
+            try:
+                seats[_text(tok)] = json.loads(seat)
+            except ValueError:
+                continue
+        if not seats:
+            log.info("lease acquired", extra={"instance": instance, "fence": lease.fence})
+            return lease
+        # a process that is gone left avatars here: they are given back before anything else
+        # runs (no await between the lease and them), so no hello finds the instance without them
+        log.info(
+            "instance taken over",
+            extra={"instance": instance, "fence": lease.fence, "seats": len(seats)},
+        )
+        _call_all(self.on_takeover, lease, seats)
         return lease
 
     async def release(self, instance: str) -> None:
@@ -668,7 +774,7 @@ class RedisLeases:
     async def holder(self, instance: str) -> Holder | None:
         try:
             async with asyncio.timeout(self.timeout):
-                raw = await self._client().get(self.key("lease", instance))
+                raw = await self._lookup().get(self.key("lease", instance))
         except (*REDIS_DOWN, TimeoutError):
             return self.holders.get(instance)
         h = _holder(raw)
@@ -685,7 +791,7 @@ class RedisLeases:
             return m
         try:
             async with asyncio.timeout(self.timeout):
-                raw = await self._client().get(self.key("live", process_id))
+                raw = await self._lookup().get(self.key("live", process_id))
             d = json.loads(raw) if raw else None
             if d is None:
                 return None
@@ -696,7 +802,7 @@ class RedisLeases:
     async def token_instance(self, token: str) -> str | None:
         try:
             async with asyncio.timeout(self.timeout):
-                raw = await self._client().get(self.key("tok", token))
+                raw = await self._lookup().get(self.key("tok", token))
         except (*REDIS_DOWN, TimeoutError):
             return None
         return _text(raw) or None

@@ -168,7 +168,7 @@ class ClusterPlacement:
         #: how long a resume waits for its instance to get an owner again (a failover)
         self.wait_for_owner = wait_for_owner if wait_for_owner is not None else leases.ttl + 2.0
         self.redirects = 0
-        self._opening: dict[str, asyncio.Future[Instance | None]] = {}
+        self._waits: dict[tuple[str, Holder | None], asyncio.Future[Holder | None]] = {}
 
     @property
     def me(self) -> str:
@@ -198,11 +198,19 @@ class ClusterPlacement:
         if token:
             inst = await self.leases.token_instance(token)
             if inst is not None and (reserved is None or reserved == inst):
-                route = await self._to(inst, hops, wait=True)
+                gone = session.opts.get("gone")
+                gone = gone if isinstance(gone, str) else ""
+                route = await self._to(inst, hops, wait=True, gone=gone)
+                if token in self.hall.by_token:
+                    # given back here while it waited (this process took the instance over):
+                    # its own place, full instance or not
+                    return HERE
                 if route is not None:
                     return route
         if reserved is not None:
             route = await self._to(reserved, hops, wait=False, reserved=True)
+            if token and token in self.hall.by_token:
+                return HERE
             if route is not None:
                 return route
         return await self._new(hops)
@@ -210,14 +218,26 @@ class ClusterPlacement:
     # -- an instance that exists (or a reservation opens) -------------------------------------
 
     async def _to(
-        self, inst: str, hops: int, *, wait: bool, reserved: bool = False
+        self, inst: str, hops: int, *, wait: bool, reserved: bool = False, gone: str = ""
     ) -> Route | None:
-        """The route to ``inst``'s owner, or None to place the avatar elsewhere (full, gone)."""
+        """The route to ``inst``'s owner, or None to place the avatar elsewhere (full, gone).
+
+        ``wait`` (a resume): while the instance has no owner, or its owner is presumed gone (no
+        longer a live process, or ``gone``: the address the client was just sent to and could not
+        reach), wait for the lease to pass on rather than send the client to a dead address or
+        give it a new avatar."""
         holder = self.leases.holders.get(inst)
         if holder is None or (
             holder.process_id != self.me and holder.process_id not in self.leases.members
         ):
             holder = await self.leases.holder(inst)
+        if holder is not None and wait and holder.process_id != self.me:
+            member = self.leases.members.get(holder.process_id) or await self.leases.member(
+                holder.process_id
+            )
+            if member is None or not member.url or (gone and ws_url(member.url) == gone):
+                # after the wait a live owner is tried all the same (the client's own network)
+                holder = await self._await_owner(inst, stale=holder) or holder
         if holder is None and wait:
             holder = await self._await_owner(inst)
         if holder is None:
@@ -234,23 +254,32 @@ class ClusterPlacement:
             return self._here(local)
         return await self._redirect(holder.process_id, inst, hops)
 
-    async def _await_owner(self, inst: str) -> Holder | None:
-        """Wait (bounded) for an instance whose owner is gone to be taken over."""
+    async def _await_owner(self, inst: str, stale: Holder | None = None) -> Holder | None:
+        """Wait (bounded) for an instance whose owner is gone to be taken over: its holder when
+        it has one other than ``stale``, else None. Every hello waiting for the same instance
+        shares one wait (one look-up a tenth of a second, not one per hello)."""
+        key = (inst, stale)
+        running = self._waits.get(key)
+        if running is None:
+            running = self._waits[key] = asyncio.ensure_future(self._poll_owner(inst, stale))
+            running.add_done_callback(lambda _f: self._waits.pop(key, None))
+        return await asyncio.shield(running)
+
+    async def _poll_owner(self, inst: str, stale: Holder | None) -> Holder | None:
         loop = asyncio.get_running_loop()
         end = loop.time() + self.wait_for_owner
         while loop.time() < end:
             await asyncio.sleep(0.1)
-            local = self._local(inst)
-            if local is not None:
+            if self._local(inst) is not None:
                 return Holder(self.me, 0)
-            holder = self.leases.holders.get(inst) or await self.leases.holder(inst)
+            holder = await self.leases.holder(inst)  # read now: the beat's table is older
             if holder is None:
                 # its owner is gone: open it here rather than wait for another process's beat
                 got = await self.leases.take_over(inst)
                 if isinstance(got, Lease):
                     return Holder(self.me, got.fence)
                 holder = got
-            if holder is not None:
+            if holder is not None and holder != stale:
                 return holder
         return None
 

@@ -70,6 +70,7 @@ CHAT_MAX = 500
 U32_MAX = 2**32 - 1
 ID_MAX = 64  # ids of kiosks, briefings, helpers, channels
 TOKEN_MAX = 256  # resume and invite tokens
+URL_MAX = 512  # a process's address (a hello's opts.gone)
 MAP_MAX = 64  # entries in a client-sent map
 # A WebSocket close frame carries at most 123 bytes of reason.
 _CLOSE_REASON_BYTES = 123
@@ -288,6 +289,8 @@ def _hello_opts(v: Any, where: str) -> dict[str, Any]:
     for key in ("briefing", "invite", "seat"):
         if v.get(key) is not None:  # nil is the same as absent
             _str(1, TOKEN_MAX)(v[key], f"{where}.{key}")
+    if v.get("gone") is not None:
+        _str(1, URL_MAX)(v["gone"], f"{where}.gone")
     return v
 
 
@@ -406,7 +409,9 @@ def register(cls: type[Message]) -> type[Message]:
 class Hello(Message):
     """First message of a connection: who I am, which protocol, resume my avatar?
 
-    ``opts``: ``mode`` ("avatar" default, or "watch"), ``briefing`` id, ``invite`` token.
+    ``opts``: ``mode`` ("avatar" default, or "watch"), ``briefing`` id, ``invite`` token; in a
+    cluster ``seat`` (a REDIRECT's reservation) and ``gone`` (the address of a REDIRECT that did
+    not answer: its process just died, so the receiving process waits for a new owner).
     """
 
     TYPE: ClassVar[MsgType] = MsgType.HELLO

@@ -99,7 +99,9 @@ async def walk_then_stand(clients: Sequence[Client]) -> None:
 async def test_sigkill_of_the_owner_under_load_its_clients_are_back_with_their_avatars_within_5_s(
     own_redis: PrivateRedis, tmp_path: Path
 ) -> None:
-    async with cluster_of(3, own_redis, tmp_path) as procs:
+    # the instance is full (25 and the late one): a resume waiting for the takeover must get its
+    # own place back all the same, not a new avatar in an instance with room
+    async with cluster_of(3, own_redis, tmp_path, "--capacity", "26") as procs:
         clients = [Client(procs[i % 3].ws, name=f"住民{i:02d}") for i in range(25)]
         try:
             for c in clients:
@@ -108,20 +110,36 @@ async def test_sigkill_of_the_owner_under_load_its_clients_are_back_with_their_a
             assert all(c.served == owner.ws for c in clients), "one instance, one owner"
             await walk_then_stand(clients)
             await asyncio.sleep(1.5 * LEASE_TTL / 3 + 0.5)  # noqa: ASYNC110 - a seat write passes
-            before = {c.resume: (c.avatar_id, c.welcome.instance, c.position()) for c in clients}  # type: ignore[union-attr]
             fence = (await health(owner))["cluster"]["leases"][f"{WORLD}#1"]
             survivors = [p for p in procs if p is not owner]
+            # one more resident comes in just before the kill: it has seen the hall (its first
+            # snapshot, a twentieth of a second) but no lease beat has passed since it joined
+            late = Client(survivors[0].ws, name="遅刻")
+            clients.append(late)
+            await late.connect()
+            await late.until(lambda: late.position() is not None)
+            before = {c.name: (c.avatar_id, c.welcome.instance, c.position()) for c in clients}  # type: ignore[union-attr]
+            tokens = {c.name: c.resume for c in clients}
 
             loop = asyncio.get_running_loop()
             assert owner.proc is not None
             owner.proc.kill()
             killed = loop.time()
+            # all at once, through both survivors (as a balancer spreads them): the one that
+            # takes the instance over must give every avatar back before it serves any hello
+            urls = [p.ws for p in survivors]
             back = await asyncio.wait_for(
-                asyncio.gather(*(come_back(c, [p.ws for p in survivors]) for c in clients)), 30.0
+                asyncio.gather(
+                    *(come_back(c, urls[i % 2 :] + urls[: i % 2]) for i, c in enumerate(clients))
+                ),
+                30.0,
             )
             worst = max(back) - killed
+            # a new avatar gets a new resume token (its id may happen to be the same number)
+            strangers = [c.name for c in clients if c.resume != tokens[c.name]]
+            assert not strangers, f"came back as new avatars: {strangers}"
             for c in clients:
-                avatar, instance, (floor, x, z) = before[c.resume]
+                avatar, instance, (floor, x, z) = before[c.name]  # type: ignore[misc]
                 assert (c.avatar_id, c.welcome.instance) == (avatar, instance)  # type: ignore[union-attr]
                 await c.until(lambda c=c: c.position() is not None)
                 f2, x2, z2 = c.position()  # type: ignore[misc]

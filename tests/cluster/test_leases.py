@@ -3,10 +3,11 @@ write from an owner that was late (server/cluster/leases.py)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
@@ -125,3 +126,95 @@ def test_a_seat_reservation_is_signed_and_short_lived() -> None:
     assert seats.check(forged, now=1005.0) is None, "another cluster's secret"
     assert seats.check(payload + ".", now=1005.0) is None
     assert Reservations(secret_for("explicit", "x")).check(seat, now=1005.0) is None
+
+
+async def test_whoever_takes_an_instance_a_dead_process_left_takes_its_seats_in_the_same_step(
+    made: list[RedisLeases], redis_server: PrivateRedis, prefix: str
+) -> None:
+    """A lost seat is a resident who comes back as a stranger: the seats must come with the lease
+    (a hello or a beat between the two would find the instance held here and empty)."""
+    seats = {INST: {"tok-a": json.dumps({"who": "a"}), "tok-b": json.dumps({"who": "b"})}}
+    a = node(made, redis_server, prefix, "a", source("http://a", seats))
+    b = node(made, redis_server, prefix, "b", source("http://b"))  # INST not open on b
+    await a.start()
+    assert isinstance(await a.acquire(INST), Lease)
+    await a.beat()
+    await stop_task(a._task)  # a dies: no more beats
+
+    taken: list[dict[str, object]] = []
+    held_empty: list[float] = []
+    b.on_takeover.append(lambda lease, s: taken.append(s))
+    watching = True
+
+    async def watch() -> None:  # every turn of the loop: never held here without the seats
+        while watching:
+            if INST in b.mine and not taken:
+                held_empty.append(time.monotonic())
+            await asyncio.sleep(0)
+
+    watcher = asyncio.create_task(watch())
+    r = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await b.start()
+        # b's beat takes it over, or b does when it is free (as a reservation or a new
+        # instance's number would)
+        await until(lambda: INST in b.mine or _gone(r, f"{prefix}lease:{INST}"), 4 * TTL)
+        got = await b.acquire(INST)
+        assert isinstance(got, Lease) and b.mine[INST] is got
+        assert taken == [{"tok-a": {"who": "a"}, "tok-b": {"who": "b"}}]
+        assert not held_empty, "the instance was held here before its avatars were given back"
+        # b's beats, while the instance is not open on b, keep its seats in Redis
+        await b.beat()
+        assert set(await r.hkeys(f"{prefix}seats:{INST}")) == {b"tok-a", b"tok-b"}
+        # a new avatar's seat is written at once, not a beat later
+        b.seat(INST, "tok-c", json.dumps({"who": "c"}))
+        await until(lambda: _has(r, f"{prefix}seats:{INST}", "tok-c"), 40 * WAIT)
+        assert await r.get(f"{prefix}tok:tok-c") == INST.encode()
+    finally:
+        watching = False
+        await watcher
+        await r.aclose()
+
+
+def _gone(r: aioredis.Redis, key: str) -> Awaitable[bool]:
+    async def check() -> bool:
+        return not await r.exists(key)
+
+    return check()
+
+
+async def _has(r: aioredis.Redis, key: str, field: str) -> bool:
+    return bool(await r.hexists(key, field))
+
+
+async def test_a_redis_call_that_timed_out_does_not_hold_a_takeover_back_for_a_lease(
+    made: list[RedisLeases], own_redis: PrivateRedis, prefix: str
+) -> None:
+    """On a loaded machine one call times out now and then; a process that saw that must still
+    take over an instance whose owner died when its lease expires, not a whole lease later."""
+    ttl, interval = 2.0, 0.25  # a gap shorter than ttl less two beats (1.5 s) lets no lease lapse
+    seats = {INST: {"tok-a": json.dumps({"who": "a"})}}
+    a = RedisLeases(own_redis.url, "a", source("http://a", seats), prefix=prefix, ttl=ttl)
+    b = RedisLeases(own_redis.url, "b", source("http://b"), prefix=prefix, ttl=ttl)
+    a.interval = b.interval = interval
+    made.extend([a, b])
+    await a.start()
+    await b.start()
+    assert isinstance(await a.acquire(INST), Lease)
+    await a.beat()
+    await stop_task(a._task)  # a dies
+    taken: list[float] = []
+    b.on_takeover.append(lambda lease, s: taken.append(time.monotonic()))
+    paused = time.monotonic()
+    own_redis.pause()  # b's calls time out for a second
+    try:
+        await until(lambda: not b.connected, 40 * WAIT)
+        await until(lambda: time.monotonic() > paused + 1.0, 40 * WAIT)
+    finally:
+        own_redis.resume()
+    await until(lambda: b.connected, 40 * WAIT)
+    back = time.monotonic()
+    await until(lambda: taken, 2 * ttl + 40 * WAIT)
+    # a's lease expired ttl after its last beat (a second after Redis answered b again), and b
+    # took it then: not a whole lease after Redis was back
+    assert taken[0] - back < ttl - 0.4, f"taken {taken[0] - back:.2f} s after Redis was back"

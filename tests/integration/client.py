@@ -84,6 +84,8 @@ class Client:
         #: the REDIRECTs followed by the last connect, and the address that welcomed it
         self.redirects: list[Redirect] = []
         self.served = url
+        #: the address of a REDIRECT that did not answer, said with the next hello only
+        self.gone = ""
 
     async def __aenter__(self) -> Client:
         await self.connect()
@@ -96,9 +98,16 @@ class Client:
         """Say hello at ``url``; a REDIRECT (a cluster) is followed as the web client does: hello
         again at the owner's address with the seat reservation (``served`` says where)."""
         url, opts = self.url, self.opts
+        if self.gone:  # as the web client: the owner a redirect named did not answer last time
+            opts, self.gone = {**opts, "gone": self.gone}, ""
         self.redirects = []
         for _ in range(4):
-            self.ws = await connect(url, max_size=2**20, compression=None)
+            try:
+                self.ws = await connect(url, max_size=2**20, compression=None)
+            except OSError:
+                if self.redirects:
+                    self.gone = url
+                raise
             await self.ws.send(
                 Hello(
                     version=PROTOCOL_VERSION, name=self.name, resume=self.resume, opts=opts

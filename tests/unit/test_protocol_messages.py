@@ -294,6 +294,12 @@ def test_hello_defaults_and_mode() -> None:
     with pytest.raises(ProtocolError) as info:
         decode(packed(1, 1, "v", None, {"invite": 7}))
     assert info.value.reason.startswith("hello.opts.invite: expected a string")
+    # a cluster's client says which redirect address did not answer (opts.gone): an address
+    gone = decode(packed(1, 1, "v", "tok", {"gone": "ws://p1.example:8081/ws"}))
+    assert isinstance(gone, Hello) and gone.opts == {"gone": "ws://p1.example:8081/ws"}
+    with pytest.raises(ProtocolError) as info:
+        decode(packed(1, 1, "v", "tok", {"gone": "x" * 600}))
+    assert info.value.reason.startswith("hello.opts.gone:")
 
 
 @pytest.mark.parametrize(
