@@ -12,15 +12,16 @@ import json
 import logging
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
+import msgpack
 from aiohttp import WSMessage, WSMsgType, web
 
 from server import features, web_security
 from server.cluster.chat import chat_targets
 from server.config import CLIENT_DIR, Config
 from server.dispatch import Dispatcher
-from server.errors import LoadError, PeerError, RequestError
+from server.errors import FloodError, LoadError, PeerError, RequestError
 from server.hall import Hall
 from server.hooks import Hooks
 from server.keys import (
@@ -54,9 +55,12 @@ from server.protocol.messages import (
     Redirect,
     Welcome,
     decode,
+    plain_ack,
+    plain_input,
 )
 from server.session import Connections, Session, SessionState, address_key
 from server.web_security import origin_allowed
+from server.ws_inline import InlineWebSocketResponse
 from world.crowd import MAX_SPEED
 from world.loader import World, WorldError, load_world
 
@@ -231,7 +235,7 @@ async def ws_handler(request: web.Request) -> web.StreamResponse:
     # No aiohttp heartbeat (it reschedules a timer on every inbound message) and no autoping: the
     # receive loop notes when the peer was last heard (a Pong included) and answers its Pings, and
     # one sweep (server/liveness.py) pings the quiet connections and closes the silent ones.
-    ws = web.WebSocketResponse(
+    ws = InlineWebSocketResponse(
         max_msg_size=4 * MAX_FRAME_BYTES, heartbeat=None, autoping=False, compress=False
     )
     metrics = app[METRICS]
@@ -395,11 +399,12 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
     """Frames of one socket until it closes.
 
     Every frame notes the time in ``session.last_heard`` (one float: the liveness sweep reads it,
-    no timer is touched). Binary frames are decoded here, inline (the same steps as
-    :func:`_decode_frame`); INPUT and ACK (each client sends about ten a second of each) are then
-    applied synchronously, with no dispatch coroutine per message. Every other message goes
-    through the dispatcher. Frames that a replaced socket still delivers after its session was
-    resumed on a newer one are dropped: they are not the avatar's any more.
+    no timer is touched). INPUT and ACK (each client sends about ten a second) are applied
+    synchronously, with no dispatch coroutine per message: where aiohttp parses them when the
+    socket is an :class:`InlineWebSocketResponse` (:func:`_inline`: not even this task wakes up),
+    else here, inline (the same steps as :func:`_decode_frame`). Every other message goes through
+    the dispatcher. Frames that a replaced socket still delivers after its session was resumed on
+    a newer one are dropped: they are not the avatar's any more.
     """
     dispatch = app[DISPATCH]
     own_rate = dispatch.own_rate
@@ -408,38 +413,105 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
     binary = WSMsgType.BINARY
     monotonic = time.monotonic
     take_token = session.take_token
-    while True:
-        msg = await receive()
-        if msg.type is not binary:
-            if _control_frame(session, msg):
+    inline = isinstance(ws, InlineWebSocketResponse) and ws.set_inline(_inline(app, session, ws))
+    try:
+        while True:
+            msg = await receive()
+            if msg.type is not binary:
+                if _control_frame(session, msg):
+                    continue
+                _decode_frame(app, session, msg)  # TEXT raises BAD_FRAME
+                if msg.type in _DONE:
+                    return
                 continue
-            _decode_frame(app, session, msg)  # TEXT raises BAD_FRAME
-            if msg.type in _DONE:
-                return
-            continue
-        if session.ws is not ws:
-            continue
-        session.last_heard = now = monotonic()
-        data = msg.data
-        if len(data) > MAX_FRAME_BYTES:
-            raise PeerError(CloseCode.FRAME_TOO_BIG)
-        decoded = decode(data)
-        kind = type(decoded)
-        if kind is Input or kind is Ack or decoded.TYPE not in own_rate:
-            take_token(now)
-        metrics.messages_in += 1
-        if kind is Input:
-            _apply_input(session, decoded)  # type: ignore[arg-type]
-            continue
-        if kind is Ack:
-            inst = session.instance
-            if inst is not None:
-                inst.ack(session, decoded.tick)  # type: ignore[attr-defined]
-            continue
+            if session.ws is not ws:
+                continue
+            session.last_heard = now = monotonic()
+            data = msg.data
+            if len(data) > MAX_FRAME_BYTES:
+                raise PeerError(CloseCode.FRAME_TOO_BIG)
+            decoded = decode(data)
+            kind = type(decoded)
+            if kind is Input or kind is Ack or decoded.TYPE not in own_rate:
+                take_token(now)
+            metrics.messages_in += 1
+            if kind is Input:
+                _apply_input(session, decoded)  # type: ignore[arg-type]
+                continue
+            if kind is Ack:
+                inst = session.instance
+                if inst is not None:
+                    inst.ack(session, decoded.tick)  # type: ignore[attr-defined]
+                continue
+            try:
+                await dispatch.dispatch(session, decoded)
+            except RequestError as exc:
+                session.send(Error(code=exc.code, reason=exc.reason).encode())
+    finally:
+        if inline:
+            ws.set_inline(None)  # type: ignore[attr-defined]
+
+
+# the second byte of a MessagePack array whose first item is the type code (a positive fixint)
+_INPUT = int(MsgType.INPUT)
+_INLINE_TYPES = frozenset((_INPUT, int(MsgType.ACK)))
+_INLINE_MAX = 64  # bytes: an INPUT is at most 39 (fixarray, type, two u32, three float64)
+
+
+def _inline(
+    app: web.Application, session: Session, ws: web.WebSocketResponse
+) -> Callable[[bytes], bool]:
+    """The receive loop's INPUT and ACK steps, for aiohttp's parser to call with each binary
+    message (:mod:`server.ws_inline`). True when the message was applied; False for anything it
+    leaves to the loop, which then takes the message its usual way: another type, a frame it
+    would refuse (too big, undecodable, over the rate: the loop closes with the reason), and one
+    from a socket that is no longer the session's. Never raises into aiohttp's parser."""
+    metrics = app[METRICS]
+    monotonic = time.monotonic
+    take_token = session.take_token
+    unpackb = msgpack.unpackb
+
+    def inline(data: bytes) -> bool:
+        # a frame this short is below every limit decode() sets; its checks are plain_input's
+        # and plain_ack's, which decode() would apply to the same fields
+        if (
+            not 2 <= len(data) <= _INLINE_MAX
+            or data[1] not in _INLINE_TYPES
+            or session.ws is not ws
+        ):
+            return False
         try:
-            await dispatch.dispatch(session, decoded)
-        except RequestError as exc:
-            session.send(Error(code=exc.code, reason=exc.reason).encode())
+            items = unpackb(data)
+        except Exception:  # msgpack raises several types: the loop's decode() says what was wrong
+            return False
+        if type(items) is not list:
+            return False
+        is_input = items[0] == _INPUT
+        if not (plain_input(items) if is_input else plain_ack(items)):
+            return False
+        now = monotonic()
+        try:
+            take_token(now)
+        except FloodError:
+            return False
+        session.last_heard = now
+        metrics.messages_in += 1
+        inst = session.instance
+        if inst is None:
+            return True
+        try:
+            if is_input:
+                _, seq, ack, mx, mz, yaw = items
+                if ack:
+                    inst.ack(session, ack)
+                inst.set_input(session.avatar_id, seq, mx, mz, yaw)
+            else:
+                inst.ack(session, items[1])
+        except Exception:
+            log.exception("bug while applying an input")
+        return True
+
+    return inline
 
 
 def _apply_input(session: Session, msg: Input) -> None:

@@ -59,11 +59,22 @@ _PING_FRAME = b"\x89\x00"  # RFC 6455 §5.5.2: final, opcode 0x9, unmasked, no p
 
 def ws_binary_header(n: int) -> bytes:
     """RFC 6455 header of an unmasked, final, binary frame carrying ``n`` bytes."""
+    if n < _HEADERS_UP_TO:
+        return _HEADERS[n]
+    return _header(n)
+
+
+def _header(n: int) -> bytes:
     if n < 126:
         return bytes((0x82, n))
     if n < 65536:
         return struct.pack("!BBH", 0x82, 126, n)
     return struct.pack("!BBQ", 0x82, 127, n)
+
+
+# the headers of frames up to 4 KiB (every snapshot of a hall), made once: 4096 small bytes
+_HEADERS_UP_TO = 4096
+_HEADERS = [_header(n) for n in range(_HEADERS_UP_TO)]
 
 
 class SessionState(enum.Enum):
@@ -210,7 +221,7 @@ class Session:
         """The socket is open and no close was started on it."""
         return self._writable() is not None
 
-    def _writable(self) -> asyncio.Transport | None:
+    def writable(self) -> asyncio.Transport | None:
         """The transport, unless a close was started, it is closing, or a close frame is out (ours
         or aiohttp's answer to the peer's: a browser takes a data frame after a close frame as a
         protocol error, "Data frame received after close")."""
@@ -219,6 +230,8 @@ class Session:
             return None
         ws = self.ws
         return None if ws is not None and ws.closed else t
+
+    _writable = writable
 
     @property
     def unsent(self) -> int:
@@ -266,10 +279,18 @@ class Session:
         t = self._writable()
         if t is None:
             return False
+        return self.push_to(t, data, now)
+
+    def push_to(self, t: asyncio.Transport, data: bytes, now: float) -> bool:
+        """:meth:`push` to the transport :meth:`writable` has just given (a tick's send loop looks
+        at each viewer once, and nothing between the two can close it but this push)."""
         buffered = t.get_write_buffer_size()
-        if not self._within_budget(buffered, len(data), now) or buffered > self.send_limit:
+        if buffered > self.send_limit:
+            self._within_budget(buffered, len(data), now)  # behind: skip, or TOO_SLOW
             return False
-        t.write(ws_binary_header(len(data)) + data)
+        self.behind_since = None
+        n = len(data)
+        t.write((_HEADERS[n] if n < _HEADERS_UP_TO else _header(n)) + data)
         return True
 
     def _within_budget(self, buffered: int, n: int, now: float | None) -> bool:

@@ -39,6 +39,9 @@ PERSONAL_SPACE = 0.7
 SEPARATION_SPEED = 1.5
 """Fastest (m/s) that easing apart moves an avatar: soft, slower than a walk into someone."""
 _CELL_KEY = 1 << 20  # cells per axis in separation's hash key (0.7 m cells: ~700 km, plenty)
+# separation's cell and the neighbours ahead of it in key order (dx, dz) = (0, 0), (0, 1),
+# (1, -1), (1, 0), (1, 1): each pair of adjacent cells is met once, from its first cell
+_SEP_AHEAD = np.array([0, 1, _CELL_KEY - 1, _CELL_KEY, _CELL_KEY + 1], dtype=np.int64)
 _LAND = 0.05  # how far past a stair's end an avatar is put when it changes floor
 _CLEAR_CELL = 0.5  # m: the clear raster's cell (coarser for a world over 512 m across)
 # A substep's move, lengthened by the sweep's SKIN, stays within this of its start on each axis,
@@ -254,10 +257,14 @@ class Crowd:
         Soft: each pair resolves half its overlap per call from each side, and no avatar moves
         faster than ``separation_speed``, so a crowd spreads out over a few ticks instead of
         jumping, and someone walking into a person pushes them along rather than passing
-        through. The move goes through the same wall collision as walking. Neighbours are found
-        by hashing positions into cells of ``personal_space`` (floor included) and looking up the
-        3×3 cells around each avatar with ``searchsorted``: no Python loop over avatars.
-        Exactly coincident avatars part in a direction drawn from their two ids.
+        through. The move goes through the same wall collision as walking. Exactly coincident
+        avatars part in a direction drawn from their two ids.
+
+        Every pair is looked at once, and both of its avatars get their (opposite) push from it.
+        Positions are hashed into cells of ``personal_space`` (floor included); each occupied
+        cell is paired with itself and with four of its eight neighbours (the other four pair
+        with it from their side), block by block: a fixed two dozen numpy calls, no Python loop
+        over avatars or cells.
         """
         n = len(idx)
         out = np.zeros((n, 2), dtype=np.float64)
@@ -268,40 +275,41 @@ class Crowd:
         cell = np.floor(p / r).astype(np.int64) + _CELL_KEY // 2
         key = (self.floor[idx].astype(np.int64) * _CELL_KEY + cell[:, 0]) * _CELL_KEY + cell[:, 1]
         order = np.argsort(key, kind="stable")
-        sk = key[order]
-        ii: list[np.ndarray] = []
-        jj: list[np.ndarray] = []
-        for dx in (-1, 0, 1):
-            for dz in (-1, 0, 1):
-                nk = key + dx * _CELL_KEY + dz
-                lo = np.searchsorted(sk, nk, "left")
-                cnt = np.searchsorted(sk, nk, "right") - lo
-                total = int(cnt.sum())
-                if total == 0:
-                    continue
-                i = np.repeat(np.arange(n), cnt)
-                within = np.arange(total) - np.repeat(np.cumsum(cnt) - cnt, cnt)
-                ii.append(i)
-                jj.append(order[np.repeat(lo, cnt) + within])
-        i = np.concatenate(ii)
-        j = np.concatenate(jj)
-        keep = i != j
+        ukeys, starts, counts = np.unique(key[order], return_index=True, return_counts=True)
+        # blocks (cell a, cell b): a with itself, and with its neighbours ahead of it
+        nk = ukeys[None, :] + _SEP_AHEAD[:, None]
+        at = np.minimum(np.searchsorted(ukeys, nk), len(ukeys) - 1)
+        hit = ukeys[at] == nk
+        hit[0] = True
+        a = np.broadcast_to(np.arange(len(ukeys)), hit.shape)[hit]
+        b = at[hit]
+        ca, cb = counts[a], counts[b]
+        size = ca * cb
+        total = int(size.sum())
+        blk = np.repeat(np.arange(len(a)), size)
+        k = np.arange(total) - np.repeat(np.cumsum(size) - size, size)
+        i = order[starts[a][blk] + k // cb[blk]]
+        j = order[starts[b][blk] + k % cb[blk]]
+        # within one cell, each pair once (i before j in the cell's order)
+        keep = (a[blk] != b[blk]) | (k // cb[blk] < k % cb[blk])
         i, j = i[keep], j[keep]
         d = p[i] - p[j]
-        dist = np.sqrt(np.einsum("ij,ij->i", d, d))
-        close = dist < r
-        i, j, d, dist = i[close], j[close], d[close], dist[close]
-        if len(i) == 0:
+        d2 = np.einsum("ij,ij->i", d, d)
+        close = d2 < r * r
+        if not close.any():
             return out
+        i, j, d, d2 = i[close], j[close], d[close], d2[close]
+        dist = np.sqrt(d2)
         same = dist < 1e-6
         if same.any():
-            a, b = idx[i[same]].astype(np.float64), idx[j[same]].astype(np.float64)
-            angle = _GOLDEN * np.minimum(a, b) + np.maximum(a, b)
-            sign = np.where(a < b, 1.0, -1.0)
+            ia, ib = idx[i[same]].astype(np.float64), idx[j[same]].astype(np.float64)
+            angle = _GOLDEN * np.minimum(ia, ib) + np.maximum(ia, ib)
+            sign = np.where(ia < ib, 1.0, -1.0)
             d[same] = np.stack([np.sin(angle), np.cos(angle)], 1) * sign[:, None]
             dist[same] = 1.0
         push = d * ((r - dist) / 2 / np.maximum(dist, 1e-6))[:, None]
-        np.add.at(out, i, push)
+        for c in (0, 1):
+            out[:, c] = np.bincount(i, push[:, c], n) - np.bincount(j, push[:, c], n)
         cap = self.separation_speed * dt
         length = np.sqrt(np.einsum("ij,ij->i", out, out))
         over = length > cap

@@ -63,6 +63,8 @@ __all__ = [
     "NAME_MAX",
     "CHAT_MAX",
     "U32_MAX",
+    "plain_ack",
+    "plain_input",
 ]
 
 NAME_MAX = 24
@@ -466,20 +468,8 @@ class Input(Message):
     def from_fields(cls, items: list[Any]) -> Message:
         # Every client sends inputs and acks ten times a second: take the common, already
         # normal frame without the generic checks; anything else gets them, and the reason.
-        if len(items) == 6:
-            _, seq, ack, mx, mz, yaw = items
-            if (
-                type(seq) is int
-                and type(ack) is int
-                and type(mx) is float
-                and type(mz) is float
-                and type(yaw) is float
-                and 0 <= seq <= U32_MAX
-                and 0 <= ack <= U32_MAX
-                and math.hypot(mx, mz) <= 1.0  # False for NaN; inf is > 1
-                and math.isfinite(yaw)
-            ):
-                return cls(seq, ack, mx, mz, yaw)
+        if plain_input(items):
+            return cls(items[1], items[2], items[3], items[4], items[5])
         return super(Input, cls).from_fields(items)
 
     @classmethod
@@ -509,9 +499,35 @@ class Ack(Message):
 
     @classmethod
     def from_fields(cls, items: list[Any]) -> Message:
-        if len(items) == 2 and type(items[1]) is int and 0 <= items[1] <= U32_MAX:
+        if plain_ack(items):
             return cls(items[1])  # the common frame, as for Input
         return super(Ack, cls).from_fields(items)
+
+
+def plain_input(items: list[Any]) -> bool:
+    """Whether the fields of a frame (``[INPUT, seq, ack_tick, mx, mz, yaw]``) are an input as
+    clients send them, which the generic checks would take as it is: in range, ``|m| <= 1``,
+    nothing to normalise. Such a frame needs no other check (``Input.from_fields``, and the
+    server's inline path, which applies it without building an ``Input``)."""
+    if len(items) != 6:
+        return False
+    _, seq, ack, mx, mz, yaw = items
+    return (
+        type(seq) is int
+        and type(ack) is int
+        and type(mx) is float
+        and type(mz) is float
+        and type(yaw) is float
+        and 0 <= seq <= U32_MAX
+        and 0 <= ack <= U32_MAX
+        and math.hypot(mx, mz) <= 1.0  # False for NaN; inf is > 1
+        and math.isfinite(yaw)
+    )
+
+
+def plain_ack(items: list[Any]) -> bool:
+    """Whether the fields of a frame (``[ACK, tick]``) are an ack the generic checks would take."""
+    return len(items) == 2 and type(items[1]) is int and 0 <= items[1] <= U32_MAX
 
 
 @register
