@@ -178,9 +178,9 @@ def test_a_blocked_resident_disappears_for_the_blocker(open_page: Any) -> None:
         page.keyboard.up("KeyQ")
     assert spot, "the other person never came into view"
     page.mouse.click(spot["x"], spot["y"])
-    wait_for(page, "document.querySelector('#panels .panel') !== null")
-    assert "ブロックされる人" in page.locator("#panels .panel h2").inner_text()
-    page.locator("#panels .panel button", has_text="ブロック").first.click()
+    wait_for(page, "document.querySelector('#panels .panel:not([hidden])') !== null")
+    assert "ブロックされる人" in page.locator("#panels .panel:not([hidden]) h2").inner_text()
+    page.locator("#panels .panel:not([hidden]) button", has_text="ブロック").first.click()
 
     # gone from the blocker's view and from the text alternative; and the blocker from theirs
     wait_for(page, "(id) => !window.emachi.others().some((o) => o.id === id)", arg=other_id)

@@ -273,11 +273,11 @@ def test_clicking_a_person_shows_who_it_is(open_page: Any) -> None:
         _hold(page, "KeyQ", 1)
     assert spot, "the other person never came into view"
     page.mouse.click(spot["x"], spot["y"])
-    wait_for(page, "document.querySelector('#panels .panel') !== null")
-    assert "クリックされる人" in page.locator("#panels .panel h2").inner_text()
+    wait_for(page, "document.querySelector('#panels .panel:not([hidden])') !== null")
+    assert "クリックされる人" in page.locator("#panels .panel:not([hidden]) h2").inner_text()
     # Escape closes it
     page.keyboard.press("Escape")
-    wait_for(page, "document.querySelector('#panels .panel') === null")
+    wait_for(page, "document.querySelector('#panels .panel:not([hidden])') === null")
 
 
 SPEED_WALK = 1.8  # m/s: the client's walk (0.6 of the server's 3 m/s)
