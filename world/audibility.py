@@ -660,6 +660,29 @@ _LEAVE = np.float32(_gain_of_db(LEAVE_DB))
 _BONUS = np.float32(_gain_of_db(RANK_BONUS_DB))
 
 
+_SORT_W = 64  # numpy's SIMD sort of a row of 65-128 costs about twice one of 33-64
+
+
+def _top_keys(keys: np.ndarray, w: int) -> np.ndarray:
+    """Each row's ``w`` largest keys, ascending (``keys`` is sorted in place, piece by piece).
+
+    A row's ``w`` largest are among the ``w`` largest of its pieces of ``_SORT_W`` columns, so
+    each piece is sorted on its own (a short row is where numpy's SIMD sort is cheapest) and
+    only those few kept of each are sorted again: the same keys as a sort of the whole row."""
+    m = keys.shape[1]
+    if m <= _SORT_W:
+        keys.sort(axis=1)
+        return keys[:, m - w :]
+    tops = []
+    for a in range(0, m, _SORT_W):
+        piece = keys[:, a : a + _SORT_W]
+        piece.sort(axis=1)
+        tops.append(piece[:, max(0, piece.shape[1] - w) :])
+    merged = np.concatenate(tops, axis=1)
+    merged.sort(axis=1)
+    return merged[:, merged.shape[1] - w :]
+
+
 def _floor_select(
     table: ZoneTable,
     prof: _Profiles,
@@ -749,9 +772,9 @@ def _floor_select(
     keys = score.view(np.int32)
     keys &= ~low
     keys |= np.arange(m - 1, -1, -1, dtype=np.int32)
-    keys.sort(axis=1)
-    best = keys[:, m - k :]
-    nxt = keys[:, m - k - 1] >> cb
+    top_keys = _top_keys(keys, k + 1)
+    best = top_keys[:, 1:]
+    nxt = top_keys[:, 0] >> cb
     tie = (nxt > 0) & ((best[:, 0] >> cb) == nxt)
     live = best > low
     cols = np.where(live, (m - 1) - (best & low), m)
