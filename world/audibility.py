@@ -737,16 +737,23 @@ def _floor_select(
             )
     # out of earshot, or a rule of NONE: a factor 0 (g * 1.0 is g, exactly); a pair's reach
     # is the speaker's range where the rule is not NONE, else -1
-    ukeys, lcode = np.unique(lis.key, return_inverse=True)
+    n = len(lis.ids)
+    present = np.zeros(len(table.profiles), bool)  # np.unique(lis.key) by a table of keys
+    present[lis.key] = True
+    ukeys = np.flatnonzero(present)
+    lcode = (np.cumsum(present) - 1)[lis.key]
     rules = table.rule[ukeys][:, skey]  # (listener keys here, speakers)
     reach = np.where(rules != NONE, prof.max_distance[skey][row], f32(-1.0))
     t = np.take(reach, lcode, axis=0)
     mask = np.less_equal(d, t)
     np.multiply(g, mask, out=g)
-    if (rules == PA).any():
-        pa = np.where(rules == PA, f32(table.pa_gain), f32(0.0))
-        np.take(pa, lcode, axis=0, out=t)
-        np.maximum(g, t, out=g)
+    is_pa = rules == PA
+    if is_pa.any():  # only the block of listeners and speakers that a PA rule joins
+        pa_rows = np.flatnonzero(is_pa.any(axis=1)[lcode])
+        pa_cols = np.flatnonzero(is_pa.any(axis=0))
+        block = np.ix_(pa_rows, pa_cols)
+        pa = np.where(is_pa[np.ix_(lcode[pa_rows], pa_cols)], f32(table.pa_gain), f32(0.0))
+        g[block] = np.maximum(g[block], pa)
     mega = np.flatnonzero(mega_ok)
     if mega.size:
         g[:, mega] = f32(MEGAPHONE_GAIN)
@@ -755,18 +762,18 @@ def _floor_select(
     col_of[spk.ids] = np.arange(m)
     mine = col_of[np.clip(lis.ids, -1, top + 1)]
     r = np.flatnonzero(mine >= 0)
-    g[r, mine[r]] = 0.0
+    g_flat = g.reshape(-1)  # g and d are contiguous: pairs by flat index, row * m + column
+    g_flat[r * m + mine[r]] = 0.0
     # the scores: the gain above ENTER_DB; a kept member's, not below LEAVE_DB, 6 dB up
     score = d
     np.greater(g, _ENTER, out=mask)
     np.multiply(g, mask, out=score)
     if prev is not None and prev.size:
         pc = col_of[prev]  # -1 (padding) maps to col_of[-1], which is -1
-        r, c = np.nonzero(pc >= 0)
-        cc = pc[r, c]
-        gk = g[r, cc]
+        flat = (pc + (np.arange(n, dtype=np.int64) * m)[:, None])[pc >= 0]
+        gk = g_flat[flat]
         kept = gk >= _LEAVE
-        score[r[kept], cc[kept]] = gk[kept] * _BONUS
+        score.reshape(-1)[flat[kept]] = gk[kept] * _BONUS
     # int32 keys: the score's top bits over the inverted column (see _best)
     low = np.int32((1 << cb) - 1)
     keys = score.view(np.int32)
@@ -782,7 +789,7 @@ def _floor_select(
     live = cols < m
     cols[~live] = 0
     ids_out = np.where(live, spk.ids[cols], -1).astype(np.int64)
-    g_out = np.where(live, np.take_along_axis(g, cols, axis=1), f32(0.0)).astype(np.float32)
+    g_out = np.where(live, g_flat[cols + (np.arange(n, dtype=np.int64) * m)[:, None]], f32(0.0))
     rows = np.flatnonzero(tie)
     if rows.size:  # the scores were sorted away: those rows again, with exact keys
         sub = Listeners(lis.ids[rows], lis.pos[rows], lis.key[rows])
