@@ -785,13 +785,13 @@ def _floor_select(
     best = top_keys[:, 1:]
     nxt = top_keys[:, 0] >> cb
     tie = (nxt > 0) & ((best[:, 0] >> cb) == nxt)
-    live = best > low
-    cols = np.where(live, (m - 1) - (best & low), m)
+    cols = np.where(best > low, (m - 1) - (best & low), m)  # m: nobody (a sentinel column)
     cols.sort(axis=1)
-    live = cols < m
-    cols[~live] = 0
-    ids_out = np.where(live, spk.ids[cols], -1).astype(np.int64)
-    g_out = np.where(live, g_flat[cols + (np.arange(n, dtype=np.int64) * m)[:, None]], f32(0.0))
+    ids_out = np.append(spk.ids, -1)[cols]
+    at = np.minimum(cols, m - 1)
+    at += (np.arange(n, dtype=np.int32) * m)[:, None]
+    g_out = g_flat[at]
+    g_out[cols == m] = 0.0
     rows = np.flatnonzero(tie)
     if rows.size:  # the scores were sorted away: those rows again, with exact keys
         sub = Listeners(lis.ids[rows], lis.pos[rows], lis.key[rows])
