@@ -660,6 +660,29 @@ _LEAVE = np.float32(_gain_of_db(LEAVE_DB))
 _BONUS = np.float32(_gain_of_db(RANK_BONUS_DB))
 
 
+_SORT_W = 64  # numpy's SIMD sort of a row of 65-128 costs about twice one of 33-64
+
+
+def _top_keys(keys: np.ndarray, w: int) -> np.ndarray:
+    """Each row's ``w`` largest keys, ascending (``keys`` is sorted in place, piece by piece).
+
+    A row's ``w`` largest are among the ``w`` largest of its pieces of ``_SORT_W`` columns, so
+    each piece is sorted on its own (a short row is where numpy's SIMD sort is cheapest) and
+    only those few kept of each are sorted again: the same keys as a sort of the whole row."""
+    m = keys.shape[1]
+    if m <= _SORT_W:
+        keys.sort(axis=1)
+        return keys[:, m - w :]
+    tops = []
+    for a in range(0, m, _SORT_W):
+        piece = keys[:, a : a + _SORT_W]
+        piece.sort(axis=1)
+        tops.append(piece[:, max(0, piece.shape[1] - w) :])
+    merged = np.concatenate(tops, axis=1)
+    merged.sort(axis=1)
+    return merged[:, merged.shape[1] - w :]
+
+
 def _floor_select(
     table: ZoneTable,
     prof: _Profiles,
@@ -685,9 +708,13 @@ def _floor_select(
     f32 = np.float32
     skey = spk.key
     row = (None, slice(None))
-    d = np.subtract(spk.pos[:, 0][row], np.ascontiguousarray(lis.pos[:, 0])[:, None])
+    n = len(lis.ids)
+    # contiguous operands: a strided row costs half as much again per outer difference
+    sx, sz = np.ascontiguousarray(spk.pos.T)
+    lx, lz = np.ascontiguousarray(lis.pos.T)
+    d = np.subtract(sx[row], lx[:, None])
     np.square(d, out=d)
-    g = np.subtract(spk.pos[:, 1][row], np.ascontiguousarray(lis.pos[:, 1])[:, None])
+    g = np.subtract(sz[row], lz[:, None])
     np.square(g, out=g)
     d += g
     np.sqrt(d, out=d)
@@ -714,16 +741,21 @@ def _floor_select(
             )
     # out of earshot, or a rule of NONE: a factor 0 (g * 1.0 is g, exactly); a pair's reach
     # is the speaker's range where the rule is not NONE, else -1
-    ukeys, lcode = np.unique(lis.key, return_inverse=True)
+    present = np.zeros(len(table.profiles), bool)  # np.unique(lis.key) by a table of keys
+    present[lis.key] = True
+    ukeys = np.flatnonzero(present)
+    lcode = (np.cumsum(present) - 1)[lis.key]
     rules = table.rule[ukeys][:, skey]  # (listener keys here, speakers)
     reach = np.where(rules != NONE, prof.max_distance[skey][row], f32(-1.0))
-    t = np.take(reach, lcode, axis=0)
-    mask = np.less_equal(d, t)
+    mask = np.less_equal(d, np.take(reach, lcode, axis=0))
     np.multiply(g, mask, out=g)
-    if (rules == PA).any():
-        pa = np.where(rules == PA, f32(table.pa_gain), f32(0.0))
-        np.take(pa, lcode, axis=0, out=t)
-        np.maximum(g, t, out=g)
+    is_pa = rules == PA
+    if is_pa.any():  # only the block of listeners and speakers that a PA rule joins
+        pa_rows = np.flatnonzero(is_pa.any(axis=1)[lcode])
+        pa_cols = np.flatnonzero(is_pa.any(axis=0))
+        block = np.ix_(pa_rows, pa_cols)
+        pa = np.where(is_pa[np.ix_(lcode[pa_rows], pa_cols)], f32(table.pa_gain), f32(0.0))
+        g[block] = np.maximum(g[block], pa)
     mega = np.flatnonzero(mega_ok)
     if mega.size:
         g[:, mega] = f32(MEGAPHONE_GAIN)
@@ -732,34 +764,34 @@ def _floor_select(
     col_of[spk.ids] = np.arange(m)
     mine = col_of[np.clip(lis.ids, -1, top + 1)]
     r = np.flatnonzero(mine >= 0)
-    g[r, mine[r]] = 0.0
+    g_flat = g.reshape(-1)  # g and d are contiguous: pairs by flat index, row * m + column
+    g_flat[r * m + mine[r]] = 0.0
     # the scores: the gain above ENTER_DB; a kept member's, not below LEAVE_DB, 6 dB up
     score = d
     np.greater(g, _ENTER, out=mask)
     np.multiply(g, mask, out=score)
     if prev is not None and prev.size:
         pc = col_of[prev]  # -1 (padding) maps to col_of[-1], which is -1
-        r, c = np.nonzero(pc >= 0)
-        cc = pc[r, c]
-        gk = g[r, cc]
+        flat = (pc + (np.arange(n, dtype=np.int64) * m)[:, None])[pc >= 0]
+        gk = g_flat[flat]
         kept = gk >= _LEAVE
-        score[r[kept], cc[kept]] = gk[kept] * _BONUS
+        score.reshape(-1)[flat[kept]] = gk[kept] * _BONUS
     # int32 keys: the score's top bits over the inverted column (see _best)
     low = np.int32((1 << cb) - 1)
     keys = score.view(np.int32)
     keys &= ~low
     keys |= np.arange(m - 1, -1, -1, dtype=np.int32)
-    keys.sort(axis=1)
-    best = keys[:, m - k :]
-    nxt = keys[:, m - k - 1] >> cb
+    top_keys = _top_keys(keys, k + 1)
+    best = top_keys[:, 1:]
+    nxt = top_keys[:, 0] >> cb
     tie = (nxt > 0) & ((best[:, 0] >> cb) == nxt)
-    live = best > low
-    cols = np.where(live, (m - 1) - (best & low), m)
+    cols = np.where(best > low, (m - 1) - (best & low), m)  # m: nobody (a sentinel column)
     cols.sort(axis=1)
-    live = cols < m
-    cols[~live] = 0
-    ids_out = np.where(live, spk.ids[cols], -1).astype(np.int64)
-    g_out = np.where(live, np.take_along_axis(g, cols, axis=1), f32(0.0)).astype(np.float32)
+    ids_out = np.append(spk.ids, -1)[cols]
+    at = np.minimum(cols, m - 1)
+    at += (np.arange(n, dtype=np.int32) * m)[:, None]
+    g_out = g_flat[at]
+    g_out[cols == m] = 0.0
     rows = np.flatnonzero(tie)
     if rows.size:  # the scores were sorted away: those rows again, with exact keys
         sub = Listeners(lis.ids[rows], lis.pos[rows], lis.key[rows])

@@ -157,6 +157,36 @@ def test_many_equal_gains_keep_the_lower_ids(table: ZoneTable) -> None:
     assert (sel.gains[0] == 1.0).all()
 
 
+def test_a_hundred_equal_gains_across_the_sort_pieces_keep_the_lower_ids(
+    table: ZoneTable,
+) -> None:
+    """100 speakers within the reference distance of two listeners (gain 1.0 each; their
+    columns span two pieces of the sort): the 8 lowest ids, and the ones kept from before
+    (ranked 6 dB up) stay even when their ids are the highest."""
+    lobby = int(table.key_of_floor[0])
+    ids = np.random.default_rng(3).permutation(np.arange(100, 200))
+    spk = Speakers.of(ids, np.full((100, 2), 30.0), np.full(100, lobby))
+    lis = Listeners.of([1, 2], [(30.5, 30.0), (29.5, 30.0)], [lobby, lobby])
+    prev = np.full((2, 8), -1, np.int64)
+    prev[1, :3] = (150, 190, 199)
+    sel = audible(table, lis, spk, prev)
+    assert sel.ids[0].tolist() == list(range(100, 108))
+    assert sel.ids[1].tolist() == [100, 101, 102, 103, 104, 150, 190, 199]
+    assert (sel.gains == 1.0).all()
+
+
+def test_top_keys_in_pieces_are_those_of_a_whole_sort() -> None:
+    """``_top_keys`` (pieces of 64 columns, then the best of each again) keeps the same keys as
+    a sort of whole rows, duplicates included, for widths on either side of the pieces."""
+    from world.audibility import _top_keys
+
+    rng = np.random.default_rng(8)
+    for m in (9, 63, 64, 65, 128, 129, 150, 300):
+        keys = rng.integers(0, 40, (50, m)).astype(np.int32) << 8  # many equal keys
+        whole = np.sort(keys, axis=1)[:, m - 9 :]
+        np.testing.assert_array_equal(_top_keys(keys.copy(), 9), whole)
+
+
 def test_locate_is_zone_indices(hall: World, table: ZoneTable) -> None:
     rng = np.random.default_rng(2)
     n = 20000
