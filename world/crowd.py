@@ -212,6 +212,22 @@ class Crowd:
         if math.isfinite(yaw):
             self.yaw[slot] = _wrap(yaw)
 
+    def set_intents(
+        self, slots: np.ndarray, mx: np.ndarray, mz: np.ndarray, yaw: np.ndarray
+    ) -> None:
+        """:meth:`set_intent` for many distinct slots at once (the inputs of one tick)."""
+        mx = np.where(np.isfinite(mx), mx, 0.0)
+        mz = np.where(np.isfinite(mz), mz, 0.0)
+        n = np.hypot(mx, mz)
+        over = n > 1.0
+        if over.any():
+            np.divide(mx, n, out=mx, where=over)
+            np.divide(mz, n, out=mz, where=over)
+        self.intent[slots, 0] = mx
+        self.intent[slots, 1] = mz
+        turn = np.isfinite(yaw)
+        self.yaw[slots[turn]] = (yaw[turn] + math.pi) % (2 * math.pi) - math.pi
+
     # -- simulation ----------------------------------------------------------------------------
 
     def step(self, dt: float) -> None:
