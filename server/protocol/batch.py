@@ -152,11 +152,8 @@ def encode_batch(
     # gather whole 16-byte rows through a void view: several times faster than 2-D fancy indexing;
     # the spare column's places (PAD) clip to some real row, and are never selected
     row16 = np.dtype((np.void, 16))
-    qc = (
-        np.take(np.ascontiguousarray(q_now).view(row16).ravel(), ids, mode="clip")
-        .view(np.int32)
-        .reshape(n, cap, 4)
-    )
+    qc16 = np.take(np.ascontiguousarray(q_now).view(row16).ravel(), ids, mode="clip").ravel()
+    qc = qc16.view(np.int32).reshape(n, cap, 4)
     hist_rows = np.ascontiguousarray(history).view(row16).ravel()
     ids += base_index.astype(np.intp)[:, None] * capacity
     qb = np.take(hist_rows, ids, mode="clip")
@@ -184,10 +181,12 @@ def encode_batch(
     np.add.accumulate(counts, axis=1, dtype=np.int64, out=offs[:, 1:])
     flat = masks.reshape(6, n * cap)
 
-    sel = flat[_FULL]
-    q = qc.reshape(n * cap, 4)[sel]
+    # each section's places by take() over whole records (a void view): a boolean selection of
+    # the rows of a 2-D array copies item by item, several times slower
+    sel = np.flatnonzero(flat[_FULL])
+    q = qc16.take(sel).view(np.int32).reshape(-1, 4)
     rec = np.empty(len(q), FULL)
-    rec["id"] = cur.ravel()[sel]
+    rec["id"] = cur.ravel().take(sel)
     rec["floor"] = q[:, 0]
     rec["yaw"] = q[:, 1]
     rec["x"] = q[:, 2]
@@ -199,16 +198,19 @@ def encode_batch(
     tm["dx"] = dx  # wraps where the place is not a move: such places are never selected
     tm["dz"] = dz
     tm["yaw"] = qc[..., 1]
-    tm5 = tm.view(np.uint8).reshape(n * cap, 5)
+    tmv = tm.reshape(n * cap).view(np.dtype((np.void, 5)))
+
+    def cut(section: int) -> np.ndarray:
+        return tmv.take(np.flatnonzero(flat[section])).view(np.uint8).reshape(-1, 5)
 
     return BatchSections(
         rec.tobytes(),
         offs[_FULL],
-        tm5[flat[_MOVE]][:, :4].tobytes(),
+        cut(_MOVE)[:, :4].tobytes(),
         offs[_MOVE],
-        tm5[flat[_TURN_MOVE]].tobytes(),
+        cut(_TURN_MOVE).tobytes(),
         offs[_TURN_MOVE],
-        tm5[flat[_TURN]].take(_TURN_COLS, axis=1).tobytes(),
+        cut(_TURN).take(_TURN_COLS, axis=1).tobytes(),
         offs[_TURN],
         base.ravel()[flat[_LEFT]].astype("<u2").tobytes(),
         offs[_LEFT],

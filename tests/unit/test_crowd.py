@@ -363,3 +363,26 @@ def test_the_clear_cell_shortcut_moves_everyone_exactly_as_the_sweep_does(hall: 
         plain.step(dt)
         assert fast.pos.tobytes() == plain.pos.tobytes(), t
         assert fast.floor.tobytes() == plain.floor.tobytes(), t
+
+
+def test_intents_of_a_tick_at_once_are_one_by_one_intents(hall: World) -> None:
+    """``set_intents`` (the server's inputs of one tick) gives what ``set_intent`` gives for each:
+    clipped to length 1, NaN/inf moves as 0, a non-finite yaw leaves the heading alone."""
+    rng = np.random.default_rng(3)
+    n = 40
+    mx, mz, yaw = rng.uniform(-3, 3, n), rng.uniform(-3, 3, n), rng.uniform(-20, 20, n)
+    mx[:4] = [float("nan"), float("inf"), 0.3, 0.0]
+    mz[:4] = [0.5, 0.2, float("-inf"), 0.0]
+    yaw[4:7] = [float("nan"), float("inf"), -math.pi]
+    one, many = Crowd(hall, n), Crowd(hall, n)
+    for s in range(n):
+        one.spawn(s)
+        many.spawn(s)
+        many.yaw[s] = one.yaw[s] = 1.25
+    for s in range(n):
+        one.set_intent(s, float(mx[s]), float(mz[s]), float(yaw[s]))
+    slots = rng.permutation(n)
+    many.set_intents(slots, mx[slots], mz[slots], yaw[slots])
+    np.testing.assert_allclose(many.intent, one.intent, rtol=0, atol=1e-7)
+    np.testing.assert_allclose(many.yaw, one.yaw, rtol=0, atol=1e-6)
+    assert many.yaw[4] == many.yaw[5] == np.float32(1.25)
