@@ -42,6 +42,8 @@ __all__ = [
     "Stats",
     "ws_frame_bytes",
     "run_clients",
+    "close_at",
+    "cpu_in_window",
     "Viewers",
     "ACTION_PLAN",
     "pct",
@@ -336,7 +338,7 @@ async def _one_client(
     stats.connected += 1
     joined = left = None
     # Close at the end from another task: a receive timeout would abort the socket (1006).
-    stopper = asyncio.create_task(_close_at(ws, stop_at))
+    stopper = asyncio.create_task(close_at(ws, stop_at))
     try:
         await ws.send_bytes(Hello(PROTOCOL_VERSION, f"bench{index}", None, {}).encode())
         welcome: Welcome | None = None
@@ -483,7 +485,7 @@ async def run_clients(
                 input_rate,
             )
             tasks.append(asyncio.create_task(_delayed(delay, client, stats)))
-        tasks.append(asyncio.create_task(_cpu_in_window(window, stats)))
+        tasks.append(asyncio.create_task(cpu_in_window(window, stats)))
         await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
         for t in tasks:
             t.cancel()
@@ -491,13 +493,14 @@ async def run_clients(
     return stats
 
 
-async def _close_at(ws: aiohttp.ClientWebSocketResponse, when: float) -> None:
+async def close_at(ws: aiohttp.ClientWebSocketResponse, when: float) -> None:
     await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
     await ws.close()
 
 
-async def _cpu_in_window(window: tuple[float, float], stats: Stats) -> None:
-    """CPU time of this process and lateness of its event loop inside the window.
+async def cpu_in_window(window: tuple[float, float], stats: Any) -> None:
+    """CPU time of this process and lateness of its event loop inside the window, into
+    ``stats.cpu_seconds`` and ``stats.loop_lag`` (the crowd's :class:`Stats`, the voice relay's).
 
     A late loop means the load generator itself delays what its clients see; the lag
     tells a reader how much of a latency figure is the bench's own.

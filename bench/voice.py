@@ -63,7 +63,7 @@ import aiohttp
 import msgpack
 import numpy as np
 
-from bench.client import OwnTrack, Walker, Waypoints, ws_frame_bytes
+from bench.client import OwnTrack, Walker, Waypoints, close_at, cpu_in_window, ws_frame_bytes
 from bench.crowd import (
     RESULTS,
     _cpu_seconds,
@@ -244,7 +244,7 @@ async def _relay_client(
         stats.failed += 1
         return
     stats.connected += 1
-    closer = asyncio.create_task(_close_at(ws, stop_at))
+    closer = asyncio.create_task(close_at(ws, stop_at))
     talk: asyncio.Task[None] | None = None
     joined: float | None = None
     # a probe's current second: its start, the voices heard in it and their bytes
@@ -330,22 +330,6 @@ async def _relay_client(
             stats.closes[key] = stats.closes.get(key, 0) + 1
 
 
-async def _close_at(ws: aiohttp.ClientWebSocketResponse, when: float) -> None:
-    await asyncio.sleep(max(0.0, when - asyncio.get_running_loop().time()))
-    await ws.close()
-
-
-async def _loop_watch(window: tuple[float, float], stats: RelayStats) -> None:
-    """This process's CPU and event-loop lag inside the window (its share of the latency)."""
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(max(0.0, window[0] - loop.time()))
-    c0 = time.process_time()
-    while (t := loop.time()) < window[1]:
-        await asyncio.sleep(0.05)
-        stats.loop_lag.append(max(0.0, loop.time() - t - 0.05))
-    stats.cpu_seconds = time.process_time() - c0
-
-
 async def run_relay_clients(
     url: str,
     world: dict[str, Any],
@@ -387,7 +371,7 @@ async def run_relay_clients(
             stats.talkers += talker
             stats.probes += probe
             tasks.append(asyncio.create_task(delayed(ramp * i / walkers, i, talker, probe)))
-        tasks.append(asyncio.create_task(_loop_watch(window, stats)))
+        tasks.append(asyncio.create_task(cpu_in_window(window, stats)))
         await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
         for t in tasks:
             t.cancel()
