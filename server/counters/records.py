@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from server.store import Outbox, OutboxFull, Store, StoreAway
+from server.store import Outbox, OutboxFull, Store, answered_within
 
 from .refs import TTL, RefInfo
 
@@ -101,11 +101,8 @@ class CounterRecords:
         Raises:
             StoreAway: no answer in time.
         """
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                rec = await self.store.get(REFS, ref)
-        except TimeoutError:
-            raise StoreAway("the records store did not answer in time") from None
+        async with answered_within(READ_TIMEOUT):
+            rec = await self.store.get(REFS, ref)
         return RefInfo.from_record(rec)
 
     async def bookings(self, day: str) -> list[dict[str, object]]:
@@ -131,11 +128,8 @@ class CounterRecords:
         Raises:
             StoreAway: no answer in time.
         """
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                counts = await self.store.counters(STATS, since_hour)
-        except TimeoutError:
-            raise StoreAway("the records store did not answer in time") from None
+        async with answered_within(READ_TIMEOUT):
+            counts = await self.store.counters(STATS, since_hour)
         return [StatRow(k[0], k[1], k[2], n) for k, n in sorted(counts.items()) if len(k) == 3]
 
     async def funnel(self, since_day: str, kiosk_procedure: dict[str, str]) -> list[FunnelRow]:
@@ -144,12 +138,9 @@ class CounterRecords:
         Raises:
             StoreAway: no answer in time.
         """
-        try:
-            async with asyncio.timeout(READ_TIMEOUT):
-                kiosk = await self.store.counters("kiosk-counts", since_day)
-                done = await self.store.counters(FUNNEL, since_day)
-        except TimeoutError:
-            raise StoreAway("the records store did not answer in time") from None
+        async with answered_within(READ_TIMEOUT):
+            kiosk = await self.store.counters("kiosk-counts", since_day)
+            done = await self.store.counters(FUNNEL, since_day)
         rows: dict[tuple[str, str], list[int]] = {}
         for key, n in kiosk.items():
             if len(key) != 4 or key[2] not in ("view", "open"):

@@ -13,14 +13,13 @@ dictionary one for tools and unit tests.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Protocol
 
-from server.store import Outbox, OutboxFull, Store, StoreAway
+from server.store import Outbox, OutboxFull, Store, answered_within
 
 __all__ = [
     "EVENTS",
@@ -124,11 +123,8 @@ class KioskCounts:
         Raises:
             server.store.StoreAway: the store did not answer within ``read_timeout``.
         """
-        try:
-            async with asyncio.timeout(self.read_timeout):
-                counts = await self.store.counters(SPACE, since)
-        except TimeoutError:
-            raise StoreAway(f"the {self.store.kind} store did not answer in time") from None
+        async with answered_within(self.read_timeout, f"the {self.store.kind} store"):
+            counts = await self.store.counters(SPACE, since)
         rows = _sorted(counts)
         self.last_read = (time.time(), since, rows)
         return rows

@@ -25,7 +25,18 @@ from aiohttp import web
 from server.config import Config
 from server.keys import CLUSTER, CONFIG, HEALTH, OUTBOX, STORE
 
-from .base import Add, Append, Batch, Delete, DropStream, Put, Record, Store, StoreAway
+from .base import (
+    Add,
+    Append,
+    Batch,
+    Delete,
+    DropStream,
+    Put,
+    Record,
+    Store,
+    StoreAway,
+    answered_within,
+)
 from .memory import MemoryStore
 from .migrations import SchemaTooNew
 from .outbox import Outbox, OutboxFull
@@ -39,6 +50,7 @@ __all__ = [
     "RECORDS_FILE",
     "Store",
     "StoreAway",
+    "answered_within",
     "Outbox",
     "OutboxFull",
     "MemoryStore",

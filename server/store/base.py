@@ -21,7 +21,10 @@ operation     what                                       e.g.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +39,7 @@ __all__ = [
     "Record",
     "Store",
     "StoreAway",
+    "answered_within",
     "SEP",
     "check_name",
     "check_key",
@@ -51,6 +55,20 @@ MAX_NAME = 128
 
 class StoreAway(Exception):  # noqa: N818 - a state of the backend, said as such
     """The records backend did not answer in time (down, paused, unreachable)."""
+
+
+@contextlib.asynccontextmanager
+async def answered_within(seconds: float, who: str = "the records store") -> AsyncIterator[None]:
+    """A read of the Store bounded by ``seconds``: past them, :class:`StoreAway`.
+
+    Raises:
+        StoreAway: ``who`` did not answer in time.
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            yield
+    except TimeoutError:
+        raise StoreAway(f"{who} did not answer in time") from None
 
 
 @dataclass(frozen=True, slots=True)
