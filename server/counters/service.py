@@ -292,13 +292,21 @@ class CounterService:
         day = self.clock().date().isoformat()
         for inst, d in list(self.desks.items()):
             public = view.counters_view(d, self.in_hours, self.name)
+            # what everyone with no ticket, booth or desk sees: one payload, encoded once
+            plain = {"counters": public, "ticket": None, "booth": None, "desk": None}
+            plain_frame: bytes | None = None
             for s in list(inst.sessions.values()):
                 if s.state is not SessionState.ACTIVE:
                     continue
                 state = self.state_of(d, s, public, day, now)
                 if self.sent.get(s) != state:
                     self.sent[s] = state
-                    s.send(CounterState(state=state).encode())
+                    if state == plain:
+                        if plain_frame is None:
+                            plain_frame = CounterState(state=plain).encode()
+                        s.send(plain_frame)
+                    else:
+                        s.send(CounterState(state=state).encode())
                     sent += 1
         return sent
 
