@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import urllib.request
 from collections.abc import Iterator
@@ -73,6 +74,10 @@ def emachi(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmachiServer]:
 
 
 def _shot(page: Any, name: str) -> None:
+    """With ``EMACHI_SHOTS=1``, save what the person sees as docs/screenshots/NAME (the README's
+    pictures); a plain test run leaves the checkout as it was."""
+    if os.environ.get("EMACHI_SHOTS") != "1":
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / name))
 
