@@ -116,6 +116,10 @@ class _Server:
         self.port = _free_port()
         # kept open for the life of the server process, closed in stop()
         self.log = tempfile.NamedTemporaryFile(prefix="emachi-bench-", suffix=".log", delete=False)  # noqa: SIM115
+        # a data dir of its own: the default one holds the resume seats the last run's clients
+        # left behind, which a new server restores and keeps for their grace, so that a crowd of
+        # N with --capacity N would spill into a second instance (and measure two ticks)
+        self.data = tempfile.TemporaryDirectory(prefix="emachi-bench-data-")
         self.cmd = [
             cmd0,
             "serve",
@@ -130,6 +134,8 @@ class _Server:
             # every bench client comes from 127.0.0.1
             "--max-per-address",
             "0",
+            "--data-dir",
+            self.data.name,
             *extra,
         ]
         self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT)
@@ -162,6 +168,7 @@ class _Server:
                 self.proc.kill()
                 self.proc.wait(5)
         self.log.close()
+        self.data.cleanup()
 
 
 class _MetricsPoller(threading.Thread):
