@@ -4,6 +4,7 @@ accounts and the staff log."""
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import ssl
 import sys
@@ -182,6 +183,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["debug", "info", "warning", "error"],
         help="default %(default)s",
     )
+    serve.add_argument(
+        "--event-loop",
+        default="uvloop",
+        choices=["uvloop", "asyncio"],
+        help="uvloop (libuv: about a tenth less CPU and a shorter latency tail under a crowd, see "
+        "the README's figures) or Python's own asyncio loop (default %(default)s)",
+    )
 
     world = sub.add_parser("world", help="world files", description="Work with world files.")
     wsub = world.add_subparsers(dest="world_command", metavar="ACTION", required=True)
@@ -279,7 +287,6 @@ def _world_check(path: Path) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import asyncio
     import contextlib
     import logging
     import socket
@@ -373,6 +380,7 @@ def _serve(args: argparse.Namespace) -> int:
         # plain HTTP requests, which had the drain's time too
         web.run_app(
             app,
+            loop=_event_loop(args.event_loop),
             sock=sock,
             ssl_context=ssl_context,
             print=None,
@@ -386,6 +394,15 @@ def _serve(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """A new event loop of ``kind`` (``uvloop`` or ``asyncio``) for the server to run on."""
+    if kind == "uvloop":
+        import uvloop
+
+        return uvloop.new_event_loop()
+    return asyncio.new_event_loop()
 
 
 def tls_context(config: Config) -> ssl.SSLContext | None:
