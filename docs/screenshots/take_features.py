@@ -30,13 +30,24 @@ BID = "2022-06-29-digital-committee"
 def main() -> int:
     from playwright.sync_api import sync_playwright
 
-    subprocess.run([str(ROOT / ".venv/bin/emachi"), "briefing", "render", str(ROOT / "briefings" / f"{BID}.yaml")], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            str(ROOT / ".venv/bin/emachi"),
+            "briefing",
+            "render",
+            str(ROOT / "briefings" / f"{BID}.yaml"),
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / "serve.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
                 [str(ROOT / ".venv/bin/emachi"), "serve", "--port", "0", f"--staff-token={TOKEN}"],
-                cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
             )
         try:
             for _ in range(200):
@@ -51,10 +62,15 @@ def main() -> int:
                 ctx.add_init_script("localStorage.setItem('emachi.test', '1')")  # window.emachi
                 page = ctx.new_page()
                 page.goto(url)
-                page.wait_for_function("window.emachi && window.emachi.state().frames > 0", timeout=60000)
+                page.wait_for_function(
+                    "window.emachi && window.emachi.state().frames > 0", timeout=60000
+                )
                 page.fill("#join-name", "さくら")
                 page.click("#join button[type=submit]")
-                page.wait_for_function("window.emachi.self() !== null && window.emachiKiosk !== undefined", timeout=60000)
+                page.wait_for_function(
+                    "window.emachi.self() !== null && window.emachiKiosk !== undefined",
+                    timeout=60000,
+                )
                 axes = _calibrate(page)
                 for x, z in ROUTE:
                     here = page.evaluate("window.emachi.self()")
@@ -71,8 +87,10 @@ def main() -> int:
                 ctx.close()
 
                 req = urllib.request.Request(
-                    f"{url}staff/briefings/{BID}/start", method="POST",
-                    headers={"Authorization": f"Bearer {TOKEN}"}, data=b"{}",
+                    f"{url}staff/briefings/{BID}/start",
+                    method="POST",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                    data=b"{}",
                 )
                 print(json.loads(urllib.request.urlopen(req).read())["state"])
                 ctx = browser.new_context(viewport={"width": 1280, "height": 800})
