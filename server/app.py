@@ -170,6 +170,8 @@ async def metrics_handler(request: web.Request) -> web.Response:
         "emachi_instances": float(len(hall.instances)),
         "emachi_avatars": float(hall.population),
         "emachi_watchers": float(len(hall.watchers)),
+        "emachi_snapshot_shed": float(max((i.shed for i in hall.instances), default=1)),
+        "emachi_process_cpu": hall.governor.cpu,
         "emachi_sessions_detached": float(
             sum(1 for s in hall.by_token.values() if s.state is SessionState.DETACHED)
         ),

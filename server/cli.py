@@ -78,6 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="snapshots per second to each client (default %(default)s)",
     )
     serve.add_argument(
+        "--shed-above",
+        type=float,
+        default=_DEFAULTS.shed_above,
+        metavar="CORES",
+        help="over this fraction of one core the busiest instance halves its snapshot rate "
+        "(then again) and keeps ticking at the full rate; 0 never sheds (default %(default)s)",
+    )
+    serve.add_argument(
         "--staff-token",
         default=None,
         help="token for /staff routes (default: $EMACHI_STAFF_TOKEN, else a random one printed at start)",
@@ -309,6 +317,7 @@ def _serve(args: argparse.Namespace) -> int:
         max_instances=args.max_instances,
         tick_rate=args.tick_rate,
         snapshot_rate=args.snapshot_rate,
+        shed_above=args.shed_above,
         public_url=args.public_url,
         allowed_origins=tuple(args.allow_origin),
         helper_rate_per_minute=args.helper_rate,

@@ -47,6 +47,10 @@ class Config:
     aoi_cap: int = 64
     # refresh each viewer's interest set every N ticks, 1/N of the viewers on each tick
     interest_every: int = 2
+    # over this fraction of one core (the process's CPU over the last second) the costliest
+    # instance sends snapshots at half the rate, then a quarter, and keeps ticking at the full
+    # rate (server/shedding.py); 0 never sheds
+    shed_above: float = 0.9
     resume_window: float = 30.0
     # The output budget of one connection, over every kind of frame (snapshots, replies, chat,
     # notices, briefing state, voice), in bytes written that the kernel has not taken yet:

@@ -32,6 +32,7 @@ from server.instance import Instance
 from server.protocol.codes import CloseCode
 from server.protocol.messages import Notice
 from server.session import Session, SessionState
+from server.shedding import Governor
 from server.tasks import stop_task
 from server.waiting_line import WaitingLine
 
@@ -83,6 +84,8 @@ class Hall:
         self.watchers: set[Session] = set()
         self._next_instance = 1
         self._reaper: asyncio.Task[None] | None = None
+        self._governing: asyncio.Task[None] | None = None
+        self.governor = Governor(lambda: self.instances, config.tick_rate, config.shed_above)
         self._joined = 0
         self.dispose_grace = DISPOSE_GRACE
         self.reap_every = 1.0  # seconds between passes over detached sessions and empty instances
@@ -99,10 +102,13 @@ class Hall:
         # walks only what came later instead of pausing the tick for tens of milliseconds.
         gc.collect()
         gc.freeze()
-        self._reaper = asyncio.get_running_loop().create_task(self._reap(), name="resume reaper")
+        loop = asyncio.get_running_loop()
+        self._reaper = loop.create_task(self._reap(), name="resume reaper")
+        self._governing = loop.create_task(self.governor.run(), name="snapshot shedding")
 
     async def stop(self) -> None:
         await stop_task(self._reaper)
+        await stop_task(self._governing)
         for inst in self.instances:
             await inst.stop()
 

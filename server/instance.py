@@ -118,6 +118,10 @@ class Instance:
         self.on_lapse: Callable[[Instance], None] | None = None
         # since when nobody (not even a session awaiting its resume) has been here; None if occupied
         self.empty_since: float | None = time.monotonic()
+        # snapshots every `shed` ticks while the process is over its CPU budget
+        # (server/shedding.py); what writing them costs a tick, a moving average (seconds)
+        self.shed = 1
+        self.broadcast_seconds = 0.0
         self.on_create()
 
     # -- hooks ---------------------------------------------------------------------------------
@@ -317,14 +321,18 @@ class Instance:
                 return
             next_at += period
             t0 = time.perf_counter()
+            t1 = t0
             try:
                 self.step(period)
                 if self.hooks.tick:
                     self.hooks.run(self.hooks.tick, self)
+                t1 = time.perf_counter()
                 self.broadcast()
             except Exception:
                 log.exception("tick failed", extra={"instance": self.id})
-            self.metrics.observe_tick(time.perf_counter() - t0)
+            t2 = time.perf_counter()
+            self.broadcast_seconds += (t2 - t1 - self.broadcast_seconds) * 0.05
+            self.metrics.observe_tick(t2 - t0)
             delay = next_at - loop.time()
             if delay < -period:
                 # fell behind by more than a tick: start again from now rather than burst
@@ -369,11 +377,12 @@ class Instance:
 
         At a snapshot rate below the tick rate, each viewer is due every ``tick_rate /
         snapshot_rate`` ticks, staggered by avatar id, so every tick carries an even share of the
-        writes instead of every other tick carrying them all.
+        writes instead of every other tick carrying them all. While the process is over its CPU
+        budget, ``shed`` (server/shedding.py) stretches that further.
         """
         tick = self.tick
         q = self.history[tick % HISTORY]
-        every = max(1, round(self.config.tick_rate / self.config.snapshot_rate))
+        every = max(1, round(self.config.tick_rate / self.config.snapshot_rate)) * self.shed
         viewers: list[Session] = []
         transports: list[asyncio.Transport] = []
         for s in self.sessions.values():

@@ -46,6 +46,10 @@ GAUGE_HELP = {
     "emachi_instances": "Instances of the world open in this process.",
     "emachi_avatars": "Avatars in every instance of this process.",
     "emachi_watchers": "Watch-only viewers (briefing pages) connected to this process.",
+    "emachi_snapshot_shed": "Snapshots every N ticks in the instance that sheds most: over "
+    "--shed-above of a core the process sends fewer snapshots and keeps its tick rate (1 = none "
+    "shed).",
+    "emachi_process_cpu": "CPU this process used over the last second, as a fraction of one core.",
     "emachi_sessions_detached": "Avatars kept for their resume window after their socket went away.",
     "emachi_tick_seconds_max": "Longest tick of any instance over the last 1200 ticks.",
     "emachi_cluster_people": "Avatars in every instance of every live process of the cluster.",

@@ -59,7 +59,9 @@ async def start_server(tmp_path: Path) -> AsyncIterator[StartServer]:
         configure: Callable[[web.Application], None] | None = None, **overrides: object
     ) -> RunningServer:
         config = replace(
-            Config(port=0, data_dir=tmp_path / "data", staff_token=STAFF_TOKEN),
+            # shed_above=0: the server shares this process with the test's clients, whose CPU
+            # must not make it shed snapshots (tests/integration/test_shedding.py turns it on)
+            Config(port=0, data_dir=tmp_path / "data", staff_token=STAFF_TOKEN, shed_above=0.0),
             **overrides,  # type: ignore[arg-type]
         )
         app = create_app(config)
