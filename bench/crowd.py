@@ -324,10 +324,25 @@ def _tick_figures(readings: list[tuple[float, dict[str, float]]]) -> dict[str, A
         ),
         "avatars": last.get("emachi_avatars"),
         "instances": last.get("emachi_instances"),
+        # each instance's ticks a second over the window (20 at the default rate: not behind)
+        "ticks_per_s": _ticks_per_s(readings),
+        # 1: every viewer got every tick's snapshot; 2 or 4: the server was over its CPU budget
+        # and shed snapshots (server/shedding.py), at the end of the window
+        "snapshot_shed": last.get("emachi_snapshot_shed"),
         "readings": len(readings),
         "window_note": "quantiles from the server's histograms between the first and last "
         "reading of the window (interpolated in buckets); max over its last 1200 ticks",
     }
+
+
+def _ticks_per_s(readings: list[tuple[float, dict[str, float]]]) -> float | None:
+    if len(readings) < 2:
+        return None
+    count = "emachi_tick_seconds_count"
+    ticks = readings[-1][1].get(count, 0.0) - readings[0][1].get(count, 0.0)
+    span = readings[-1][0] - readings[0][0]
+    instances = readings[-1][1].get("emachi_instances") or 1.0
+    return ticks / span / instances if span > 0 else None
 
 
 def _cpu_per_tick(
@@ -358,6 +373,10 @@ def _table(result: dict[str, Any]) -> str:
         (
             "server avatars, instances",
             f"{f(t.get('avatars'), '{:.0f}')}, {f(t.get('instances'), '{:.0f}')}",
+        ),
+        (
+            "ticks/s per instance, snapshots shed",
+            f"{f(t.get('ticks_per_s'))}, every {f(t.get('snapshot_shed'), '{:.0f}')} tick(s)",
         ),
         (
             "tick p50 / p99 / max (ms)",

@@ -7,11 +7,13 @@ encoding, packing and the socket writes: about two thirds at 2,000 avatars), and
 that can give: a viewer sent a snapshot every second tick still sees everyone in the right place
 at the right time (its client interpolates between snapshots and tells the time from their ticks),
 a little less smoothly. So when the process's CPU over the last second passes ``high`` (a
-fraction of one core), the instance that spends most on snapshots sends each viewer one every
-``2`` ticks, then ``4``; the ticks themselves (inputs, movement, hooks, voice) stay at the full
-rate. It goes back one step when the process would stay below ``high - margin`` with that
-instance's snapshots at the higher rate again (estimated from what its snapshots cost now), so it
-does not swing back and forth.
+fraction of one core), or an instance could not keep its tick rate (the core is taken by
+someone else: the process's own CPU then looks low while everything it does comes late), the
+instance that spends most on snapshots sends each viewer one every ``2`` ticks, then ``4``; the
+ticks themselves (inputs, movement, hooks, voice) stay at the full rate. It goes back one step
+after ``CALM`` seconds in a row without either, and only when the process would stay below
+``high - MARGIN`` with that instance's snapshots at the higher rate again (estimated from what
+its snapshots cost now), so it does not swing back and forth.
 
 :func:`decide` is the pure rule; :class:`Governor` applies it once a second to a hall's instances.
 """
@@ -31,6 +33,10 @@ log = logging.getLogger("emachi.shedding")
 MOST = 4
 #: how far below ``high`` the process must be expected to stay before a step back
 MARGIN = 0.1
+#: seconds in a row under the budget and on time before a step back
+CALM = 3
+#: an instance that ran fewer than this share of its ticks in a second is behind
+ON_TIME = 0.9
 
 
 @dataclass(slots=True)
@@ -40,19 +46,24 @@ class Load:
     shed: int  #: its viewers get a snapshot every ``shed`` ticks (1, 2 or 4)
     #: fraction of a core its snapshot writing takes now (at ``shed``)
     broadcast: float
+    #: it ran fewer than ``ON_TIME`` of its ticks over the last second
+    behind: bool = False
 
 
-def decide(cpu: float, loads: Sequence[Load], high: float) -> tuple[int, int] | None:
+def decide(
+    cpu: float, loads: Sequence[Load], high: float, calm: int = CALM
+) -> tuple[int, int] | None:
     """The one change to make given the process's ``cpu`` (fraction of a core over the last
-    second): ``(index into loads, new shed)``, or None to leave everything as it is.
+    second) and ``calm`` (seconds in a row it has been under ``high`` with no instance behind,
+    this one included): ``(index into loads, new shed)``, or None to leave everything as it is.
 
-    Over ``high``: the instance whose snapshots cost most (and can still shed) halves its rate.
-    Otherwise: the shedding instance whose step back costs least takes it, if the process would
-    then stay under ``high - MARGIN``.
+    Over ``high``, or an instance behind: the instance whose snapshots cost most (and can still
+    shed) halves its rate. After ``CALM`` calm seconds: the shedding instance whose step back
+    costs least takes it, if the process would then stay under ``high - MARGIN``.
     """
     if high <= 0 or not loads:
         return None
-    if cpu > high:
+    if cpu > high or any(ld.behind for ld in loads):
         can = [i for i, ld in enumerate(loads) if ld.shed < MOST and ld.broadcast > 0]
         if not can:
             return None
@@ -63,7 +74,7 @@ def decide(cpu: float, loads: Sequence[Load], high: float) -> tuple[int, int] | 
         return ld.broadcast
 
     shedding = [i for i, ld in enumerate(loads) if ld.shed > 1]
-    if not shedding:
+    if not shedding or calm < CALM:
         return None
     i = min(shedding, key=lambda k: extra(loads[k]))
     if cpu + extra(loads[i]) < high - MARGIN:
@@ -79,6 +90,8 @@ class Shedder(Protocol):
     shed: int
     #: its snapshot writing per tick (seconds, a moving average)
     broadcast_seconds: float
+    #: ticks run so far
+    tick: int
 
 
 class Governor:
@@ -97,26 +110,43 @@ class Governor:
         self.instances, self.tick_rate, self.high, self.every = instances, tick_rate, high, every
         self.clock, self.cpu_clock = clock, cpu_clock
         self.cpu = 0.0  #: the process's CPU over the last window, fraction of one core
+        self.calm = 0  #: windows in a row under the budget with no instance behind
+        self._ticks: dict[str, int] = {}  # instance id -> its tick at the last window
 
     async def run(self) -> None:
         wall, cpu = self.clock(), self.cpu_clock()
         while True:
             await asyncio.sleep(self.every)
             wall1, cpu1 = self.clock(), self.cpu_clock()
-            if wall1 > wall:
-                self.cpu = (cpu1 - cpu) / (wall1 - wall)
+            if wall1 <= wall:
+                continue
+            self.cpu = (cpu1 - cpu) / (wall1 - wall)
+            self.apply(wall1 - wall)
             wall, cpu = wall1, cpu1
-            self.apply()
 
-    def apply(self) -> None:
+    def apply(self, window: float) -> None:
+        """One decision over the ``window`` seconds since the last."""
         insts = list(self.instances())
-        loads = [Load(i.shed, i.broadcast_seconds * self.tick_rate) for i in insts]
-        change = decide(self.cpu, loads, self.high)
+        due = self.tick_rate * window * ON_TIME
+        ticks, self._ticks = self._ticks, {i.id: i.tick for i in insts}
+        loads = [
+            Load(
+                i.shed,
+                i.broadcast_seconds * self.tick_rate,
+                # an instance opened within the window has no figure yet
+                i.id in ticks and i.tick - ticks[i.id] < due,
+            )
+            for i in insts
+        ]
+        over = self.cpu > self.high or any(ld.behind for ld in loads)
+        self.calm = 0 if over else self.calm + 1
+        change = decide(self.cpu, loads, self.high, self.calm)
         if change is None:
             return
         k, shed = change
         inst = insts[k]
         before, inst.shed = inst.shed, shed
+        self.calm = 0
         level = logging.WARNING if shed > before else logging.INFO
         log.log(
             level,
@@ -126,5 +156,6 @@ class Governor:
                 "instance": inst.id,
                 "snapshot_every_ticks": shed,
                 "process_cpu": round(self.cpu, 2),
+                "behind": loads[k].behind,
             },
         )

@@ -35,7 +35,11 @@ async def cluster_of(
     n: int, redis: PrivateRedis, tmp: Path, *args: str
 ) -> AsyncIterator[list[ServeProcess]]:
     procs = [
-        ServeProcess(tmp / f"p{i}", ("--redis", redis.url, "--lease-ttl", str(LEASE_TTL), *args))
+        # --shed-above 0: the snapshot gaps measured here are the Redis pause's, not shedding's
+        ServeProcess(
+            tmp / f"p{i}",
+            ("--redis", redis.url, "--lease-ttl", str(LEASE_TTL), "--shed-above", "0", *args),
+        )
         for i in range(n)
     ]
     try:

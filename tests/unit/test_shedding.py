@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.shedding import MOST, Load, decide
+from server.shedding import CALM, MOST, Load, decide
 
 
 def test_a_process_under_its_budget_changes_nothing() -> None:
@@ -20,6 +20,16 @@ def test_an_instance_sheds_at_most_to_a_quarter_then_the_next_one_does() -> None
     assert decide(0.99, [Load(MOST, 0.4), Load(MOST, 0.1)], high=0.9) is None
     # an instance with nobody to send to has nothing to shed
     assert decide(0.99, [Load(1, 0.0)], high=0.9) is None
+
+
+def test_an_instance_behind_its_tick_rate_sheds_even_when_the_process_cpu_looks_low() -> None:
+    # the core is someone else's: this process gets little CPU and its ticks come late
+    assert decide(0.4, [Load(1, 0.2, behind=True), Load(1, 0.3)], high=0.9) == (1, 2)
+
+
+def test_it_steps_back_only_after_calm_seconds() -> None:
+    assert decide(0.2, [Load(2, 0.1)], high=0.9, calm=CALM - 1) is None
+    assert decide(0.2, [Load(2, 0.1)], high=0.9, calm=CALM) == (0, 1)
 
 
 def test_it_steps_back_only_when_the_process_would_stay_under_the_budget() -> None:
