@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from assets_manifest.store import AssetStore
     from server.accounts import AccountBook
     from server.audit import AuditLog
+    from server.briefing.narration import NarrationSpot
     from server.briefing.service import BriefingService
     from server.cluster import Cluster
     from server.cluster.bus import Bus
@@ -53,6 +54,7 @@ __all__ = [
     "PLACEMENT",
     "KIOSKS",
     "BRIEFINGS",
+    "NARRATION",
     "VOICE",
     "SECURITY",
     "STORE",
@@ -87,6 +89,9 @@ CHAT_RELAY: web.AppKey[ChatRelay] = web.AppKey("chat_relay")
 PLACEMENT: web.AppKey[Placement] = web.AppKey("placement")
 KIOSKS: web.AppKey[KioskService] = web.AppKey("kiosks")
 BRIEFINGS: web.AppKey[BriefingService] = web.AppKey("briefings")
+#: where the briefing's narration is spoken from now (``server.briefing.narration``), which the
+#: voice feature turns into each listener's gain of it
+NARRATION: web.AppKey[NarrationSpot] = web.AppKey("narration")
 VOICE: web.AppKey[VoiceService] = web.AppKey("voice")
 #: the CSP, the allowed browser origins and the helper rate limit (``server.web_security``)
 SECURITY: web.AppKey[WebSecurity] = web.AppKey("web_security")

@@ -65,6 +65,7 @@ __all__ = [
     "Selection",
     "Change",
     "gains",
+    "source_gains",
     "select",
     "audible",
     "changes",
@@ -426,6 +427,36 @@ def gains(table: ZoneTable, listeners: Listeners, speakers: Speakers) -> np.ndar
     rows = np.flatnonzero(mine >= 0)
     out[rows, mine[rows]] = 0.0
     return out
+
+
+def source_gains(
+    table: ZoneTable,
+    listeners: Listeners,
+    key: int,
+    pos: tuple[float, float],
+    told: np.ndarray | None = None,
+) -> np.ndarray:
+    """The gain at every listener of a source that is no avatar's voice: float32 ``(listeners,)``.
+
+    The briefing's synthesized narration is such a source: each page plays it from its asset (the
+    server relays nothing), from the presenter's spot on the stage. It is heard as a talking
+    speaker at ``pos`` in zone key ``key`` would be, by :func:`gains` (the zone rules, the PA gain
+    across the linked auditorium and to remote listeners, the distance gain of the zone's
+    profile), and with a kept speaker's thresholds: heard above ``ENTER_DB``, still heard down to
+    ``LEAVE_DB`` where ``told`` (the gains last told, NaN for none) was above 0, else 0. It takes
+    no place among a listener's K (no frames of it are forwarded), so nothing ranks it.
+    """
+    n = len(listeners.ids)
+    if n == 0:
+        return np.zeros(0, np.float32)
+    nobody = int(listeners.ids.max()) + 1  # an id no listener has: nobody is this source
+    src = Speakers.of([nobody], np.asarray(pos, np.float32).reshape(1, 2), [key])
+    g = gains(table, listeners, src)[:, 0]
+    heard = g > _ENTER
+    if told is not None:
+        heard |= (np.asarray(told) > 0) & (g >= _LEAVE)  # NaN > 0 is False
+    g *= heard
+    return g
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,9 @@ const SERVER_FIELDS = Object.freeze({
   [MsgType.BRIEFING]: ['state'],
   [MsgType.QUESTIONS]: ['briefing_id', 'questions'],
   [MsgType.VOICE_FRAME]: ['frames'], // [[from_id, seq, data], ...] for one listener, every 20 ms
-  [MsgType.AUDIO_SUBS]: ['add', 'remove'], // add: [[id, gain]], remove: [id]
+  // add: [[id, gain]], remove: [id]; stage: the briefing narration's gain for this listener when
+  // it changed, else null (a stage source each page plays from its asset: docs/voice.md)
+  [MsgType.AUDIO_SUBS]: ['add', 'remove', 'stage'],
   [MsgType.VOICE_HEARD]: ['count', 'ids'], // to a speaker: how many hear them, and (some of) whom
   [MsgType.EVENT]: ['state'], // an event's agenda, timer, tables, roster (server/events/wire.py)
   // instead of WELCOME: this avatar's instance is served at `url` (a ws:// or wss:// address); say

@@ -23,6 +23,8 @@ points"):
   and dispose keep who stands in a stage or auditorium zone (:mod:`server.briefing.audience`,
   every ``AUDIENCE_SECONDS``) and recount the attendance then;
 - a timer per live briefing that ends it when it has played to the end, which writes its minutes;
+- ``app[NARRATION]``: where the narration is spoken from now (:mod:`server.briefing.narration`),
+  from which the voice feature gives each listener its gain (a stage source, docs/voice.md);
 - the live state kept between runs (:mod:`server.briefing.persist`): saved after every staff
   action and question and at the stop, taken back at the start, so a restart resumes a live
   briefing where it was or ends it as interrupted (with minutes);
@@ -46,6 +48,7 @@ from aiohttp import web
 from server.audit import audit
 from server.briefing import minutes_http
 from server.briefing.audience import Audience, audience_zones
+from server.briefing.narration import NarrationSpot
 from server.briefing.questions import QuestionError
 from server.briefing.relay import AudienceRelay, relay_ctx
 from server.briefing.service import BriefingService, LiveBriefing
@@ -53,7 +56,17 @@ from server.briefing.sync import BriefingSync
 from server.briefing.timeline import Action, TimelineError
 from server.config import CLIENT_DIR
 from server.errors import RequestError
-from server.keys import BRIEFINGS, BUS, BUS_OUTBOX, CLUSTER, CONFIG, DISPATCH, HOOKS, WORLD
+from server.keys import (
+    BRIEFINGS,
+    BUS,
+    BUS_OUTBOX,
+    CLUSTER,
+    CONFIG,
+    DISPATCH,
+    HOOKS,
+    NARRATION,
+    WORLD,
+)
 from server.protocol.codes import MsgType
 from server.protocol.messages import Notice
 from server.staff import staff_actor
@@ -83,6 +96,7 @@ def setup(app: web.Application) -> None:
     audience = Audience(zones, every=round(AUDIENCE_SECONDS * config.tick_rate))
     service = BriefingService(config.data_dir, audience, time_zone=config.tz)
     app[BRIEFINGS] = service
+    app[NARRATION] = NarrationSpot(service, app[WORLD])
 
     def on_tick(inst: Instance) -> None:
         if audience.on_tick(inst):

@@ -265,6 +265,12 @@ def _gains(v: Any, where: str) -> list[list[Any]]:
     return v
 
 
+def _gain(v: Any, where: str) -> float:
+    if type(v) is not float or not 0.0 <= v <= 1.0:
+        raise _bad(where, "a gain 0..1")
+    return v
+
+
 def _ids(v: Any, where: str) -> list[int]:
     if type(v) is not list or len(v) > 4096:
         raise _bad(where, "a list of avatar ids")
@@ -826,12 +832,14 @@ class VoiceFrame(Message):
 @dataclass(frozen=True, slots=True)
 class AudioSubs(Message):
     """Changes of whom this listener hears: ``add`` ``[id, gain]`` (new, or a gain moved by
-    1 dB or more), ``remove`` ids no longer heard."""
+    1 dB or more), ``remove`` ids no longer heard; ``stage`` the gain of the briefing's
+    narration (a stage source the page plays from its asset) when that changed, else nil."""
 
     TYPE: ClassVar[MsgType] = MsgType.AUDIO_SUBS
-    CHECKS: ClassVar[tuple[Check, ...]] = (_gains, _ids)
+    CHECKS: ClassVar[tuple[Check, ...]] = (_gains, _ids, _optional(_gain, "a gain 0..1"))
     add: list[list[Any]]
     remove: list[int]
+    stage: float | None = None
 
 
 @register

@@ -9,7 +9,9 @@
 - ``VOICE_FRAME`` to a listener: every 20 ms at most one, with the frames of the speakers it
   is subscribed to (``server.voice.relay``).
 - ``AUDIO_SUBS`` to a listener: whom it hears now and at which gain, when that changes
-  (recomputed at 10 Hz from the instance's state in a tick hook, ``world.audibility``).
+  (recomputed at 10 Hz from the instance's state in a tick hook, ``world.audibility``); and,
+  while a briefing runs, the gain of its narration (``stage``), a stage source each page plays
+  from its asset: the presenter's spot (``app[NARRATION]``) heard as a live voice from there.
 - Megaphone: honoured for sessions with the role ``staff`` or ``host``. For now a session gets
   ``staff`` when its hello's ``opts.staff`` is this server's staff token (set here in a hello
   hook); the events issue brings real roles, which set ``Session.role`` the same way.
@@ -26,12 +28,13 @@ import asyncio
 import hmac
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from aiohttp import web
 
-from server.keys import CONFIG, DISPATCH, HALL, HOOKS, METRICS, VOICE, WORLD
+from server.keys import CONFIG, DISPATCH, HALL, HOOKS, METRICS, NARRATION, VOICE, WORLD
 from server.protocol.codes import MsgType
 from server.staff import require_staff
 from server.tasks import stop_task
@@ -51,7 +54,13 @@ log = logging.getLogger("emachi.voice")
 class VoiceService:
     """The rooms (one per instance), the stage room watchers hear, and the counters."""
 
-    def __init__(self, table: ZoneTable, tick_rate: int, watchers: Any) -> None:
+    def __init__(
+        self,
+        table: ZoneTable,
+        tick_rate: int,
+        watchers: Any,
+        narration: Callable[[float], tuple[int, float, float] | None] | None = None,
+    ) -> None:
         self.table = table
         self.rooms: dict[Instance, Room] = {}
         self.counters = Counters()
@@ -59,6 +68,23 @@ class VoiceService:
         self._watchers = watchers
         self.stage_room: Room | None = None
         self.stage_talks = False
+        #: ``narration(now_ms)``: where the briefing's narration is spoken from, or None
+        self._narration = narration
+        self._keys: dict[tuple[int, float, float], int] = {}
+
+    def narration_source(self) -> tuple[int, float, float] | None:
+        """The narration as a source: ``(zone key, x, z)``, or None when none plays."""
+        spot = self._narration(time.time() * 1000.0) if self._narration is not None else None
+        if spot is None:
+            return None
+        key = self._keys.get(spot)
+        if key is None:
+            if len(self._keys) > 64:  # a stage has a few spots; never let this grow
+                self._keys.clear()
+            fl, x, z = spot
+            pos = np.array([[x, z]], np.float32)
+            key = self._keys[spot] = int(self.table.locate(np.array([fl]), pos)[0])
+        return (key, spot[1], spot[2])
 
     def room(self, inst: Instance) -> Room:
         room = self.rooms.get(inst)
@@ -77,7 +103,7 @@ class VoiceService:
         room = self.room(inst)
         watchers = [s for s in self._watchers() if s.mode == "watch"]
         listens = self.stage_room is None or self.stage_room is room
-        talks = room.update(time.monotonic(), watchers if listens else [])
+        talks = room.update(time.monotonic(), watchers if listens else [], self.narration_source())
         if listens:
             self.stage_room, self.stage_talks = room, talks
         elif talks and not self.stage_talks and self.stage_room is not None:
@@ -127,8 +153,9 @@ def setup(app: web.Application) -> None:
     """Mount voice on the application (handler, hooks, the 20 ms flush loop, the mute route)."""
     config = app[CONFIG]
     hall = app[HALL]
+    narration = app[NARRATION].spot if NARRATION in app else None  # briefings mount first
     service = VoiceService(
-        ZoneTable.from_world(app[WORLD]), config.tick_rate, lambda: list(hall.watchers)
+        ZoneTable.from_world(app[WORLD]), config.tick_rate, lambda: list(hall.watchers), narration
     )
     app[VOICE] = service
     metrics = app[METRICS]

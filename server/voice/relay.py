@@ -10,7 +10,9 @@ is subscribed to, synchronously, like the snapshots. Audio never waits for a slo
   (what it would get would be late; counted as dropped), and nobody else notices.
 
 Subscriptions are recomputed at 10 Hz from the instance's numpy state (``world.audibility``);
-listeners are told the changes (AUDIO_SUBS with gains).
+listeners are told the changes (AUDIO_SUBS with gains). While a briefing runs, the same update
+gives every avatar listener the gain of its narration (``world.audibility.source_gains`` from the
+presenter's spot), told in AUDIO_SUBS's ``stage`` when it moves by ``STAGE_MIN_DB`` or more.
 """
 
 from __future__ import annotations
@@ -25,7 +27,17 @@ import numpy as np
 from server.errors import PeerError
 from server.protocol.codes import CloseCode, MsgType
 from server.protocol.messages import AudioSubs, VoiceHeard
-from world.audibility import K, Listeners, Selection, Speakers, ZoneTable, audible, changes
+from world.audibility import (
+    K,
+    Listeners,
+    Selection,
+    Speakers,
+    ZoneTable,
+    audible,
+    changes,
+    db,
+    source_gains,
+)
 
 if TYPE_CHECKING:
     from server.instance import Instance
@@ -42,6 +54,7 @@ __all__ = [
     "UPDATE_HZ",
     "TALK_LINGER",
     "HEARD_IDS_MAX",
+    "STAGE_MIN_DB",
     "pack_batch",
 ]
 
@@ -54,6 +67,7 @@ UPDATE_HZ = 10
 TALK_LINGER = 1.0  # a speaker stays a candidate this long after its last talking frame
 STAFF_ROLES = ("staff", "host")
 HEARD_IDS_MAX = 64  # avatar ids a speaker is told in VOICE_HEARD (the count is always whole)
+STAGE_MIN_DB = 1.0  # the narration's gain is told again when it moves this much (as a voice's)
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _HEAD = bytes((0x92, int(MsgType.VOICE_FRAME)))  # [VOICE_FRAME, frames]
@@ -134,6 +148,8 @@ class Room:
         self.drained_at: dict[Session, float] = {}
         # what each speaker was last told of who hears them: (count, avatar ids)
         self.heard_told: dict[int, tuple[int, tuple[int, ...]]] = {}
+        # the narration's gain each avatar listener was last told (NaN: not told on this socket)
+        self.stage_told = np.full(cap, np.nan, np.float32)
 
     # -- slots in and out ----------------------------------------------------------------------
 
@@ -146,6 +162,7 @@ class Room:
         self.told.gains[slot] = 0.0
         self.pending.pop(slot, None)
         self.heard_told.pop(slot, None)
+        self.stage_told[slot] = np.nan
 
     def forget(self, session: Session) -> None:
         self.remote_told.pop(session, None)
@@ -206,10 +223,18 @@ class Room:
 
     # -- 10 Hz: who hears whom -----------------------------------------------------------------
 
-    def update(self, now: float, watchers: list[Session]) -> bool:
+    def update(
+        self,
+        now: float,
+        watchers: list[Session],
+        narration: tuple[int, float, float] | None = None,
+    ) -> bool:
         """Recompute every listener's speakers; tell those whose set or gains changed.
 
         ``watchers`` (watch-only viewers) listen as remote listeners: the stage speakers only.
+        ``narration``: the briefing's narration as a source ``(zone key, x, z)``, or None when
+        none plays; each avatar listener is told its gain when that moves (watch-only viewers
+        hear it plainly on their page).
         Returns whether someone talks on a stage here (the service picks the room watchers hear).
         """
         inst = self.instance
@@ -219,6 +244,11 @@ class Room:
         if slots.size:
             fl = c.floor[slots]
             self.key[slots] = self.table.locate(fl, c.pos[slots])
+        listen: list[Session] | None = None
+        stage: dict[Session, float] = {}
+        if narration is not None:
+            listen = [s for s in sessions.values() if s.connected]
+            stage = self._stage_news(listen, narration)
         talking = slots[(self.talking_until[slots] > now) & ~self.muted[slots]]
         if (
             not talking.size
@@ -229,10 +259,12 @@ class Room:
             # a quiet hall, and nobody was told of anyone: nothing can change (the most
             # common case, and the selection is the costly part of an update)
             self.listeners_of = {}
+            self._tell_stage(stage)
             return False
         speakers = Speakers.of(talking, c.pos[talking], self.key[talking], self.megaphone[talking])
         stage_talks = bool(np.isin(speakers.key, self._stage_keys()).any())
-        listen = [s for s in sessions.values() if s.connected]
+        if listen is None:
+            listen = [s for s in sessions.values() if s.connected]
         lslots = np.fromiter((s.avatar_id for s in listen), dtype=np.intp, count=len(listen))
         remote = [s for s in watchers if s.connected]
         cap = inst.capacity
@@ -258,9 +290,13 @@ class Room:
             )
         everyone = listen + remote
         for ch in out:
-            msg = AudioSubs(add=[[i, g] for i, g in ch.add], remove=ch.remove).encode()
-            if everyone[ch.row].send(msg):
+            s = everyone[ch.row]
+            msg = AudioSubs(
+                add=[[i, g] for i, g in ch.add], remove=ch.remove, stage=stage.pop(s, None)
+            ).encode()
+            if s.send(msg):
                 self.counters.subs_sent += 1
+        self._tell_stage(stage)
         # who gets each speaker's frames
         r, col = np.nonzero(after.ids >= 0)
         spk = after.ids[r, col]
@@ -275,6 +311,42 @@ class Room:
         self.listeners_of = heard
         self._tell_speakers(heard)
         return stage_talks
+
+    def _stage_news(
+        self, listen: list[Session], narration: tuple[int, float, float]
+    ) -> dict[Session, float]:
+        """The narration's gain for each avatar listener whose gain moved by ``STAGE_MIN_DB`` or
+        more since it was last told (or who was never told on this socket), noted as told.
+
+        One vectorised pass over the listeners (:func:`world.audibility.source_gains`); only
+        the listeners to tell are looked at one by one."""
+        if not listen:
+            return {}
+        lslots = np.fromiter((s.avatar_id for s in listen), dtype=np.intp, count=len(listen))
+        key, x, z = narration
+        lis = Listeners.of(lslots, self.instance.crowd.pos[lslots], self.key[lslots])
+        before = self.stage_told[lslots]
+        g = source_gains(self.table, lis, key, (x, z), before)
+        floor = np.float32(1e-9)  # 0 as -180 dB: 0 to 0 is no move, 0 to a gain is one
+        moved = np.abs(db(np.maximum(g, floor)) - db(np.maximum(before, floor))) >= STAGE_MIN_DB
+        moved |= np.isnan(before)
+        rows = np.flatnonzero(moved)
+        if not rows.size:
+            return {}
+        self.stage_told[lslots[rows]] = g[rows]
+        told = np.round(g[rows].astype(np.float64), 4).tolist()
+        return {listen[r]: v for r, v in zip(rows.tolist(), told, strict=True)}
+
+    def _tell_stage(self, stage: dict[Session, float]) -> None:
+        """AUDIO_SUBS with only the narration's gain, to those not told it with their subs
+        (encoded once per gain: at a briefing's start the whole auditorium is told 0.5)."""
+        frames: dict[float, bytes] = {}
+        for s, g in stage.items():
+            msg = frames.get(g)
+            if msg is None:
+                msg = frames[g] = AudioSubs(add=[], remove=[], stage=g).encode()
+            if s.send(msg):
+                self.counters.subs_sent += 1
 
     def _tell_speakers(self, heard: dict[int, list[Session]]) -> None:
         """VOICE_HEARD to each speaker whose listeners changed (the "who hears you" indicator)."""

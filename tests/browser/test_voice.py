@@ -429,9 +429,10 @@ def test_the_narration_is_a_stage_voice_heard_across_the_auditorium_and_not_at_a
     pages: Callable[..., Any], server: ThreadServer
 ) -> None:
     """The briefing's synthesized narration plays like a live stage voice: from the presenter's
-    spot, at the stage's PA gain in the far corner of the auditorium (24 m away, past the stage
-    voice's 20 m), into the voice mix (so the echo-safe output carries it), and not at all at a
-    table, an isolated zone on the same floor (phone size)."""
+    spot, at the gain the server tells each page (AUDIO_SUBS's stage), the PA gain in the far
+    corner of the auditorium (24 m away, past the stage voice's 20 m), into the voice mix (so
+    the echo-safe output carries it), and not at all at a table, an isolated zone on the same
+    floor (phone size)."""
     render_script(parse_script(NARRATED, "narrated.yaml"), server.data)
     hall = pages("plain")
     join(hall, "客席の人")
@@ -445,6 +446,9 @@ def test_the_narration_is_a_stage_voice_heard_across_the_auditorium_and_not_at_a
     try:
         for page in (hall, table):
             wait_for(page, "window.emachiBriefing.sounding() > 0", timeout=60 * WAIT)
+            wait_for(page, "window.emachiBriefing.stageGain() !== null")  # the server told it
+        assert hall.evaluate("window.emachiBriefing.stageGain()") == pytest.approx(0.5)
+        assert table.evaluate("window.emachiBriefing.stageGain()") == 0
         heard = hall.evaluate("window.emachiBriefing.narrationLevel(1500)")
         assert heard["shared"], heard  # in the voice's context and mix
         assert heard["gain"] == pytest.approx(0.5), heard  # the PA gain: beyond the distance

@@ -11,6 +11,7 @@ import struct
 from collections.abc import AsyncIterator
 
 import aiohttp
+import numpy as np
 import pytest
 
 from server.keys import HALL, VOICE
@@ -295,3 +296,92 @@ async def test_a_stalled_listener_delays_no_one_elses_audio(start_server: StartS
             assert b.close_code is None
         finally:
             sock.close()
+
+
+NARRATED = """\
+format: emachi-briefing/1
+id: voice-stage-gain
+title: ナレーションの届き方
+date: 2024-01-02
+cast:
+  - {avatar: chair, role: 委員長, name: 委員長, voice: ja-openjtalk, speed: 1.0}
+  - {avatar: clerk, role: 事務局, name: 事務局, voice: ja-openjtalk, speed: 1.0}
+segments:
+  - speaker: chair
+    slide: {title: 一枚目, bullets: [声]}
+    narration: はじめます。
+    pause_after: 30
+  - speaker: clerk
+    slide: {title: 二枚目, bullets: [声]}
+    narration: つづけます。
+    pause_after: 30
+"""
+AUDITORIUM_CORNER = (1, 2.0, 24.0)  # 23.8 m from the chair's spot: past the voice, in the PA
+ON_STAGE = (1, 14.0, 5.5)  # 2 m in front of the chair's spot (14, 3.5); 4.5 m from the clerk's
+AT_TABLE = (1, 51.0, 7.0)  # table 1: an isolated zone on the stage's floor
+
+
+def stage_gain(c: Client) -> float | None:
+    """The narration's gain the server last told ``c``, or None if it never did."""
+    told = [m.stage for m in c.messages(AudioSubs) if m.stage is not None]
+    return told[-1] if told else None
+
+
+async def test_each_listener_is_told_the_narrations_gain_by_the_servers_rules(
+    server: RunningServer,
+) -> None:
+    """While a briefing runs, every avatar is told how loud its narration is where they stand:
+    the PA gain across the auditorium, by distance from the speaking presenter's spot on the
+    stage (and again when the next presenter speaks, or they walk), nothing at a table, in a
+    booth or in a quiet zone. A watch-only viewer is told nothing: its page plays it plainly."""
+    from server.briefing.render import render_script
+    from server.briefing.script import parse_script
+
+    await asyncio.to_thread(
+        render_script, parse_script(NARRATED, "narrated.yaml"), server.config.data_dir
+    )
+    bid = "voice-stage-gain"
+    async with (
+        Client(server.ws, "客席の人") as corner,
+        Client(server.ws, "舞台の人") as front,
+        Client(server.ws, "テーブルの人") as table,
+        Client(server.ws, "ブースの人") as booth,
+        Client(server.ws, "静かな人") as quiet,
+        Client(server.ws, "視聴者", mode="watch", briefing=bid) as viewer,
+    ):
+        for c, spot in ((corner, AUDITORIUM_CORNER), (front, ON_STAGE), (table, AT_TABLE),
+                        (booth, IN_BOOTH), (quiet, QUIET)):  # fmt: skip
+            place(server, c, spot)
+        avatars = (corner, front, table, booth, quiet)
+        inst = server.app[HALL].instances[0]
+        every = server.app[VOICE].every
+        seen = inst.tick
+        await corner.until(lambda: inst.tick >= seen + 3 * every)  # three voice updates
+        assert all(stage_gain(c) is None for c in avatars)  # no briefing: nothing to tell
+
+        async with aiohttp.ClientSession() as http:
+
+            async def staff(action: str, body: object = None) -> None:
+                url = f"{server.http}/staff/briefings/{bid}/{action}"
+                headers = {"Authorization": f"Bearer {STAFF_TOKEN}"}
+                async with http.post(url, json=body, headers=headers) as r:
+                    assert r.status == 200, (action, await r.text())
+
+            await staff("start")
+            for c in avatars:
+                await c.until(lambda c=c: stage_gain(c) is not None)
+            assert stage_gain(corner) == pytest.approx(0.5)  # the PA, 23.8 m away
+            assert stage_gain(front) == pytest.approx(1.0)  # 2 m: within the reference distance
+            assert stage_gain(table) == 0.0
+            assert stage_gain(booth) == 0.0
+            assert stage_gain(quiet) == 0.0
+
+            await staff("seek", {"segment": 1})  # the clerk speaks, from (18, 3.5)
+            await front.until(lambda: stage_gain(front) != pytest.approx(1.0))
+            assert stage_gain(front) == pytest.approx(2.0 / np.hypot(4.0, 2.0), rel=1e-3)
+            place(server, table, AUDITORIUM_CORNER)  # walks from the table into the hall
+            await table.until(lambda: stage_gain(table) == pytest.approx(0.5))
+            assert stage_gain(corner) == pytest.approx(0.5)  # told once: it did not change
+            assert len([m for m in corner.messages(AudioSubs) if m.stage is not None]) == 1
+            await staff("end")
+        assert not [m for m in viewer.messages(AudioSubs) if m.stage is not None]

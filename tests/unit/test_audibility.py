@@ -11,6 +11,8 @@ import pytest
 from world import load_world
 from world.audibility import (
     DISTANCE,
+    ENTER_DB,
+    LEAVE_DB,
     MEGAPHONE_GAIN,
     NONE,
     PA,
@@ -23,6 +25,7 @@ from world.audibility import (
     changes,
     gains,
     select,
+    source_gains,
 )
 from world.model import AudioProfile, World
 
@@ -176,6 +179,77 @@ def test_stage_reaches_the_far_auditorium_at_the_pa_gain_and_nearby_people_by_di
         )
     )
     assert got == {1: pytest.approx(PA_GAIN), 2: 0.0}
+
+
+# the Machida stage's first speaker spot, where the first presenter's narration comes from
+NARRATOR = (1, 14.0, 3.5)
+
+
+def test_the_narration_is_heard_as_a_stage_voice_from_the_presenters_spot(
+    hall: World, table: ZoneTable
+) -> None:
+    """The narration's gain at each listener (the server tells it; the page plays the asset):
+    the PA gain across the auditorium, by distance on the stage and near it, 0 in a booth, at a
+    table, in a quiet zone and on another floor; a watch-only viewer at the PA gain."""
+    f, x, z = NARRATOR
+    src = int(table.locate(np.array([f]), np.array([[x, z]], np.float32))[0])
+    assert table.profiles[src] == hall.zone("zone-committee-stage").profile  # type: ignore[union-attr]
+    stage = table.profiles[src]
+    places = {  # (floor, x, z), the gain expected
+        "far auditorium corner": ((1, 2.0, 24.0), PA_GAIN),  # 23.8 m: past the voice's 20 m
+        "auditorium front row": ((1, 14.0, 6.5), float(stage.gain(3.0))),  # 3 m: louder than PA
+        "on the stage, 3 m": ((1, 17.0, 3.5), float(stage.gain(3.0))),
+        "recruiting hall, 33 m": ((1, 47.0, 3.5), 0.0),  # open, out of earshot
+        "table 1": (SPOTS["table1"], 0.0),
+        "booth 1": (SPOTS["booth1"], 0.0),
+        "quiet corner": (SPOTS["quiet"], 0.0),
+        "lobby, downstairs": (SPOTS["lobby"], 0.0),
+    }
+    floor = np.array([p[0][0] for p in places.values()])
+    pos = np.array([p[0][1:] for p in places.values()], np.float32)
+    key = np.append(table.locate(floor, pos), table.remote)
+    pos = np.vstack([pos, [[0.0, 0.0]]])
+    got = source_gains(table, Listeners.of(range(len(key)), pos, key), src, (x, z))
+    want = [g for _, g in places.values()] + [PA_GAIN]
+    assert dict(zip([*places, "watch-only"], got.tolist(), strict=True)) == {
+        k: pytest.approx(w, rel=1e-6) for k, w in zip([*places, "watch-only"], want, strict=True)
+    }
+    # from the last spot (26, 3.5), the open floor past the auditorium (in no zone) 16 m away
+    open_floor = table.locate(np.array([1]), np.array([(42.0, 3.5)], np.float32))
+    assert open_floor[0] == table.key_of_floor[1]
+    last = source_gains(table, Listeners.of([0], [(42.0, 3.5)], open_floor), src, (26.0, 3.5))
+    assert last[0] == pytest.approx(float(stage.gain(16.0)), rel=1e-6) and last[0] > 0.1
+    # the same numbers as a live voice talking from that spot, for anyone the voice reaches
+    voice = gains(
+        table, Listeners.of(range(len(key)), pos, key), Speakers.of([99], [(x, z)], [src])
+    )
+    heard = voice[:, 0] > 10 ** (ENTER_DB / 20)
+    np.testing.assert_array_equal(got[heard], voice[heard, 0])
+
+
+def test_the_narrations_gain_has_a_voices_enter_and_leave_thresholds(
+    hall: World, table: ZoneTable
+) -> None:
+    """Between −46 and −40 dB the narration stays as told: heard if it was, silent if not."""
+    lobby = int(table.key(np.array([0]), np.array([-1]))[0])  # the open ground floor
+    t = dataclasses.replace(  # a long reach, so that the gain falls below −40 dB in range
+        table,
+        profiles=tuple(
+            AudioProfile("inverse", 1.0, 500.0, 1.0) if i == lobby else p
+            for i, p in enumerate(table.profiles)
+        ),
+    )
+    # inverse, ref 1: gain 1/d; −43 dB at d = 141 m, −50 dB at 316 m
+    d = np.array([10.0, 141.0, 316.0], np.float32)
+    lis = Listeners.of([1, 2, 3], np.stack([d, np.zeros(3, np.float32)], 1), [lobby] * 3)
+    fresh = source_gains(t, lis, lobby, (0.0, 0.0))
+    assert fresh[0] == pytest.approx(0.1) and fresh[1] == 0.0 and fresh[2] == 0.0
+    kept = source_gains(t, lis, lobby, (0.0, 0.0), told=np.array([0.1, 0.01, 0.01], np.float32))
+    assert kept[1] == pytest.approx(1 / 141, rel=1e-5)  # above −46 dB: still heard
+    assert kept[2] == 0.0  # below −46 dB: gone
+    assert 20 * np.log10(kept[1]) > LEAVE_DB
+    unknown = source_gains(t, lis, lobby, (0.0, 0.0), told=np.full(3, np.nan, np.float32))
+    np.testing.assert_array_equal(unknown, fresh)
 
 
 def test_a_booth_has_no_path_out(hall: World, table: ZoneTable) -> None:

@@ -101,7 +101,12 @@ WIRE: list[tuple[Message, bytes]] = [
     (Questions("b1", []), b"\x93\x2a\xa2b1\x90"),
     (Voice(7, True, False, b"\x01\x02"), b"\x95\x0b\x07\xc3\xc2\xc4\x02\x01\x02"),
     (VoiceFrame([[3, 7, b"\x01"]]), b"\x92\x2b\x91\x93\x03\x07\xc4\x01\x01"),
-    (AudioSubs([[3, 0.5]], [4]), b"\x93\x2c\x91\x92\x03\xcb\x3f\xe0" + bytes(6) + b"\x91\x04"),
+    (
+        AudioSubs([[3, 0.5]], [4]),
+        b"\x94\x2c\x91\x92\x03\xcb\x3f\xe0" + bytes(6) + b"\x91\x04\xc0",
+    ),
+    # only the narration's gain changed (a stage source the page plays itself)
+    (AudioSubs([], [], 0.5), b"\x94\x2c\x90\x90\xcb\x3f\xe0" + bytes(6)),
     (VoiceHeard(2, [3]), b"\x93\x2d\x02\x91\x03"),
     # the events feature's messages (server/events/wire.py)
     (Host("mute", {"target": 3}), b"\x93\x0c\xa4mute\x81\xa6target\x03"),
@@ -227,6 +232,8 @@ BAD: list[tuple[str, bytes, CloseCode, str]] = [
         CloseCode.BAD_FRAME,
         "snapshot.base_tick",
     ),
+    ("stage gain 2", packed(44, [], [], 2.0), CloseCode.BAD_FRAME, "audio_subs.stage"),
+    ("stage gain str", packed(44, [], [], "0.5"), CloseCode.BAD_FRAME, "audio_subs.stage"),
     (
         "bad info",
         packed(33, 2, 0, 0, 0.0, b"", b"", b"", b"", b"", [[1, "a"]], 0),

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from server.protocol.messages import Voice, VoiceFrame, decode
+from server.protocol.messages import AudioSubs, Voice, VoiceFrame, decode
 from server.voice.relay import _packb, pack_batch
 from tests.unit.test_protocol_mirror import _run_js, node  # noqa: F401 (the fixture)
 
@@ -28,3 +28,17 @@ console.log(JSON.stringify(Buffer.from(bytes).toString('hex')));
     got = _run_js(node, script, None, tmp_path)
     assert isinstance(got, str)
     assert bytes.fromhex(got) == Voice(42, True, False, b"\x01\x02\x03").encode()
+
+
+def test_js_reads_the_narrations_gain_from_audio_subs(node: str, tmp_path: Path) -> None:  # noqa: F811
+    """The stage field of AUDIO_SUBS (the briefing narration's gain) reaches the page by name,
+    and a message without a new gain gives null."""
+    script = """
+const p = await import(client + '/protocol.js');
+const out = input.map((hex) => { const m = p.decodeMessage(Buffer.from(hex, 'hex'));
+  return [m.name, m.add, m.remove, m.stage]; });
+console.log(JSON.stringify(out));
+"""
+    frames = [AudioSubs([], [], 0.5).encode().hex(), AudioSubs([[3, 0.25]], [4]).encode().hex()]
+    got = _run_js(node, script, frames, tmp_path)
+    assert got == [["AUDIO_SUBS", [], [], 0.5], ["AUDIO_SUBS", [[3, 0.25]], [4], None]]

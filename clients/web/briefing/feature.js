@@ -5,13 +5,13 @@
 //
 // The synthesized narration is a stage voice like a live one (docs/voice.md): it plays in the
 // voice's AudioContext (app.voiceAudio) through a PannerNode at the speaking presenter's spot
-// and a GainNode at the gain the server gives a voice from there to this listener (StageGain.js:
-// the PA gain across the auditorium, by distance nearby, nothing in a booth, at a table or in a
-// quiet zone), into the voice mix, so it leaves through the echo-safe output and a resident with
-// an open microphone does not send it back. Watch-only viewers (watch.js) hear it plainly.
+// and a GainNode at the gain the server decides for this listener, as for a live voice from
+// there (AUDIO_SUBS's `stage`: the PA gain across the auditorium, by distance nearby, nothing in
+// a booth, at a table or in a quiet zone), smoothed like a voice's, into the voice mix, so it
+// leaves through the echo-safe output and a resident with an open microphone does not send it
+// back. Watch-only viewers (watch.js) hear it plainly.
 
 import { MsgType, briefingJoin } from '../protocol.js';
-import { placeGain } from '../voice/StageGain.js';
 import { BriefingPanel, waitingText } from './BriefingPanel.js';
 import { BriefingPlayer } from './BriefingPlayer.js';
 import { PresenterFace } from './PresenterFace.js';
@@ -61,6 +61,13 @@ export function install(app) {
     gain.connect(voice ? voice.bus : ctx.destination);
     narration = { ctx, panner, gain, analyser, shared: Boolean(voice) };
   };
+  // the narration's gain for this listener, as the server last told it; null (silence) until it
+  // does: a new socket is told afresh, so a resumed page starts from silence too
+  let stageGain = null;
+  const undoStage = [
+    app.on('AUDIO_SUBS', (m) => { if (typeof m.stage === 'number') stageGain = m.stage; }),
+    app.on('welcome', () => { stageGain = null; }),
+  ];
   const player = new BriefingPlayer({ connection: link, audioContext: () => app.voiceAudio?.ctx ?? null, connectOut });
   const slide = new SlideCanvas();
   const texture = new THREE.CanvasTexture(slide.canvas);
@@ -173,7 +180,7 @@ export function install(app) {
     if (narration && stage) placeNarration(a?.segment?.speaker);
   });
 
-  /** The narration from the speaking presenter's spot, at the stage's gain for this listener. */
+  /** The narration from the speaking presenter's spot, at the gain the server gives this listener. */
   function placeNarration(speaker) {
     const { ctx, panner, gain, shared } = narration;
     const spots = stage.speakers ?? [];
@@ -185,8 +192,11 @@ export function install(app) {
     panner.positionY.setTargetAtTime(y0 + MOUTH_Y, t, 0.03);
     panner.positionZ.setTargetAtTime(spot.z, t, 0.03);
     const me = app.self();
-    narration.target = placeGain(app.world, { floor: stage.floor, x: spot.x, z: spot.z }, me);
-    gain.gain.setTargetAtTime(narration.target, t, SMOOTH_S);
+    const target = stageGain ?? 0;
+    if (narration.target !== target) {
+      narration.target = target;
+      gain.gain.setTargetAtTime(target, t, SMOOTH_S);
+    }
     if (!shared && me) {
       // the page's voice places the listener in a shared context; in our own, we do
       const l = ctx.listener;
@@ -242,11 +252,13 @@ export function install(app) {
     audio: () => player.ctx?.state ?? 'none',
     sounding: () => player.sources.size,
     narrationLevel,
+    stageGain: () => stageGain, // the narration's gain the server told this page, or null
     state: () => player.state,
   };
 
   return () => {
     undoWelcome();
+    undoStage.forEach((f) => f());
     undoPick();
     undoFrame();
     player.removeEventListener('state', onState);
