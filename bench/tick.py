@@ -44,11 +44,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=None)
     ap.add_argument(
+        "--capacity",
+        type=int,
+        default=None,
+        help="--instance: the instance's capacity (default: --avatars; a server's default is 500)",
+    )
+    ap.add_argument(
         "--instance", action="store_true", help="time the server's Instance.step + broadcast"
     )
     args = ap.parse_args(argv)
     if args.instance:
-        return _instance_bench(args.avatars, args.ticks, args.interest_every, args.out)
+        return _instance_bench(
+            args.avatars, args.ticks, args.interest_every, args.out, args.capacity or args.avatars
+        )
     n = args.avatars
     world = load_world(ROOT / "worlds" / "machida-city-hall")
     crowd = Crowd(world, n)
@@ -140,7 +148,9 @@ class _CountingTransport:
         self.bytes += len(data)
 
 
-def _instance_bench(n: int, ticks: int, interest_every: int, out: Path | None) -> int:
+def _instance_bench(
+    n: int, ticks: int, interest_every: int, out: Path | None, capacity: int
+) -> int:
     from server.config import Config
     from server.hooks import Hooks
     from server.instance import Instance
@@ -148,7 +158,7 @@ def _instance_bench(n: int, ticks: int, interest_every: int, out: Path | None) -
     from server.session import Session, SessionState
 
     world = load_world(ROOT / "worlds" / "machida-city-hall")
-    config = Config(capacity=n, interest_every=interest_every)
+    config = Config(capacity=max(n, capacity), interest_every=interest_every)
     inst = Instance("bench#1", world, config, Metrics(), Hooks())
     rng = np.random.default_rng(1)
     transports = []
@@ -196,6 +206,7 @@ def _instance_bench(n: int, ticks: int, interest_every: int, out: Path | None) -
     result = {
         "bench": "tick --instance",
         "avatars": n,
+        "capacity": config.capacity,
         "ticks": ticks,
         "interest_every": interest_every,
         "clock": "process CPU time; inputs, acks, step and broadcast",
