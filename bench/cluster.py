@@ -1,8 +1,9 @@
 """Three ``emachi serve`` processes behind HAProxy: a staff action to the last viewer across
 processes, the cost of a redirected hello, and failover after a SIGKILL.
 
-    python -m bench.cluster [--walkers 60] [--viewers 150] [--actions 10] [--hellos 50] [--kills 2]
-                            [--lease-ttl 2.5] [--max-seconds 600]
+    python -m bench.cluster [--walkers 60] [--viewers 150] [--viewer-procs 2] [--inline-viewers 0]
+                            [--actions 10] [--hellos 50] [--kills 2] [--lease-ttl 2.5]
+                            [--max-seconds 600]
 
 Starts a private ``redis-server`` (free port, no persistence), three ``emachi serve --redis``
 child processes (real processes, so that one can be SIGKILLed) with a small rendered briefing,
@@ -16,11 +17,21 @@ stickiness; ``tests/haproxy.py`` writes it). Then:
   (0.5 s, 1 s, 2 s, … ±25 %; 0.2 s after a redirect that led nowhere, up to four times, saying
   which address did not answer: ``opts.gone``). ``--capacity`` (default:
   a third of the walkers) makes them fill three instances, which open on the emptiest processes.
-- ``--viewers`` watch-only viewers of one briefing, through the balancer.
+- ``--viewers`` watch-only viewers of one briefing, through the balancer, in ``--viewer-procs``
+  processes of their own (``bench/kernel_viewers.py``: plain sockets, one ``selectors`` loop per
+  process), apart from this process, whose event loop the walkers keep busy (1,500 walkers
+  decode some 30,000 snapshots a second).
 - **Staff action → last viewer**: ``--actions`` staff actions (pause, resume, seek) POSTed through
   the balancer, so each lands on some process and reaches the others through Redis; for each,
-  the lag from just before the POST to the last viewer (of any process) receiving the BRIEFING it
-  causes; p50/p99 over actions.
+  the lag from ``time.time()`` just before the POST to the last viewer (of any process) receiving
+  the BRIEFING it causes, by the **kernel's receive timestamp** (``SO_TIMESTAMPNS``: when the frame
+  reached the viewer's socket, which is what a viewer's device would notice); p50/p99 over
+  actions (``staff_action.last_viewer_ms``, the headline; also the median and first viewer).
+  Beside it, ``staff_action.handled_ms``: the same from when the viewer process's Python parsed
+  the frame (kernel time plus that process's own backlog). ``--inline-viewers`` N adds N aiohttp
+  viewers in this process, timed as the bench did before it took kernel timestamps (when this
+  loop handled the frame, walkers' backlog included): ``staff_action.inline_ms``. The lags still
+  include waiting for a core: servers, HAProxy and the load generator share the machine.
 - **Routing cost**: ``--hellos`` fresh hellos sent straight to the processes in turn. A hello on a
   process that does not own the instance it belongs in is answered with REDIRECT and followed:
   ``redirected`` is the time from sending that first hello to WELCOME on the owner (second
@@ -69,6 +80,7 @@ import msgpack
 from bench.briefing_fanout import BID, SCRIPT, TOKEN, _free_port
 from bench.client import Viewers, pct
 from bench.crowd import RESULTS, machine
+from bench.kernel_viewers import ViewerPool
 
 __all__ = ["main", "hello_once", "say_hello", "Walkers", "Cluster"]
 
@@ -341,7 +353,7 @@ class Cluster:
         await self.ready()
         cfg = self.root / "haproxy.cfg"
         a = self.args
-        maxconn = a.walkers + a.viewers + a.hellos + 500
+        maxconn = a.walkers + a.viewers + a.inline_viewers + a.hellos + 500
         cfg.write_text(
             config_text(self.lport, [("127.0.0.1", p) for p in self.ports], maxconn=maxconn)
         )
@@ -418,11 +430,59 @@ async def _wait_http(url: str, what: str, proc: subprocess.Popen[bytes] | None =
     raise RuntimeError(f"{what} did not answer /healthz")
 
 
-async def action_lag(lb: str, viewers: Viewers, actions: int) -> dict[str, Any]:
-    t = await viewers.time_actions(lb, TOKEN, actions, wait=10.0, pause=0.3)
+KERNEL_TIMING = (
+    "each viewer's kernel receive timestamp (SO_TIMESTAMPNS) of the BRIEFING an action causes,"
+    " minus time.time() just before the staff POST; viewers in processes of their own"
+)
+HANDLED_TIMING = (
+    "the same from when the viewer process's Python parsed that frame (time.time()): the"
+    " kernel figure plus the viewer process's own backlog"
+)
+
+
+INLINE_TIMING = (
+    "aiohttp viewers in the walkers' own process (--inline-viewers), from when that process's"
+    " event loop handled the frame: how this figure was taken before, load generator's backlog"
+    " included"
+)
+
+
+async def action_lag(
+    lb: str, viewers: ViewerPool, actions: int, inline: Viewers | None = None
+) -> dict[str, Any]:
+    """Staff actions through the balancer, timed to the first, median and last viewer: by the
+    kernel's receive time (the headline) and by when the viewer process handled the frame; and
+    the ``inline`` viewers, if any, as the bench timed them before."""
+    t = await viewers.time_actions(lb, TOKEN, actions, wait=10.0, pause=0.3, inline=inline)
+
+    def p(xs: list[float]) -> dict[str, float | None]:
+        return {"p50": pct(xs, 50), "p99": pct(xs, 99)}
+
     return {
+        "timing": KERNEL_TIMING,
+        "viewer_processes": viewers.procs,
         "last_viewer_ms": _spread(t["last"]),
-        "median_viewer_ms": {"p50": pct(t["median"], 50), "p99": pct(t["median"], 99)},
+        "median_viewer_ms": p(t["median"]),
+        "first_viewer_ms": p(t["first"]),
+        "handled_ms": {
+            "timing": HANDLED_TIMING,
+            "last_viewer_ms": _spread(t["handled_last"]),
+            "median_viewer_ms": p(t["handled_median"]),
+            "first_viewer_ms": p(t["handled_first"]),
+        },
+        "inline_ms": {
+            "timing": INLINE_TIMING,
+            "viewers": len(inline.sockets),
+            "last_viewer_ms": _spread(t["inline_last"]),
+            "median_viewer_ms": p(t["inline_median"]),
+            "first_viewer_ms": p(t["inline_first"]),
+            "missed_frames": t["inline_missed"],
+        }
+        if inline is not None
+        else None,
+        # inside the process that took the POST: one encode and the writes to its own viewers
+        "server_fanout_ms": p(t["server"]),
+        "post_ms": _spread(t["post"]),  # the staff POST's round trip, through the balancer
         "missed_frames": t["missed"],
         "statuses": t["statuses"],
     }
@@ -524,7 +584,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     route: dict[str, Any] | None = None
     kills: list[dict[str, Any]] = []
     walkers: Walkers | None = None
-    viewers: Viewers | None = None
+    viewers: ViewerPool | None = None
+    inline: Viewers | None = None
+    viewer_counters: list[dict[str, Any]] = []
     phase, cut = "start", None
     t = time.monotonic()
 
@@ -547,10 +609,16 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 # counted (walkers_welcomed, viewers_connected) and the run goes on without them
                 share = args.max_seconds / 3
                 await walkers.start(args.walkers, timeout=min(share, deadline - loop.time()))
-                viewers = Viewers(ws_lb, BID)
+                viewers = ViewerPool(ws_lb, BID, procs=args.viewer_procs)
                 await viewers.connect(
                     args.viewers, timeout=max(1.0, min(share, deadline - loop.time()))
                 )
+                if args.inline_viewers:
+                    inline = Viewers(ws_lb, BID)
+                    await inline.connect(
+                        args.inline_viewers,
+                        timeout=max(1.0, min(share / 4, deadline - loop.time())),
+                    )
                 done("connect_s")
                 await asyncio.sleep(3.5)  # the directory's next beat counts them
                 for k in range(3):
@@ -566,7 +634,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 t = time.monotonic()
                 phase = "actions"
-                lag = await action_lag(cl.lb, viewers, args.actions)
+                lag = await action_lag(cl.lb, viewers, args.actions, inline)
                 done("actions_s")
                 phase = "hellos"
                 route = await routing(cl, args.hellos)
@@ -588,10 +656,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cut = phase
             print(f"  cut short by --max-seconds {args.max_seconds:g} in: {phase}", flush=True)
         finally:
-            for part in (viewers, walkers):
+            for part in (inline, viewers, walkers):
                 if part is not None:
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(part.close(), 30.0)
+            if viewers is not None:
+                viewer_counters = viewers.stats
             cl.stop()
             if args.logs is not None:  # the processes' logs (the folder goes with the run)
                 args.logs.mkdir(parents=True, exist_ok=True)
@@ -607,7 +677,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "processes": 3,
         "walkers": args.walkers,
         "viewers": args.viewers,
-        "viewers_connected": len(viewers.sockets) if viewers is not None else 0,
+        "viewers_connected": viewers.connected if viewers is not None else 0,
+        "inline_viewers_connected": len(inline.sockets) if inline is not None else 0,
+        "viewer_failures": viewers.failed if viewers is not None else {},
+        "viewer_process_counters": viewer_counters,
         "walkers_welcomed": sum(1 for s in walkers.seats if s.welcomes) if walkers else 0,
         "capacity": args.capacity,
         "lease_ttl": args.lease_ttl,
@@ -648,10 +721,23 @@ def _summary(r: dict[str, Any]) -> str:
         ),
     ]
     if sa is not None:
-        lines.append(
-            f"  staff action → last viewer ({r['actions']} actions): {ms(sa['last_viewer_ms'])};"
-            f" missed {sa['missed_frames']}"
-        )
+        ha = sa["handled_ms"]
+        lines += [
+            f"  staff action → last viewer, kernel receive time ({r['actions']} actions,"
+            f" viewers in {sa['viewer_processes']} processes): {ms(sa['last_viewer_ms'])};"
+            f" median viewer p50 {sa['median_viewer_ms']['p50']} ms; missed {sa['missed_frames']}",
+            f"    the same when the viewer's Python handled it: {ms(ha['last_viewer_ms'])};"
+            f" median viewer p50 {ha['median_viewer_ms']['p50']} ms",
+            f"    server encode + writes (the process that took the POST):"
+            f" p50 {sa['server_fanout_ms']['p50']} ms; POST round trip p50 {sa['post_ms']['p50']} ms",
+        ]
+        if sa["inline_ms"] is not None:
+            il = sa["inline_ms"]
+            lines.append(
+                f"    {il['viewers']} viewers in the walkers' process, when its loop handled it"
+                f" (the old way): {ms(il['last_viewer_ms'])}; median viewer p50"
+                f" {il['median_viewer_ms']['p50']} ms; missed {il['missed_frames']}"
+            )
     if ro is not None:
         lines += [
             f"  hello → WELCOME, direct ({ro['direct_ms']['n']}): {ms(ro['direct_ms'])}",
@@ -686,6 +772,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--walkers", type=int, default=60, help="walking avatars, through the balancer")
     ap.add_argument("--viewers", type=int, default=150, help="watch-only viewers of one briefing")
     ap.add_argument(
+        "--viewer-procs",
+        type=int,
+        default=2,
+        help="processes the viewers run in (apart from the walkers), split evenly",
+    )
+    ap.add_argument(
+        "--inline-viewers",
+        type=int,
+        default=0,
+        help="more viewers (aiohttp) in the walkers' own process, timed as before this bench"
+        " used kernel timestamps: when that loop handled the frame (0: none)",
+    )
+    ap.add_argument(
         "--capacity",
         type=int,
         default=0,
@@ -710,6 +809,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--out", type=Path, default=RESULTS / "cluster.json", help="where to write")
     args = ap.parse_args(argv)
+    if args.viewer_procs < 1:
+        ap.error("--viewer-procs must be at least 1")
     if args.capacity <= 0:
         args.capacity = max(1, math.ceil(args.walkers / 3))
     result = asyncio.run(run(args))
