@@ -828,7 +828,7 @@ def _floor_select(
 _BLOCK = 2  # a listener's candidates: the speakers of the (2 * _BLOCK + 1)^2 cells around its own
 _NEAR = 2.5  # cells sized so that a disc of a block's least margin holds about _NEAR * k speakers
 _MAX_CELLS = 64  # cells a side of a floor at most
-_MAX_PLACES = 1 << 22  # entries of the table of candidates' places (else whole rows)
+_MAX_PLACES = 1 << 20  # entries of the table of candidates' places, 4 MB (else whole rows)
 
 
 def _bound_keys(prof: _Profiles, can: np.ndarray, margin: np.ndarray, low: np.int32) -> np.ndarray:
