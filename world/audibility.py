@@ -42,6 +42,7 @@ below any threshold).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -582,7 +583,8 @@ def select(
 @dataclass(frozen=True, slots=True)
 class _Profiles:
     """The distance-gain parameters of every zone key, as float32 arrays (the Web Audio
-    formulas in the float32 arithmetic of :meth:`AudioProfile.gain` on a float32 distance)."""
+    formulas in the float32 arithmetic of :meth:`AudioProfile.gain` on a float32 distance),
+    and the distinct profiles (*kinds*) among them, for :func:`_near`'s bound."""
 
     ref: np.ndarray
     rolloff: np.ndarray
@@ -590,19 +592,40 @@ class _Profiles:
     max_distance: np.ndarray
     span: np.ndarray  # max_distance - ref_distance, in float64 then float32, as Python does
     model: np.ndarray  # 0 inverse, 1 linear, 2 exponential
+    falls: np.ndarray  # bool: the gain never rises with distance (the bound holds)
+    kind: np.ndarray  # float32 (keys, kinds): 1 where the key has that profile
+    kinds: np.ndarray  # float64 (kinds, 4): model, ref, rolloff, max_distance
 
     @classmethod
     def of(cls, profiles: tuple[AudioProfile, ...]) -> _Profiles:
-        f32 = np.float32
-        return cls(
-            np.array([p.ref_distance for p in profiles], f32),
-            np.array([p.rolloff for p in profiles], f32),
-            np.array([-p.rolloff for p in profiles], f32),
-            np.array([p.max_distance for p in profiles], f32),
-            np.array([p.max_distance - p.ref_distance for p in profiles], f32),
-            np.array([("linear", "exponential").index(p.model) + 1 if p.model in
-                      ("linear", "exponential") else 0 for p in profiles], np.int8),
-        )  # fmt: skip
+        return _profiles_of(profiles)
+
+
+@functools.lru_cache(maxsize=32)
+def _profiles_of(profiles: tuple[AudioProfile, ...]) -> _Profiles:
+    f32 = np.float32
+    model = np.array([("linear", "exponential").index(p.model) + 1 if p.model in
+                      ("linear", "exponential") else 0 for p in profiles], np.int8)  # fmt: skip
+    distinct = list(dict.fromkeys(profiles))
+    kind = np.zeros((len(profiles), len(distinct)), f32)
+    kind[np.arange(len(profiles)), [distinct.index(p) for p in profiles]] = 1.0
+    kinds = np.array(  # the parameters as the float32 gains have them
+        [(model[profiles.index(p)], *np.array((p.ref_distance, p.rolloff, p.max_distance), f32))
+         for p in distinct], np.float64).reshape(-1, 4)  # fmt: skip
+    falls = np.array(
+        [p.ref_distance > 0 and p.rolloff >= 0 and p.max_distance > p.ref_distance
+         for p in profiles], bool)  # fmt: skip
+    out = _Profiles(
+        np.array([p.ref_distance for p in profiles], f32),
+        np.array([p.rolloff for p in profiles], f32),
+        np.array([-p.rolloff for p in profiles], f32),
+        np.array([p.max_distance for p in profiles], f32),
+        np.array([p.max_distance - p.ref_distance for p in profiles], f32),
+        model, falls, kind, kinds,
+    )  # fmt: skip
+    for name in _Profiles.__slots__:
+        getattr(out, name).flags.writeable = False  # shared by every update: read only
+    return out
 
 
 def _floor_gains(
@@ -833,6 +856,253 @@ def _floor_select(
     return Selection(ids_out, g_out)
 
 
+_BLOCK = 2  # a listener's candidates: the speakers of the (2 * _BLOCK + 1)^2 cells around its own
+_NEAR = 2.5  # cells sized so that a disc of a block's least margin holds about _NEAR * k speakers
+_MAX_CELLS = 64  # cells a side of a floor at most
+_MAX_PLACES = 1 << 20  # entries of the table of candidates' places, 4 MB (else whole rows)
+
+
+def _bound_keys(prof: _Profiles, can: np.ndarray, margin: np.ndarray, low: np.int32) -> np.ndarray:
+    """The sort key that a speaker at least ``margin`` away (per row) can at most reach: the
+    loudest gain at that distance among the kinds of profile that row can hear (``can``, rows
+    by kinds; every gain falls with distance), a little up for the float32 rounding of the
+    gains and distances, with every low bit set; -1 when nobody that far can enter."""
+    dm = (margin * (1.0 - 1e-5) - 1e-6)[:, None]  # below any float32 distance that far
+    pmodel, pr, rr, pm = prof.kinds.T
+    dmc = np.minimum(dm, pm)  # past the reach the bound is 0 below
+    bound = pr / (pr + rr * (np.maximum(dmc, pr) - pr))
+    if pmodel.any():
+        lin = 1.0 - rr * (np.clip(dmc, pr, pm) - pr) / (pm - pr)
+        expo = np.power(np.maximum(dmc, pr) / pr, -rr)
+        bound = np.where(pmodel == 1, lin, np.where(pmodel == 2, expo, bound))
+    bound = np.where(can & (dm <= pm), bound * (1.0 + 1e-5) + 1e-6, 0.0).max(axis=1)
+    keys = np.nextafter(bound.astype(np.float32), np.float32(np.inf)).view(np.int32) | low
+    keys[bound <= float(_ENTER)] = -1
+    return keys
+
+
+def _near(
+    table: ZoneTable,
+    prof: _Profiles,
+    lis: Listeners,
+    spk: Speakers,
+    mega_ok: np.ndarray,
+    prev: np.ndarray | None,
+    k: int,
+    top: int,
+) -> tuple[Selection, np.ndarray] | None:
+    """The selection of listeners in the hall (on floors) from the pairs that can matter only.
+
+    The speakers heard by distance are put in square cells, floor beside floor, and each
+    listener is scored against the speakers of the 5 x 5 cells around its own and every
+    broadcast speaker (a megaphone, a stage with a PA): one ``(listeners, candidates)`` matrix
+    taken row by row from tables per cell and zone key. A speaker left out is at least the
+    block's margin away, so it scores at most the loudest gain at that distance of the
+    profiles this listener hears by distance (every gain falls with distance). A listener
+    whose k-th best candidate scores above that bound, and who kept nobody left out, has
+    exactly the selection of its whole row. The gains of the pairs scored are the float32
+    operations of :func:`_floor_select` on the same numbers, so the same bits.
+
+    Returns:
+        The selection, and the rows to redo with whole rows (a sparse corner, equal scores at
+        the cut, a member left out); None when the cells would not help (few speakers, or
+        gains that do not fall with distance): every row then.
+    """
+    n, m = len(lis.ids), len(spk.ids)
+    if m <= k or m > 4096:
+        return None
+    f32, f64 = np.float32, np.float64
+    skey = spk.key
+    present = np.zeros(len(table.profiles), bool)
+    present[lis.key] = True
+    ukeys = np.flatnonzero(present)
+    lcode = (np.cumsum(present) - 1)[lis.key]
+    # the rules of the listeners' keys, within a floor only, as the floors' blocks of audible
+    krule = np.where(table.floor[ukeys][:, None] == table.floor, table.rule[ukeys], NONE)
+    rules = np.empty((len(ukeys), m + 1), np.int8)  # column m: nobody
+    np.take(krule, skey, axis=1, out=rules[:, :m])
+    rules[:, m] = NONE
+    is_pa = rules[:, :m] == PA
+    bcast = mega_ok | is_pa.any(axis=0)
+    gcols = np.flatnonzero((rules[:, :m] != NONE).any(axis=0) & ~bcast)  # heard by distance
+    bcols = np.flatnonzero(bcast)
+    ng, nb = len(gcols), len(bcols)
+    gkey = skey[gcols]
+    if ng == 0 or not prof.falls[gkey].all():
+        return None
+    # the cells: a floor's, then _BLOCK empty columns, then the next floor's
+    gx, gz = spk.pos[gcols].astype(f64).T
+    gfl = table.floor[gkey].astype(np.intp)
+    x0, z0 = float(gx.min()), float(gz.min())
+    wx, wz = float(gx.max()) - x0, float(gz.max()) - z0
+    floors = int(np.count_nonzero(np.bincount(gfl)))
+    cell = float(np.sqrt(_NEAR * k * max(wx * wz, 1.0) * floors / (np.pi * ng))) / _BLOCK
+    cell = min(cell, float(prof.max_distance[gkey].max()) * 1.001 / _BLOCK)  # past every reach
+    cell = max(cell, wx / (_MAX_CELLS - 1), wz / (_MAX_CELLS - 1), 1e-3)
+    fx, nz = int(wx / cell) + 1, int(wz / cell) + 1
+    span = 2 * _BLOCK + 1
+    if fx <= span and nz <= span:
+        return None  # every block is the whole floor
+    stride = fx + _BLOCK
+    nx = (max(int(gfl.max()), int(table.floor[ukeys].max())) + 1) * stride
+    ncell = nx * nz
+    scell = np.minimum((gz - z0) / cell, nz - 1).astype(np.intp) * nx
+    scell += np.minimum((gx - x0) / cell, fx - 1).astype(np.intp) + gfl * stride
+    order = np.argsort(scell, kind="stable")
+    starts = np.zeros(ncell + 1, np.intp)
+    np.cumsum(np.bincount(scell, minlength=ncell), out=starts[1:])
+    # the listeners' cells; rows alike in cell and zone key share their tables (a combo)
+    c = np.maximum((lis.pos.astype(f64) - (x0, z0)) * (1.0 / cell), 0.0)
+    c = np.minimum(c, (fx - 1, nz - 1)).astype(np.intp)
+    base = np.arange(len(ukeys)) * ncell + table.floor[ukeys].astype(np.intp) * stride
+    combo = base[lcode] + c[:, 1] * nx + c[:, 0]
+    has = np.zeros(len(ukeys) * ncell, bool)
+    has[combo] = True
+    cu = np.flatnonzero(has)
+    ccode = (np.cumsum(has) - 1)[combo]
+    nc = len(cu)
+    ucode, uc = np.divmod(cu, ncell)
+    ucz, ucx = np.divmod(uc, nx)
+    # a combo's block: a run of the sorted speakers per row of cells
+    lo = np.maximum(ucx - _BLOCK, 0)[:, None]
+    hi = np.minimum(ucx + _BLOCK, nx - 1)[:, None]
+    rz = ucz[:, None] + np.arange(-_BLOCK, _BLOCK + 1)
+    inz = (rz >= 0) & (rz < nz)
+    rzc = rz * inz * nx
+    run_start = starts[rzc + lo]
+    run_len = (starts[rzc + hi + 1] - run_start) * inz
+    w = max(int(run_len.sum(axis=1).max()), k + 1)
+    nobody = w + nb  # the place of nobody (padding, or someone who is no candidate)
+    if 4 * (nobody + 3) > 3 * m or nc * (m + 1) > _MAX_PLACES:
+        return None  # hardly fewer pairs than the whole rows
+    flat_len = run_len.reshape(-1)
+    run_id = np.repeat(np.arange(flat_len.size), flat_len)
+    before = np.cumsum(flat_len) - flat_len
+    within = np.arange(run_id.size) - before[run_id]
+    run_off = before - np.repeat(before[::span], span)  # a run's place in its block
+    e_col = gcols[order[run_start.reshape(-1)[run_id] + within]]  # the cells' candidates
+    e_row = run_id // span
+    e_at = run_off[run_id] + within
+    places = np.full((nc, m + 1), -1, np.int32)  # a spk column's place among a combo's
+    places.reshape(-1)[e_row * (m + 1) + e_col] = e_at
+    places[:, bcols] = np.arange(w, nobody)
+    places[:, m] = nobody
+    place = places.reshape(-1)
+    col_of = np.full(top + 2, m, np.intp)  # m for an id that is not talking here, and for -1
+    col_of[spk.ids] = np.arange(m)
+    at_c = ccode * (m + 1)
+    mine = col_of[np.minimum(np.maximum(lis.ids, -1), top + 1)]
+    self_at = place[at_c + mine]
+    self_at[self_at < 0] = nobody
+    m_pos = None
+    redo = np.zeros(n, bool)
+    if prev is not None:
+        pcol = col_of[prev]
+        m_pos = place[at_c[:, None] + pcol]
+        lost = m_pos < 0  # a member who is no candidate (or self): that row with whole rows
+        redo[lost.any(axis=1)] = True
+        m_pos[lost] = nobody
+    wt = nobody + 1
+    tab = np.full((nc, wt), m, np.intp)  # each candidate's spk column; m: nobody
+    tab[e_row, e_at] = e_col
+    tab[:, w:nobody] = bcols
+    # the matrices, row by row from the combos' tables
+    sxe = np.append(spk.pos[:, 0], f32(0.0))
+    sze = np.append(spk.pos[:, 1], f32(0.0))
+    refe = np.append(prof.ref[skey], f32(1.0))
+    maxde = np.append(prof.max_distance[skey], f32(-1.0))
+    heard_c = rules.reshape(-1)[(ucode * (m + 1))[:, None] + tab] != NONE
+    xx = np.take(sxe[tab], ccode, axis=0)
+    zz = np.take(sze[tab], ccode, axis=0)
+    ref = np.take(refe[tab], ccode, axis=0)
+    lim = np.take(np.where(heard_c, maxde[tab], f32(-1.0)), ccode, axis=0)
+    roll = None
+    if (prof.rolloff[skey] != 1.0).any():  # x * 1.0 is x
+        rolle = np.append(prof.rolloff[skey], f32(1.0))
+        roll = np.take(rolle[tab], ccode, axis=0)
+    lx, lz = np.ascontiguousarray(lis.pos.T)
+    d = np.subtract(xx, lx[:, None], out=xx)
+    np.square(d, out=d)
+    g = np.subtract(zz, lz[:, None], out=zz)
+    np.square(g, out=g)
+    d += g
+    np.sqrt(d, out=d)
+    np.maximum(d, ref, out=g)  # inverse: ref / (ref + r * (max(d, ref) - ref))
+    g -= ref
+    if roll is not None:
+        g *= roll
+    g += ref
+    np.divide(ref, g, out=g)
+    g_flat = g.reshape(-1)
+    if prof.model[skey].any():  # the other formulas, pair by pair
+        cand = np.take(tab, ccode, axis=0).reshape(-1)
+        cm = np.append(prof.model[skey], np.int8(0))[cand]
+        for model in (1, 2):
+            at = np.flatnonzero(cm == model)
+            if not at.size:
+                continue
+            kc = skey[cand[at]]
+            dd = d.reshape(-1)[at]
+            rf = prof.ref[kc]
+            if model == 1:
+                dc = np.clip(dd, rf, prof.max_distance[kc])
+                g_flat[at] = 1.0 - prof.rolloff[kc] * (dc - rf) / prof.span[kc]
+            else:
+                g_flat[at] = np.power(np.maximum(dd, rf) / rf, prof.neg_rolloff[kc])
+    mask = np.less_equal(d, lim)
+    np.multiply(g, mask, out=g)
+    if is_pa.any():
+        pa = np.where(is_pa[:, bcols], f32(table.pa_gain), f32(0.0))
+        g[:, w : w + nb] = np.maximum(g[:, w : w + nb], np.take(pa, lcode, axis=0))
+    mega = np.flatnonzero(mega_ok[bcols])
+    if mega.size:
+        g[:, w + mega] = f32(MEGAPHONE_GAIN)
+    rows = np.arange(n)
+    rows_wt = rows * wt
+    g_flat[rows_wt + self_at] = 0.0
+    # the scores, the hysteresis, the keys: the score's top bits over the candidate's place
+    score = d
+    np.greater(g, _ENTER, out=mask)
+    np.multiply(g, mask, out=score)
+    if m_pos is not None:
+        flat = m_pos + rows_wt[:, None]
+        gk = g_flat[flat]
+        s_flat = score.reshape(-1)
+        s_flat[flat] = np.where(gk >= _LEAVE, gk * _BONUS, s_flat[flat])
+    cbw = max(1, (wt - 1).bit_length())
+    low = np.int32((1 << cbw) - 1)
+    keys = score.view(np.int32)
+    keys &= ~low
+    keys |= np.arange(wt, dtype=np.int32)
+    top_keys = _top_keys(keys, k + 1)
+    best = top_keys[:, 1:]
+    nxt = top_keys[:, 0] >> cbw
+    redo |= (nxt > 0) & ((best[:, 0] >> cbw) == nxt)  # equal scores at the cut
+    # the bound on a speaker left out: at least _BLOCK cells from anyone in the middle cell (on
+    # a side where the block ends before the floor's cells do), so it scores at most the
+    # loudest gain at that distance among the profiles this key hears by distance (from
+    # speakers in cells), a little up for float32 rounding
+    in_cells = np.zeros(len(table.profiles), f32)
+    in_cells[gkey] = 1.0
+    can = ((krule != NONE) * in_cells) @ prof.kind > 0  # (keys here, kinds)
+    ucxf = ucx % stride  # the combo's column among its floor's
+    closed = (ucxf <= _BLOCK) & (ucxf + _BLOCK + 1 >= fx)  # the block spans the floor's cells:
+    closed &= (ucz <= _BLOCK) & (ucz + _BLOCK + 1 >= nz)  # nobody is left out
+    key_out = _bound_keys(prof, can, np.full(len(ukeys), _BLOCK * cell), low)
+    out_key = np.where(closed, np.int32(-1), key_out[ucode])[ccode]
+    redo |= best[:, 0] <= out_key
+    # read out the kept: their spk columns, ascending, and their gains
+    at = best & low
+    cand_col = tab.reshape(-1)[(ccode * wt)[:, None] + at]
+    cand_col[best <= low] = m
+    both = (cand_col << cbw) | at
+    both.sort(axis=1)
+    cols = both >> cbw
+    g_out = g_flat[(both & low) + rows_wt[:, None]]
+    g_out[cols == m] = 0.0
+    return Selection(np.append(spk.ids, -1)[cols], g_out), redo
+
+
 def _choose(
     g: np.ndarray, lis: Listeners, sub: Speakers, prev: np.ndarray | None, k: int, top: int
 ) -> Selection:
@@ -880,10 +1150,12 @@ def audible(
 ) -> Selection:
     """``select(gains(...), ...)``, the same selection with less work.
 
-    Voices do not cross floors except a megaphone's, so each floor's listeners are scored
-    against that floor's speakers and the megaphones only (in one block, every speaker with
-    its own zone's profile and rule), and remote listeners against the stage speakers only, at
-    the PA gain.
+    Voices do not cross floors except a megaphone's, and fall with distance: the listeners in
+    the hall are scored against the speakers near them and the broadcast ones (:func:`_near`).
+    The rows that leaves uncertain, and every row when the cells would not help, are scored
+    floor by floor against that floor's speakers and the megaphones (in one block, every
+    speaker with its own zone's profile and rule); remote listeners against the stage speakers
+    only, at the PA gain.
     """
     n = len(listeners.ids)
     m = len(speakers.ids)
@@ -893,22 +1165,42 @@ def audible(
     out_g = np.zeros((n, k), np.float32)
     spk = speakers.take(np.argsort(speakers.ids, kind="stable"))
     top = max(int(spk.ids[-1]), int(prev.max()) if prev is not None and prev.size else 0)
+    if prev is not None and not prev.size:
+        prev = None
     lfloor = table.floor[listeners.key]
     sfloor = table.floor[spk.key]
     mega_ok = spk.megaphone & ~table.quiet[spk.key]
     prof = _Profiles.of(table.profiles)
-    floors = np.unique(lfloor).tolist()
-    for f in floors:
-        rows = np.flatnonzero(lfloor == f) if len(floors) > 1 else np.arange(n)
+    whole = np.ones(n, bool)  # rows to score against whole floors
+    few = False  # whole rows for a few rows only: every floor in one block, if no rule joins two
+    hall = lfloor >= 0
+    every = bool(hall.all())
+    h_rows = np.arange(n) if every else np.flatnonzero(hall)
+    if h_rows.size:
+        lis = listeners if every else listeners.take(h_rows)
+        p_rows = prev if every or prev is None else prev[h_rows]
+        near = _near(table, prof, lis, spk, mega_ok, p_rows, k, top)
+        if near is not None:
+            sel, redo = near
+            ids[h_rows] = sel.ids
+            out_g[h_rows] = sel.gains
+            whole[h_rows] = redo
+            across = (table.rule != NONE) & (table.floor[:, None] != table.floor)
+            few = not across[: table.remote, table.floor >= 0].any()
+    left = np.flatnonzero(whole)
+    lf = lfloor[left]
+    for f in np.unique(np.where(lf >= 0, 0, -1) if few else lf).tolist():
+        rows = left[(lf >= 0) if few and f >= 0 else lf == f]
         if f >= 0:
-            cols = np.flatnonzero((sfloor == f) | spk.megaphone)
+            # a floor's speakers and the megaphones; a speaker of another floor would be a 0
+            cols = np.flatnonzero(((sfloor >= 0) if few else (sfloor == f)) | spk.megaphone)
         else:
             cols = np.flatnonzero(table.rule[table.remote, spk.key] != NONE)
         if cols.size == 0:
             continue
         sub = spk.take(cols)
         lis = listeners.take(rows)
-        p_rows = None if prev is None or not prev.size else prev[rows]
+        p_rows = None if prev is None else prev[rows]
         if f >= 0:
             sel = _floor_select(table, prof, lis, sub, mega_ok[cols], p_rows, k, top)
         else:

@@ -280,3 +280,115 @@ def test_a_crowd_of_2000_is_the_plain_selection(hall: World, table: ZoneTable) -
         prev = fast.ids
     assert (fast.ids >= 0).sum(axis=1).mean() > 4  # most people hear several voices
     assert kept > 5000  # and keep most of them from one update to the next
+
+
+def shaped_crowd(hall: World, rng: np.random.Generator, n: int, shape: str) -> tuple:
+    """``n`` people on both floors in one of several shapes: spread evenly, in a few tight
+    clusters, packed into a 10 m square, half of them in the booths, tables, stage, auditorium
+    and quiet corner, or only a few; some exactly 1 m from another (equal gains)."""
+    floor = rng.integers(0, 2, n)
+    pos = np.stack([rng.uniform(0.5, 79.5, n), rng.uniform(0.5, 49.5, n)], 1)
+    if shape == "clusters":
+        centres = rng.uniform((5, 5), (75, 45), (6, 2))
+        pos = centres[rng.integers(0, 6, n)] + rng.normal(0, 2.5, (n, 2))
+    elif shape == "packed":
+        pos = rng.uniform((20, 10), (30, 20), (n, 2))
+    elif shape == "zones":
+        zones = [z for z in hall.zones if z.audio != "open"]
+        for i in range(0, n, 2):
+            z = zones[rng.integers(len(zones))]
+            poly = np.asarray(z.polygon)
+            floor[i] = z.floor
+            pos[i] = rng.uniform(poly.min(axis=0) + 0.3, poly.max(axis=0) - 0.3)
+    pos[1::17] = pos[0:-1:17][: len(pos[1::17])] + (1.0, 0.0)
+    floor[1::17] = floor[0:-1:17][: len(floor[1::17])]
+    return floor, pos
+
+
+@pytest.mark.parametrize(
+    ("shape", "n", "talking", "seed"),
+    [
+        ("even", 2000, 0.15, 1),
+        ("even", 4000, 0.15, 2),
+        ("even", 1200, 0.4, 3),
+        ("clusters", 2000, 0.15, 4),
+        ("packed", 1500, 0.3, 5),
+        ("zones", 1600, 0.3, 6),
+        ("zones", 800, 0.15, 7),
+        ("even", 300, 0.15, 8),
+    ],
+)
+def test_the_cells_keep_what_the_whole_rows_keep(
+    hall: World, table: ZoneTable, shape: str, n: int, talking: float, seed: int
+) -> None:
+    """Scoring each listener against the speakers in the cells around it, the broadcast ones
+    and its members (``audible``) keeps exactly what the plain ``select(gains(...))`` keeps, ids
+    and gains bit for bit, update after update with the hysteresis, in every crowd shape; and in
+    the crowds of a hall it answers most rows without the whole rows."""
+    from world.audibility import _near, _Profiles
+
+    rng = np.random.default_rng(seed)
+    floor, pos = shaped_crowd(hall, rng, n, shape)
+    talk = rng.random(n) < talking
+    mega = rng.random(n) < 0.002
+    ids = np.arange(n)
+    prev: np.ndarray | None = None
+    for _ in range(4):
+        pos = pos + rng.normal(0, 0.3, pos.shape)
+        talk ^= rng.random(n) < 0.03
+        key = table.locate(floor, pos)
+        lis = Listeners.of(ids, pos, key)
+        spk = Speakers.of(ids[talk], pos[talk], key[talk], mega[talk])
+        fast = audible(table, lis, spk, prev)
+        plain = select(gains(table, lis, spk), spk.ids, prev)
+        np.testing.assert_array_equal(fast.ids, plain.ids)
+        np.testing.assert_array_equal(fast.gains.view(np.int32), plain.gains.view(np.int32))
+        prev = fast.ids
+    if shape in ("even", "clusters", "zones") and n >= 1000:
+        by_id = spk.take(np.argsort(spk.ids, kind="stable"))
+        ok = by_id.megaphone & ~table.quiet[by_id.key]
+        near = _near(table, _Profiles.of(table.profiles), lis, by_id, ok, prev, 8, n)
+        assert near is not None
+        assert near[1].mean() < 0.25  # rows left to the whole rows
+
+
+@pytest.mark.parametrize("model", ["linear", "exponential"])
+def test_the_cells_keep_the_same_with_the_other_distance_models(
+    hall: World, table: ZoneTable, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bound on the speakers left out holds for every Web Audio model: with linear or
+    exponential profiles in half the places, ``audible`` keeps what it keeps scoring whole rows
+    floor by floor (the way before the cells), ids and gains bit for bit. (That way, not
+    ``select(gains(...))``: numpy's ``power`` by a scalar exponent of -1 is a reciprocal, a
+    last bit away from ``power`` by an array of them, in a few pairs.)"""
+    import dataclasses
+
+    from world import audibility
+    from world.model import AudioProfile
+
+    profiles = tuple(
+        AudioProfile(model, p.ref_distance, p.max_distance, min(p.rolloff, 1.0)) if i % 2 == 0
+        else p
+        for i, p in enumerate(table.profiles)
+    )  # fmt: skip
+    other = dataclasses.replace(table, profiles=profiles)
+    rng = np.random.default_rng(12)
+    n = 2000
+    floor, pos = shaped_crowd(hall, rng, n, "even")
+    talk = rng.random(n) < 0.15
+    ids = np.arange(n)
+    prev: np.ndarray | None = None
+    near = audibility._near
+    for _ in range(3):
+        pos = pos + rng.normal(0, 0.3, pos.shape)
+        key = other.locate(floor, pos)
+        lis = Listeners.of(ids, pos, key)
+        spk = Speakers.of(ids[talk], pos[talk], key[talk])
+        fast = audible(other, lis, spk, prev)
+        monkeypatch.setattr(audibility, "_near", lambda *args: None)
+        whole = audible(other, lis, spk, prev)
+        monkeypatch.setattr(audibility, "_near", near)
+        np.testing.assert_array_equal(fast.ids, whole.ids)
+        np.testing.assert_array_equal(fast.gains.view(np.int32), whole.gains.view(np.int32))
+        assert (fast.ids >= 0).sum() > n * 3
+        prev = fast.ids
