@@ -570,6 +570,7 @@ def _relay_table(r: dict[str, Any]) -> str:
     rows = [
         ("walkers / talkers (welcomed)", f"{r['walkers']} / {r['talkers']} ({r['welcomed']})"),
         ("server CPU (% of a core)", f(r["server_cpu_percent"], "{:.0f}")),
+        ("ticks/s, snapshots every N ticks", f"{f(t.get('ticks_per_s'))}, {f(t.get('snapshot_shed'), '{:.0f}')}"),
         ("tick p50 / p99 / max (ms)", f"{f(t['p50_ms'], '{:.2f}')} / {f(t['p99_ms'], '{:.2f}')} / {f(t['max_ms'], '{:.2f}')}"),
         ("frames sent / forwarded per s", f"{f(r['sent_frames_per_s'], '{:.0f}')} / {f(r['forwarded_frames_per_s'], '{:.0f}')}"),
         ("dropped per s (by cause in JSON)", f(r["dropped_per_s"])),
