@@ -232,6 +232,11 @@ class Leases(Protocol):
         """The instance of a resume token issued anywhere in the cluster, or None."""
         ...
 
+    async def seated(self, instances: Collection[str]) -> dict[str, int]:
+        """How many avatars each of ``instances`` has a seat for in Redis now (written when
+        each joined, so fresher than the owners' beats); {} when Redis does not answer."""
+        ...
+
     async def member(self, process_id: str) -> Member | None:
         """A live process, read now if the last beat did not see it."""
         ...
@@ -305,6 +310,9 @@ class LocalLeases:
 
     async def token_instance(self, token: str) -> str | None:
         return None
+
+    async def seated(self, instances: Collection[str]) -> dict[str, int]:
+        return {}
 
     async def member(self, process_id: str) -> Member | None:
         return self.members.get(process_id)
@@ -798,13 +806,28 @@ class RedisLeases:
             if not n or inst in self.mine:
                 continue
             # its share only: the one assign() names (or anyone once it waited three beats)
-            if self.assignee(inst) != self.process_id and self._orphaned.get(inst, 0) < 3:
+            assigned = self.assignee(inst)
+            if assigned != self.process_id and self._orphaned.get(inst, 0) < 3:
                 continue
+            log.info(
+                "taking over an orphan",
+                extra={
+                    "instance": inst,
+                    "assigned": assigned or "",
+                    "beats": self._orphaned.get(inst, 0),
+                    "live": sorted(self.members),
+                },
+            )
             await self.take_over(inst)
 
     def assignee(self, instance: str) -> str | None:
         live = set(self.members) | {self.process_id}
+        # every instance whose owner is gone, however this process learnt it (the beat's table,
+        # or a hello's look-up that found no lease any more): the same set on every survivor
         orphans = {i for i, h in self.holders.items() if h.process_id not in live}
+        orphans |= {
+            i for i, pid in self._last_holder.items() if i not in self.holders and pid not in live
+        }
         orphans |= set(self._orphaned) | {instance}
         return assign(orphans, live, self.holders, self._last_holder).get(instance)
 
@@ -936,3 +959,17 @@ class RedisLeases:
         except (*REDIS_DOWN, TimeoutError):
             return None
         return _text(raw) or None
+
+    async def seated(self, instances: Collection[str]) -> dict[str, int]:
+        names = list(instances)
+        if not names:
+            return {}
+        try:
+            async with asyncio.timeout(self.timeout):
+                pipe = self._lookup().pipeline(transaction=False)
+                for inst in names:
+                    pipe.hlen(self.key("seats", inst))
+                counts = await pipe.execute()
+        except (*REDIS_DOWN, TimeoutError):
+            return {}
+        return {inst: int(n) for inst, n in zip(names, counts, strict=True)}

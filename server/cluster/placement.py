@@ -8,11 +8,14 @@ that takes the hello asks :meth:`Placement.route`:
   of that instance; while the instance has no owner (its process died and the lease has not
   expired yet) the hello waits, up to a little more than a lease, for the process that takes it
   over;
-- a new avatar: the emptiest instance with room in the whole cluster; when every one is full, a
-  new instance on the least loaded live process: the fewest instances, counting those this
-  process just sent hellos to open and its own as they are now (the others' beat is up to a beat
-  old), then the fewest people, ties to the highest :func:`~server.cluster.leases.rank` of
-  (instance, process), so equal processes do not all lose to the one deciding. A process whose
+- a new avatar: the emptiest instance with room in the whole cluster (its population the
+  larger of its owner's last beat, plus the newcomers sent there since this process read it,
+  and the seats in Redis, written as each avatar joins); when every one is full, a new
+  instance on the least loaded live process: the fewest instances, counting those this process
+  just sent hellos to open and its own as they are now (the others' beat is up to a beat old),
+  then the fewest people in whole instances' worth, ties to the highest
+  :func:`~server.cluster.leases.rank` of (instance, process), so equal processes do not all
+  lose to the one deciding and two deciders pick the same one. A process whose
   beat stopped (:attr:`Leases.stale`) is never chosen. When no other process will do, the
   hello is served here, in an instance opened for it if need be: it is refused WORLD_FULL only
   when this process can open no more.
@@ -312,10 +315,12 @@ class ClusterPlacement:
                 orphaned_at = now if orphaned_at is None else orphaned_at
                 # its owner is gone: the survivor assign() names opens it (the orphans of one
                 # process spread over the survivors); anyone does once that one is late
-                if (
-                    self.leases.assignee(inst) == self.me
-                    or now - orphaned_at >= 2 * self.leases.interval
-                ):
+                assigned = self.leases.assignee(inst)
+                if assigned == self.me or now - orphaned_at >= 2 * self.leases.interval:
+                    log.info(
+                        "taking over an orphan a resume waits for",
+                        extra={"instance": inst, "assigned": assigned or ""},
+                    )
                     got = await self.leases.take_over(inst)
                     if isinstance(got, Lease):
                         return Holder(self.me, got.fence)
@@ -393,7 +398,11 @@ class ClusterPlacement:
         instance too soon)."""
         if holder.process_id == self.me:
             local = self._local(inst)
-            return local.population if local is not None and local.has_room() else None
+            if local is None:
+                # leased a moment ago, opening (its acquirer resumes a turn later): empty
+                lease = self.leases.mine.get(inst)
+                return 0 if lease is not None and not lease.lost else None
+            return local.population if local.has_room() else None
         member = self.leases.members.get(holder.process_id)
         if member is None:
             return None  # gone, or its beat stopped
@@ -420,16 +429,23 @@ class ClusterPlacement:
         with Redis away) the best this process can do."""
         capacity = self.hall.config.capacity
         if hops < MAX_HOPS and self.leases.connected:
+            # the others' beats are up to a beat old: right after a burst every instance would
+            # look as if it had room; the seats in Redis are written as each avatar joins
+            seated = await self.leases.seated(
+                [i for i, h in self._instances().items() if h.process_id != self.me]
+            )
+            # what this process knows after the read (other hellos went on meanwhile)
+            known = {i: h for i, h in self._instances().items() if i not in full}
             candidates: list[tuple[int, int, str, Holder]] = []
-            for inst, holder in self._instances().items():
-                if inst in full:
-                    continue
+            for inst, holder in known.items():
                 pop = self._population(inst, holder)
+                if pop is not None:
+                    pop = max(pop, seated.get(inst, 0))
                 if pop is not None and pop < capacity:
                     candidates.append((pop, _number(inst), inst, holder))
             for _pop, _n, inst, holder in sorted(candidates, key=lambda c: (c[0], c[1])):
                 if holder.process_id == self.me:
-                    route = self._here(self._local(inst))
+                    route = self._here(self._local(inst) or await self._open(inst))
                 else:
                     route = await self._redirect(holder.process_id, inst, hops, full)
                     if route is not None:
@@ -485,7 +501,12 @@ class ClusterPlacement:
         for _ in range(self.hall.config.max_instances * 4):
             inst = f"{world}#{self._next_number(taken)}"
             loads = self._loads()
-            order = sorted(loads, key=lambda pid: (*loads[pid], -rank(inst, pid)))
+            # people in whole instances' worth: the others' counts are a beat old, and two
+            # deciders that see them differ by a few should still pick the same process
+            cap = max(1, self.hall.config.capacity)
+            order = sorted(
+                loads, key=lambda pid: (loads[pid][0], loads[pid][1] // cap, -rank(inst, pid))
+            )
             for target in order:
                 if target != self.me:
                     route = await self._redirect(target, inst, hops, full)

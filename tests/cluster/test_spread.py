@@ -112,6 +112,8 @@ async def test_a_killed_process_is_routed_around_before_its_leases_expire_and_it
             for i in range(4 * CAPACITY):
                 clients.append(await welcomed(lb.ws, f"住民{i:02d}"))
             leases = await owned(procs)
+            per_instance = Counter(c.welcome.instance for c in clients if c.welcome)
+            assert sorted(per_instance.values()) == [CAPACITY] * 4, (per_instance, leases)
             victim = procs[max(range(3), key=lambda i: len(leases[i]))]
             lost = sorted(leases[procs.index(victim)])
             assert len(lost) == 2, leases
