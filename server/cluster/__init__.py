@@ -149,6 +149,8 @@ class Cluster:
             "leases": {
                 i: lease.fence for i, lease in (self.leases.mine if self.leases else {}).items()
             },
+            # the processes hellos are routed to and instances placed on: their beat advances
+            "live": sorted(self.leases.members) if self.leases else [],
         }
 
     @property

@@ -33,21 +33,35 @@ Redis layout (prefix ``emachi:`` by default):
 - ``{prefix}lease:{instance}``: ``"{process id} {fence}"``, expiring after ``ttl``;
 - ``{prefix}fence:{instance}``: the last fencing number handed out (never expires);
 - ``{prefix}insts``: set of the instances that exist (an index; cleaned by readers);
-- ``{prefix}live:{process}``: JSON ``{url, people, inst: {id: population}}``, expiring after
-  ``ttl``; ``{prefix}lives``: set of process ids (an index);
+- ``{prefix}live:{process}``: JSON ``{url, people, inst: {id: population}, b: beat, iv: beat
+  interval}``, expiring after ``ttl``; ``{prefix}lives``: set of process ids (an index);
 - ``{prefix}seats:{instance}``: hash resume token → seat JSON (``server.resume.Seat`` and
   ``at``, the wall time it was written), expiring after the resume window;
 - ``{prefix}tok:{token}``: the instance of a resume token, expiring after the resume window.
+
+A process whose presence record is still there but whose beat counter ``b`` has not advanced for
+more than ``STALE_BEATS`` of its intervals is *gone for routing* (:attr:`Leases.members` leaves it
+out, :attr:`Leases.stale` names it): no hello is sent to it and no instance is placed on it. Its
+record would otherwise live a whole lease after a SIGKILL and send clients to a dead address. Its
+leases are untouched: they expire in Redis as always, and only then can another process take its
+instances (with a higher fence). A reader that itself did not read for a while (Redis away, or it
+was paused) judges nobody until it has seen the counters move again.
+
+When an owner is gone, each of its instances is taken over by one survivor chosen by
+:func:`assign` (the fewest instances, ties broken by a hash of instance and process), which
+every survivor computes alike from the table of holders, so that the orphans spread over the
+survivors instead of all going to the first one that looks.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -63,6 +77,9 @@ __all__ = [
     "LocalLeases",
     "RedisLeases",
     "DEFAULT_LEASE_TTL",
+    "STALE_BEATS",
+    "assign",
+    "rank",
 ]
 
 log = logging.getLogger("emachi.cluster.leases")
@@ -73,6 +90,54 @@ BEAT_SHARE = 0.2
 BEAT_MAX = 0.5
 #: share of the ttl a lease is given up before Redis would expire it (clock rates differ a little)
 MARGIN = 0.1
+#: a process whose beat counter has not advanced for more than this many of its intervals is gone
+#: for routing and placement (its leases still expire only in Redis)
+STALE_BEATS = 2.0
+
+
+def rank(instance: str, process_id: str) -> int:
+    """A number every process computes alike for (instance, process): among equally loaded
+    processes the one of highest rank gets the instance (rendezvous hashing), so ties do not
+    all go to the process that decides, and two deciders agree."""
+    digest = hashlib.blake2b(f"{instance} {process_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def assign(
+    orphans: Collection[str],
+    live: Collection[str],
+    holders: Mapping[str, Holder],
+    previous: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """Which live process takes over each orphaned instance: one at a time (in instance
+    order), to the process with the fewest instances so far (those in ``holders`` held by live
+    processes, and the orphans already given), ties to the highest :func:`rank`. Never the
+    process that held the orphan (``previous``: instance → its last holder; it lost it). Pure:
+    every survivor computes the same answer from the same table.
+
+    Returns:
+        instance → process id (an orphan is missing when there is no other live process).
+    """
+    load = dict.fromkeys(sorted(live), 0)
+    for inst, h in holders.items():
+        if h.process_id in load and inst not in orphans:
+            load[h.process_id] += 1
+    out: dict[str, str] = {}
+    for inst in sorted(orphans, key=_order):
+        held = holders.get(inst)
+        old = (previous or {}).get(inst) or (held.process_id if held is not None else None)
+        pids = [p for p in load if p != old]
+        if not pids:
+            continue
+        best = min(pids, key=lambda p: (load[p], -rank(inst, p)))
+        out[inst] = best
+        load[best] += 1
+    return out
+
+
+def _order(inst: str) -> tuple[str, int]:
+    world, _, n = inst.rpartition("#")
+    return (world, int(n)) if n.isdigit() else (inst, 0)
 
 
 @dataclass(slots=True)
@@ -128,8 +193,15 @@ class Leases(Protocol):
 
     process_id: str
     ttl: float
-    #: live processes, by id (this one included), as of the last beat
+    #: seconds between two beats
+    interval: float
+    #: live processes, by id (this one included), as of the last beat; a process whose beat
+    #: stopped advancing is not among them (see the module)
     members: dict[str, Member]
+    #: processes whose presence record is still there but whose beat stopped advancing
+    stale: set[str]
+    #: monotonic time the last beat read the table (``members``, ``holders``) from Redis
+    read_at: float
     #: instance → holder, as of the last beat (this process's own leases always up to date)
     holders: dict[str, Holder]
     #: this process's leases
@@ -160,12 +232,22 @@ class Leases(Protocol):
         """The instance of a resume token issued anywhere in the cluster, or None."""
         ...
 
+    async def seated(self, instances: Collection[str]) -> dict[str, int]:
+        """How many avatars each of ``instances`` has a seat for in Redis now (written when
+        each joined, so fresher than the owners' beats); {} when Redis does not answer."""
+        ...
+
     async def member(self, process_id: str) -> Member | None:
         """A live process, read now if the last beat did not see it."""
         ...
 
     async def take_over(self, instance: str) -> Lease | Holder | None:
         """Take an instance whose owner is gone (with its seats), if this process may."""
+        ...
+
+    def assignee(self, instance: str) -> str | None:
+        """The live process that is to take ``instance`` over when its owner is gone
+        (:func:`assign` over every instance whose owner is gone), or None if there is none."""
         ...
 
     def seat(self, instance: str, token: str, seat: str) -> None:
@@ -192,7 +274,10 @@ class LocalLeases:
         self.process_id = process_id
         self.source = source
         self.ttl = math.inf
+        self.interval = math.inf
         self.members: dict[str, Member] = {}
+        self.stale: set[str] = set()
+        self.read_at = -math.inf
         self.holders: dict[str, Holder] = {}
         self.mine: dict[str, Lease] = {}
         self.on_takeover: list[Takeover] = []
@@ -226,11 +311,17 @@ class LocalLeases:
     async def token_instance(self, token: str) -> str | None:
         return None
 
+    async def seated(self, instances: Collection[str]) -> dict[str, int]:
+        return {}
+
     async def member(self, process_id: str) -> Member | None:
         return self.members.get(process_id)
 
     async def take_over(self, instance: str) -> Lease | Holder | None:
         return None
+
+    def assignee(self, instance: str) -> str | None:
+        return self.process_id
 
     def seat(self, instance: str, token: str, seat: str) -> None:
         return None
@@ -352,11 +443,21 @@ class RedisLeases:
         self.timeout = timeout if timeout is not None else min(0.5, ttl / 4.0)
         self.seats_ttl = seats_ttl
         self.members: dict[str, Member] = {}
+        self.stale: set[str] = set()
         self.holders: dict[str, Holder] = {}
         self.mine: dict[str, Lease] = {}
         self.on_takeover: list[Takeover] = []
         self.on_beat: list[Callable[[], None]] = []
         self.beats = 0
+        #: beats attempted: the counter this process's presence record carries
+        self._sent = 0
+        #: process → (its beat counter, monotonic time this process first read that value)
+        self._counters: dict[str, tuple[int, float]] = {}
+        #: when the table was last read (monotonic)
+        self.read_at = -math.inf
+        #: instance → the process that last held it (kept while it has no holder: an orphan is
+        #: never given back to the process that lost it)
+        self._last_holder: dict[str, str] = {}
         self._redis: Any = None
         self._lookups: Any = None
         self._beat_script: Any = None
@@ -555,8 +656,16 @@ class RedisLeases:
                 ]
             )
             order.append(inst)
+        self._sent += 1
         live = json.dumps(
-            {"url": r.url, "people": r.people, "inst": dict(r.instances)}, separators=(",", ":")
+            {
+                "url": r.url,
+                "people": r.people,
+                "inst": dict(r.instances),
+                "b": self._sent,
+                "iv": self.interval,
+            },
+            separators=(",", ":"),
         )
         args = [
             self.process_id,
@@ -629,23 +738,46 @@ class RedisLeases:
                 holders[inst] = h
         members: dict[str, Member] = {}
         gone: list[str] = []
+        stale: set[str] = set()
+        now = time.monotonic()
+        # a reader that did not read for a while has not watched the counters: judge nobody yet
+        judge = now - self.read_at <= STALE_BEATS * self.interval
+        self.read_at = now
+        counters: dict[str, tuple[int, float]] = {}
         for pid, raw in zip(lives, rows[len(insts) :], strict=True):
             if raw is None:
                 gone.append(pid)
                 continue
             try:
                 d = json.loads(raw)
-                members[pid] = Member(
+                member = Member(
                     pid,
                     str(d["url"]),
                     int(d["people"]),
                     {str(a): int(b) for a, b in d["inst"].items()},
                 )
+                beat, every = int(d.get("b", 0)), float(d.get("iv", self.interval))
             except (ValueError, KeyError, TypeError, AttributeError):
                 gone.append(pid)
+                continue
+            seen = self._counters.get(pid)
+            if seen is None or seen[0] != beat or not judge:
+                seen = (beat, now)
+            counters[pid] = seen
+            if pid != self.process_id and now - seen[1] > STALE_BEATS * every:
+                stale.add(pid)  # its record lives on, its beat stopped: gone for routing
+            else:
+                members[pid] = member
+        for pid in stale - self.stale:
+            log.warning("process stopped beating; gone for routing", extra={"process_id": pid})
         for inst, lease in self.mine.items():
             holders[inst] = Holder(self.process_id, lease.fence)
         self.holders, self.members = holders, members
+        self.stale, self._counters = stale, counters
+        self._last_holder = {
+            i: h.process_id if (h := holders.get(i)) else self._last_holder.get(i, "")
+            for i in insts
+        }
         if gone:
             async with asyncio.timeout(self.timeout):
                 await client.srem(self.key("lives"), *gone)
@@ -663,22 +795,41 @@ class RedisLeases:
                 pipe.exists(self.key("seats", inst))
             seated = await pipe.execute()
         empty = [i for i, n in zip(orphans, seated, strict=True) if not n]
+        for inst in empty:
+            self._orphaned.pop(inst, None)  # nothing to give back: nobody takes it over
         if empty:
             async with asyncio.timeout(self.timeout):
                 await client.srem(self.key("insts"), *empty)  # the renewal adds a live one back
         if not may_take:
             return
-        least = min(self.members.values(), key=lambda m: (m.people, m.process_id), default=None)
         for inst, n in zip(orphans, seated, strict=True):
             if not n or inst in self.mine:
                 continue
-            if (
-                least is not None
-                and least.process_id != self.process_id
-                and self._orphaned.get(inst, 0) < 3
-            ):
+            # its share only: the one assign() names (or anyone once it waited three beats)
+            assigned = self.assignee(inst)
+            if assigned != self.process_id and self._orphaned.get(inst, 0) < 3:
                 continue
+            log.info(
+                "taking over an orphan",
+                extra={
+                    "instance": inst,
+                    "assigned": assigned or "",
+                    "beats": self._orphaned.get(inst, 0),
+                    "live": sorted(self.members),
+                },
+            )
             await self.take_over(inst)
+
+    def assignee(self, instance: str) -> str | None:
+        live = set(self.members) | {self.process_id}
+        # every instance whose owner is gone, however this process learnt it (the beat's table,
+        # or a hello's look-up that found no lease any more): the same set on every survivor
+        orphans = {i for i, h in self.holders.items() if h.process_id not in live}
+        orphans |= {
+            i for i, pid in self._last_holder.items() if i not in self.holders and pid not in live
+        }
+        orphans |= set(self._orphaned) | {instance}
+        return assign(orphans, live, self.holders, self._last_holder).get(instance)
 
     async def take_over(self, inst: str) -> Lease | Holder | None:
         """Take the lease of an instance whose owner is gone and hand its seats to
@@ -779,7 +930,9 @@ class RedisLeases:
             return self.holders.get(instance)
         h = _holder(raw)
         if h is None:
-            self.holders.pop(instance, None)
+            old = self.holders.pop(instance, None)
+            if old is not None:
+                self._last_holder[instance] = old.process_id
         else:
             self.holders[instance] = h
         return h
@@ -787,8 +940,8 @@ class RedisLeases:
     async def member(self, process_id: str) -> Member | None:
         """A live process read now (a hello must not wait for the next beat to find it)."""
         m = self.members.get(process_id)
-        if m is not None:
-            return m
+        if m is not None or process_id in self.stale:
+            return m  # a process whose beat stopped is not sent anyone
         try:
             async with asyncio.timeout(self.timeout):
                 raw = await self._lookup().get(self.key("live", process_id))
@@ -806,3 +959,17 @@ class RedisLeases:
         except (*REDIS_DOWN, TimeoutError):
             return None
         return _text(raw) or None
+
+    async def seated(self, instances: Collection[str]) -> dict[str, int]:
+        names = list(instances)
+        if not names:
+            return {}
+        try:
+            async with asyncio.timeout(self.timeout):
+                pipe = self._lookup().pipeline(transaction=False)
+                for inst in names:
+                    pipe.hlen(self.key("seats", inst))
+                counts = await pipe.execute()
+        except (*REDIS_DOWN, TimeoutError):
+            return {}
+        return {inst: int(n) for inst, n in zip(names, counts, strict=True)}

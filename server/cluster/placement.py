@@ -8,8 +8,17 @@ that takes the hello asks :meth:`Placement.route`:
   of that instance; while the instance has no owner (its process died and the lease has not
   expired yet) the hello waits, up to a little more than a lease, for the process that takes it
   over;
-- a new avatar: the emptiest instance with room in the whole cluster; when every one is full, a
-  new instance on the least loaded live process (this one when it is among the least loaded).
+- a new avatar: the emptiest instance with room in the whole cluster (its population the
+  larger of its owner's last beat, plus the newcomers sent there since this process read it,
+  and the seats in Redis, written as each avatar joins); when every one is full, a new
+  instance on the least loaded live process: the fewest instances, counting those this process
+  just sent hellos to open and its own as they are now (the others' beat is up to a beat old),
+  then the fewest people in whole instances' worth, ties to the highest
+  :func:`~server.cluster.leases.rank` of (instance, process), so equal processes do not all
+  lose to the one deciding and two deciders pick the same one. A process whose
+  beat stopped (:attr:`Leases.stale`) is never chosen. When no other process will do, the
+  hello is served here, in an instance opened for it if need be: it is refused WORLD_FULL only
+  when this process can open no more.
 
 When the owner is another process, the answer is a :class:`Route` with its address and a seat
 reservation: ``base64url(JSON {i: instance, h: hops, e: expiry}) "." base64url(HMAC-SHA256)``
@@ -30,10 +39,10 @@ import hmac
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from server.cluster.leases import Holder, Lease, Leases, Member
+from server.cluster.leases import Holder, Lease, Leases, rank
 
 if TYPE_CHECKING:
     from server.hall import Hall
@@ -113,10 +122,20 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+@dataclass(slots=True)
+class _Sent:
+    """Newcomers sent to one instance of ``process_id``: when (monotonic), oldest first."""
+
+    process_id: str
+    times: list[float] = field(default_factory=list)
+
+
 @dataclass(frozen=True, slots=True)
 class Reservation:
     instance: str
     hops: int
+    #: instances the hello already found full on its way (it is not sent back to them)
+    full: tuple[str, ...] = ()
 
 
 class Reservations:
@@ -129,11 +148,14 @@ class Reservations:
     def _mac(self, payload: str) -> str:
         return _b64(hmac.new(self._secret, payload.encode(), hashlib.sha256).digest()[:18])
 
-    def sign(self, instance: str, hops: int, now: float | None = None) -> str:
+    def sign(
+        self, instance: str, hops: int, now: float | None = None, full: tuple[str, ...] = ()
+    ) -> str:
         exp = int((time.time() if now is None else now) + self.seconds)
-        payload = _b64(
-            json.dumps({"i": instance, "h": hops, "e": exp}, separators=(",", ":")).encode()
-        )
+        d: dict[str, object] = {"i": instance, "h": hops, "e": exp}
+        if full:
+            d["x"] = list(full)
+        payload = _b64(json.dumps(d, separators=(",", ":")).encode())
         return f"{payload}.{self._mac(payload)}"
 
     def check(self, seat: str, now: float | None = None) -> Reservation | None:
@@ -144,11 +166,12 @@ class Reservations:
         try:
             d = json.loads(_unb64(payload))
             instance, hops, exp = str(d["i"]), int(d["h"]), float(d["e"])
+            full = tuple(str(x) for x in d.get("x", ()))
         except (ValueError, KeyError, TypeError):
             return None
         if exp < (time.time() if now is None else now):
             return None
-        return Reservation(instance, hops)
+        return Reservation(instance, hops, full)
 
 
 class ClusterPlacement:
@@ -168,7 +191,11 @@ class ClusterPlacement:
         #: how long a resume waits for its instance to get an owner again (a failover)
         self.wait_for_owner = wait_for_owner if wait_for_owner is not None else leases.ttl + 2.0
         self.redirects = 0
-        self._waits: dict[tuple[str, Holder | None], asyncio.Future[Holder | None]] = {}
+        self._waits: dict[tuple[str, Holder | None, bool], asyncio.Future[Holder | None]] = {}
+        #: newcomers this process sent to each instance of another process lately (an instance
+        #: to open included)
+        self._sent: dict[str, _Sent] = {}
+        leases.on_beat.append(self._forget_sent)
 
     @property
     def me(self) -> str:
@@ -183,6 +210,7 @@ class ClusterPlacement:
         seat = session.opts.get("seat")
         hops = 0
         reserved: str | None = None
+        full: tuple[str, ...] = ()
         if isinstance(seat, str) and seat:
             res = self.reservations.check(seat)
             if res is None:
@@ -194,7 +222,7 @@ class ClusterPlacement:
                     return local
                 hops = MAX_HOPS - 1
             else:
-                hops, reserved = res.hops, res.instance
+                hops, reserved, full = res.hops, res.instance, res.full
         if token:
             inst = await self.leases.token_instance(token)
             if inst is not None and (reserved is None or reserved == inst):
@@ -213,7 +241,8 @@ class ClusterPlacement:
                 return HERE
             if route is not None:
                 return route
-        return await self._new(hops)
+            full = (*full, reserved)  # full by now (or gone): routed again, never back to it
+        return await self._new(hops, full)
 
     # -- an instance that exists (or a reservation opens) -------------------------------------
 
@@ -236,12 +265,14 @@ class ClusterPlacement:
                 holder.process_id
             )
             if member is None or not member.url or (gone and ws_url(member.url) == gone):
-                # after the wait a live owner is tried all the same (the client's own network)
-                holder = await self._await_owner(inst, stale=holder) or holder
+                # after the wait a live owner is tried all the same (the client's own network);
+                # an owner that was only stale (its beat late) is tried as soon as it beats again
+                refused = member is not None and bool(member.url)
+                holder = await self._await_owner(inst, stale=holder, refused=refused) or holder
         if holder is None and wait:
             holder = await self._await_owner(inst)
         if holder is None:
-            if not reserved:
+            if not reserved or len(self.hall.instances) >= self.hall.config.max_instances:
                 return None
             got = await self.leases.acquire(inst)  # a reservation for a new instance, here
             if isinstance(got, Lease):
@@ -254,32 +285,49 @@ class ClusterPlacement:
             return self._here(local)
         return await self._redirect(holder.process_id, inst, hops)
 
-    async def _await_owner(self, inst: str, stale: Holder | None = None) -> Holder | None:
+    async def _await_owner(
+        self, inst: str, stale: Holder | None = None, refused: bool = False
+    ) -> Holder | None:
         """Wait (bounded) for an instance whose owner is gone to be taken over: its holder when
-        it has one other than ``stale``, else None. Every hello waiting for the same instance
+        it has one other than ``stale`` (or ``stale`` again when its beat is back, unless the
+        client was ``refused`` by it), else None. Every hello waiting for the same instance
         shares one wait (one look-up a tenth of a second, not one per hello)."""
-        key = (inst, stale)
+        key = (inst, stale, refused)
         running = self._waits.get(key)
         if running is None:
-            running = self._waits[key] = asyncio.ensure_future(self._poll_owner(inst, stale))
+            running = self._waits[key] = asyncio.ensure_future(
+                self._poll_owner(inst, stale, refused)
+            )
             running.add_done_callback(lambda _f: self._waits.pop(key, None))
         return await asyncio.shield(running)
 
-    async def _poll_owner(self, inst: str, stale: Holder | None) -> Holder | None:
+    async def _poll_owner(self, inst: str, stale: Holder | None, refused: bool) -> Holder | None:
         loop = asyncio.get_running_loop()
         end = loop.time() + self.wait_for_owner
+        orphaned_at: float | None = None
         while loop.time() < end:
             await asyncio.sleep(0.1)
             if self._local(inst) is not None:
                 return Holder(self.me, 0)
             holder = await self.leases.holder(inst)  # read now: the beat's table is older
             if holder is None:
-                # its owner is gone: open it here rather than wait for another process's beat
-                got = await self.leases.take_over(inst)
-                if isinstance(got, Lease):
-                    return Holder(self.me, got.fence)
-                holder = got
-            if holder is not None and holder != stale:
+                now = loop.time()
+                orphaned_at = now if orphaned_at is None else orphaned_at
+                # its owner is gone: the survivor assign() names opens it (the orphans of one
+                # process spread over the survivors); anyone does once that one is late
+                assigned = self.leases.assignee(inst)
+                if assigned == self.me or now - orphaned_at >= 2 * self.leases.interval:
+                    log.info(
+                        "taking over an orphan a resume waits for",
+                        extra={"instance": inst, "assigned": assigned or ""},
+                    )
+                    got = await self.leases.take_over(inst)
+                    if isinstance(got, Lease):
+                        return Holder(self.me, got.fence)
+                    holder = got
+            if holder is not None and (
+                holder != stale or (not refused and holder.process_id in self.leases.members)
+            ):
                 return holder
         return None
 
@@ -304,7 +352,9 @@ class ClusterPlacement:
             return None
         return self.hall.open_instance(inst_id, lease_until=lease.valid_until)
 
-    async def _redirect(self, pid: str, inst: str, hops: int) -> Route | None:
+    async def _redirect(
+        self, pid: str, inst: str, hops: int, full: tuple[str, ...] = ()
+    ) -> Route | None:
         if hops >= MAX_HOPS:
             return None
         member = self.leases.members.get(pid)
@@ -314,42 +364,102 @@ class ClusterPlacement:
             return None
         self.redirects += 1
         return Route(
-            url=ws_url(member.url), seat=self.reservations.sign(inst, hops + 1), instance=inst
+            url=ws_url(member.url),
+            seat=self.reservations.sign(inst, hops + 1, full=full),
+            instance=inst,
         )
 
     # -- a new avatar ---------------------------------------------------------------------------
 
+    def _forget_sent(self) -> None:
+        """After a beat: what the owners' reports read by it may count is dropped; an instance
+        sent to open that never did is forgotten after a seat's life."""
+        now, read = time.monotonic(), self.leases.read_at
+        kept: dict[str, _Sent] = {}
+        for inst, sent in self._sent.items():
+            if inst in self.leases.holders:
+                sent.times[:] = [t for t in sent.times if t > read]
+                if sent.times:
+                    kept[inst] = sent
+            elif now - sent.times[0] < SEAT_SECONDS:
+                kept[inst] = sent
+        self._sent = kept
+
+    def _note_sent(self, pid: str, inst: str) -> None:
+        sent = self._sent.get(inst)
+        if sent is None or sent.process_id != pid:
+            sent = self._sent[inst] = _Sent(pid)
+        sent.times.append(time.monotonic())
+
     def _population(self, inst: str, holder: Holder) -> int | None:
+        """How many ``inst`` holds: here, as it is; elsewhere, its owner's last beat and the
+        newcomers this process sent there since it read that beat (a report read earlier may
+        or may not count the ones sent before: too few costs a hop, too many would open an
+        instance too soon)."""
         if holder.process_id == self.me:
             local = self._local(inst)
-            return local.population if local is not None and local.has_room() else None
+            if local is None:
+                # leased a moment ago, opening (its acquirer resumes a turn later): empty
+                lease = self.leases.mine.get(inst)
+                return 0 if lease is not None and not lease.lost else None
+            return local.population if local.has_room() else None
         member = self.leases.members.get(holder.process_id)
         if member is None:
-            return None
-        return member.instances.get(inst, 0)
+            return None  # gone, or its beat stopped
+        sent = self._sent.get(inst)
+        if sent is None or sent.process_id != holder.process_id:
+            extra = 0
+        elif inst not in self.leases.holders:
+            extra = len(sent.times)  # just sent to open: no report has it yet
+        else:
+            extra = sum(1 for t in sent.times if t > self.leases.read_at)
+        return member.instances.get(inst, 0) + extra
 
-    async def _new(self, hops: int) -> Route:
-        """The emptiest instance with room in the cluster, else a new one on the least loaded
-        live process; after ``MAX_HOPS`` (or with Redis away) the best this process can do."""
+    def _instances(self) -> dict[str, Holder]:
+        """Every instance this process knows of: the holders' table and the instances it just
+        sent hellos to open (as if held by the process they were sent to)."""
+        out = dict(self.leases.holders)
+        for inst, sent in self._sent.items():
+            out.setdefault(inst, Holder(sent.process_id, 0))
+        return out
+
+    async def _new(self, hops: int, full: tuple[str, ...] = ()) -> Route:
+        """The emptiest instance with room in the cluster (none of ``full``, found full on the
+        way here), else a new one on the least loaded live process; after ``MAX_HOPS`` (or
+        with Redis away) the best this process can do."""
         capacity = self.hall.config.capacity
         if hops < MAX_HOPS and self.leases.connected:
+            # the others' beats are up to a beat old: right after a burst every instance would
+            # look as if it had room; the seats in Redis are written as each avatar joins
+            seated = await self.leases.seated(
+                [i for i, h in self._instances().items() if h.process_id != self.me]
+            )
+            # what this process knows after the read (other hellos went on meanwhile)
+            known = {i: h for i, h in self._instances().items() if i not in full}
             candidates: list[tuple[int, int, str, Holder]] = []
-            for inst, holder in self.leases.holders.items():
+            for inst, holder in known.items():
                 pop = self._population(inst, holder)
+                if pop is not None:
+                    pop = max(pop, seated.get(inst, 0))
                 if pop is not None and pop < capacity:
                     candidates.append((pop, _number(inst), inst, holder))
             for _pop, _n, inst, holder in sorted(candidates, key=lambda c: (c[0], c[1])):
                 if holder.process_id == self.me:
-                    route = self._here(self._local(inst))
+                    route = self._here(self._local(inst) or await self._open(inst))
                 else:
-                    route = await self._redirect(holder.process_id, inst, hops)
+                    route = await self._redirect(holder.process_id, inst, hops, full)
+                    if route is not None:
+                        self._note_sent(holder.process_id, inst)
                 if route is not None:
                     return route
-            route = await self._open_new(hops)
+            route = await self._open_new(hops, full)
             if route is not None:
                 return route
-        # here, in an instance this process holds, with room; else the hall says WORLD_FULL
-        return self._held_with_room() or Route(instance="")
+        # here, in an instance this process holds with room, else in one it opens now; a hello is
+        # refused WORLD_FULL only when this process can open none
+        if not self.leases.connected:
+            return self._held_with_room() or Route(instance="")
+        return self._held_with_room() or await self._open_here() or Route(instance="")
 
     def _held_with_room(self) -> Route | None:
         for local in sorted(self.hall.instances, key=lambda i: i.population):
@@ -357,36 +467,88 @@ class ClusterPlacement:
                 return Route(into=local, instance=local.id)
         return None
 
-    async def _open_new(self, hops: int) -> Route | None:
+    def _loads(self) -> dict[str, tuple[int, int]]:
+        """Each live process (its beat advancing) → (instances, people): this process's as they
+        are now, the others' from the holders' table (with the instances just sent to open) and
+        their last beat."""
+        instances = dict.fromkeys(self.leases.members, 0)
+        people = {pid: m.people for pid, m in self.leases.members.items()}
+        instances[self.me] = 0
+        people[self.me] = self.hall.population
+        for holder in self._instances().values():
+            if holder.process_id in instances:
+                instances[holder.process_id] += 1
+        for inst, sent in self._sent.items():
+            if sent.process_id in people and inst not in self.leases.holders:
+                people[sent.process_id] += len(sent.times)
+        return {pid: (instances[pid], people[pid]) for pid in instances}
+
+    def _next_number(self, taken: set[int]) -> int:
+        n = 1
+        while n in taken:
+            n += 1
+        return n
+
+    async def _open_new(self, hops: int, full: tuple[str, ...] = ()) -> Route | None:
+        """A new instance on the least loaded live process (see the module); None when none
+        will take it (this process at its ``max_instances`` and no other to send it to)."""
         world = self.hall.world.id
-        taken = {_number(i) for i in self.leases.holders} | {
+        taken = (
+            {_number(i) for i in self._instances()}
+            | {_number(i.id) for i in self.hall.instances}
+            | {_number(i) for i in full}
+        )
+        for _ in range(self.hall.config.max_instances * 4):
+            inst = f"{world}#{self._next_number(taken)}"
+            loads = self._loads()
+            # people in whole instances' worth: the others' counts are a beat old, and two
+            # deciders that see them differ by a few should still pick the same process
+            cap = max(1, self.hall.config.capacity)
+            order = sorted(
+                loads, key=lambda pid: (loads[pid][0], loads[pid][1] // cap, -rank(inst, pid))
+            )
+            for target in order:
+                if target != self.me:
+                    route = await self._redirect(target, inst, hops, full)
+                    if route is not None:
+                        self._note_sent(target, inst)
+                        return route
+                    continue  # out of hops, or it has no address: the next one
+                if len(self.hall.instances) >= self.hall.config.max_instances:
+                    continue
+                got = await self.leases.acquire(inst)
+                if isinstance(got, Lease):
+                    return self._here(await self._open(inst))
+                if got is None:
+                    return None  # Redis away
+                # someone opened it since the last beat: it most likely has room (its owner
+                # routes again if not)
+                route = await self._redirect(got.process_id, inst, hops, full)
+                if route is not None:
+                    self._note_sent(got.process_id, inst)
+                    return route
+                break  # the table is behind: try the next number
+            else:
+                return None
+            taken.add(_number(inst))
+        return None
+
+    async def _open_here(self) -> Route | None:
+        """A new instance here for a hello nobody else will take (out of hops, or no other
+        process): the next free number this process can lease."""
+        world = self.hall.world.id
+        taken = {_number(i) for i in self._instances()} | {
             _number(i.id) for i in self.hall.instances
         }
-        # this process's own load as it is now, the others' as of their last beat
-        members = [m for m in self.leases.members.values() if m.process_id != self.me]
-        members.append(Member(self.me, "", self.hall.population))
-        fewest = min(m.people for m in members)
-        least = sorted((m for m in members if m.people == fewest), key=lambda m: m.process_id)
-        target = self.me if any(m.process_id == self.me for m in least) else least[0].process_id
-        n = 1
         for _ in range(self.hall.config.max_instances * 4):
-            while n in taken:
-                n += 1
-            inst = f"{world}#{n}"
-            if target != self.me:
-                return await self._redirect(target, inst, hops)
             if len(self.hall.instances) >= self.hall.config.max_instances:
                 return None
-            got = await self.leases.acquire(inst)
+            n = self._next_number(taken)
+            got = await self.leases.acquire(f"{world}#{n}")
             if isinstance(got, Lease):
-                return self._here(await self._open(inst))
+                return self._here(await self._open(f"{world}#{n}"))
             if got is None:
-                return None  # Redis away
-            # someone opened it since the last beat: it most likely has room (its owner routes
-            # again if not)
-            route = await self._redirect(got.process_id, inst, hops)
-            if route is not None:
-                return route
+                return None
             taken.add(n)
         return None
 

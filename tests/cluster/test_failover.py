@@ -32,13 +32,13 @@ WORLD = "machida-city-hall"
 
 @contextlib.asynccontextmanager
 async def cluster_of(
-    n: int, redis: PrivateRedis, tmp: Path, *args: str
+    n: int, redis: PrivateRedis, tmp: Path, *args: str, lease_ttl: float = LEASE_TTL
 ) -> AsyncIterator[list[ServeProcess]]:
     procs = [
         # --shed-above 0: the snapshot gaps measured here are the Redis pause's, not shedding's
         ServeProcess(
             tmp / f"p{i}",
-            ("--redis", redis.url, "--lease-ttl", str(LEASE_TTL), "--shed-above", "0", *args),
+            ("--redis", redis.url, "--lease-ttl", str(lease_ttl), "--shed-above", "0", *args),
         )
         for i in range(n)
     ]

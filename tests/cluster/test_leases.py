@@ -218,3 +218,46 @@ async def test_a_redis_call_that_timed_out_does_not_hold_a_takeover_back_for_a_l
     # a's lease expired ttl after its last beat (a second after Redis answered b again), and b
     # took it then: not a whole lease after Redis was back
     assert taken[0] - back < ttl - 0.4, f"taken {taken[0] - back:.2f} s after Redis was back"
+
+
+async def test_a_process_whose_beat_stops_is_gone_for_routing_before_its_leases_expire(
+    made: list[RedisLeases], redis_server: PrivateRedis, prefix: str
+) -> None:
+    """A SIGKILLed process's presence record lives as long as its leases: its stopped beat
+    counter, not the record, tells the others it is gone; its leases still expire only in Redis,
+    and then its instances go one to each survivor."""
+    ttl, interval = 3.0, 0.25  # stale after two beats (0.5 s); the leases last 3 s
+    one, two = "machida-city-hall#1", "machida-city-hall#2"
+    seats = {i: {f"tok-{i}": json.dumps({"who": i})} for i in (one, two)}
+    a = RedisLeases(redis_server.url, "a", source("http://a", seats), prefix=prefix, ttl=ttl)
+    b = RedisLeases(redis_server.url, "b", source("http://b"), prefix=prefix, ttl=ttl)
+    c = RedisLeases(redis_server.url, "c", source("http://c"), prefix=prefix, ttl=ttl)
+    for x in (a, b, c):
+        x.interval = interval
+    made.extend([a, b, c])
+    for x in (a, b, c):
+        await x.start()
+    for i in (one, two):
+        assert isinstance(await a.acquire(i), Lease)
+    await until(lambda: all(set(x.members) == {"a", "b", "c"} for x in (b, c)), 40 * WAIT)
+    await until(lambda: all(b.holders.get(i) and c.holders.get(i) for i in (one, two)), 40 * WAIT)
+
+    await stop_task(a._task)  # a dies: no more beats; its record and leases live on in Redis
+    taken: dict[str, list[str]] = {"b": [], "c": []}
+    b.on_takeover.append(lambda lease, s: taken["b"].append(lease.instance))
+    c.on_takeover.append(lambda lease, s: taken["c"].append(lease.instance))
+    await until(lambda: all("a" in x.stale and "a" not in x.members for x in (b, c)), 40 * WAIT)
+    r = aioredis.Redis.from_url(redis_server.url)
+    try:
+        # still there: only the counter told
+        assert await r.get(f"{prefix}live:a") is not None
+        assert all(
+            [(await r.get(f"{prefix}lease:{i}") or b"").startswith(b"a ") for i in (one, two)]
+        )
+        assert await b.member("a") is None, "a hello is not sent to it"
+        # each survivor takes its share when the leases expire
+        await until(lambda: taken["b"] and taken["c"], 2 * ttl + 40 * WAIT)
+        assert len(taken["b"]) == len(taken["c"]) == 1, taken
+        assert sorted(taken["b"] + taken["c"]) == [one, two]
+    finally:
+        await r.aclose()
