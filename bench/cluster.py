@@ -102,6 +102,10 @@ def _spread(xs: list[float]) -> dict[str, float | int | None]:
 class Refused(Exception):
     """The hello was not welcomed: the socket closed (its close code) or answered something else."""
 
+    def __init__(self, why: str, code: int | None = None) -> None:
+        super().__init__(why)
+        self.code = code
+
 
 class RedirectLost(Exception):
     """A REDIRECT led to a process that did not answer (it may have just died): ``url``."""
@@ -157,7 +161,7 @@ async def say_hello(
             await ws.close()
             if n:
                 raise RedirectLost(url, f": closed {ws.close_code}")
-            raise Refused(f"{url}: closed {ws.close_code} {msg.extra or ''}")
+            raise Refused(f"{url}: closed {ws.close_code} {msg.extra or ''}", ws.close_code)
         hops.append(Hop(url, opened, sent, time.perf_counter(), head[0]))
         if head[0] == WELCOME:
             return ws, head, hops
@@ -243,7 +247,15 @@ class Walkers:
                     await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
                     attempt += 1
                 continue
-            except (Refused, aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except Refused as exc:
+                self._failed(f"refused {exc.code}")
+                if exc.code == MOVED:  # as the web client: again soon, through the balancer
+                    await asyncio.sleep(rng.uniform(0.05, 0.25))
+                else:
+                    await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
+                    attempt += 1
+                continue
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 self._failed(type(exc).__name__)
                 await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
                 attempt += 1

@@ -329,6 +329,8 @@ async def _handshake(
         if route.url is not None:
             session.send(Redirect(url=route.url, seat=route.seat, instance=route.instance).encode())
             raise PeerError(CloseCode.MOVED)
+        if route.retry:
+            raise PeerError(CloseCode.MOVED, "your place is changing hands; try again")
         into = route.into
     if app[HALL].must_wait(session) and not await app[HALL].wait_for_place(session):
         raise PeerError(CloseCode.WORLD_FULL, "left the waiting line")

@@ -77,9 +77,13 @@ class Route:
     url: str | None = None
     seat: str = ""
     instance: str = ""
+    #: neither: the client is to say hello again soon through the balancer (MOVED, no seat)
+    retry: bool = False
 
 
 HERE = Route()
+#: a resume whose instance lives on another process, with this hello out of redirects
+RETRY = Route(retry=True)
 
 
 class Placement(Protocol):
@@ -235,6 +239,11 @@ class ClusterPlacement:
                     return HERE
                 if route is not None:
                     return route
+                if hops >= MAX_HOPS and self.leases.holders.get(inst) is not None:
+                    # its instance has an owner, only the redirects ran out (views a beat
+                    # apart during a failover): a new avatar here would lose the resident's
+                    # place, so they say hello again through the balancer, from hop 0
+                    return RETRY
         if reserved is not None:
             route = await self._to(reserved, hops, wait=False, reserved=True)
             if token and token in self.hall.by_token:

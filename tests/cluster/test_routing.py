@@ -3,11 +3,18 @@ redirected to the owner (server/cluster/placement.py), so residents connected an
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from server import cluster
+from server.cluster.placement import MAX_HOPS
+from server.keys import PLACEMENT
+from server.protocol.codes import PROTOCOL_VERSION, CloseCode
+from server.protocol.messages import Hello, Redirect, Welcome, decode
 from tests.integration.client import Client
 from tests.tools import WAIT, until
 
@@ -118,3 +125,37 @@ async def test_a_forged_seat_reservation_is_not_followed(
         await b.close()
     finally:
         await a.close()
+
+
+async def test_a_resume_out_of_redirects_is_told_to_try_again_not_given_a_new_avatar(
+    start_node: StartNode, redis_server: PrivateRedis
+) -> None:
+    """During a failover the processes' views of who owns what are a beat apart, so a resume can
+    be redirected until its hops run out. It must then keep the resident's place: closed MOVED
+    with no REDIRECT (the web client says hello again through the balancer), never welcomed as a
+    new avatar in another instance; and the next plain resume gets the same avatar back."""
+    one, two = await nodes(start_node, redis_server)
+    a = Client(one.ws, name="あ")
+    await a.connect()
+    owner, other = (one, two) if a.served == one.ws else (two, one)
+    avatar, token, inst = a.avatar_id, a.resume, a.welcome.instance  # type: ignore[union-attr]
+    await a.close()
+    placement = other.app[PLACEMENT]
+    seat = placement.reservations.sign(inst, MAX_HOPS)  # as if redirected MAX_HOPS times
+    async with connect(other.ws, compression=None) as ws:
+        await ws.send(
+            Hello(version=PROTOCOL_VERSION, name="あ", resume=token, opts={"seat": seat}).encode()
+        )
+        got = []
+        with contextlib.suppress(ConnectionClosed):
+            async for data in ws:
+                got.append(decode(data))  # type: ignore[arg-type]
+        assert ws.close_code == CloseCode.MOVED, (ws.close_code, ws.close_reason, got)
+        assert not any(isinstance(m, Welcome | Redirect) for m in got), got
+    back = Client(other.ws, name="あ", resume=token)
+    await back.connect()
+    try:
+        assert back.served == owner.ws and back.avatar_id == avatar
+        assert back.welcome is not None and back.welcome.instance == inst
+    finally:
+        await back.close()
