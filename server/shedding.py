@@ -9,11 +9,12 @@ at the right time (its client interpolates between snapshots and tells the time 
 a little less smoothly. So when the process's CPU over the last second passes ``high`` (a
 fraction of one core), or an instance could not keep its tick rate (the core is taken by
 someone else: the process's own CPU then looks low while everything it does comes late), the
-instance that spends most on snapshots sends each viewer one every ``2`` ticks, then ``4``; the
-ticks themselves (inputs, movement, hooks, voice) stay at the full rate. It goes back one step
-after ``CALM`` seconds in a row without either, and only when the process would stay below
-``high - MARGIN`` with that instance's snapshots at the higher rate again (estimated from what
-its snapshots cost now), so it does not swing back and forth.
+instance that spends most on snapshots sends each viewer one every ``2`` ticks, then ``4`` (a
+step for every ``STRIKES`` such seconds in a row); the ticks themselves (inputs, movement,
+hooks, voice) stay at the full rate. It goes back one step after ``CALM`` seconds in a row
+without either, and only when the process would stay below ``high - MARGIN`` with that
+instance's snapshots at the higher rate again (estimated from what its snapshots cost now), so
+it does not swing back and forth.
 
 :func:`decide` is the pure rule; :class:`Governor` applies it once a second to a hall's instances.
 """
@@ -35,6 +36,9 @@ MOST = 4
 MARGIN = 0.1
 #: seconds in a row under the budget and on time before a step back
 CALM = 3
+#: seconds in a row over the budget (or behind) before a step down: one slow second (a burst
+#: of connections, a collection, a neighbour's spike) is not a trend
+STRIKES = 2
 #: an instance that ran fewer than this share of its ticks in a second is behind
 ON_TIME = 0.9
 
@@ -51,19 +55,27 @@ class Load:
 
 
 def decide(
-    cpu: float, loads: Sequence[Load], high: float, calm: int = CALM
+    cpu: float,
+    loads: Sequence[Load],
+    high: float,
+    calm: int = CALM,
+    strikes: int = STRIKES,
 ) -> tuple[int, int] | None:
     """The one change to make given the process's ``cpu`` (fraction of a core over the last
-    second) and ``calm`` (seconds in a row it has been under ``high`` with no instance behind,
-    this one included): ``(index into loads, new shed)``, or None to leave everything as it is.
+    second), ``calm`` (seconds in a row it has been under ``high`` with no instance behind, this
+    one included) and ``strikes`` (seconds in a row it has not): ``(index into loads, new
+    shed)``, or None to leave everything as it is.
 
-    Over ``high``, or an instance behind: the instance whose snapshots cost most (and can still
-    shed) halves its rate. After ``CALM`` calm seconds: the shedding instance whose step back
-    costs least takes it, if the process would then stay under ``high - MARGIN``.
+    Over ``high``, or an instance behind, for ``STRIKES`` seconds: the instance whose snapshots
+    cost most (and can still shed) halves its rate. After ``CALM`` calm seconds: the shedding
+    instance whose step back costs least takes it, if the process would then stay under
+    ``high - MARGIN``.
     """
     if high <= 0 or not loads:
         return None
     if cpu > high or any(ld.behind for ld in loads):
+        if strikes < STRIKES:
+            return None
         can = [i for i, ld in enumerate(loads) if ld.shed < MOST and ld.broadcast > 0]
         if not can:
             return None
@@ -111,6 +123,7 @@ class Governor:
         self.clock, self.cpu_clock = clock, cpu_clock
         self.cpu = 0.0  #: the process's CPU over the last window, fraction of one core
         self.calm = 0  #: windows in a row under the budget with no instance behind
+        self.strikes = 0  #: windows in a row over it (or with an instance behind)
         self._ticks: dict[str, int] = {}  # instance id -> its tick at the last window
 
     async def run(self) -> None:
@@ -140,13 +153,14 @@ class Governor:
         ]
         over = self.cpu > self.high or any(ld.behind for ld in loads)
         self.calm = 0 if over else self.calm + 1
-        change = decide(self.cpu, loads, self.high, self.calm)
+        self.strikes = self.strikes + 1 if over else 0
+        change = decide(self.cpu, loads, self.high, self.calm, self.strikes)
         if change is None:
             return
         k, shed = change
         inst = insts[k]
         before, inst.shed = inst.shed, shed
-        self.calm = 0
+        self.calm = self.strikes = 0
         level = logging.WARNING if shed > before else logging.INFO
         log.log(
             level,

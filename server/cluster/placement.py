@@ -239,10 +239,13 @@ class ClusterPlacement:
                     return HERE
                 if route is not None:
                     return route
-                if hops >= MAX_HOPS and self.leases.holders.get(inst) is not None:
-                    # its instance has an owner, only the redirects ran out (views a beat
-                    # apart during a failover): a new avatar here would lose the resident's
-                    # place, so they say hello again through the balancer, from hop 0
+                holder = await self.leases.holder(inst)
+                if holder is None or hops >= MAX_HOPS:
+                    # its instance is still being taken over (no owner within the wait, on a
+                    # busy machine), or it has one and only the redirects ran out (views a
+                    # beat apart during a failover): a new avatar would lose the resident's
+                    # place, so they say hello again through the balancer, from hop 0, for as
+                    # long as their seat lives in Redis (the resume window)
                     return RETRY
         if reserved is not None:
             route = await self._to(reserved, hops, wait=False, reserved=True)

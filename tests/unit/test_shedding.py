@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.shedding import CALM, MOST, Load, decide
+from server.shedding import CALM, MOST, STRIKES, Load, decide
 
 
 def test_a_process_under_its_budget_changes_nothing() -> None:
@@ -38,6 +38,12 @@ def test_it_steps_back_only_when_the_process_would_stay_under_the_budget() -> No
     assert decide(0.55, [Load(4, 0.2)], high=0.9) == (0, 2)
     # the cheapest step back first
     assert decide(0.3, [Load(2, 0.3), Load(4, 0.05)], high=0.9) == (1, 2)
+
+
+def test_one_slow_second_is_not_a_trend() -> None:
+    assert decide(0.95, [Load(1, 0.5)], high=0.9, strikes=STRIKES - 1) is None
+    assert decide(0.5, [Load(1, 0.5, behind=True)], high=0.9, strikes=STRIKES - 1) is None
+    assert decide(0.95, [Load(1, 0.5)], high=0.9, strikes=STRIKES) == (0, 2)
 
 
 def test_zero_means_never() -> None:
