@@ -70,6 +70,7 @@ from server.tasks import stop_task
 
 __all__ = [
     "Lease",
+    "LookupUnanswered",
     "Member",
     "Holder",
     "BeatInput",
@@ -138,6 +139,10 @@ def assign(
 def _order(inst: str) -> tuple[str, int]:
     world, _, n = inst.rpartition("#")
     return (world, int(n)) if n.isdigit() else (inst, 0)
+
+
+class LookupUnanswered(Exception):
+    """Redis did not answer a look-up in time: what it holds is unknown for now."""
 
 
 @dataclass(slots=True)
@@ -229,7 +234,12 @@ class Leases(Protocol):
         ...
 
     async def token_instance(self, token: str) -> str | None:
-        """The instance of a resume token issued anywhere in the cluster, or None."""
+        """The instance of a resume token issued anywhere in the cluster, or None.
+
+        Raises:
+            LookupUnanswered: Redis did not answer in time (it is slow or away): unknown, which
+                is not the same as no seat.
+        """
         ...
 
     async def seated(self, instances: Collection[str]) -> dict[str, int]:
@@ -956,8 +966,8 @@ class RedisLeases:
         try:
             async with asyncio.timeout(self.timeout):
                 raw = await self._lookup().get(self.key("tok", token))
-        except (*REDIS_DOWN, TimeoutError):
-            return None
+        except (*REDIS_DOWN, TimeoutError) as exc:
+            raise LookupUnanswered from exc
         return _text(raw) or None
 
     async def seated(self, instances: Collection[str]) -> dict[str, int]:

@@ -42,7 +42,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
-from server.cluster.leases import Holder, Lease, Leases, rank
+from server.cluster.leases import Holder, Lease, Leases, LookupUnanswered, rank
 
 if TYPE_CHECKING:
     from server.hall import Hall
@@ -228,7 +228,14 @@ class ClusterPlacement:
             else:
                 hops, reserved, full = res.hops, res.instance, res.full
         if token:
-            inst = await self.leases.token_instance(token)
+            try:
+                inst = await self.leases.token_instance(token)
+            except LookupUnanswered:
+                if self.leases.connected:
+                    # Redis is up but slow to answer (a busy machine): not knowing where the
+                    # resident's seat is, a new avatar would lose it; they try again soon
+                    return RETRY
+                inst = None  # Redis away: served here (a new avatar) rather than not at all
             if inst is not None and (reserved is None or reserved == inst):
                 gone = session.opts.get("gone")
                 gone = gone if isinstance(gone, str) else ""
