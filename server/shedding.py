@@ -40,9 +40,9 @@ CALM = 3
 #: of connections, a collection, a neighbour's spike) is not a trend
 STRIKES = 2
 #: an instance that ran fewer than this share of its ticks in a second is behind: a lag a person
-#: notices (everything in slow motion), not the jitter of a shared core. Shedding halves what a
-#: viewer sees a second, so a tick a little late costs them less than the cure: at 1,000
-#: avatars and 19.4 ticks a second it doubled input -> snapshot p99 (bench.crowd)
+#: notices (everything in slow motion), not the jitter of a shared core, since shedding halves
+#: what a viewer sees a second. (bench.crowd, 1,000 avatars on a slow moment of the 2-core VM:
+#: 12.6 ticks a second and input -> snapshot p99 384 ms without shedding, 17.3 and 285 ms with)
 ON_TIME = 0.8
 
 
