@@ -46,6 +46,9 @@ __all__ = [
     "cpu_in_window",
     "Viewers",
     "ACTION_PLAN",
+    "start_briefing",
+    "post_action",
+    "note_spread",
     "pct",
 ]
 
@@ -541,6 +544,48 @@ ACTION_PLAN: tuple[tuple[str, dict[str, Any] | None], ...] = (
 )
 
 
+async def start_briefing(
+    http: aiohttp.ClientSession, base: str, briefing: str, headers: dict[str, str]
+) -> None:
+    """Start ``briefing`` through the staff API at ``base``, then give its first state half a
+    second to reach the viewers before any action is timed."""
+    async with http.post(f"{base}/staff/briefings/{briefing}/start", headers=headers) as r:
+        if r.status != 200:
+            raise RuntimeError(f"start: {r.status} {await r.text()}")
+    await asyncio.sleep(0.5)
+
+
+async def post_action(
+    http: aiohttp.ClientSession,
+    base: str,
+    briefing: str,
+    k: int,
+    headers: dict[str, str],
+    out: dict[str, Any],
+    statuses: set[int],
+) -> None:
+    """POST the ``k``-th staff action of :data:`ACTION_PLAN`; its status goes into ``statuses``
+    and the server's own encode + write time (``fanout_ms``) into ``out["server"]``."""
+    action, body = ACTION_PLAN[k % len(ACTION_PLAN)]
+    async with http.post(
+        f"{base}/staff/briefings/{briefing}/{action}", json=body, headers=headers
+    ) as r:
+        statuses.add(r.status)
+        if r.status == 200:
+            with contextlib.suppress(ValueError, KeyError, aiohttp.ClientError):
+                out["server"].append(float((await r.json())["fanout_ms"]))
+
+
+def note_spread(out: dict[str, Any], prefix: str, lags_ms: list[float]) -> None:
+    """Append the first, median and last of ``lags_ms`` to ``out[prefix + "first"]`` and so on
+    (nothing when no viewer received anything)."""
+    got = sorted(lags_ms)
+    if got:
+        out[prefix + "first"].append(got[0])
+        out[prefix + "median"].append(got[len(got) // 2])
+        out[prefix + "last"].append(got[-1])
+
+
 def pct(xs: list[float], p: float) -> float | None:
     """The ``p``-th percentile of ``xs`` (nearest rank), rounded to 0.01; None when empty."""
     if not xs:
@@ -637,32 +682,19 @@ class Viewers:
         out["missed"], statuses = 0, set()
         bid = self.briefing
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            async with http.post(f"{base}/staff/briefings/{bid}/start", headers=headers) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"start: {r.status} {await r.text()}")
-            await asyncio.sleep(0.5)
+            await start_briefing(http, base, bid, headers)
             for k in range(actions):
-                action, body = ACTION_PLAN[k % len(ACTION_PLAN)]
                 self.received = [0.0] * len(self.sockets)
                 self.armed = True
                 t0 = time.perf_counter()
-                async with http.post(
-                    f"{base}/staff/briefings/{bid}/{action}", json=body, headers=headers
-                ) as r:
-                    statuses.add(r.status)
-                    if r.status == 200:
-                        with contextlib.suppress(ValueError, KeyError, aiohttp.ClientError):
-                            out["server"].append(float((await r.json())["fanout_ms"]))
+                await post_action(http, base, bid, k, headers, out, statuses)
                 deadline = time.perf_counter() + wait
                 while not all(self.received) and time.perf_counter() < deadline:
                     await asyncio.sleep(0.002)
                 self.armed = False
-                got = sorted((t - t0) * 1000.0 for t in self.received if t)
+                got = [(t - t0) * 1000.0 for t in self.received if t]
                 out["missed"] += len(self.sockets) - len(got)
-                if got:
-                    out["first"].append(got[0])
-                    out["median"].append(got[len(got) // 2])
-                    out["last"].append(got[-1])
+                note_spread(out, "", got)
                 await asyncio.sleep(pause)
         out["statuses"] = sorted(statuses)
         return out

@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 import aiohttp
 import msgpack
 
-from bench.client import ACTION_PLAN, Viewers
+from bench.client import Viewers, note_spread, post_action, start_briefing
 from server.protocol.codes import PROTOCOL_VERSION, MsgType
 
 __all__ = ["ViewerPool", "message_type", "parse_frames", "viewer_process"]
@@ -496,12 +496,8 @@ class ViewerPool:
         statuses = set()
         bid = self.briefing
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-            async with http.post(f"{base}/staff/briefings/{bid}/start", headers=headers) as r:
-                if r.status != 200:
-                    raise RuntimeError(f"start: {r.status} {await r.text()}")
-            await asyncio.sleep(0.5)
+            await start_briefing(http, base, bid, headers)
             for k in range(actions):
-                action, body = ACTION_PLAN[k % len(ACTION_PLAN)]
                 for c in self.children:
                     await c.ask("arm", k)
                 for c in self.children:
@@ -510,13 +506,7 @@ class ViewerPool:
                     inline.received = [0.0] * len(inline.sockets)
                     inline.armed = True
                 t0, p0 = time.time(), time.perf_counter()
-                async with http.post(
-                    f"{base}/staff/briefings/{bid}/{action}", json=body, headers=headers
-                ) as r:
-                    statuses.add(r.status)
-                    if r.status == 200:
-                        with contextlib.suppress(ValueError, KeyError, aiohttp.ClientError):
-                            out["server"].append(float((await r.json())["fanout_ms"]))
+                await post_action(http, base, bid, k, headers, out, statuses)
                 out["post"].append((time.time() - t0) * 1000.0)
                 deadline = time.monotonic() + wait
                 for c in self.children:
@@ -540,11 +530,7 @@ class ViewerPool:
                     out["inline_missed"] += len(inline.received) - len(mine)
                     lags.append(mine)
                 for prefix, ms in zip(("", "handled_", "inline_"), lags, strict=False):
-                    got = sorted(ms)
-                    if got:
-                        out[prefix + "first"].append(got[0])
-                        out[prefix + "median"].append(got[len(got) // 2])
-                        out[prefix + "last"].append(got[-1])
+                    note_spread(out, prefix, ms)
                 await asyncio.sleep(pause)
         out["statuses"] = sorted(statuses)
         return out
