@@ -85,14 +85,12 @@ def decide(
         i = max(can, key=lambda k: loads[k].broadcast)
         return i, loads[i].shed * 2
 
-    def extra(ld: Load) -> float:  # what halving `shed` again adds: its snapshots, twice as often
-        return ld.broadcast
-
     shedding = [i for i, ld in enumerate(loads) if ld.shed > 1]
     if not shedding or calm < CALM:
         return None
-    i = min(shedding, key=lambda k: extra(loads[k]))
-    if cpu + extra(loads[i]) < high - MARGIN:
+    # a step back sends its snapshots twice as often: it adds what they cost now
+    i = min(shedding, key=lambda k: loads[k].broadcast)
+    if cpu + loads[i].broadcast < high - MARGIN:
         return i, loads[i].shed // 2
     return None
 
