@@ -351,14 +351,21 @@ def _tick_figures(readings: list[tuple[float, dict[str, float]]]) -> dict[str, A
     }
 
 
-def _ticks_per_s(readings: list[tuple[float, dict[str, float]]]) -> float | None:
+def _tick_rate(readings: list[tuple[float, dict[str, float]]]) -> float | None:
+    """Ticks a second of every instance together over the readings (from /metrics), or None."""
     if len(readings) < 2:
         return None
     count = "emachi_tick_seconds_count"
     ticks = readings[-1][1].get(count, 0.0) - readings[0][1].get(count, 0.0)
     span = readings[-1][0] - readings[0][0]
-    instances = readings[-1][1].get("emachi_instances") or 1.0
-    return ticks / span / instances if span > 0 else None
+    return ticks / span if span > 0 else None
+
+
+def _ticks_per_s(readings: list[tuple[float, dict[str, float]]]) -> float | None:
+    rate = _tick_rate(readings)
+    if rate is None:
+        return None
+    return rate / (readings[-1][1].get("emachi_instances") or 1.0)
 
 
 def _cpu_per_tick(
@@ -368,14 +375,10 @@ def _cpu_per_tick(
     seconds: float,
 ) -> float | None:
     """Server CPU ms per tick: CPU over the window / ticks run in it (rate from /metrics)."""
-    if cpu0 is None or cpu1 is None or len(readings) < 2:
+    rate = _tick_rate(readings)
+    if cpu0 is None or cpu1 is None or not rate:
         return None
-    count = "emachi_tick_seconds_count"
-    ticks = readings[-1][1].get(count, 0.0) - readings[0][1].get(count, 0.0)
-    span = readings[-1][0] - readings[0][0]
-    if ticks <= 0 or span <= 0:
-        return None
-    return (cpu1 - cpu0) * 1000.0 / (ticks / span * seconds)
+    return (cpu1 - cpu0) * 1000.0 / (rate * seconds)
 
 
 def _table(result: dict[str, Any]) -> str:
