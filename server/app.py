@@ -175,7 +175,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
         "emachi_sessions_detached": float(
             sum(1 for s in hall.by_token.values() if s.state is SessionState.DETACHED)
         ),
-        **request.app[METRICS].extra,  # gauges that features keep up to date (e.g. the cluster)
+        **request.app[METRICS].feature_gauges(),  # the features' (e.g. the cluster's, voice's)
     }
     text = request.app[METRICS].render(gauges)
     return web.Response(text=text, content_type="text/plain", charset="utf-8")

@@ -118,6 +118,7 @@ class Instance:
         self.on_lapse: Callable[[Instance], None] | None = None
         # since when nobody (not even a session awaiting its resume) has been here; None if occupied
         self.empty_since: float | None = time.monotonic()
+        self._ticked_empty = False  # a whole tick has run since it became empty
         # snapshots every `shed` ticks while the process is over its CPU budget
         # (server/shedding.py); what writing them costs a tick, a moving average (seconds)
         self.shed = 1
@@ -320,6 +321,14 @@ class Instance:
                     self.on_lapse(self)
                 return
             next_at += period
+            if self.empty_since is not None and self._ticked_empty:
+                # nobody here, nobody to resume: time goes on (freed ids cool) and nothing is
+                # stepped, told or written; a tick after the last one left has been run whole
+                self.tick += 1
+                next_at = max(next_at, loop.time() - period)  # after a stall, no burst
+                await asyncio.sleep(max(0.0, next_at - loop.time()))
+                continue
+            self._ticked_empty = self.empty_since is not None
             t0 = time.perf_counter()
             t1 = t0
             try:

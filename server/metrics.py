@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import collections
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from prometheus_client import CollectorRegistry, generate_latest
@@ -116,8 +116,17 @@ class Metrics:
         self.messages_in = 0
         #: gauges that features keep up to date (e.g. the cluster's), name -> value
         self.extra: dict[str, float] = {}
+        #: gauges read when /metrics is scraped: callables returning name -> value
+        self.sources: list[Callable[[], dict[str, float]]] = []
         self._gauges: dict[str, float] = {}
         self.registry.register(_Collector(self))
+
+    def feature_gauges(self) -> dict[str, float]:
+        """The features' gauges: those kept up to date in ``extra`` and those read now."""
+        out = dict(self.extra)
+        for source in self.sources:
+            out.update(source())
+        return out
 
     @property
     def tick_count(self) -> int:
@@ -193,7 +202,7 @@ class _Collector(Collector):
         for code, n in sorted(m.closes.items()):
             closes.add_metric([str(code), _name(code)], float(n))
         yield closes
-        for name, value in sorted({**m._gauges, **m.extra}.items()):
+        for name, value in sorted({**m._gauges, **m.feature_gauges()}.items()):
             yield _gauge(name, value)
 
 

@@ -132,6 +132,10 @@ class VoiceService:
             room.remote_told.pop(session, None)
             room.drained_at.pop(session, None)
 
+    def pending(self) -> bool:
+        """Whether any room holds frames not yet forwarded."""
+        return any(room.pending for room in self.rooms.values())
+
     def flush(self) -> None:
         now = time.monotonic()
         for room in list(self.rooms.values()):
@@ -159,6 +163,8 @@ def setup(app: web.Application) -> None:
     )
     app[VOICE] = service
     metrics = app[METRICS]
+    metrics.sources.append(service.counters.gauges)  # read when /metrics is scraped
+    wake = asyncio.Event()  # set by each frame received; the flusher waits on it when idle
     hooks = app[HOOKS]
 
     @hooks.on_hello
@@ -182,6 +188,7 @@ def setup(app: web.Application) -> None:
         service.room(inst).receive(
             session, msg.seq, msg.talking, msg.megaphone, msg.data, time.monotonic()
         )
+        wake.set()  # the flusher sleeps while nobody talks
 
     app[DISPATCH].register(MsgType.VOICE, on_voice, own_rate=True)
 
@@ -208,13 +215,18 @@ def setup(app: web.Application) -> None:
             loop_ = asyncio.get_running_loop()
             next_at = loop_.time()
             while True:
+                if not service.pending():
+                    # nothing to forward: sleep until a frame arrives instead of waking 50 times
+                    # a second for nothing (most halls are silent most of the time)
+                    wake.clear()
+                    await wake.wait()
+                    next_at = max(next_at, loop_.time())
                 next_at += FLUSH_SECONDS
                 await asyncio.sleep(max(0.0, next_at - loop_.time()))
                 if loop_.time() - next_at > FLUSH_SECONDS:
                     next_at = loop_.time()  # the loop stalled: go on from now, do not burst
                 try:
                     service.flush()
-                    metrics.extra.update(service.counters.gauges())
                 except Exception:
                     log.exception("voice flush failed")
 
