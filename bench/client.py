@@ -16,9 +16,12 @@ snapshot. The bench never asserts anything; :mod:`bench.crowd` aggregates and re
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import functools
+import hashlib
 import math
+import os
 import random
 import struct
 import time
@@ -26,12 +29,13 @@ from collections import deque
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import msgpack
 
 from server.protocol.codes import PROTOCOL_VERSION, CloseCode, MsgType
-from server.protocol.messages import Ack, Hello, Input, ProtocolError, Snapshot, Welcome, decode
+from server.protocol.messages import Hello, ProtocolError, Snapshot, Welcome, decode
 from server.protocol.snapshot import SnapshotState
 
 __all__ = [
@@ -66,6 +70,9 @@ STEER_SPREAD = math.radians(12)  # how far off the straight line such a change g
 
 _SNAPSHOT = int(MsgType.SNAPSHOT)
 _WELCOME = int(MsgType.WELCOME)
+_INPUT = int(MsgType.INPUT)
+_ACK = int(MsgType.ACK)
+_packb = msgpack.Packer(use_bin_type=True).pack  # Input(...).encode()'s bytes, without the object
 _FULL = struct.Struct("<HBBii")
 _MOVE = struct.Struct("<Hbb")
 _TURN_MOVE = struct.Struct("<HbbB")
@@ -132,21 +139,27 @@ def find_record(section: bytes, size: int, avatar_id: int) -> int:
 
 
 Record = tuple[int, int, int, int]  # floor, yaw byte, x cm, z cm
+_PENDING: Any = object()  # a noted snapshot whose own record is not worked out yet
 
 
 class OwnTrack:
     """The client's own avatar through the snapshots, without rebuilding the whole view.
 
     Keeps its own record at each of the last :data:`HISTORY` ticks, as a full client keeps
-    whole states, so that any acknowledged base resolves.
+    whole states, so that any acknowledged base resolves. Two ways in: :meth:`apply` works the
+    record out at once from the sections; :meth:`note` only keeps the frame (a reference, no
+    copy, no decoding) and :meth:`record` works a tick's record out when it is asked for,
+    going back through the bases it needs, each worked out once. A crowd client asks at its
+    walker's 10 Hz step, so most frames are never decoded past their header.
     """
 
-    __slots__ = ("avatar_id", "_ticks", "_recs", "unknown_base")
+    __slots__ = ("avatar_id", "_ticks", "_recs", "_frames", "unknown_base")
 
     def __init__(self, avatar_id: int) -> None:
         self.avatar_id = avatar_id
         self._ticks = [-1] * HISTORY
         self._recs: list[Record | None] = [None] * HISTORY
+        self._frames: list[tuple[int, bytes, int] | None] = [None] * HISTORY
         self.unknown_base = 0  # snapshots whose base this client did not have
 
     def apply(
@@ -160,39 +173,94 @@ class OwnTrack:
         left: bytes,
     ) -> Record | None:
         """Own record at ``tick`` (None when not in view); remembered for later bases."""
-        me = self.avatar_id
         prev: Record | None = None
         if base_tick:
             slot = base_tick % HISTORY
             if self._ticks[slot] != base_tick:
                 self.unknown_base += 1
             else:
-                prev = self._recs[slot]
-        rec: Record | None = prev
-        off = find_record(full, 12, me)
-        if off >= 0:
-            _, fl, yw, x, z = _FULL.unpack_from(full, off)
-            rec = (fl, yw, x, z)
-        elif prev is not None:
-            off = find_record(move, 4, me)
-            if off >= 0:
-                _, dx, dz = _MOVE.unpack_from(move, off)
-                rec = (prev[0], prev[1], prev[2] + dx, prev[3] + dz)
-            else:
-                off = find_record(turn_move, 5, me)
-                if off >= 0:
-                    _, dx, dz, yw = _TURN_MOVE.unpack_from(turn_move, off)
-                    rec = (prev[0], yw, prev[2] + dx, prev[3] + dz)
-                else:
-                    off = find_record(turn, 3, me)
-                    if off >= 0:
-                        rec = (prev[0], _TURN.unpack_from(turn, off)[1], prev[2], prev[3])
-                    elif find_record(left, 2, me) >= 0:
-                        rec = None
+                prev = self.record(base_tick)
+        rec = _own_full(full, self.avatar_id)
+        if rec is None and prev is not None:
+            rec = _own_delta(prev, move, turn_move, turn, left, self.avatar_id)
         slot = tick % HISTORY
         self._ticks[slot] = tick
         self._recs[slot] = rec
+        self._frames[slot] = None
         return rec
+
+    def note(self, tick: int, base_tick: int, frame: bytes, sections_at: int) -> None:
+        """Keep snapshot ``frame`` (its sections start at byte ``sections_at``, see
+        :func:`snapshot_head`) for :meth:`record`; only its base is checked now."""
+        if base_tick and self._ticks[base_tick % HISTORY] != base_tick:
+            self.unknown_base += 1
+        slot = tick % HISTORY
+        self._ticks[slot] = tick
+        self._recs[slot] = _PENDING
+        self._frames[slot] = (base_tick, frame, sections_at)
+
+    def record(self, tick: int) -> Record | None:
+        """Own record at a tick given to :meth:`apply` or :meth:`note` (None when not in view,
+        or when the tick is no longer kept)."""
+        me = self.avatar_id
+        ticks, recs, frames = self._ticks, self._recs, self._frames
+        todo: list[tuple[int, tuple[bytes, bytes, bytes, bytes, bytes]]] = []
+        prev: Record | None = None
+        t = tick
+        while True:
+            slot = t % HISTORY
+            if ticks[slot] != t:
+                break  # a base this client did not have (counted when it was noted)
+            rec = recs[slot]
+            if rec is not _PENDING:
+                prev = rec
+                break
+            kept = frames[slot]
+            assert kept is not None
+            base_tick, frame, at = kept
+            sections = snapshot_sections(frame, at)
+            frames[slot] = None
+            rec = _own_full(sections[0], me)
+            if rec is not None:
+                recs[slot] = prev = rec
+                break
+            todo.append((slot, sections))
+            if not base_tick:
+                break  # a snapshot against nothing, and not in it: not in view
+            t = base_tick
+        for slot, (_, move, turn_move, turn, left) in reversed(todo):
+            if prev is not None:
+                prev = _own_delta(prev, move, turn_move, turn, left, me)
+            recs[slot] = prev
+        return prev
+
+
+def _own_full(full: bytes, me: int) -> Record | None:
+    off = find_record(full, 12, me)
+    if off < 0:
+        return None
+    _, fl, yw, x, z = _FULL.unpack_from(full, off)
+    return (fl, yw, x, z)
+
+
+def _own_delta(
+    prev: Record, move: bytes, turn_move: bytes, turn: bytes, left: bytes, me: int
+) -> Record | None:
+    """``prev`` changed by the delta sections (unchanged when the avatar is in none of them)."""
+    off = find_record(move, 4, me)
+    if off >= 0:
+        _, dx, dz = _MOVE.unpack_from(move, off)
+        return (prev[0], prev[1], prev[2] + dx, prev[3] + dz)
+    off = find_record(turn_move, 5, me)
+    if off >= 0:
+        _, dx, dz, yw = _TURN_MOVE.unpack_from(turn_move, off)
+        return (prev[0], yw, prev[2] + dx, prev[3] + dz)
+    off = find_record(turn, 3, me)
+    if off >= 0:
+        return (prev[0], _TURN.unpack_from(turn, off)[1], prev[2], prev[3])
+    if find_record(left, 2, me) >= 0:
+        return None
+    return prev
 
 
 class Walker:
@@ -299,22 +367,421 @@ class Stats:
         return {k: getattr(self, k) for k in self.__slots__}
 
 
-async def _send_later(
-    ws: aiohttp.ClientWebSocketResponse,
-    delay: float,
-    frame: bytes,
-    seq: int,
-    pending: deque[tuple[int, float]],
-    now: Callable[[], float],
-) -> None:
-    await asyncio.sleep(delay)
-    if not ws.closed:
-        await ws.send_bytes(frame)
-        pending.append((seq, now()))
+# -- a snapshot read only as far as needed ------------------------------------------------------
+# A SNAPSHOT frame is the MessagePack array [33, tick, base_tick, last_seq, server_time, full,
+# move, turn_move, turn, left, info, crowd] (server/instance.py packs it with msgpack's Packer):
+# the header's integers and the five binary sections are read in place, nothing else is decoded.
+
+_U16 = struct.Struct(">H")
+_U32 = struct.Struct(">I")
+_U64 = struct.Struct(">Q")
+
+
+def _uint(data: bytes, pos: int) -> tuple[int, int]:
+    """A MessagePack unsigned integer at ``pos``: (value, position after it)."""
+    b = data[pos]
+    if b < 0x80:
+        return b, pos + 1
+    if b == 0xCC:
+        return data[pos + 1], pos + 2
+    if b == 0xCD:
+        return _U16.unpack_from(data, pos + 1)[0], pos + 3
+    if b == 0xCE:
+        return _U32.unpack_from(data, pos + 1)[0], pos + 5
+    if b == 0xCF:
+        return _U64.unpack_from(data, pos + 1)[0], pos + 9
+    raise ValueError(f"snapshot: expected an unsigned integer at byte {pos}, found 0x{b:02x}")
+
+
+def _bin(data: bytes, pos: int) -> tuple[int, int]:
+    """A MessagePack bin at ``pos``: (start of its bytes, position after it)."""
+    b = data[pos]
+    if b == 0xC4:
+        return pos + 2, pos + 2 + data[pos + 1]
+    if b == 0xC5:
+        return pos + 3, pos + 3 + _U16.unpack_from(data, pos + 1)[0]
+    if b == 0xC6:
+        return pos + 5, pos + 5 + _U32.unpack_from(data, pos + 1)[0]
+    raise ValueError(f"snapshot: expected binary at byte {pos}, found 0x{b:02x}")
+
+
+def snapshot_head(data: bytes) -> tuple[int, int, int, int] | None:
+    """``(tick, base_tick, last_seq, sections_at)`` of a SNAPSHOT frame, None for any other
+    message; ``sections_at`` is where its binary sections start (:func:`snapshot_sections`).
+
+    Raises:
+        ValueError: a SNAPSHOT whose header is not MessagePack as the server packs it.
+    """
+    if len(data) < 2 or data[0] != 0x9C or data[1] != _SNAPSHOT:
+        return None
+    tick, pos = _uint(data, 2)
+    base_tick, pos = _uint(data, pos)
+    last_seq, pos = _uint(data, pos)
+    b = data[pos]  # server_time: a float 64 (or 32)
+    if b == 0xCB:
+        return tick, base_tick, last_seq, pos + 9
+    if b == 0xCA:
+        return tick, base_tick, last_seq, pos + 5
+    raise ValueError(f"snapshot: expected a float at byte {pos}, found 0x{b:02x}")
+
+
+def snapshot_sections(data: bytes, at: int) -> tuple[bytes, bytes, bytes, bytes, bytes]:
+    """The ``full``, ``move``, ``turn_move``, ``turn`` and ``left`` sections of a SNAPSHOT frame
+    whose sections start at ``at``."""
+    a, e1 = _bin(data, at)
+    b, e2 = _bin(data, e1)
+    c, e3 = _bin(data, e2)
+    d, e4 = _bin(data, e3)
+    e, e5 = _bin(data, e4)
+    return data[a:e1], data[b:e2], data[c:e3], data[d:e4], data[e:e5]
+
+
+def snapshot_records(data: bytes, at: int) -> int:
+    """How many avatar records the sections of a SNAPSHOT frame hold (as :func:`snapshot_sections`
+    would give them, without copying them)."""
+    a, e = _bin(data, at)
+    n = (e - a) // 12
+    a, e = _bin(data, e)
+    n += (e - a) >> 2
+    a, e = _bin(data, e)
+    n += (e - a) // 5
+    a, e = _bin(data, e)
+    n += (e - a) // 3
+    a, e = _bin(data, e)
+    return n + ((e - a) >> 1)
+
+
+# -- a minimal client WebSocket -----------------------------------------------------------------
+
+_WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+_OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+CLOSE_TIMEOUT = 10.0  # seconds to wait for the server's Close after ours (aiohttp's default)
+_getrandbits = random.getrandbits  # masks need not be secret here, only fresh
+
+
+class HandshakeError(ConnectionError):
+    """The server did not upgrade the connection to a WebSocket (an HTTP answer other than 101)."""
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """A masked client-to-server frame (FIN set), the mask fresh for each frame (RFC 6455 §5.3)."""
+    n = len(payload)
+    mask = _getrandbits(32).to_bytes(4, "little")
+    if n < 126:
+        head = bytes((0x80 | opcode, 0x80 | n)) + mask
+    elif n < 65536:
+        head = bytes((0x80 | opcode, 0xFE)) + n.to_bytes(2, "big") + mask
+    else:
+        head = bytes((0x80 | opcode, 0xFF)) + n.to_bytes(8, "big") + mask
+    if not n:
+        return head
+    keystream = int.from_bytes((mask * ((n >> 2) + 1))[:n], "little")
+    return head + (int.from_bytes(payload, "little") ^ keystream).to_bytes(n, "little")
+
+
+class WireSocket(asyncio.Protocol):
+    """A client WebSocket on :class:`asyncio.Protocol`, as small as the crowd needs.
+
+    It sends the HTTP upgrade, checks the 101 answer, then parses the server's frames in place
+    from what each read brings (one ``loop.time()`` per read: the moment the frames arrived)
+    and calls :meth:`on_message` with each complete data message, as bytes. No queue, no
+    future or task per message. Pings are answered at once; a Close is answered and ends the
+    connection. :meth:`send` writes a masked binary frame straight to the transport.
+
+    ``close_code`` follows aiohttp's client: the code of the server's Close (also when the
+    server answers ours), 1006 when the connection ended without one or our Close was not
+    answered within :data:`CLOSE_TIMEOUT`. :attr:`opened` resolves when the upgrade succeeded
+    (or fails with the reason); :attr:`done` when the connection is gone.
+    """
+
+    def __init__(self, host: str, path: str) -> None:
+        loop = asyncio.get_running_loop()
+        self.loop = loop
+        self.host, self.path = host, path
+        self.transport: asyncio.Transport | None = None
+        self.opened: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[None] = loop.create_future()
+        self.close_code: int | None = None
+        self.closed = False  # a Close was sent or received, or the connection is gone
+        self.ended_at: float | None = None  # loop time when it became closed
+        self.error: Exception | None = None  # what a message handler raised, if it did
+        self._key = base64.b64encode(os.urandom(16))
+        self._buf = b""
+        self._upgraded = False
+        self._frag: list[bytes] | None = None
+        self._close_timer: asyncio.TimerHandle | None = None
+
+    # -- asyncio.Protocol ------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]  # uvloop's is not a subclass
+        transport.write(
+            b"GET %s HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: %s\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            % (self.path.encode(), self.host.encode(), self._key)
+        )
+
+    def data_received(self, data: bytes) -> None:
+        t = self.loop.time()
+        if self._buf:
+            data = self._buf + data
+            self._buf = b""
+        if not self._upgraded:
+            data = self._handshake(data)
+            if not data:
+                return
+        pos, size = 0, len(data)
+        while size - pos >= 2:
+            b0 = data[pos]
+            n = data[pos + 1] & 0x7F  # a server's frames are not masked
+            if n < 126:
+                at = pos + 2
+            elif n == 126:
+                if size - pos < 4:
+                    break
+                n, at = (data[pos + 2] << 8) | data[pos + 3], pos + 4
+            else:
+                if size - pos < 10:
+                    break
+                n, at = _U64.unpack_from(data, pos + 2)[0], pos + 10
+            end = at + n
+            if end > size:
+                break
+            pos = end
+            op = b0 & 0x0F
+            try:
+                if b0 & 0x80 and op in (_OP_BINARY, _OP_TEXT) and self._frag is None:
+                    if not self.closed:
+                        self.on_message(data[at:end], t)
+                else:
+                    self._control(op, bool(b0 & 0x80), data[at:end], t)
+            except Exception as exc:  # a bug in a handler: noted, and this connection ends
+                self.error = exc
+                self.abort()
+                return
+            if self.transport is None:
+                return
+        if pos < size:
+            self._buf = data[pos:]
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.transport = None
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+        if self.close_code is None:
+            self.close_code = 1006
+        self._end()
+        if not self.opened.done():
+            self.opened.set_exception(exc or ConnectionError("closed during the upgrade"))
+        if not self.done.done():
+            self.done.set_result(None)
+
+    # -- what a client does ------------------------------------------------------------------------
+
+    def on_message(self, data: bytes, t: float) -> None:
+        """A complete binary (or text) message from the server that arrived at loop time ``t``."""
+
+    def send(self, payload: bytes) -> None:
+        """Send a binary message (dropped once the connection is closing)."""
+        if not self.closed and self.transport is not None:
+            self.transport.write(client_frame(_OP_BINARY, payload))
+
+    def close(self, code: int = 1000) -> None:
+        """Send a Close; the server's Close (or :data:`CLOSE_TIMEOUT`) ends the connection."""
+        if self.closed or self.transport is None:
+            return
+        self.transport.write(client_frame(_OP_CLOSE, code.to_bytes(2, "big")))
+        self._end()
+        self._close_timer = self.loop.call_later(CLOSE_TIMEOUT, self.abort)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+
+    # -- inside ----------------------------------------------------------------------------------
+
+    def _end(self) -> None:
+        if not self.closed:
+            self.closed = True
+            self.ended_at = self.loop.time()
+
+    def _handshake(self, data: bytes) -> bytes:
+        """Check the server's answer to the upgrade; what follows it (frames) is returned."""
+        end = data.find(b"\r\n\r\n")
+        if end < 0:
+            if len(data) > 16384:
+                self._fail(HandshakeError("no end to the HTTP answer"))
+            else:
+                self._buf = data
+            return b""
+        head = data[:end].decode("latin-1").split("\r\n")
+        fields = {}
+        for line in head[1:]:
+            name, _, value = line.partition(":")
+            fields[name.strip().lower()] = value.strip()
+        accept = base64.b64encode(hashlib.sha1(self._key + _WS_GUID).digest()).decode()  # noqa: S324
+        if not head[0].startswith("HTTP/1.1 101") or fields.get("sec-websocket-accept") != accept:
+            self._fail(HandshakeError(f"not upgraded: {head[0]}"))
+            return b""
+        self._upgraded = True
+        self.opened.set_result(None)
+        return data[end + 4 :]
+
+    def _fail(self, exc: Exception) -> None:
+        if not self.opened.done():
+            self.opened.set_exception(exc)
+        self.abort()
+
+    def _control(self, op: int, fin: bool, payload: bytes, t: float) -> None:
+        if op == _OP_PING:
+            if not self.closed and self.transport is not None:
+                self.transport.write(client_frame(_OP_PONG, payload))
+        elif op == _OP_CLOSE:
+            code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+            self.close_code = code
+            if not self.closed and self.transport is not None:
+                self.transport.write(client_frame(_OP_CLOSE, payload[:2]))
+            self._end()
+            if self.transport is not None:
+                self.transport.close()
+                self.transport = None  # nothing more is read
+        elif op in (_OP_BINARY, _OP_TEXT):
+            if not fin:  # the first fragment of a message
+                self._frag = [payload]
+        elif op == _OP_CONT and self._frag is not None:
+            self._frag.append(payload)
+            if fin:
+                data, self._frag = b"".join(self._frag), None
+                if not self.closed:
+                    self.on_message(data, t)
+
+
+# -- a walking client ---------------------------------------------------------------------------
+
+
+class _Crowd(WireSocket):
+    """One walking client of the crowd: its whole life is :meth:`on_message`, called per message.
+
+    Per SNAPSHOT: the header (tick, base, last_seq) for the ack and the latency figure; its own
+    record only at the walker's 10 Hz step (:meth:`OwnTrack.record`); a verifying client
+    decodes, checks and applies every snapshot in full and compares its own record, as before.
+    """
+
+    def __init__(
+        self,
+        host: str,
+        path: str,
+        walker: Walker,
+        rng: random.Random,
+        window: tuple[float, float],
+        stats: Stats,
+        verify: bool,
+        input_every: float,
+    ) -> None:
+        super().__init__(host, path)
+        self.walker, self.rng, self.stats = walker, rng, stats
+        self.t0, self.t1 = window
+        # A verifying client decodes and checks every frame and rebuilds its whole view, as a
+        # browser does: the server's stream must hold up, not only the bench's shortcut.
+        self.view = SnapshotState() if verify else None
+        self.verify = verify
+        self.input_every = input_every
+        self.own: OwnTrack | None = None
+        self.joined: float | None = None
+        self.seq = self.newest = 0
+        self.last_ack = self.last_control = self.last_input = 0.0
+        self.pending: deque[tuple[int, float]] = deque()
+
+    def on_message(self, data: bytes, t: float) -> None:
+        stats = self.stats
+        inside = self.t0 <= t < self.t1
+        if inside:
+            if self.joined is None:
+                self.joined = t
+            stats.frames += 1
+            stats.bytes_down += ws_frame_bytes(len(data))
+        try:
+            head = snapshot_head(data)
+        except ValueError as exc:
+            key = type(exc).__name__
+            stats.errors[key] = stats.errors.get(key, 0) + 1
+            self.close(1002)
+            return
+        own = self.own
+        if head is None:
+            if len(data) > 1 and 0x90 <= data[0] <= 0x9F and data[1] == _WELCOME:
+                w = decode(data)
+                assert isinstance(w, Welcome)
+                self.own = OwnTrack(w.avatar_id)
+                stats.welcomed += 1
+            return
+        if own is None:
+            return
+        tick, base_tick, last_seq, at = head
+        own.note(tick, base_tick, data, at)
+        if self.view is not None:
+            self._verify(data, tick, own)
+        self.newest = tick
+        pending = self.pending
+        while pending and pending[0][0] <= last_seq:
+            _, sent_at = pending.popleft()
+            if inside:
+                stats.latencies.append(t - sent_at)
+        if inside:
+            size = ws_frame_bytes(len(data))
+            stats.snapshots += 1
+            stats.snapshot_bytes += size
+            stats.records += snapshot_records(data, at)
+            stats.full_snapshots += base_tick == 0
+        intent = None
+        if t - self.last_control >= CONTROL_EVERY:
+            rec = own.record(tick)
+            if rec is not None:
+                self.last_control = t
+                intent = self.walker.control(rec[0], rec[2] / 100.0, rec[3] / 100.0, t)
+        if intent is None and t - self.last_input >= self.input_every - 0.02:
+            intent = self.walker.intent  # the steady stream: the same intent again
+        if intent is not None:
+            self.last_input = self.last_ack = t
+            self.seq += 1
+            # a person presses keys at any moment, not just after a snapshot arrived: send at
+            # a random phase within the tick (sending at once would make every input wait a
+            # whole tick, since snapshots leave right after a tick)
+            frame = _packb([_INPUT, self.seq, tick, intent[0], intent[1], intent[2]])
+            self.loop.call_later(
+                self.rng.uniform(0.0, INPUT_PHASE), self._send_input, frame, self.seq
+            )
+            stats.inputs += inside
+        elif t - self.last_ack >= ACK_EVERY - 0.02:  # every other snapshot at 20 Hz
+            self.send(_packb([_ACK, tick]))
+            self.last_ack = t
+            stats.acks += inside
+
+    def _send_input(self, frame: bytes, seq: int) -> None:
+        if not self.closed and self.transport is not None:
+            self.send(frame)
+            self.pending.append((seq, self.loop.time()))
+
+    def _verify(self, data: bytes, tick: int, own: OwnTrack) -> None:
+        assert self.view is not None
+        rec = own.record(tick)
+        try:
+            snap = decode(data)
+            assert isinstance(snap, Snapshot)
+            seen = self.view.apply(snap).get(own.avatar_id)
+            if seen != rec:
+                raise ProtocolError(
+                    CloseCode.BAD_FRAME,
+                    f"snapshot {tick}: own avatar {seen} in the view, {rec} tracked",
+                )
+            self.stats.verified += 1
+        except ProtocolError as exc:
+            self.stats.invalid += 1
+            self.stats.invalid_reasons.setdefault(exc.reason, tick)
+            self.view = None  # the chain of states is broken from here on
 
 
 async def _one_client(
-    http: aiohttp.ClientSession,
     url: str,
     index: int,
     waypoints: Waypoints,
@@ -326,124 +793,47 @@ async def _one_client(
     input_rate: float = 0.0,
 ) -> None:
     rng = random.Random(seed)
-    input_every = 1.0 / input_rate if input_rate > 0 else math.inf
-    # A verifying client decodes and checks every frame and rebuilds its whole view, as a
-    # browser does: the server's stream must hold up, not only the bench's shortcut.
-    view = SnapshotState() if verify else None
-    t0, t1 = window
     loop = asyncio.get_running_loop()
-    now = loop.time
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    client = _Crowd(
+        parts.netloc,
+        parts.path or "/",
+        Walker(waypoints, rng),
+        rng,
+        window,
+        stats,
+        verify,
+        1.0 / input_rate if input_rate > 0 else math.inf,
+    )
     try:
-        ws = await http.ws_connect(url, autoping=True, compress=0, max_msg_size=1 << 20)
-    except (aiohttp.ClientError, OSError):
+        async with asyncio.timeout(30.0):
+            await loop.create_connection(lambda: client, host, port)
+            await client.opened
+    except (OSError, TimeoutError):
+        client.abort()
         stats.failed += 1
         return
     stats.connected += 1
-    joined = left = None
-    # Close at the end from another task: a receive timeout would abort the socket (1006).
-    stopper = asyncio.create_task(close_at(ws, stop_at))
+    stopper = loop.call_at(stop_at, client.close)
     try:
-        await ws.send_bytes(Hello(PROTOCOL_VERSION, f"bench{index}", None, {}).encode())
-        welcome: Welcome | None = None
-        walker = Walker(waypoints, rng)
-        own: OwnTrack | None = None
-        seq = 0
-        newest = 0
-        last_ack = last_control = last_input = 0.0
-        pending: deque[tuple[int, float]] = deque()
-        sends: set[asyncio.Task[None]] = set()
-        unpackb = msgpack.unpackb
-        while True:
-            msg = await ws.receive()
-            if msg.type != aiohttp.WSMsgType.BINARY:
-                break  # closed, closing or an error: the loop ends, close code below
-            data: bytes = msg.data
-            t = now()
-            inside = t0 <= t < t1
-            if inside:
-                if joined is None:
-                    joined = t
-                stats.frames += 1
-                stats.bytes_down += ws_frame_bytes(len(data))
-            items = unpackb(data)
-            if items[0] == _SNAPSHOT and welcome is not None and own is not None:
-                tick, base_tick, last_seq = items[1], items[2], items[3]
-                full, move, turn_move, turn, gone = items[5:10]
-                rec = own.apply(tick, base_tick, full, move, turn_move, turn, gone)
-                if view is not None:
-                    try:
-                        snap = decode(data)
-                        assert isinstance(snap, Snapshot)
-                        seen = view.apply(snap).get(own.avatar_id)
-                        if seen != rec:
-                            raise ProtocolError(
-                                CloseCode.BAD_FRAME,
-                                f"snapshot {tick}: own avatar {seen} in the view, {rec} tracked",
-                            )
-                        stats.verified += 1
-                    except ProtocolError as exc:
-                        stats.invalid += 1
-                        stats.invalid_reasons.setdefault(exc.reason, tick)
-                        view = None  # the chain of states is broken from here on
-                newest = tick
-                while pending and pending[0][0] <= last_seq:
-                    _, sent_at = pending.popleft()
-                    if inside:
-                        stats.latencies.append(t - sent_at)
-                if inside:
-                    stats.snapshots += 1
-                    stats.snapshot_bytes += ws_frame_bytes(len(data))
-                    stats.records += (
-                        len(full) // 12
-                        + len(move) // 4
-                        + len(turn_move) // 5
-                        + len(turn) // 3
-                        + len(gone) // 2
-                    )
-                    stats.full_snapshots += base_tick == 0
-                intent = None
-                if rec is not None and t - last_control >= CONTROL_EVERY:
-                    last_control = t
-                    intent = walker.control(rec[0], rec[2] / 100.0, rec[3] / 100.0, t)
-                if ws.closed:
-                    break
-                if intent is None and t - last_input >= input_every - 0.02:
-                    intent = walker.intent  # the steady stream: the same intent again
-                if intent is not None:
-                    last_input = t
-                    seq += 1
-                    # a person presses keys at any moment, not just after a snapshot arrived:
-                    # send at a random phase within the tick (sending at once would make every
-                    # input wait a whole tick, since snapshots leave right after a tick)
-                    frame = Input(seq, newest, *intent).encode()
-                    sends.add(asyncio.create_task(
-                        _send_later(ws, rng.uniform(0.0, INPUT_PHASE), frame, seq, pending, now)
-                    ))  # fmt: skip
-                    sends = {task for task in sends if not task.done()}
-                    last_ack = t
-                    stats.inputs += inside
-                elif t - last_ack >= ACK_EVERY - 0.02:  # every other snapshot at 20 Hz
-                    await ws.send_bytes(Ack(newest).encode())
-                    last_ack = t
-                    stats.acks += inside
-            elif items[0] == _WELCOME:
-                w = decode(data)
-                assert isinstance(w, Welcome)
-                welcome = w
-                own = OwnTrack(w.avatar_id)
-                stats.welcomed += 1
-        left = now()
-        if own is not None:
-            stats.unknown_base += own.unknown_base
+        client.send(Hello(PROTOCOL_VERSION, f"bench{index}", None, {}).encode())
+        await client.done
     finally:
         stopper.cancel()
-        if not ws.closed:
-            await ws.close()
-        if ws.close_code is not None and ws.close_code != 1000:
-            key = str(ws.close_code)
+        client.abort()
+        if client.own is not None:
+            stats.unknown_base += client.own.unknown_base
+        if client.error is not None:
+            key = type(client.error).__name__
+            stats.errors[key] = stats.errors.get(key, 0) + 1
+        code = client.close_code
+        if code is not None and code != 1000:
+            key = str(code)
             stats.closes[key] = stats.closes.get(key, 0) + 1
-        if joined is not None:
-            stats.client_seconds += min(left or now(), t1) - joined
+        if client.joined is not None:
+            left = client.ended_at if client.ended_at is not None else loop.time()
+            stats.client_seconds += min(left, window[1]) - client.joined
 
 
 async def run_clients(
@@ -469,30 +859,27 @@ async def run_clients(
     stop_at = window[1] + 0.5
     waypoints = Waypoints(world)
     stats = Stats(clients=count)
-    connector = aiohttp.TCPConnector(limit=0, force_close=True)
-    async with aiohttp.ClientSession(connector=connector) as http:
-        tasks = []
-        for k in range(count):
-            delay = ramp * k / max(1, count)
-            client = functools.partial(
-                _one_client,
-                http,
-                url,
-                first_index + k,
-                waypoints,
-                window,
-                stop_at,
-                stats,
-                seed * 100_003 + first_index + k,
-                k < verify,
-                input_rate,
-            )
-            tasks.append(asyncio.create_task(_delayed(delay, client, stats)))
-        tasks.append(asyncio.create_task(cpu_in_window(window, stats)))
-        await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
-        for t in tasks:
-            t.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+    tasks = []
+    for k in range(count):
+        delay = ramp * k / max(1, count)
+        client = functools.partial(
+            _one_client,
+            url,
+            first_index + k,
+            waypoints,
+            window,
+            stop_at,
+            stats,
+            seed * 100_003 + first_index + k,
+            k < verify,
+            input_rate,
+        )
+        tasks.append(asyncio.create_task(_delayed(delay, client, stats)))
+    tasks.append(asyncio.create_task(cpu_in_window(window, stats)))
+    await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
     return stats
 
 
@@ -523,7 +910,7 @@ async def _delayed(
     await asyncio.sleep(delay)
     try:
         await client()
-    except (aiohttp.ClientError, ConnectionError) as exc:
+    except (aiohttp.ClientError, OSError) as exc:
         key = type(exc).__name__
         stats.errors[key] = stats.errors.get(key, 0) + 1
 

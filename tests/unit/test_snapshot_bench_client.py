@@ -6,14 +6,35 @@ walkers would stand still and its figures would be wrong without anyone noticing
 
 from __future__ import annotations
 
+import asyncio
 import math
 import random
 
 import numpy as np
+import pytest
+import uvloop
+from aiohttp import WSMsgType, web
+from aiohttp.test_utils import TestServer
 
-from bench.client import OwnTrack, Walker, Waypoints, find_record, ws_frame_bytes
+from bench.client import (
+    HandshakeError,
+    OwnTrack,
+    Walker,
+    Waypoints,
+    WireSocket,
+    _packb,
+    client_frame,
+    find_record,
+    snapshot_head,
+    snapshot_records,
+    snapshot_sections,
+    ws_frame_bytes,
+)
 from bench.crowd import parse_metrics, summarise
-from server.protocol.messages import Snapshot
+from bench.kernel_viewers import parse_frames
+from server.instance import _pack_snapshot
+from server.protocol.codes import MsgType
+from server.protocol.messages import Ack, Input, Snapshot
 from server.protocol.snapshot import HISTORY_TICKS, SnapshotState, encode_sections, quantize
 
 WORLD = {
@@ -152,3 +173,176 @@ def test_parse_metrics_and_summarise() -> None:
     assert s["kbit_per_client_per_s"] == 40.0
     assert s["closes"] == {"4006": 2}
     assert s["latency_ms"]["samples"] == 4
+
+
+# -- the crowd's cheap path: snapshots read in place, own record on demand, a minimal socket ---
+
+
+@pytest.mark.parametrize("tick", [5, 200, 70_000, 2**32 - 1])
+def test_snapshot_head_and_sections_read_the_frame_as_the_codec_wrote_it(tick: int) -> None:
+    full = bytes(range(24))
+    move, turn_move, turn, left = b"\x01\x00\x02\x03", b"", b"\x05\x00\x07" * 90, b"\x09\x00"
+    base = tick - 3 if tick > 3 else 0
+    for frame in (
+        Snapshot(
+            tick, base, 130, 12.5, full, move, turn_move, turn, left, [[1, "a", 2]], 4
+        ).encode(),
+        _pack_snapshot(tick, base, 2**20, 1.0, full, move, turn_move, turn, left, [], 0),
+    ):
+        head = snapshot_head(frame)
+        assert head is not None
+        got_tick, got_base, last_seq, at = head
+        assert (got_tick, got_base) == (tick, base)
+        assert last_seq in (130, 2**20)
+        assert snapshot_sections(frame, at) == (full, move, turn_move, turn, left)
+        assert snapshot_records(frame, at) == 2 + 1 + 0 + 90 + 1
+    assert snapshot_head(Ack(3).encode()) is None
+    assert snapshot_head(b"") is None
+
+
+def test_inputs_and_acks_are_the_bytes_the_messages_encode() -> None:
+    assert (
+        _packb([MsgType.INPUT.value, 7, 99, 0.5, -0.25, 1.0])
+        == Input(7, 99, 0.5, -0.25, 1.0).encode()
+    )
+    assert _packb([MsgType.ACK.value, 2**31]) == Ack(2**31).encode()
+
+
+def test_own_track_worked_out_on_demand_matches_the_full_state() -> None:
+    """Frames only noted, the own record asked for now and then (as a walker at 10 Hz asks):
+    each answer is the full client's, bases worked out through the chain as needed."""
+    rng = np.random.default_rng(9)
+    pool = 30
+    ids_all = np.arange(7, 7 + pool, dtype=np.uint16)
+    pos = rng.uniform(0, 30, (pool, 2))
+    yaw = rng.uniform(-math.pi, math.pi, pool)
+    floor = np.zeros(pool, np.int64)
+    lazy = {int(i): OwnTrack(int(i)) for i in ids_all[:6]}
+    eager = {int(i): OwnTrack(int(i)) for i in ids_all[:6]}
+    client = SnapshotState()
+    sent: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+    asked = 0
+    for tick in range(1, 500):
+        pos += rng.normal(0, 0.3, (pool, 2)) * (rng.random((pool, 1)) < 0.7)
+        yaw += rng.normal(0, 0.3, pool) * (rng.random(pool) < 0.3)
+        floor[rng.random(pool) < 0.01] ^= 1
+        present = rng.random(pool) < 0.9
+        ids, q = ids_all[present], quantize(pos, floor, yaw)[present]
+        base = tick - int(rng.integers(1, 8)) if tick > 8 and rng.random() < 0.95 else 0
+        ids_b, q_b = sent[base] if base else (ids[:0], q[:0])
+        full, move, tm, turn, left, _ = encode_sections(ids, q, ids_b, q_b)
+        snap = Snapshot(tick, base, 0, 0.0, full, move, tm, turn, left, [], 0)
+        state = client.apply(snap)
+        frame = snap.encode()
+        head = snapshot_head(frame)
+        assert head is not None
+        sent[tick] = (ids, q)
+        for aid, track in lazy.items():
+            track.note(tick, base, frame, head[3])
+            assert eager[aid].apply(tick, base, full, move, tm, turn, left) == state.get(aid)
+            if rng.random() < 0.3:
+                asked += 1
+                assert track.record(tick) == state.get(aid)
+    assert asked > 500
+    assert [t.unknown_base for t in lazy.values()] == [t.unknown_base for t in eager.values()]
+
+
+def test_own_track_on_demand_with_a_base_it_never_had() -> None:
+    track = OwnTrack(1)
+    rec = (
+        b"\x01\x00\x00\x05"
+        + (100).to_bytes(4, "little", signed=True)
+        + (200).to_bytes(4, "little", signed=True)
+    )
+    f1 = Snapshot(10, 0, 0, 0.0, rec).encode()
+    f2 = Snapshot(12, 10, 0, 0.0, b"", b"\x01\x00\x03\xfd").encode()  # moved +3, -3 cm
+    f3 = Snapshot(14, 11, 0, 0.0, b"", b"\x01\x00\x01\x01").encode()  # against an unknown base
+    for tick, base, frame in ((10, 0, f1), (12, 10, f2), (14, 11, f3)):
+        head = snapshot_head(frame)
+        assert head is not None
+        track.note(tick, base, frame, head[3])
+    assert track.unknown_base == 1
+    assert track.record(14) is None
+    assert track.record(12) == (0, 5, 103, 197)
+    assert track.record(10) == (0, 5, 100, 200)
+    assert track.record(11) is None  # never seen
+
+
+def test_client_frames_are_masked_and_parse_back() -> None:
+    for payload in (b"", b"abc", bytes(range(256)) * 3, bytes(70_000)):
+        wire = client_frame(0x2, payload)
+        assert wire[1] & 0x80  # masked
+        buf = bytearray(wire)
+        assert parse_frames(buf) == [(0x2, True, payload)] and not buf
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_wire_socket_against_aiohttp(loop: str) -> None:
+    """Upgrade, messages of every length class split across reads, a Ping answered with a Pong,
+    the client's binary frames as the server reads them, and close codes both ways; on both
+    loops (bench.crowd's workers run on uvloop)."""
+    factory = uvloop.new_event_loop if loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(_wire_socket_against_aiohttp())
+
+
+async def _wire_socket_against_aiohttp() -> None:
+    got: list[bytes] = []
+    pongs: list[bytes] = []
+    sizes = [3, 125, 126, 5000, 65535, 65536, 200_000]
+
+    async def handler(request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(autoping=False, max_msg_size=1 << 20)
+        await ws.prepare(request)
+        await ws.ping(b"hi")
+        for n in sizes:
+            await ws.send_bytes(bytes([n % 251]) * n)
+        async for msg in ws:
+            if msg.type is WSMsgType.PONG:
+                pongs.append(msg.data)
+            elif msg.type is WSMsgType.BINARY:
+                got.append(msg.data)
+                if msg.data == b"bye":
+                    await ws.close(code=4006, message=b"too slow")
+        return ws
+
+    app = web.Application()
+    app.router.add_get("/ws", handler)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        loop = asyncio.get_running_loop()
+
+        class Client(WireSocket):
+            def __init__(self) -> None:
+                super().__init__(f"127.0.0.1:{server.port}", "/ws")
+                self.messages: list[bytes] = []
+
+            def on_message(self, data: bytes, t: float) -> None:
+                self.messages.append(data)
+                if len(self.messages) == len(sizes):
+                    self.send(b"x" * 300)
+                    self.send(b"bye")
+
+        c = Client()
+        await loop.create_connection(lambda: c, "127.0.0.1", server.port)
+        await asyncio.wait_for(c.opened, 5)
+        await asyncio.wait_for(c.done, 5)
+        assert [len(m) for m in c.messages] == sizes
+        assert all(m == bytes([n % 251]) * n for m, n in zip(c.messages, sizes, strict=True))
+        assert got == [b"x" * 300, b"bye"] and pongs == [b"hi"]
+        assert c.close_code == 4006
+
+        c2 = WireSocket(f"127.0.0.1:{server.port}", "/ws")
+        await loop.create_connection(lambda: c2, "127.0.0.1", server.port)
+        await asyncio.wait_for(c2.opened, 5)
+        c2.close()
+        await asyncio.wait_for(c2.done, 5)
+        assert c2.close_code == 1000
+
+        c3 = WireSocket(f"127.0.0.1:{server.port}", "/nowhere")
+        await loop.create_connection(lambda: c3, "127.0.0.1", server.port)
+        with pytest.raises(HandshakeError):
+            await asyncio.wait_for(c3.opened, 5)
+    finally:
+        await server.close()
