@@ -7,10 +7,27 @@ and picks another. It acknowledges the newest snapshot about every 100 ms. With 
 ``input_rate`` (``bench.crowd --input-rate 10``) it sends an input that often whatever the intent
 does, as a browser that sends its stick or keys on every frame would; those inputs carry the acks.
 
-A client tracks only its own avatar (:class:`OwnTrack`), found in each snapshot's sections
-by binary search, so that a thousand clients fit in a process or two; it measures what a
-person's browser would see: input-to-snapshot latency, frames and bytes down, records per
-snapshot. The bench never asserts anything; :mod:`bench.crowd` aggregates and reports.
+The load generator must cost much less than the server it measures (on a machine of two cores
+they share, a busy load generator starves the server and the figures are the machine's), so a
+crowd client is cheap per message:
+
+- its WebSocket is :class:`WireSocket`, a minimal client on :class:`asyncio.Protocol` (the
+  HTTP upgrade, masked client frames, the server's frames parsed in place from each read): a
+  message is one method call, with no queue, future or task; an input that leaves at a random
+  phase is a loop timer, not a task; :mod:`bench.crowd` runs the processes on uvloop;
+- a snapshot is read only to its header (:func:`snapshot_head`: tick, base, last_seq, for the
+  ack and the latency figure) and its section lengths (the records figure); the client tracks
+  only its own avatar (:class:`OwnTrack`), found by binary search in the sections, and only
+  when its walker asks for the position at its 10 Hz step: the other frames are kept by
+  reference and worked out only if a later one needs them as its base;
+- a few verifying clients per process (``verify``) decode, check and apply every snapshot in
+  full (:class:`~server.protocol.snapshot.SnapshotState`), as a browser does, and compare their
+  own avatar with the tracked one, so that the shortcut is checked against the real codec.
+
+It measures what a person's browser would see: input-to-snapshot latency, frames and bytes
+down, records per snapshot. The bench never asserts anything; :mod:`bench.crowd` aggregates and
+reports. The watch-only briefing viewers (:class:`Viewers`) and :mod:`bench.voice`'s clients
+stay on aiohttp's client.
 """
 
 from __future__ import annotations
@@ -343,7 +360,8 @@ class Stats:
     clients: int = 0
     connected: int = 0
     welcomed: int = 0
-    failed: int = 0
+    failed: int = 0  # clients that never got their WebSocket
+    failed_by: dict[str, int] = field(default_factory=dict)  # why: exception → clients
     frames: int = 0
     bytes_down: int = 0
     snapshots: int = 0
@@ -455,6 +473,9 @@ def snapshot_records(data: bytes, at: int) -> int:
 
 _WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _OP_CONT, _OP_TEXT, _OP_BINARY, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
+# the crowd's clock: asyncio's loop.time(); uvloop's loop.time() counts whole milliseconds, too
+# coarse for a latency of a few tens of them
+_clock = time.monotonic
 CLOSE_TIMEOUT = 10.0  # seconds to wait for the server's Close after ours (aiohttp's default)
 _getrandbits = random.getrandbits  # masks need not be secret here, only fresh
 
@@ -483,10 +504,11 @@ class WireSocket(asyncio.Protocol):
     """A client WebSocket on :class:`asyncio.Protocol`, as small as the crowd needs.
 
     It sends the HTTP upgrade, checks the 101 answer, then parses the server's frames in place
-    from what each read brings (one ``loop.time()`` per read: the moment the frames arrived)
-    and calls :meth:`on_message` with each complete data message, as bytes. No queue, no
-    future or task per message. Pings are answered at once; a Close is answered and ends the
-    connection. :meth:`send` writes a masked binary frame straight to the transport.
+    from what each read brings (one clock reading per read, ``time.monotonic()`` whatever the
+    loop: the moment the frames arrived) and calls :meth:`on_message` with each complete data
+    message, as bytes. No queue, no future or task per message. Pings are answered at once; a
+    Close is answered and ends the connection. :meth:`send` writes a masked binary frame
+    straight to the transport.
 
     ``close_code`` follows aiohttp's client: the code of the server's Close (also when the
     server answers ours), 1006 when the connection ended without one or our Close was not
@@ -503,7 +525,7 @@ class WireSocket(asyncio.Protocol):
         self.done: asyncio.Future[None] = loop.create_future()
         self.close_code: int | None = None
         self.closed = False  # a Close was sent or received, or the connection is gone
-        self.ended_at: float | None = None  # loop time when it became closed
+        self.ended_at: float | None = None  # when it became closed (time.monotonic())
         self.error: Exception | None = None  # what a message handler raised, if it did
         self._key = base64.b64encode(os.urandom(16))
         self._buf = b""
@@ -522,7 +544,7 @@ class WireSocket(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
-        t = self.loop.time()
+        t = _clock()
         if self._buf:
             data = self._buf + data
             self._buf = b""
@@ -579,7 +601,7 @@ class WireSocket(asyncio.Protocol):
     # -- what a client does ------------------------------------------------------------------------
 
     def on_message(self, data: bytes, t: float) -> None:
-        """A complete binary (or text) message from the server that arrived at loop time ``t``."""
+        """A complete binary (or text) message from the server that arrived at ``t``."""
 
     def send(self, payload: bytes) -> None:
         """Send a binary message (dropped once the connection is closing)."""
@@ -603,7 +625,7 @@ class WireSocket(asyncio.Protocol):
     def _end(self) -> None:
         if not self.closed:
             self.closed = True
-            self.ended_at = self.loop.time()
+            self.ended_at = _clock()
 
     def _handshake(self, data: bytes) -> bytes:
         """Check the server's answer to the upgrade; what follows it (frames) is returned."""
@@ -760,7 +782,7 @@ class _Crowd(WireSocket):
     def _send_input(self, frame: bytes, seq: int) -> None:
         if not self.closed and self.transport is not None:
             self.send(frame)
-            self.pending.append((seq, self.loop.time()))
+            self.pending.append((seq, _clock()))
 
     def _verify(self, data: bytes, tick: int, own: OwnTrack) -> None:
         assert self.view is not None
@@ -807,15 +829,19 @@ async def _one_client(
         1.0 / input_rate if input_rate > 0 else math.inf,
     )
     try:
-        async with asyncio.timeout(30.0):
+        # as long as aiohttp's client would wait: until the run ends (a server busy with a big
+        # crowd may take seconds to answer an upgrade)
+        async with asyncio.timeout(max(30.0, stop_at - _clock())):
             await loop.create_connection(lambda: client, host, port)
             await client.opened
-    except (OSError, TimeoutError):
+    except (OSError, TimeoutError) as exc:
         client.abort()
         stats.failed += 1
+        key = type(exc).__name__
+        stats.failed_by[key] = stats.failed_by.get(key, 0) + 1
         return
     stats.connected += 1
-    stopper = loop.call_at(stop_at, client.close)
+    stopper = loop.call_later(max(0.0, stop_at - _clock()), client.close)
     try:
         client.send(Hello(PROTOCOL_VERSION, f"bench{index}", None, {}).encode())
         await client.done
@@ -832,7 +858,7 @@ async def _one_client(
             key = str(code)
             stats.closes[key] = stats.closes.get(key, 0) + 1
         if client.joined is not None:
-            left = client.ended_at if client.ended_at is not None else loop.time()
+            left = client.ended_at if client.ended_at is not None else _clock()
             stats.client_seconds += min(left, window[1]) - client.joined
 
 
@@ -853,8 +879,8 @@ async def run_clients(
     Clients connect spread over ``ramp`` seconds, keep walking until the window ends, then
     close. Returns what they saw inside the window.
     """
-    loop = asyncio.get_running_loop()
-    start = loop.time() + (measure_from - time.time())
+    # the clients' clock (_clock), which is asyncio's loop.time() too (uvloop's counts whole ms)
+    start = _clock() + (measure_from - time.time())
     window = (start, start + measure_for)
     stop_at = window[1] + 0.5
     waypoints = Waypoints(world)
@@ -876,7 +902,7 @@ async def run_clients(
         )
         tasks.append(asyncio.create_task(_delayed(delay, client, stats)))
     tasks.append(asyncio.create_task(cpu_in_window(window, stats)))
-    await asyncio.wait(tasks, timeout=stop_at - loop.time() + 10.0)
+    await asyncio.wait(tasks, timeout=stop_at - _clock() + 10.0)
     for t in tasks:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -891,16 +917,16 @@ async def close_at(ws: aiohttp.ClientWebSocketResponse, when: float) -> None:
 async def cpu_in_window(window: tuple[float, float], stats: Any) -> None:
     """CPU time of this process and lateness of its event loop inside the window, into
     ``stats.cpu_seconds`` and ``stats.loop_lag`` (the crowd's :class:`Stats`, the voice relay's).
+    ``window`` is in ``time.monotonic()`` (asyncio's ``loop.time()``).
 
     A late loop means the load generator itself delays what its clients see; the lag
     tells a reader how much of a latency figure is the bench's own.
     """
-    loop = asyncio.get_running_loop()
-    await asyncio.sleep(max(0.0, window[0] - loop.time()))
+    await asyncio.sleep(max(0.0, window[0] - _clock()))
     c0 = time.process_time()
-    while (t := loop.time()) < window[1]:
+    while (t := _clock()) < window[1]:
         await asyncio.sleep(0.05)
-        stats.loop_lag.append(max(0.0, loop.time() - t - 0.05))
+        stats.loop_lag.append(max(0.0, _clock() - t - 0.05))
     stats.cpu_seconds = time.process_time() - c0
 
 

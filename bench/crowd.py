@@ -234,6 +234,7 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
     invalid_reasons: dict[str, int] = {}
     closes: dict[str, int] = {}
     errors: dict[str, int] = {}
+    failed_by: dict[str, int] = {}
     for p in parts:
         for k, v in p.items():
             if k == "latencies":
@@ -243,8 +244,8 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
             elif k == "invalid_reasons":
                 for reason, tick in v.items():
                     invalid_reasons.setdefault(reason, tick)
-            elif k in ("closes", "errors"):
-                bucket = closes if k == "closes" else errors
+            elif k in ("closes", "errors", "failed_by"):
+                bucket = closes if k == "closes" else errors if k == "errors" else failed_by
                 for code, n in v.items():
                     bucket[code] = bucket.get(code, 0) + n
             else:
@@ -264,6 +265,7 @@ def summarise(parts: list[dict[str, Any]], seconds: float) -> dict[str, Any]:
         "failed": total.get("failed", 0),
         "closes": closes,
         "errors": errors,
+        "failed_by": failed_by,
         "latency_ms": {
             "p50": _pct(ms, 0.5),
             "p99": _pct(ms, 0.99),
@@ -392,7 +394,11 @@ def _table(result: dict[str, Any]) -> str:
         return "-" if v is None else fmt.format(v)
 
     rows = [
-        ("avatars (connected / welcomed)", f"{c['connected']} / {c['welcomed']}"),
+        (
+            "avatars (connected / welcomed)",
+            f"{c['connected']} / {c['welcomed']}"
+            + (f"  ({c['failed']} failed: {c.get('failed_by') or '-'})" if c["failed"] else ""),
+        ),
         (
             "server avatars, instances",
             f"{f(t.get('avatars'), '{:.0f}')}, {f(t.get('instances'), '{:.0f}')}",
