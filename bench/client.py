@@ -835,6 +835,7 @@ async def _one_client(
             await loop.create_connection(lambda: client, host, port)
             await client.opened
     except (OSError, TimeoutError) as exc:
+        client.opened.cancel()  # nobody waits for it any more
         client.abort()
         stats.failed += 1
         key = type(exc).__name__
