@@ -10,11 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import socket
+import struct
 import time
 from collections.abc import AsyncIterator, Callable
 
-import msgpack
 from aiohttp import WSMessage, WSMsgType, web
 
 from server import features, web_security
@@ -55,8 +56,6 @@ from server.protocol.messages import (
     Redirect,
     Welcome,
     decode,
-    plain_ack,
-    plain_input,
 )
 from server.session import Connections, Session, SessionState, address_key
 from server.web_security import origin_allowed
@@ -403,12 +402,13 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
     """Frames of one socket until it closes.
 
     Every frame notes the time in ``session.last_heard`` (one float: the liveness sweep reads it,
-    no timer is touched). INPUT and ACK (each client sends about ten a second) are applied
-    synchronously, with no dispatch coroutine per message: where aiohttp parses them when the
-    socket is an :class:`InlineWebSocketResponse` (:func:`_inline`: not even this task wakes up),
-    else here, inline (the same steps as :func:`_decode_frame`). Every other message goes through
-    the dispatcher. Frames that a replaced socket still delivers after its session was resumed on
-    a newer one are dropped: they are not the avatar's any more.
+    no timer is touched). INPUT and ACK (each client sends about ten a second) and the types
+    with a synchronous handler (VOICE: 50 a second per talker) are applied at once, with no
+    dispatch coroutine per message: where aiohttp parses them when the socket is an
+    :class:`InlineWebSocketResponse` (:func:`_inline`: not even this task wakes up), else here
+    (the same steps as :func:`_decode_frame`). Every other message goes through the dispatcher.
+    Frames that a replaced socket still delivers after its session was resumed on a newer one
+    are dropped: they are not the avatar's any more.
     """
     dispatch = app[DISPATCH]
     own_rate = dispatch.own_rate
@@ -417,7 +417,12 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
     binary = WSMsgType.BINARY
     monotonic = time.monotonic
     take_token = session.take_token
-    inline = isinstance(ws, InlineWebSocketResponse) and ws.set_inline(_inline(app, session, ws))
+    # what a synchronous handler raised where the frame was parsed: that frame is queued and
+    # this loop, which gets it next, raises the error for it (the close is the usual one)
+    fault: list[BaseException] = []
+    inline = isinstance(ws, InlineWebSocketResponse) and ws.set_inline(
+        _inline(app, session, ws, fault)
+    )
     try:
         while True:
             msg = await receive()
@@ -428,6 +433,8 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
                 if msg.type in _DONE:
                     return
                 continue
+            if fault:
+                raise fault.pop()
             if session.ws is not ws:
                 continue
             session.last_heard = now = monotonic()
@@ -439,11 +446,13 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
             if kind is Input or kind is Ack or decoded.TYPE not in own_rate:
                 take_token(now)
             metrics.messages_in += 1
+            inst = session.instance
             if kind is Input:
-                _apply_input(session, decoded)  # type: ignore[arg-type]
+                if inst is not None:
+                    m: Input = decoded  # type: ignore[assignment]
+                    inst.take_input(session, m.seq, m.ack_tick, m.mx, m.mz, m.yaw, now)
                 continue
             if kind is Ack:
-                inst = session.instance
                 if inst is not None:
                     inst.ack(session, decoded.tick)  # type: ignore[attr-defined]
                 continue
@@ -456,63 +465,157 @@ async def _receive_loop(app: web.Application, session: Session, ws: web.WebSocke
             ws.set_inline(None)  # type: ignore[attr-defined]
 
 
-# the second byte of a MessagePack array whose first item is the type code (a positive fixint)
 _INPUT = int(MsgType.INPUT)
-_INLINE_TYPES = frozenset((_INPUT, int(MsgType.ACK)))
-_INLINE_MAX = 64  # bytes: an INPUT is at most 39 (fixarray, type, two u32, three float64)
+_ACK = int(MsgType.ACK)
+_F64 = 0xCB  # MessagePack's float64 marker
+# The size of a MessagePack unsigned int from its first byte: a positive fixint is that byte,
+# 0xcc, 0xcd, 0xce carry 1, 2, 4 bytes after it; 0 for anything else (then the general decoder).
+_UINT_SIZE = bytes(1 if b < 0x80 else {0xCC: 2, 0xCD: 3, 0xCE: 5}.get(b, 0) for b in range(256))
+_UINT_FORMAT = {1: "B", 2: "xB", 3: "xH", 5: "xI"}
+# An INPUT as clients send it, ``[2, seq, ack, mx, mz, yaw]`` in a fixarray with the three numbers
+# as float64: its struct (giving seq, ack, mx, mz, yaw) by the sizes of seq and ack
+# (index size_seq * 6 + size_ack); the three float markers are checked apart.
+_INPUT_STRUCTS: list[struct.Struct | None] = [None] * 36
+for _s, _fs in _UINT_FORMAT.items():
+    for _a, _fa in _UINT_FORMAT.items():
+        _INPUT_STRUCTS[_s * 6 + _a] = struct.Struct(">xx" + _fs + _fa + "xdxdxd")
+_INPUT_MIN = 2 + 1 + 1 + 27  # bytes of the smallest such INPUT
+_U16 = struct.Struct(">xxxH").unpack_from
+_U32 = struct.Struct(">xxxI").unpack_from
 
 
 def _inline(
-    app: web.Application, session: Session, ws: web.WebSocketResponse
+    app: web.Application,
+    session: Session,
+    ws: web.WebSocketResponse,
+    fault: list[BaseException],
 ) -> Callable[[bytes], bool]:
-    """The receive loop's INPUT and ACK steps, for aiohttp's parser to call with each binary
-    message (:mod:`server.ws_inline`). True when the message was applied; False for anything it
-    leaves to the loop, which then takes the message its usual way: another type, a frame it
-    would refuse (too big, undecodable, over the rate: the loop closes with the reason), and one
-    from a socket that is no longer the session's. Never raises into aiohttp's parser."""
+    """The receive loop's steps for INPUT, ACK and the types with a synchronous handler, for
+    aiohttp's parser to call with each binary message (:mod:`server.ws_inline`). True when the
+    message was applied; False for anything it leaves to the loop, which then takes the message
+    its usual way: another type, a frame it would refuse (too big, undecodable, over the rate:
+    the loop closes with the reason), and one from a socket that is no longer the session's.
+    What a synchronous handler raises goes into ``fault`` for the loop to raise when it gets
+    that frame (False). Never raises into aiohttp's parser.
+
+    The common INPUT (float64 numbers, as every client sends a non-integral number) and ACK are
+    read with ``struct`` straight from the bytes; any other shape of them goes through
+    :func:`decode` (numbers sent as integers, say), which checks and normalises as always. The
+    checks of the direct read are ``plain_input`` 's and ``plain_ack`` 's: a frame that passes
+    them is one ``decode`` would take unchanged."""
     metrics = app[METRICS]
+    dispatch = app[DISPATCH]
+    sync = dispatch.sync
+    own_rate = dispatch.own_rate
     monotonic = time.monotonic
-    take_token = session.take_token
-    unpackb = msgpack.unpackb
+    hypot = math.hypot
+    uint_size = _UINT_SIZE
+    structs = _INPUT_STRUCTS
+    interval = session.rate_interval
+    slack = session.rate_slack
 
     def inline(data: bytes) -> bool:
-        # a frame this short is below every limit decode() sets; its checks are plain_input's
-        # and plain_ack's, which decode() would apply to the same fields
-        if (
-            not 2 <= len(data) <= _INLINE_MAX
-            or data[1] not in _INLINE_TYPES
-            or session.ws is not ws
-        ):
+        if session.ws is not ws:
             return False
-        try:
-            items = unpackb(data)
-        except Exception:  # msgpack raises several types: the loop's decode() says what was wrong
+        n = len(data)
+        if n < 3:
             return False
-        if type(items) is not list:
+        head = data[0]
+        code = data[1]
+        if head == 0x96 and code == _INPUT:
+            st = None
+            if n >= _INPUT_MIN:
+                s = uint_size[data[2]]
+                if s:
+                    st = structs[s * 6 + uint_size[data[2 + s]]]
+            if (
+                st is not None
+                and st.size == n
+                and data[n - 27] == _F64
+                and data[n - 18] == _F64
+                and data[n - 9] == _F64
+            ):
+                seq, ack, mx, mz, yaw = st.unpack_from(data)
+                if not (hypot(mx, mz) <= 1.0 and yaw - yaw == 0.0):  # NaN, inf, |m| > 1
+                    return _general(data)
+            else:
+                return _general(data)
+        elif head == 0x92 and code == _ACK:
+            b = data[2]
+            if n == 3 and b < 0x80:
+                tick = b
+            elif n == 4 and b == 0xCC:
+                tick = data[3]
+            elif n == 5 and b == 0xCD:
+                tick = _U16(data)[0]
+            elif n == 7 and b == 0xCE:
+                tick = _U32(data)[0]
+            else:
+                return _general(data)
+            seq = -1
+        elif code in sync:
+            return _general(data)
+        else:
             return False
-        is_input = items[0] == _INPUT
-        if not (plain_input(items) if is_input else plain_ack(items)):
-            return False
+        # the connection's token bucket (Session.take_token, in place); over it, the loop raises
         now = monotonic()
-        try:
-            take_token(now)
-        except FloodError:
+        debt = session.rate_debt_until - now
+        if debt < 0.0:
+            debt = 0.0
+        if debt > slack:
             return False
+        session.rate_debt_until = now + debt + interval
         session.last_heard = now
         metrics.messages_in += 1
         inst = session.instance
-        if inst is None:
-            return True
+        if inst is not None:
+            try:
+                if seq < 0:
+                    inst.ack(session, tick)
+                else:
+                    inst.take_input(session, seq, ack, mx, mz, yaw, now)
+            except Exception:
+                log.exception("bug while applying an input")
+        return True
+
+    def _general(data: bytes) -> bool:
+        """A frame of an inline type in any other shape, through the general decoder."""
+        if len(data) > MAX_FRAME_BYTES:
+            return False
         try:
-            if is_input:
-                _, seq, ack, mx, mz, yaw = items
-                if ack:
-                    inst.ack(session, ack)
-                inst.set_input(session.avatar_id, seq, mx, mz, yaw)
-            else:
-                inst.ack(session, items[1])
-        except Exception:
-            log.exception("bug while applying an input")
+            msg = decode(data)
+        except ProtocolError:  # the loop's decode() raises it again and closes with the reason
+            return False
+        kind = type(msg)
+        handler = None if kind is Input or kind is Ack else sync.get(msg.TYPE)
+        if handler is None and kind is not Input and kind is not Ack:
+            return False
+        now = monotonic()
+        if handler is None or msg.TYPE not in own_rate:
+            try:
+                session.take_token(now)
+            except FloodError:
+                return False
+        session.last_heard = now
+        metrics.messages_in += 1
+        inst = session.instance
+        if handler is not None:
+            try:
+                handler(session, msg)
+            except RequestError as exc:
+                session.send(Error(code=exc.code, reason=exc.reason).encode())
+            except Exception as exc:  # PeerError (a flood), or a bug: the loop raises it
+                fault.append(exc)
+                return False
+        elif inst is not None:
+            try:
+                if kind is Input:
+                    m: Input = msg  # type: ignore[assignment]
+                    inst.take_input(session, m.seq, m.ack_tick, m.mx, m.mz, m.yaw, now)
+                else:
+                    inst.ack(session, msg.tick)  # type: ignore[attr-defined]
+            except Exception:
+                log.exception("bug while applying an input")
         return True
 
     return inline
@@ -522,9 +625,7 @@ def _apply_input(session: Session, msg: Input) -> None:
     """An input's ack (see ``Instance.ack``) and its movement intent."""
     inst = session.instance
     if inst is not None:
-        if msg.ack_tick:
-            inst.ack(session, msg.ack_tick)
-        inst.set_input(session.avatar_id, msg.seq, msg.mx, msg.mz, msg.yaw)
+        inst.take_input(session, msg.seq, msg.ack_tick, msg.mx, msg.mz, msg.yaw, time.monotonic())
 
 
 # -- core handlers ------------------------------------------------------------------------------

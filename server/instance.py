@@ -20,7 +20,7 @@ import logging
 import math
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
@@ -52,6 +52,13 @@ HISTORY = 64  # ticks of quantised state kept for delta bases (3.2 s at 20 Hz)
 # cooling counts as room: when no other is free, the one that has cooled longest is taken at once
 # and the bases sent before its leave are dropped (those viewers get one full snapshot).
 ID_COOLDOWN_TICKS = HISTORY
+
+
+def _scalars(a: np.ndarray) -> Any:
+    """A memoryview of ``a`` (C-contiguous) that reads and writes one element at a time as a
+    Python int or float, at about half the cost of indexing the array."""
+    assert a.flags.c_contiguous
+    return a.data
 
 
 class InstanceState(enum.Enum):
@@ -96,16 +103,23 @@ class Instance:
         self.beyond = np.zeros(config.capacity, dtype=np.int32)
         self.visible_fresh = np.zeros(config.capacity, dtype=bool)
         self.sessions: dict[int, Session] = {}
+        # The inputs received since the last tick, written one message at a time through
+        # memoryviews (a few tens of ns each, no Python object per input) and taken in one go by
+        # ``step``: the newest seq and intent of each avatar, and which avatars sent one.
         self.pending_seq = np.zeros(config.capacity, dtype=np.int64)
-        # the newest input of each avatar since the last tick: slot -> (seq, mx, mz, yaw, arrival);
-        # applied in one go by ``step`` (a Python dict costs a tenth of five numpy scalar writes)
-        self._inputs: dict[int, tuple[int, float, float, float, float]] = {}
+        self._intent_in = np.zeros((3, config.capacity), dtype=np.float64)  # mx, mz, yaw
+        self._fresh: set[int] = set()  # slots with an input not yet applied
         self._seq: list[int] = [0] * config.capacity  # pending_seq as Python ints
         self.last_seq = np.zeros(config.capacity, dtype=np.int64)
         # input -> snapshot latency: arrival (monotonic s) of the oldest input not yet stepped,
         # then of the oldest stepped one not yet written in a snapshot; 0.0 = none
         self.input_at = np.zeros(config.capacity, dtype=np.float64)
         self.carried_at = np.zeros(config.capacity, dtype=np.float64)
+        # views for the per-message writes and reads (indexing one costs half a numpy scalar's)
+        self._pending_mv = _scalars(self.pending_seq)
+        self._mx_mv, self._mz_mv, self._yaw_mv = (_scalars(a) for a in self._intent_in)
+        self._input_at_mv = _scalars(self.input_at)
+        self._view_tick_mv = _scalars(self.view_tick)  # view_tick is written in place only
         self.names: list[str] = [""] * config.capacity
         self.colors: list[int] = [0] * config.capacity
         self._free: collections.deque[int] = collections.deque(range(config.capacity))
@@ -141,7 +155,7 @@ class Instance:
         self.colors[slot] = session.color
         self.pending_seq[slot] = 0
         self._seq[slot] = 0
-        self._inputs.pop(slot, None)
+        self._fresh.discard(slot)
         self.last_seq[slot] = 0
         self.input_at[slot] = self.carried_at[slot] = 0.0
         self.crowd.spawn(slot)
@@ -158,10 +172,7 @@ class Instance:
         """
         slot = session.avatar_id
         self.pending_seq[slot] = 0
-        self._seq[slot] = 0
-        pending = self._inputs.get(slot)
-        if pending is not None:  # the old connection's last intent still holds; its seq does not
-            self._inputs[slot] = (0, *pending[1:])
+        self._seq[slot] = 0  # the old connection's last intent still holds; its seq does not
         self.last_seq[slot] = 0
 
     def place(
@@ -183,8 +194,9 @@ class Instance:
         self.colors[slot] = session.color
         self.pending_seq[slot] = 0
         self._seq[slot] = 0
-        self._inputs.pop(slot, None)
+        self._fresh.discard(slot)
         self.last_seq[slot] = 0
+        self.input_at[slot] = 0.0
         self.visible_fresh[slot] = False
         if len(self.sessions) >= self.capacity:
             self.state = InstanceState.FULL
@@ -195,7 +207,8 @@ class Instance:
         if self.sessions.get(slot) is not session:
             return
         del self.sessions[slot]
-        self._inputs.pop(slot, None)
+        self._fresh.discard(slot)
+        self.input_at[slot] = 0.0
         self.crowd.remove(slot)
         if self.blocked is not None:
             self.blocked[slot, :] = False
@@ -275,30 +288,67 @@ class Instance:
         Ignored rather than refused: an honest client may ack a frame that has just left the
         history after a stall, and a liar gains nothing from being ignored.
         """
-        if tick > session.acked_tick and self.view_tick[tick % HISTORY, session.avatar_id] == tick:
+        if (
+            tick > session.acked_tick
+            and self._view_tick_mv[tick % HISTORY, session.avatar_id] == tick
+        ):
             session.acked_tick = tick
 
+    def take_input(
+        self,
+        session: Session,
+        seq: int,
+        ack: int,
+        mx: float,
+        mz: float,
+        yaw: float,
+        now: float,
+    ) -> None:
+        """An INPUT of ``session`` that arrived at ``now`` (monotonic): its ack (as :meth:`ack`,
+        0 = none) and its intent, held until the next tick (the newest of each avatar counts; a
+        stale or replayed seq is ignored). ``mx``, ``mz``, ``yaw`` as decoded: finite, ``|m| <=
+        1``. The one call per input of the receive path, so it does both."""
+        slot = session.avatar_id
+        if ack > session.acked_tick and self._view_tick_mv[ack % HISTORY, slot] == ack:
+            session.acked_tick = ack
+        if seq <= self._seq[slot]:
+            return
+        self._seq[slot] = seq
+        self._pending_mv[slot] = seq
+        self._mx_mv[slot] = mx
+        self._mz_mv[slot] = mz
+        self._yaw_mv[slot] = yaw
+        fresh = self._fresh
+        if slot not in fresh:
+            fresh.add(slot)
+            if self._input_at_mv[slot] == 0.0:
+                self._input_at_mv[slot] = now
+
     def set_input(self, slot: int, seq: int, mx: float, mz: float, yaw: float) -> None:
-        """Hold an input until the next tick (the newest of each avatar counts)."""
+        """Hold an input of the avatar ``slot`` until the next tick, arriving now (as
+        :meth:`take_input` without an ack)."""
         if seq <= self._seq[slot]:
             return  # stale or replayed input
         self._seq[slot] = seq
-        pending = self._inputs.get(slot)
-        self._inputs[slot] = (seq, mx, mz, yaw, time.monotonic() if pending is None else pending[4])
+        self._pending_mv[slot] = seq
+        self._mx_mv[slot] = mx
+        self._mz_mv[slot] = mz
+        self._yaw_mv[slot] = yaw
+        if slot not in self._fresh:
+            self._fresh.add(slot)
+            if self._input_at_mv[slot] == 0.0:
+                self._input_at_mv[slot] = time.monotonic()
 
     def _apply_inputs(self) -> None:
-        """The inputs held since the last tick become the avatars' intents (``Crowd.set_intent``
-        for each, in one go)."""
-        inputs = self._inputs
-        if not inputs:
+        """The inputs held since the last tick become the avatars' intents (``Crowd.set_intents``
+        for all of them in one go; their seqs are in ``pending_seq`` already)."""
+        fresh = self._fresh
+        if not fresh:
             return
-        n = len(inputs)
-        slots = np.fromiter(inputs, dtype=np.intp, count=n)
-        cols = np.array(list(inputs.values()), dtype=np.float64).T
-        inputs.clear()
-        self.pending_seq[slots] = cols[0].astype(np.int64)
-        self.input_at[slots] = cols[4]
-        self.crowd.set_intents(slots, cols[1], cols[2], cols[3])
+        slots = np.fromiter(fresh, dtype=np.intp, count=len(fresh))
+        fresh.clear()
+        mx, mz, yaw = self._intent_in[:, slots]
+        self.crowd.set_intents(slots, mx, mz, yaw)
 
     # -- the loop ------------------------------------------------------------------------------
 

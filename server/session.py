@@ -164,14 +164,17 @@ class Session:
         self.acked_tick = 0
         self.behind_since: float | None = None
         self.detached_at = 0.0
-        # token bucket
-        self._rate = rate
-        self._burst = burst
-        self._tokens = burst
-        self._last = time.monotonic()
+        # The inbound token bucket (``rate`` a second, ``burst`` at most), kept as one float: the
+        # bucket is full at monotonic ``rate_debt_until`` and each message adds
+        # ``rate_interval`` to it; a message finds at least one token as long as it is at most
+        # ``rate_slack`` seconds ahead of now (the same decisions as a bucket of tokens, two
+        # attribute reads and one write a message; the inline receive path does it in place).
+        self.rate_interval = 1.0 / max(rate, 1e-9)
+        self.rate_slack = (burst - 1.0) * self.rate_interval
+        self.rate_debt_until = 0.0
         #: monotonic time anything (a message, a ping, a pong) last came from the peer; set by the
         #: receive loop, read by the liveness sweep
-        self.last_heard = self._last
+        self.last_heard = time.monotonic()
         self.chat_times: list[float] = []
 
     @classmethod
@@ -219,11 +222,12 @@ class Session:
         raise FloodError past the rate."""
         if now is None:
             now = time.monotonic()
-        self._tokens = min(self._burst, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if self._tokens < 1.0:
+        debt = self.rate_debt_until - now
+        if debt < 0.0:
+            debt = 0.0
+        if debt > self.rate_slack:
             raise FloodError()
-        self._tokens -= 1.0
+        self.rate_debt_until = now + debt + self.rate_interval
 
     # -- outbound ------------------------------------------------------------------------------
 

@@ -180,7 +180,9 @@ def setup(app: web.Application) -> None:
     hooks.on_tick(service.on_tick)
     hooks.on_dispose(service.on_dispose)
 
-    async def on_voice(session: Session, msg: Voice) -> None:
+    # synchronous: applied where aiohttp parses the frame, like INPUT (server/app.py's _inline),
+    # with no task wake-up or coroutine per frame; a flood's PeerError closes this connection
+    def on_voice(session: Session, msg: Voice) -> None:
         inst = session.instance
         if inst is None or session.avatar_id < 0:
             service.counters.dropped_no_avatar += 1  # a watch-only viewer has no mouth here
@@ -190,7 +192,7 @@ def setup(app: web.Application) -> None:
         )
         wake.set()  # the flusher sleeps while nobody talks
 
-    app[DISPATCH].register(MsgType.VOICE, on_voice, own_rate=True)
+    app[DISPATCH].register_sync(MsgType.VOICE, on_voice, own_rate=True)
 
     async def staff_mute(request: web.Request) -> web.Response:
         require_staff(request)
