@@ -86,6 +86,10 @@ _UNPACK_LIMITS: dict[str, Any] = {
     "max_map_len": 1024,
     "max_ext_len": 0,
 }
+# A frame of at most this many bytes holds no string, binary or array past the limits above, nor
+# a map of more than 1024 entries (two bytes each at the least): only the ext limit can apply
+# (the keyword arguments cost more than decoding an INPUT).
+_SMALL_FRAME = 2048
 
 
 class ProtocolError(Exception):
@@ -475,7 +479,7 @@ class Input(Message):
         # Every client sends inputs and acks ten times a second: take the common, already
         # normal frame without the generic checks; anything else gets them, and the reason.
         if plain_input(items):
-            return cls(items[1], items[2], items[3], items[4], items[5])
+            return cls(items[1], items[2], float(items[3]), float(items[4]), float(items[5]))
         return super(Input, cls).from_fields(items)
 
     @classmethod
@@ -512,23 +516,26 @@ class Ack(Message):
 
 def plain_input(items: list[Any]) -> bool:
     """Whether the fields of a frame (``[INPUT, seq, ack_tick, mx, mz, yaw]``) are an input as
-    clients send them, which the generic checks would take as it is: in range, ``|m| <= 1``,
-    nothing to normalise. Such a frame needs no other check (``Input.from_fields``, and the
-    server's inline path, which applies it without building an ``Input``)."""
+    clients send them, which the generic checks would take as it is but for an integral number
+    made a float: in range, ``|m| <= 1``, nothing else to normalise (a browser's codec packs
+    0 and 1 as integers). Such a frame needs no other check (``Input.from_fields``)."""
     if len(items) != 6:
         return False
     _, seq, ack, mx, mz, yaw = items
     return (
         type(seq) is int
         and type(ack) is int
-        and type(mx) is float
-        and type(mz) is float
-        and type(yaw) is float
+        and type(mx) in _NUMBER
+        and type(mz) in _NUMBER
+        and type(yaw) in _NUMBER
         and 0 <= seq <= U32_MAX
         and 0 <= ack <= U32_MAX
         and math.hypot(mx, mz) <= 1.0  # False for NaN; inf is > 1
         and math.isfinite(yaw)
     )
+
+
+_NUMBER = (float, int)  # not bool: type() is exact
 
 
 def plain_ack(items: list[Any]) -> bool:
@@ -902,7 +909,10 @@ def decode(data: bytes | bytearray | memoryview) -> Message:
             CloseCode.FRAME_TOO_BIG, f"frame of {len(data)} bytes; at most {MAX_FRAME_BYTES}"
         )
     try:
-        items = msgpack.unpackb(data, raw=False, strict_map_key=True, **_UNPACK_LIMITS)
+        if len(data) <= _SMALL_FRAME:  # no count or length in it can pass a limit but ext's
+            items = msgpack.unpackb(data, raw=False, strict_map_key=True, max_ext_len=0)
+        else:
+            items = msgpack.unpackb(data, raw=False, strict_map_key=True, **_UNPACK_LIMITS)
     except Exception as exc:  # msgpack raises several types; all mean the same to the peer
         raise ProtocolError(
             CloseCode.BAD_FRAME, f"frame: not one MessagePack value ({type(exc).__name__})"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 import numpy as np
@@ -150,6 +150,15 @@ class Room:
         self.heard_told: dict[int, tuple[int, tuple[int, ...]]] = {}
         # the narration's gain each avatar listener was last told (NaN: not told on this socket)
         self.stage_told = np.full(cap, np.nan, np.float32)
+        # memoryviews of the arrays ``receive`` reads and writes one element at a time, 50 times
+        # a second per talker (half the cost of indexing the arrays; written in place only)
+        self._window_start: Any = self.window_start.data
+        self._window_count: Any = self.window_count.data
+        self._muted: Any = self.muted.data
+        self._key: Any = self.key.data
+        self._quiet: Any = np.ascontiguousarray(table.quiet).data
+        self._talking_until: Any = self.talking_until.data
+        self._megaphone: Any = self.megaphone.data
 
     # -- slots in and out ----------------------------------------------------------------------
 
@@ -184,11 +193,13 @@ class Room:
         c = self.counters
         slot = session.avatar_id
         c.frames_in += 1
-        if now - self.window_start[slot] >= 1.0:
-            self.window_start[slot] = now
-            self.window_count[slot] = 0
-        self.window_count[slot] += 1
-        n = int(self.window_count[slot])
+        count = self._window_count
+        if now - self._window_start[slot] >= 1.0:
+            self._window_start[slot] = now
+            n = 1
+        else:
+            n = count[slot] + 1
+        count[slot] = n
         if n > FLOOD_PER_SECOND:
             c.floods += 1
             raise PeerError(
@@ -200,21 +211,24 @@ class Room:
         if len(data) > MAX_PACKET:
             c.dropped_big += 1
             return
-        if self.muted[slot]:
+        if self._muted[slot]:
             c.dropped_muted += 1
             return
-        key = self.key[slot]
+        key = self._key[slot]
         if key < 0:  # not placed by an update yet: find the zone now
             key = self._key_of(slot)
-        if self.table.quiet[key]:
+        if self._quiet[key]:
             c.dropped_quiet += 1
             return
         if not talking:
-            self.talking_until[slot] = 0.0
+            self._talking_until[slot] = 0.0
             return
-        self.talking_until[slot] = now + TALK_LINGER
-        self.megaphone[slot] = megaphone and session.role in STAFF_ROLES
-        self.pending.setdefault(slot, []).append((now, _packb([slot, seq, data])))
+        self._talking_until[slot] = now + TALK_LINGER
+        self._megaphone[slot] = megaphone and session.role in STAFF_ROLES
+        frames = self.pending.get(slot)
+        if frames is None:
+            frames = self.pending[slot] = []
+        frames.append((now, _packb([slot, seq, data])))
 
     def _key_of(self, slot: int) -> int:
         c = self.instance.crowd
