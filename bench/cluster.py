@@ -14,7 +14,7 @@ stickiness; ``tests/haproxy.py`` writes it). Then:
   acknowledged). Each says hello through the balancer and follows a REDIRECT to the owner of its
   instance as the web client does (``clients/web/Connection.js``: at once, with the seat); when
   its socket drops it resumes with its token through the balancer with the web client's backoff
-  (0.5 s, 1 s, 2 s, … ±25 %; 0.2 s after a redirect that led nowhere, up to four times, saying
+  (0.25 s, 0.5 s, 1 s, 2 s, 4 s ±50 %, a MOVED again in 50–250 ms; 0.2 s after a redirect that led nowhere, up to four times, saying
   which address did not answer: ``opts.gone``). ``--capacity`` (default:
   a third of the walkers) makes them fill three instances, which open on the emptiest processes.
 - ``--viewers`` watch-only viewers of one briefing, through the balancer, in ``--viewer-procs``
@@ -86,7 +86,7 @@ __all__ = ["main", "hello_once", "say_hello", "Walkers", "Cluster"]
 
 HELLO, INPUT, WELCOME, REDIRECT = 1, 2, 32, 47
 MOVED = 4023
-BACKOFF_S = (0.5, 1.0, 2.0, 4.0, 8.0)  # clients/web/Connection.js BACKOFF_MS
+BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # clients/web/Connection.js BACKOFF_MS, ±50 %
 REDIRECT_RETRY_S = 0.2  # ... REDIRECT_RETRY_MS
 MAX_REDIRECTS = 4
 HELLO_TIMEOUT = 20.0
@@ -194,6 +194,10 @@ class Seat:
     connected: bool = False
     welcomes: list[tuple[float, int]] = field(default_factory=list)
     drops: list[float] = field(default_factory=list)
+    #: every hello attempt that failed: (monotonic time, why), for the failover timeline
+    failed: list[tuple[float, str]] = field(default_factory=list)
+    #: the hops of each welcomed attempt, as (monotonic time of its first hello, hops)
+    attempts: list[tuple[float, list[Hop]]] = field(default_factory=list)
 
 
 class Walkers:
@@ -238,26 +242,27 @@ class Walkers:
                     )
             except RedirectLost as exc:
                 # as the web client: back to the balancer soon, a few times, then the backoff
-                self._failed("redirect lost")
+                self._failed("redirect lost", s)
                 gone = exc.url
                 lost += 1
                 if lost <= MAX_REDIRECTS:
                     await asyncio.sleep(REDIRECT_RETRY_S)
                 else:
-                    await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
+                    await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.5, 1.5))
                     attempt += 1
                 continue
             except Refused as exc:
-                self._failed(f"refused {exc.code}")
+                self._failed(f"refused {exc.code}", s)
                 if exc.code == MOVED:  # as the web client: again soon, through the balancer
                     await asyncio.sleep(rng.uniform(0.05, 0.25))
                 else:
-                    await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
+                    await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.5, 1.5))
                     attempt += 1
                 continue
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                self._failed(type(exc).__name__)
-                await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.75, 1.25))
+                status = getattr(exc, "status", None)
+                self._failed(type(exc).__name__ + (f" {status}" if status else ""), s)
+                await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.5, 1.5))
                 attempt += 1
                 continue
             attempt = lost = 0
@@ -265,6 +270,7 @@ class Walkers:
             s.avatar_id, s.instance, s.resume = welcome[1], welcome[2], welcome[6]
             s.url, s.connected = hops[-1].url, True
             s.welcomes.append((time.monotonic(), s.avatar_id))
+            s.attempts.append((time.monotonic() - (time.perf_counter() - hops[0].sent), hops))
             self.sockets.add(ws)
             try:
                 await self._walk(s, ws, rng)
@@ -280,11 +286,12 @@ class Walkers:
             if code == MOVED:
                 await asyncio.sleep(0.05 + rng.random() * 0.2)
             else:
-                await asyncio.sleep(BACKOFF_S[0] * rng.uniform(0.75, 1.25))
+                await asyncio.sleep(BACKOFF_S[0] * rng.uniform(0.5, 1.5))
                 attempt = 1
 
-    def _failed(self, why: str) -> None:
+    def _failed(self, why: str, s: Seat) -> None:
         self.failures[why] = self.failures.get(why, 0) + 1
+        s.failed.append((time.monotonic(), why))
 
     async def _walk(self, s: Seat, ws: aiohttp.ClientWebSocketResponse, rng: random.Random) -> None:
         tick, next_turn, frames = 0, 0.0, 0
@@ -369,8 +376,9 @@ class Cluster:
         cfg.write_text(
             config_text(self.lport, [("127.0.0.1", p) for p in self.ports], maxconn=maxconn)
         )
+        hlog = (self.root / "haproxy.log").open("ab")  # its servers going down and up
         self.haproxy = subprocess.Popen(
-            [haproxy, "-db", "-f", str(cfg)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [haproxy, "-db", "-f", str(cfg)], stdout=hlog, stderr=subprocess.STDOUT
         )
         await _wait_http(self.lb, "haproxy", self.haproxy)
         await asyncio.sleep(2.5)  # every backend's health check has passed
@@ -552,12 +560,39 @@ async def failover(cl: Cluster, walkers: Walkers, wait: float) -> dict[str, Any]
     before = {s.i: (s.avatar_id, len(s.welcomes)) for s in mine}
     where = {s.i: s.instance for s in mine}
     drops_before = sum(len(s.drops) for s in walkers.seats)
-    killed = time.monotonic()
+    killed, killed_wall = time.monotonic(), time.time()
     os.kill(cl.serves[victim].pid, signal.SIGKILL)
     end = killed + wait
     while time.monotonic() < end and not all(len(s.welcomes) > before[s.i][1] for s in mine):
         await asyncio.sleep(0.05)
     back, same, changed = [], 0, []
+    # what the killed process's walkers met on the way back: failed hellos by kind and half
+    # second after the kill (0.5 s bins), the first drop noticed, the hellos each needed
+    bins: dict[str, dict[str, int]] = {}
+    tries: list[int] = []
+    noticed: list[float] = []
+    for s in mine:
+        after = [(t - killed, why) for t, why in s.failed if t >= killed]
+        n = before[s.i][1]
+        upto = s.welcomes[n][0] - killed if len(s.welcomes) > n else math.inf
+        after = [(t, why) for t, why in after if t <= upto]
+        tries.append(len(after) + 1)
+        for t, why in after:
+            b = f"{math.floor(t * 2) / 2:.1f}"
+            bins.setdefault(b, {})[why] = bins.setdefault(b, {}).get(why, 0) + 1
+        dropped = [t - killed for t in s.drops if t >= killed]
+        if dropped:
+            noticed.append(dropped[0])
+    # the attempt that brought each one back: when its first hello was sent, how long the
+    # first process held it before answering, how many hops
+    sent_at, held, hops_n = [], [], []
+    for s in mine:
+        n = before[s.i][1]
+        if len(s.attempts) > n:
+            t0, hops = s.attempts[n]
+            sent_at.append(t0 - killed)
+            held.append(hops[0].answered - hops[0].sent)
+            hops_n.append(float(len(hops)))
     for s in mine:
         n = before[s.i][1]
         if len(s.welcomes) > n:
@@ -580,7 +615,24 @@ async def failover(cl: Cluster, walkers: Walkers, wait: float) -> dict[str, Any]
         },
         "other_avatar": changed[:10],
         "walker_drops_before": drops_before,
+        "killed_at_wall": round(killed_wall, 3),
+        "drop_noticed_s": _spread(noticed),
+        "hellos_to_come_back": _spread([float(x) for x in tries]),
+        "failed_hellos_by_half_second": dict(sorted(bins.items(), key=lambda kv: float(kv[0]))),
+        "back_by_half_second": _histogram(back),
+        "last_attempt_sent_s": _spread(sent_at),
+        "last_attempt_sent_by_half_second": _histogram(sent_at),
+        "last_attempt_first_answer_s": _spread(held),
+        "last_attempt_hops": _spread(hops_n),
     }
+
+
+def _histogram(xs: list[float]) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for x in sorted(xs):
+        b = f"{math.floor(x * 2) / 2:.1f}"
+        out[b] = out.get(b, 0) + 1
+    return out
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -677,7 +729,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             cl.stop()
             if args.logs is not None:  # the processes' logs (the folder goes with the run)
                 args.logs.mkdir(parents=True, exist_ok=True)
-                for log in Path(tmp).glob("p*.log"):
+                for log in [*Path(tmp).glob("p*.log"), *Path(tmp).glob("haproxy.log")]:
                     shutil.copy(log, args.logs / log.name)
     backs = [k["back_s"]["max"] for k in kills if k["back_s"]["max"] is not None]
     every = [x for k in kills for x in k.get("back_all_s", [])]

@@ -30,8 +30,8 @@ __all__ = ["HAProxy", "StartHAProxy", "config_text", "start_haproxy"]
 def config_text(port: int, backends: Sequence[tuple[str, int]], *, maxconn: int = 20000) -> str:
     """An HAProxy configuration: round robin over ``backends``, no stickiness, WebSockets."""
     servers = "\n".join(
-        f"    server p{i} {host}:{p} check inter 1s fall 2 rise 1 observe layer4 error-limit 1"
-        " on-error mark-down"
+        f"    server p{i} {host}:{p} check inter 1s fastinter 250ms fall 3 rise 1"
+        " observe layer4 error-limit 1 on-error mark-down"
         for i, (host, p) in enumerate(backends, 1)
     )
     return f"""\
@@ -41,9 +41,10 @@ global
 defaults
     mode http
     option http-server-close
-    retries 2
+    retries 3
     option redispatch 1
     timeout connect 2s
+    timeout check 3s
     timeout client 30s
     timeout server 30s
     timeout tunnel 1h

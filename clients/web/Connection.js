@@ -14,7 +14,10 @@ import { CloseCode, MsgType, decodeMessage, encodeMessage, hello, ping } from '.
 const RESUME_KEY = 'emachi.resume';
 const PING_EVERY_MS = 2000;
 const CLOCK_SAMPLES = 8;
-const BACKOFF_MS = [500, 1000, 2000, 4000, 8000];
+// after a drop: the first hello again soon (a process that died has its clients' hellos wait on a
+// survivor until it takes their instance over, ~1-2.5 s), then slower; each ±50 % so that a
+// thousand clients of one process do not arrive in the same instant
+const BACKOFF_MS = [250, 500, 1000, 2000, 4000];
 const FULL_RETRY_MS = 15000;
 // a redirect's address that does not answer (its process just died): back to `url` this soon
 const REDIRECT_RETRY_MS = 200;
@@ -148,7 +151,8 @@ export class Connection extends EventTarget {
         this.timer = setTimeout(() => this.open(), REDIRECT_RETRY_MS);
         return;
       }
-      if (code === CloseCode.MOVED) { this.scheduleRetry(50 + Math.random() * 200, ev.reason, code); return; }
+      // MOVED: the place is changing hands (a failover); again soon, without growing the backoff
+      if (code === CloseCode.MOVED) { this.scheduleRetry(50 + Math.random() * 200, ev.reason, code, false, false); return; }
       if (FINAL.has(code)) {
         if (code === CloseCode.REPLACED || code === CloseCode.REMOVED) this.resumeToken = null;
         this.setState('closed', { code, reason: ev.reason });
@@ -160,10 +164,10 @@ export class Connection extends EventTarget {
     };
   }
 
-  scheduleRetry(delay, reason, code = 0, unreachable = false) {
+  scheduleRetry(delay, reason, code = 0, unreachable = false, grow = true) {
     const base = BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)];
-    const ms = delay ?? base * (0.75 + Math.random() * 0.5);
-    this.attempt += 1;
+    const ms = delay ?? base * (0.5 + Math.random());
+    if (grow) this.attempt += 1;
     this.setState('reconnecting', { code, reason, retryIn: ms, unreachable, attempt: this.attempt });
     this.timer = setTimeout(() => this.open(), ms);
   }

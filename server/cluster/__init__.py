@@ -213,6 +213,20 @@ def public_url(config: Config) -> str:
     return f"http://{host}:{config.port}" if config.port else ""
 
 
+def probe_address(config: Config) -> str:
+    """``host:port`` where another process on this machine reaches this one's listening socket
+    (a wildcard address by loopback), or "" when the port is not known: see
+    :func:`server.cluster.leases.refused`."""
+    if not config.port:
+        return ""
+    host = config.host
+    if host in ("", "0.0.0.0"):
+        host = "127.0.0.1"
+    elif host == "::":
+        host = "::1"
+    return f"[{host}]:{config.port}" if ":" in host else f"{host}:{config.port}"
+
+
 def _own_instances(app: web.Application, cluster: Cluster) -> None:
     """In a cluster the hall opens instances only under a lease, and an instance this process
     no longer owns stops and sends its clients to the new owner (``Hall.lose``)."""
@@ -263,6 +277,7 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             hall.population,
             {inst.id: inst.population for inst in hall.instances if inst.id in leases.mine},
             seats,
+            probe_address(config),
         )
 
     def deadlines() -> None:
@@ -301,7 +316,7 @@ async def _cluster_ctx(app: web.Application) -> AsyncIterator[None]:
             interval=cluster.lease_interval,
             seats_ttl=cluster.seats_ttl,
         )
-        leases.on_beat.append(deadlines)
+        leases.on_renew.append(deadlines)
         leases.on_takeover.extend(cluster.on_takeover)
 
         def _took(lease: Lease, _seats: object) -> None:

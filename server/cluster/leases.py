@@ -56,10 +56,12 @@ survivors instead of all going to the first one that looks.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import math
+import os
 import time
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
@@ -94,6 +96,47 @@ MARGIN = 0.1
 #: a process whose beat counter has not advanced for more than this many of its intervals is gone
 #: for routing and placement (its leases still expire only in Redis)
 STALE_BEATS = 2.0
+
+
+#: seconds a survivor waits for a connection to a stale process's probe address
+PROBE_TIMEOUT = 0.3
+
+
+def _node_id() -> str:
+    """This machine's boot and network namespace: two processes that share it reach each other's
+    listening sockets at the same addresses, so a refused connection means nothing listens there
+    (empty when /proc does not say: no probing)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            boot = f.read().strip()
+        net = os.stat("/proc/self/ns/net").st_ino
+    except OSError:
+        return ""
+    return f"{boot}:{net}" if boot else ""
+
+
+#: see :func:`_node_id`
+NODE = _node_id()
+
+
+async def refused(probe: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """True when a TCP connection to ``probe`` (``host:port``) is refused: no process listens
+    there. A paused or busy process still has its listening socket (the kernel completes the
+    handshake), and a timeout or any other error proves nothing: False."""
+    host, _, port = probe.rpartition(":")
+    if not host or not port.isdigit():
+        return False
+    try:
+        async with asyncio.timeout(timeout):
+            _reader, writer = await asyncio.open_connection(host.strip("[]"), int(port))
+    except ConnectionRefusedError:
+        return True
+    except (OSError, TimeoutError):
+        return False
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return False
 
 
 def rank(instance: str, process_id: str) -> int:
@@ -186,6 +229,9 @@ class BeatInput:
     people: int
     instances: Mapping[str, int]
     seats: Mapping[str, Mapping[str, str]]
+    #: ``host:port`` where this process listens, as another process on the same machine (and
+    #: network namespace) connects to it: a refused connection there is evidence of death
+    probe: str = ""
 
 
 Source = Callable[[], BeatInput]
@@ -215,6 +261,9 @@ class Leases(Protocol):
     on_takeover: list[Takeover]
     #: called after every beat
     on_beat: list[Callable[[], None]]
+    #: called as soon as a renewal was answered (or tried), before the beat reads the table:
+    #: the instances' deadlines follow the renewal, not a read that may be slow
+    on_renew: list[Callable[[], None]]
 
     async def start(self) -> None: ...
 
@@ -251,8 +300,9 @@ class Leases(Protocol):
         """A live process, read now if the last beat did not see it."""
         ...
 
-    async def take_over(self, instance: str) -> Lease | Holder | None:
-        """Take an instance whose owner is gone (with its seats), if this process may."""
+    async def take_over(self, instance: str, dead: Holder | None = None) -> Lease | Holder | None:
+        """Take an instance whose owner is gone (with its seats), if this process may; ``dead``:
+        its holder, proven dead, whose lease has not expired yet."""
         ...
 
     def assignee(self, instance: str) -> str | None:
@@ -292,6 +342,7 @@ class LocalLeases:
         self.mine: dict[str, Lease] = {}
         self.on_takeover: list[Takeover] = []
         self.on_beat: list[Callable[[], None]] = []
+        self.on_renew: list[Callable[[], None]] = []
 
     @property
     def connected(self) -> bool:
@@ -327,7 +378,7 @@ class LocalLeases:
     async def member(self, process_id: str) -> Member | None:
         return self.members.get(process_id)
 
-    async def take_over(self, instance: str) -> Lease | Holder | None:
+    async def take_over(self, instance: str, dead: Holder | None = None) -> Lease | Holder | None:
         return None
 
     def assignee(self, instance: str) -> str | None:
@@ -382,13 +433,15 @@ return out
 """
 
 # KEYS[1] lease, KEYS[2] fence, KEYS[3] insts, KEYS[4] seats; ARGV[1] me, ARGV[2] ttl ms,
-# ARGV[3] instance. Returns {fence, '', seats (HGETALL)} when taken now, {0, holder, {}} when
+# ARGV[3] instance, ARGV[4] the lease value ("{process} {fence}") of a holder proven dead, which
+# is taken like no lease at all (its fence is passed: the dead one's writes are refused), or ''.
+# Returns {fence, '', seats (HGETALL)} when taken now, {0, holder, {}} when
 # someone holds it. The seats come in the same step as the lease: an instance whose owner is gone
 # is never held here without them (a beat in between would have replaced them with none, a hello
 # in between would have found an empty instance and got a new avatar).
 ACQUIRE_LUA = """
 local cur = redis.call('GET', KEYS[1])
-if cur then return {0, cur, {}} end
+if cur and cur ~= ARGV[4] then return {0, cur, {}} end
 local f = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ' ' .. f, 'PX', ARGV[2])
 redis.call('SADD', KEYS[3], ARGV[3])
@@ -458,7 +511,10 @@ class RedisLeases:
         self.mine: dict[str, Lease] = {}
         self.on_takeover: list[Takeover] = []
         self.on_beat: list[Callable[[], None]] = []
+        self.on_renew: list[Callable[[], None]] = []
         self.beats = 0
+        #: monotonic time the latest beat started (the loop keeps them ``interval`` apart)
+        self._beat_at = -math.inf
         #: beats attempted: the counter this process's presence record carries
         self._sent = 0
         #: process → (its beat counter, monotonic time this process first read that value)
@@ -482,6 +538,8 @@ class RedisLeases:
         self._ok_before = -math.inf
         #: orphan instance → beats it has been seen without a holder
         self._orphaned: dict[str, int] = {}
+        #: stale processes proven dead (their listening address refuses connections)
+        self.dead: set[str] = set()
         self._taking: dict[str, asyncio.Future[Lease | Holder | None]] = {}
         #: seats of avatars that just joined, by instance, for the seat writer
         self._new_seats: dict[str, dict[str, str]] = {}
@@ -593,8 +651,12 @@ class RedisLeases:
 
     async def _loop(self) -> None:
         while True:
-            # while Redis does not answer, try twice as often: each try keeps the instances
-            await asyncio.sleep(self.interval if self._ok else self.interval / 2)
+            # one beat starts every interval, however long the last one took (a slow read of the
+            # table must not space the renewals out: on a loaded machine a beat of a second and
+            # the sleep after it let live owners' leases lapse); while Redis does not answer,
+            # try twice as often: each try keeps the instances
+            every = self.interval if self._ok else self.interval / 2
+            await asyncio.sleep(max(0.05, self._beat_at + every - time.monotonic()))
             try:
                 await self.beat()
             except asyncio.CancelledError:
@@ -641,7 +703,7 @@ class RedisLeases:
         """Renew, tell the cluster where this process serves and its seats, read the table, take
         over what a process that is gone left; one script call and one read pipeline."""
         r = self.source()
-        sent = time.monotonic()
+        sent = self._beat_at = time.monotonic()
         keys = [self.key("lives"), self.key("live", self.process_id), self.key("insts")]
 
         def k(name: str) -> int:
@@ -674,6 +736,7 @@ class RedisLeases:
                 "inst": dict(r.instances),
                 "b": self._sent,
                 "iv": self.interval,
+                **({"pr": r.probe, "nd": NODE} if r.probe and NODE else {}),
             },
             separators=(",", ":"),
         )
@@ -691,6 +754,7 @@ class RedisLeases:
         except (*REDIS_DOWN, TimeoutError) as exc:
             self._failed(exc)
             self._tried(order, sent)
+            _call_all(self.on_renew)
             _call_all(self.on_beat)
             return
         now = time.monotonic()
@@ -709,6 +773,7 @@ class RedisLeases:
                 log.warning("lease lost to another process", extra={"instance": inst})
                 held.valid_until = -math.inf
                 del self.mine[inst]
+        _call_all(self.on_renew)
         try:
             await self._read(takeovers and now - self._ok_since >= self.ttl)
         except (*REDIS_DOWN, TimeoutError) as exc:
@@ -754,6 +819,7 @@ class RedisLeases:
         judge = now - self.read_at <= STALE_BEATS * self.interval
         self.read_at = now
         counters: dict[str, tuple[int, float]] = {}
+        probes: dict[str, str] = {}
         for pid, raw in zip(lives, rows[len(insts) :], strict=True):
             if raw is None:
                 gone.append(pid)
@@ -770,6 +836,8 @@ class RedisLeases:
             except (ValueError, KeyError, TypeError, AttributeError):
                 gone.append(pid)
                 continue
+            if NODE and d.get("nd") == NODE and d.get("pr"):
+                probes[pid] = str(d["pr"])
             seen = self._counters.get(pid)
             if seen is None or seen[0] != beat or not judge:
                 seen = (beat, now)
@@ -791,20 +859,51 @@ class RedisLeases:
         if gone:
             async with asyncio.timeout(self.timeout):
                 await client.srem(self.key("lives"), *gone)
+        await self._judge_dead(stale, probes)
+        # instances whose holder is proven dead are orphans now, though their leases live on
+        dead_held = {
+            i: h for i, h in holders.items() if h.process_id in self.dead and i not in self.mine
+        }
+        orphans += sorted(dead_held, key=_order)
         self._orphaned = {i: self._orphaned.get(i, 0) + 1 for i in orphans if i not in self.mine}
         if orphans:
-            await self._orphans(orphans, may_take)
+            await self._orphans(orphans, may_take, dead_held)
 
-    async def _orphans(self, orphans: list[str], may_take: bool) -> None:
-        """Instances nobody holds: forget those with no seats to give back; take over the others
-        if this process is the least loaded live one (or the orphan has waited three beats)."""
+    async def _judge_dead(self, stale: set[str], probes: Mapping[str, str]) -> None:
+        """Of the processes whose beat stopped, those on this machine whose listening address
+        refuses connections are dead (:attr:`dead`): their instances are taken now, with a higher
+        fence, instead of when their leases expire. A process that is only paused or busy still
+        listens (its beat is back soon, or its leases expire as always); one that is stopping
+        (SIGTERM) beats until it gives its leases up, so it is never stale meanwhile."""
+        self.dead &= stale
+        held = {h.process_id for h in self.holders.values()}
+        ask = [
+            pid for pid in sorted(stale) if pid not in self.dead and pid in probes and pid in held
+        ]
+        if not ask:
+            return
+        answers = await asyncio.gather(*(refused(probes[pid]) for pid in ask))
+        for pid, no in zip(ask, answers, strict=True):
+            if no:
+                log.warning(
+                    "process is dead (its port refuses connections); taking its instances now",
+                    extra={"process_id": pid, "probe": probes[pid]},
+                )
+                self.dead.add(pid)
+
+    async def _orphans(
+        self, orphans: list[str], may_take: bool, dead_held: Mapping[str, Holder]
+    ) -> None:
+        """Instances nobody holds (or a dead process holds: ``dead_held``): forget those with no
+        seats to give back; take over the others if :func:`assign` names this process (or the
+        orphan has waited three beats)."""
         client = self._client()
         async with asyncio.timeout(self.timeout):
             pipe = client.pipeline(transaction=False)
             for inst in orphans:
                 pipe.exists(self.key("seats", inst))
             seated = await pipe.execute()
-        empty = [i for i, n in zip(orphans, seated, strict=True) if not n]
+        empty = [i for i, n in zip(orphans, seated, strict=True) if not n and i not in dead_held]
         for inst in empty:
             self._orphaned.pop(inst, None)  # nothing to give back: nobody takes it over
         if empty:
@@ -826,9 +925,10 @@ class RedisLeases:
                     "assigned": assigned or "",
                     "beats": self._orphaned.get(inst, 0),
                     "live": sorted(self.members),
+                    "dead_holder": dead_held[inst].process_id if inst in dead_held else "",
                 },
             )
-            await self.take_over(inst)
+            await self.take_over(inst, dead=dead_held.get(inst))
 
     def assignee(self, instance: str) -> str | None:
         live = set(self.members) | {self.process_id}
@@ -841,33 +941,39 @@ class RedisLeases:
         orphans |= set(self._orphaned) | {instance}
         return assign(orphans, live, self.holders, self._last_holder).get(instance)
 
-    async def take_over(self, inst: str) -> Lease | Holder | None:
+    async def take_over(self, inst: str, dead: Holder | None = None) -> Lease | Holder | None:
         """Take the lease of an instance whose owner is gone and hand its seats to
         :attr:`on_takeover`; who holds it if another process was first; None when this process
         may not (Redis has not answered it for ``ttl`` since an outage) or Redis did not answer.
+        ``dead``: the holder of a lease that has not expired, proven dead (:attr:`dead`); the
+        lease is taken only while it is still exactly that holder's.
         Called by the beat, and by a hello waiting to resume in that instance (so the process
         the client reached opens it, and no redirect follows)."""
         if inst in self.mine:
             return self.mine[inst]
         if time.monotonic() - self._ok_since < self.ttl:
             return None
-        return await self.acquire(inst)  # the seats come with the lease (ACQUIRE_LUA)
+        if dead is not None and dead.process_id not in self.dead:
+            dead = None
+        # the seats come with the lease (ACQUIRE_LUA)
+        return await self.acquire(inst, f"{dead.process_id} {dead.fence}" if dead else "")
 
     # -- single calls -----------------------------------------------------------------------------
 
-    async def acquire(self, instance: str) -> Lease | Holder | None:
+    async def acquire(self, instance: str, dead: str = "") -> Lease | Holder | None:
         """Take the lease (one call at a time per instance, however many hellos ask), and with
-        it the seats a process that is gone left (given to :attr:`on_takeover` at once)."""
+        it the seats a process that is gone left (given to :attr:`on_takeover` at once).
+        ``dead``: the exact lease value of a holder proven dead, taken like no lease."""
         held = self.mine.get(instance)
         if held is not None and not held.lost:
             return held
         running = self._taking.get(instance)
         if running is None:
-            running = self._taking[instance] = asyncio.ensure_future(self._acquire(instance))
+            running = self._taking[instance] = asyncio.ensure_future(self._acquire(instance, dead))
             running.add_done_callback(lambda _t: self._taking.pop(instance, None))
         return await asyncio.shield(running)
 
-    async def _acquire(self, instance: str) -> Lease | Holder | None:
+    async def _acquire(self, instance: str, dead: str = "") -> Lease | Holder | None:
         sent = time.monotonic()
         try:
             async with asyncio.timeout(self.timeout):
@@ -878,7 +984,7 @@ class RedisLeases:
                         self.key("insts"),
                         self.key("seats", instance),
                     ],
-                    args=[self.process_id, max(1, int(self.ttl * 1000)), instance],
+                    args=[self.process_id, max(1, int(self.ttl * 1000)), instance, dead],
                     client=self._client(),
                 )
         except (*REDIS_DOWN, TimeoutError) as exc:
@@ -906,7 +1012,12 @@ class RedisLeases:
         # runs (no await between the lease and them), so no hello finds the instance without them
         log.info(
             "instance taken over",
-            extra={"instance": instance, "fence": lease.fence, "seats": len(seats)},
+            extra={
+                "instance": instance,
+                "fence": lease.fence,
+                "seats": len(seats),
+                "from_dead": dead.rpartition(" ")[0],
+            },
         )
         _call_all(self.on_takeover, lease, seats)
         return lease

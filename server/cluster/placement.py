@@ -367,8 +367,8 @@ class ClusterPlacement:
         if local is not None:
             return local
         lease = self.leases.mine.get(inst_id)
-        if lease is None or lease.lost:
-            return None
+        if lease is None or lease.lost or lease.valid_until <= time.monotonic():
+            return None  # a lease that lapsed here (not renewed in time) opens nothing
         return self.hall.open_instance(inst_id, lease_until=lease.valid_until)
 
     async def _redirect(

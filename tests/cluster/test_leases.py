@@ -6,13 +6,14 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import redis.asyncio as aioredis
 
-from server.cluster.leases import BeatInput, Lease, RedisLeases
+from server.cluster.leases import NODE, BeatInput, Lease, RedisLeases
 from server.cluster.placement import Reservations, secret_for
 from server.tasks import stop_task
 from tests.tools import WAIT, until
@@ -260,4 +261,72 @@ async def test_a_process_whose_beat_stops_is_gone_for_routing_before_its_leases_
         assert len(taken["b"]) == len(taken["c"]) == 1, taken
         assert sorted(taken["b"] + taken["c"]) == [one, two]
     finally:
+        await r.aclose()
+
+
+def probing(url: str, probe: str, seats: dict[str, dict[str, str]]) -> Callable[[], BeatInput]:
+    """A beat source that gives a probe address (as ``emachi serve`` does: where it listens)."""
+
+    def beat() -> BeatInput:
+        return BeatInput(url, 1, {k: len(v) for k, v in seats.items()}, seats, probe)
+
+    return beat
+
+
+@pytest.mark.parametrize("listening", [False, True], ids=["dead", "paused"])
+async def test_a_stale_owner_whose_port_refuses_is_taken_over_before_its_lease_expires(
+    made: list[RedisLeases], redis_server: PrivateRedis, prefix: str, listening: bool
+) -> None:
+    """A SIGKILLed process on this machine: its beat stops and its port refuses connections, so
+    a survivor takes its instance at once with a higher fence (the dead one's seat writes are
+    refused), not a lease later. A paused one still listens (the kernel accepts for it): its
+    lease is only taken when it expires, as before."""
+    if not NODE:
+        pytest.skip("no /proc: this machine does not say which processes share its network")
+    ttl, interval = 6.0, 0.25
+    # a port nothing listens on (dead), or one a socket listens on and never accepts from: the
+    # kernel completes the connections for it, as for a paused process (paused)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    probe = f"127.0.0.1:{sock.getsockname()[1]}"
+    if listening:
+        sock.listen(64)
+    else:
+        sock.close()
+    seats = {INST: {"tok-a": json.dumps({"who": "a"})}}
+    a = RedisLeases(
+        redis_server.url, "a", probing("http://a", probe, seats), prefix=prefix, ttl=ttl
+    )
+    b = RedisLeases(redis_server.url, "b", source("http://b"), prefix=prefix, ttl=ttl)
+    a.interval = b.interval = interval
+    made.extend([a, b])
+    taken: list[tuple[int, dict[str, object]]] = []
+    b.on_takeover.append(lambda lease, s: taken.append((lease.fence, s)))
+    r = aioredis.Redis.from_url(redis_server.url)
+    try:
+        await a.start()
+        await b.start()
+        got = await a.acquire(INST)
+        assert isinstance(got, Lease)
+        await until(lambda: "a" in b.members and INST in b.holders, 40 * WAIT)
+        await stop_task(a._task)  # a's beat stops; its lease lives on for ttl
+        stopped = time.monotonic()
+        if listening:
+            await asyncio.sleep(ttl / 2)  # noqa: ASYNC110 - well past stale, well before expiry
+            assert "a" in b.stale and not taken, "a process that still listens was taken over"
+            await until(lambda: taken, 2 * ttl)
+            assert time.monotonic() - stopped > ttl * 0.8, "taken before its lease expired"
+        else:
+            await until(lambda: taken, ttl / 2)
+            assert time.monotonic() - stopped < ttl / 2
+            assert "a" in b.dead
+        fence, given = taken[0]
+        assert fence > got.fence and given == {"tok-a": {"who": "a"}}
+        assert b.mine[INST].fence == fence
+        # the dead one's seats are refused now: its fence is not the instance's any more
+        a.seat(INST, "tok-late", json.dumps({"who": "late"}))
+        await asyncio.sleep(10 * WAIT)  # noqa: ASYNC110 - the seat writer's turn
+        assert not await r.hexists(f"{prefix}seats:{INST}", "tok-late")
+    finally:
+        sock.close()
         await r.aclose()
