@@ -100,6 +100,8 @@ STALE_BEATS = 2.0
 
 #: seconds a survivor waits for a connection to a stale process's probe address
 PROBE_TIMEOUT = 0.3
+#: a hello's probe of an owner's address is shared by the hellos of this many seconds
+PROBE_EVERY = 0.25
 
 
 def _node_id() -> str:
@@ -315,6 +317,11 @@ class Leases(Protocol):
         the next beat (a process killed right after a join must not lose it)."""
         ...
 
+    async def refuses(self, process_id: str) -> bool:
+        """True when ``process_id`` is on this machine and its port refuses connections now (it
+        died, whatever its beat says yet): a hello is not sent there. False when unknown."""
+        ...
+
     @property
     def connected(self) -> bool: ...
 
@@ -386,6 +393,9 @@ class LocalLeases:
 
     def seat(self, instance: str, token: str, seat: str) -> None:
         return None
+
+    async def refuses(self, process_id: str) -> bool:
+        return False
 
 
 # KEYS[1] lives set, KEYS[2] live:{me}, KEYS[3] insts set, then keys named by index in ARGV[5].
@@ -540,6 +550,10 @@ class RedisLeases:
         self._orphaned: dict[str, int] = {}
         #: stale processes proven dead (their listening address refuses connections)
         self.dead: set[str] = set()
+        #: process → its probe address, for the processes on this machine (the last read)
+        self._probes: dict[str, str] = {}
+        #: process → (when, the probe's answer): one probe per process a quarter second
+        self._refusing: dict[str, tuple[float, asyncio.Future[bool]]] = {}
         self._taking: dict[str, asyncio.Future[Lease | Holder | None]] = {}
         #: seats of avatars that just joined, by instance, for the seat writer
         self._new_seats: dict[str, dict[str, str]] = {}
@@ -876,6 +890,8 @@ class RedisLeases:
         listens (its beat is back soon, or its leases expire as always); one that is stopping
         (SIGTERM) beats until it gives its leases up, so it is never stale meanwhile."""
         self.dead &= stale
+        self._probes = dict(probes)
+        self._refusing = {p: x for p, x in self._refusing.items() if p in probes}
         held = {h.process_id for h in self.holders.values()}
         ask = [
             pid for pid in sorted(stale) if pid not in self.dead and pid in probes and pid in held
@@ -1057,6 +1073,18 @@ class RedisLeases:
         else:
             self.holders[instance] = h
         return h
+
+    async def refuses(self, process_id: str) -> bool:
+        if process_id in self.dead:
+            return True
+        probe = self._probes.get(process_id)
+        if not probe:
+            return False
+        now = time.monotonic()
+        got = self._refusing.get(process_id)
+        if got is None or now - got[0] > PROBE_EVERY:
+            got = self._refusing[process_id] = (now, asyncio.ensure_future(refused(probe)))
+        return await asyncio.shield(got[1])
 
     async def member(self, process_id: str) -> Member | None:
         """A live process read now (a hello must not wait for the next beat to find it)."""

@@ -283,9 +283,16 @@ class ClusterPlacement:
             member = self.leases.members.get(holder.process_id) or await self.leases.member(
                 holder.process_id
             )
-            if member is None or not member.url or (gone and ws_url(member.url) == gone):
+            if (
+                member is None
+                or not member.url
+                or (gone and ws_url(member.url) == gone)
+                or await self.leases.refuses(holder.process_id)
+            ):
                 # after the wait a live owner is tried all the same (the client's own network);
-                # an owner that was only stale (its beat late) is tried as soon as it beats again
+                # an owner that was only stale (its beat late) is tried as soon as it beats again;
+                # one on this machine whose port refuses (it died a moment ago, its beat not yet
+                # missed) is not sent the client: the redirect would lead nowhere
                 refused = member is not None and bool(member.url)
                 holder = await self._await_owner(inst, stale=holder, refused=refused) or holder
         if holder is None and wait:

@@ -9,6 +9,7 @@ import math
 import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
@@ -300,7 +301,7 @@ async def test_a_stale_owner_whose_port_refuses_is_taken_over_before_its_lease_e
     b = RedisLeases(redis_server.url, "b", source("http://b"), prefix=prefix, ttl=ttl)
     a.interval = b.interval = interval
     made.extend([a, b])
-    taken: list[tuple[int, dict[str, object]]] = []
+    taken: list[tuple[int, dict[str, Any]]] = []
     b.on_takeover.append(lambda lease, s: taken.append((lease.fence, s)))
     r = aioredis.Redis.from_url(redis_server.url)
     try:
