@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
@@ -130,8 +131,10 @@ async def test_a_killed_process_is_routed_around_before_its_leases_expire_and_it
             await until(seated, 200 * WAIT)
             before = {c.name: (c.resume, c.avatar_id, c.welcome.instance) for c in theirs}  # type: ignore[union-attr]
 
+            others = [(await health(p))["cluster"]["process"] for p in survivors]
             assert victim.proc is not None
             victim.proc.kill()
+            killed = time.monotonic()
             # half of its residents come back at once: until the survivors notice, a hello may
             # still be sent to the dead address, once
             early = [asyncio.create_task(back_through(c, lb.ws)) for c in theirs[::2]]
@@ -142,9 +145,14 @@ async def test_a_killed_process_is_routed_around_before_its_leases_expire_and_it
                 return all(pid not in v for v in views)
 
             await until(routed_around, 2 * ttl)
-            # ... and its leases have not expired yet: its beat, not its record, told
+            # ... and its leases have not expired yet: its beat, not its record, told (on one
+            # machine its refused port tells too: a survivor may hold them already, with a
+            # higher fence, but none lapsed unheld)
             held = [await redis.get(f"emachi:lease:{i}") for i in lost]
-            assert all(h is not None and h.decode().startswith(pid + " ") for h in held), held
+            assert time.monotonic() - killed < ttl
+            assert all(
+                h is not None and h.decode().rpartition(" ")[0] in (pid, *others) for h in held
+            ), held
             # the other half comes back now, before the leases expire: never sent to it
             late = [asyncio.create_task(back_through(c, lb.ws)) for c in theirs[1::2]]
             early_lost = await asyncio.wait_for(asyncio.gather(*early), 4 * ttl)
