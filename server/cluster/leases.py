@@ -665,12 +665,13 @@ class RedisLeases:
 
     async def _loop(self) -> None:
         while True:
-            # one beat starts every interval, however long the last one took (a slow read of the
-            # table must not space the renewals out: on a loaded machine a beat of a second and
-            # the sleep after it let live owners' leases lapse); while Redis does not answer,
-            # try twice as often: each try keeps the instances
+            # one beat starts every interval, or half an interval after a slow one ended (a slow
+            # read of the table must not space the renewals out by its whole length: on a loaded
+            # machine a beat of a second and the sleep after it let live owners' leases lapse;
+            # nor may slow beats run back to back: they rewrite every seat and load Redis more);
+            # while Redis does not answer, try twice as often: each try keeps the instances
             every = self.interval if self._ok else self.interval / 2
-            await asyncio.sleep(max(0.05, self._beat_at + every - time.monotonic()))
+            await asyncio.sleep(max(every / 2, self._beat_at + every - time.monotonic()))
             try:
                 await self.beat()
             except asyncio.CancelledError:
