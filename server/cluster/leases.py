@@ -47,6 +47,14 @@ leases are untouched: they expire in Redis as always, and only then can another 
 instances (with a higher fence). A reader that itself did not read for a while (Redis away, or it
 was paused) judges nobody until it has seen the counters move again.
 
+Evidence of death: a stale process on this machine (its record's ``nd``, boot id and network
+namespace, is this process's) whose listening address (``pr``) refuses a TCP connection is dead
+(:attr:`RedisLeases.dead`): nothing listens there, while a paused or swamped process still
+listens (the kernel completes connections for it) and a stopping one beats until it gives its
+leases up. Its instances are taken at once, before their leases expire, with a higher fence
+(``ACQUIRE_LUA`` takes a lease that is still exactly the dead holder's), so whatever it might
+still send is refused. Between machines only the expiry tells.
+
 When an owner is gone, each of its instances is taken over by one survivor chosen by
 :func:`assign` (the fewest instances, ties broken by a hash of instance and process), which
 every survivor computes alike from the table of holders, so that the orphans spread over the
