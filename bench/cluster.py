@@ -89,6 +89,7 @@ MOVED = 4023
 BACKOFF_S = (0.25, 0.5, 1.0, 2.0, 4.0)  # clients/web/Connection.js BACKOFF_MS, ±50 %
 REDIRECT_RETRY_S = 0.2  # ... REDIRECT_RETRY_MS
 MAX_REDIRECTS = 4
+MAX_QUICK_MOVED = 4  # ... MAX_QUICK_MOVED
 HELLO_TIMEOUT = 20.0
 _CONNECT = aiohttp.ClientTimeout(
     total=None, connect=10.0, sock_connect=10.0
@@ -224,7 +225,7 @@ class Walkers:
             await asyncio.sleep(0.1)
 
     async def _life(self, s: Seat, sem: asyncio.Semaphore | None) -> None:
-        rng, attempt, lost = random.Random(s.i), 0, 0
+        rng, attempt, lost, moved = random.Random(s.i), 0, 0, 0
         gone = ""  # as the web client: the owner a redirect named that did not answer
         assert self.http is not None
         while not self.stopping:
@@ -253,7 +254,9 @@ class Walkers:
                 continue
             except Refused as exc:
                 self._failed(f"refused {exc.code}", s)
-                if exc.code == MOVED:  # as the web client: again soon, through the balancer
+                if exc.code == MOVED and moved < MAX_QUICK_MOVED:
+                    # as the web client: again soon through the balancer, a few times
+                    moved += 1
                     await asyncio.sleep(rng.uniform(0.05, 0.25))
                 else:
                     await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.5, 1.5))
@@ -265,7 +268,7 @@ class Walkers:
                 await asyncio.sleep(BACKOFF_S[min(attempt, 4)] * rng.uniform(0.5, 1.5))
                 attempt += 1
                 continue
-            attempt = lost = 0
+            attempt = lost = moved = 0
             # WELCOME [32, avatar id, instance, world, hash, server time, resume, tick, snap]
             s.avatar_id, s.instance, s.resume = welcome[1], welcome[2], welcome[6]
             s.url, s.connected = hops[-1].url, True

@@ -22,6 +22,8 @@ const FULL_RETRY_MS = 15000;
 // a redirect's address that does not answer (its process just died): back to `url` this soon
 const REDIRECT_RETRY_MS = 200;
 const MAX_REDIRECTS = 4;
+// MOVED refusals in a row retried in 50-250 ms before the backoff applies
+const MAX_QUICK_MOVED = 4;
 // no frame at all for this long (snapshots come 20 times a second, pongs every 2 s): the process
 // or the network stalled; drop the socket and resume elsewhere
 const STALL_MS = 5000;
@@ -56,6 +58,7 @@ export class Connection extends EventTarget {
     this.redirect = null; // {url, seat} from the last REDIRECT, for the next hello only
     this.gone = null; // the address of a REDIRECT that did not answer, for the next hello only
     this.redirects = 0;
+    this.moved = 0; // MOVED refusals since the last WELCOME
     this.lastFrameAt = 0;
     this.stallTimer = null;
   }
@@ -116,6 +119,7 @@ export class Connection extends EventTarget {
         welcomed = true;
         this.attempt = 0;
         this.redirects = 0;
+        this.moved = 0;
         this.welcome = msg;
         this.memoryToken = msg.resume;
         this.resumeToken = msg.resume;
@@ -151,8 +155,14 @@ export class Connection extends EventTarget {
         this.timer = setTimeout(() => this.open(), REDIRECT_RETRY_MS);
         return;
       }
-      // MOVED: the place is changing hands (a failover); again soon, without growing the backoff
-      if (code === CloseCode.MOVED) { this.scheduleRetry(50 + Math.random() * 200, ev.reason, code, false, false); return; }
+      // MOVED: the place is changing hands (a failover); again soon, a few times without growing
+      // the backoff, then with it (a takeover that takes long must not draw 5 hellos a second)
+      if (code === CloseCode.MOVED && this.moved < MAX_QUICK_MOVED) {
+        this.moved += 1;
+        this.scheduleRetry(50 + Math.random() * 200, ev.reason, code, false, false);
+        return;
+      }
+      if (code === CloseCode.MOVED) { this.scheduleRetry(null, ev.reason, code); return; }
       if (FINAL.has(code)) {
         if (code === CloseCode.REPLACED || code === CloseCode.REMOVED) this.resumeToken = null;
         this.setState('closed', { code, reason: ev.reason });
