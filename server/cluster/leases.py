@@ -44,8 +44,9 @@ more than ``STALE_BEATS`` of its intervals is *gone for routing* (:attr:`Leases.
 out, :attr:`Leases.stale` names it): no hello is sent to it and no instance is placed on it. Its
 record would otherwise live a whole lease after a SIGKILL and send clients to a dead address. Its
 leases are untouched: they expire in Redis as always, and only then can another process take its
-instances (with a higher fence). A reader that itself did not read for a while (Redis away, or it
-was paused) judges nobody until it has seen the counters move again.
+instances (with a higher fence). A reader that itself did not read for a while judges a counter
+that did not move only if Redis answered it all along since it first read that value (a Redis
+that was away froze every counter: they are read afresh).
 
 Evidence of death: a stale process on this machine (its record's ``nd``, boot id and network
 namespace, is this process's) whose listening address (``pr``) refuses a TCP connection is dead
@@ -862,7 +863,12 @@ class RedisLeases:
             if NODE and d.get("nd") == NODE and d.get("pr"):
                 probes[pid] = str(d["pr"])
             seen = self._counters.get(pid)
-            if seen is None or seen[0] != beat or not judge:
+            # a counter that did not move is judged after a gap in this process's reads only if
+            # Redis answered this process all along since it first read that value (a Redis that
+            # was away froze every counter; one that was slow for a call or two did not: on a
+            # loaded machine the reads are often more than two beats apart, and a survivor that
+            # never judged waited for the dead one's lease)
+            if seen is None or seen[0] != beat or (not judge and not self._ok_since <= seen[1]):
                 seen = (beat, now)
             counters[pid] = seen
             if pid != self.process_id and now - seen[1] > STALE_BEATS * every:
