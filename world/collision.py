@@ -1,4 +1,4 @@
-"""Collision segments per floor, and the vectorised swept-point move against them.
+"""Collision segments per floor, and the swept-point move against them.
 
 Each floor's blocking segments are its outline edges, its walls, the footprints of solid decor and
 the sides of its stairs. A stair's top end is a *portal* on both of its floors: crossing it towards
@@ -9,18 +9,37 @@ The move is exact for a point: a move from ``p`` to ``p + d`` is cut at its firs
 segment, backed off so that the avatar stays ``SKIN`` metres (perpendicular) on its side, and the
 rest of the move slides along the wall. A later check rejects any stored move that still crosses a
 segment, so no sequence of moves passes through a wall, whatever the floating point does.
+
+The move is compiled (numba): :func:`sweep_point` and :func:`first_contact` move one point, over
+the candidate segments a :class:`SegmentGrid` cell lists (the crowd's step) or over all of them
+(:func:`sweep`, :func:`crossings`).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from world.geometry import polygon_edges
 from world.model import World
 
-__all__ = ["WALL", "PORTAL", "SKIN", "FloorSegments", "build_segments", "sweep", "crossings"]
+__all__ = [
+    "WALL",
+    "PORTAL",
+    "SKIN",
+    "FloorSegments",
+    "SegmentGrid",
+    "boxes",
+    "build_grid",
+    "build_segments",
+    "crossings",
+    "first_contact",
+    "sweep",
+    "sweep_point",
+]
 
 WALL = 0
 PORTAL = 1
@@ -154,6 +173,277 @@ def build_segments(world: World) -> list[FloorSegments]:
     return out
 
 
+@dataclass(slots=True)
+class SegmentGrid:
+    """A broad phase over the segments of every floor: which of them a short move can touch.
+
+    The plane is cut into ``nx × nz`` square cells of ``1 / inv`` metres from ``origin`` (the
+    same cells on every floor). Cell ``c`` of floor ``f`` (``c = f · nx · nz + ix · nz + iz``)
+    lists in ``items[start[c]:start[c + 1]]`` the indices (into the concatenation of the floors'
+    segments, ascending) of every segment whose bounding box comes within ``reach`` of the cell
+    on both axes: every segment a move starting in the cell and staying within ``reach`` of its
+    start could meet. The border cells, where every point off the grid lands, list all of the
+    floor's segments. Most cells of a city hall list none.
+    """
+
+    origin: tuple[float, float]
+    inv: float
+    nx: int
+    nz: int
+    start: np.ndarray  # int64 (floors · nx · nz + 1,)
+    items: np.ndarray  # int32
+
+
+def build_grid(segments: list[FloorSegments], reach: float, cell: float) -> SegmentGrid:
+    """The :class:`SegmentGrid` of ``segments`` (as :func:`build_segments` gives them) for moves
+    that stay within ``reach`` metres of their start, with cells of at least ``cell`` metres
+    (coarser for a world over 512 cells across). ``cell=inf`` gives one cell per floor that
+    lists every segment: no broad phase at all."""
+    counts = [len(fs.segs) for fs in segments]
+    allsegs = np.concatenate([fs.segs for fs in segments]) if sum(counts) else np.zeros((0, 4))
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if not math.isfinite(cell) or len(allsegs) == 0:
+        start = first.copy()
+        items = np.arange(len(allsegs), dtype=np.int32)
+        return SegmentGrid((0.0, 0.0), 0.0, 1, 1, start, items)
+    lo = np.minimum(allsegs[:, :2], allsegs[:, 2:]).min(axis=0)
+    hi = np.maximum(allsegs[:, :2], allsegs[:, 2:]).max(axis=0)
+    cell = max(cell, float((hi - lo).max()) / 512)
+    origin = lo - cell  # one border cell below
+    nx, nz = (np.ceil((hi - origin) / cell).astype(np.int64) + 2).tolist()
+    s_lo = np.minimum(allsegs[:, :2], allsegs[:, 2:])
+    s_hi = np.maximum(allsegs[:, :2], allsegs[:, 2:])
+    # the cells [x0, x0 + cell] with x0 - reach <= s_hi and x0 + cell + reach >= s_lo, per axis
+    ranges = []
+    for axis, n in ((0, nx), (1, nz)):
+        x0 = origin[axis] + cell * np.arange(n)
+        a = np.searchsorted(x0, s_lo[:, axis] - reach - cell, "left")
+        b = np.searchsorted(x0, s_hi[:, axis] + reach, "right") - 1
+        ranges += [a, b]
+    start, items = _fill_grid(first, nx, nz, *(np.asarray(r, np.int64) for r in ranges))
+    return SegmentGrid((float(origin[0]), float(origin[1])), 1.0 / cell, nx, nz, start, items)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _fill_grid(
+    first: np.ndarray,
+    nx: int,
+    nz: int,
+    x_lo: np.ndarray,
+    x_hi: np.ndarray,
+    z_lo: np.ndarray,
+    z_hi: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The cells' lists (CSR) of :func:`build_grid`: segment ``g`` of floor ``f`` goes into the
+    inner cells ``x_lo[g]..x_hi[g] × z_lo[g]..z_hi[g]`` and into every border cell of ``f``."""
+    cells = (len(first) - 1) * nx * nz
+    start = np.zeros(cells + 1, np.int64)
+    _grid_pass(first, nx, nz, x_lo, x_hi, z_lo, z_hi, start[1:], start[:0], False)
+    start = np.cumsum(start)
+    items = np.empty(start[-1], np.int32)
+    _grid_pass(first, nx, nz, x_lo, x_hi, z_lo, z_hi, start[:-1].copy(), items, True)
+    return start, items
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _grid_pass(
+    first: np.ndarray,
+    nx: int,
+    nz: int,
+    x_lo: np.ndarray,
+    x_hi: np.ndarray,
+    z_lo: np.ndarray,
+    z_hi: np.ndarray,
+    at: np.ndarray,
+    items: np.ndarray,
+    fill: bool,
+) -> None:
+    """One pass over the (segment, cell) pairs of :func:`_fill_grid`: counts them into ``at``,
+    or (``fill``) writes each segment at ``items[at[cell]]`` and moves that on."""
+    for f in range(len(first) - 1):
+        for g in range(first[f], first[f + 1]):
+            for ix in range(nx):
+                border_x = ix == 0 or ix == nx - 1
+                inner_x = x_lo[g] <= ix <= x_hi[g]
+                if not (border_x or inner_x):
+                    continue
+                for iz in range(nz):
+                    inner = inner_x and z_lo[g] <= iz <= z_hi[g]
+                    if not (border_x or inner or iz == 0 or iz == nz - 1):
+                        continue
+                    c = (f * nx + ix) * nz + iz
+                    if fill:
+                        items[at[c]] = g
+                    at[c] += 1
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def boxes(segs: np.ndarray) -> np.ndarray:
+    """The segments' bounding boxes, ``(m, 4)`` as ``lo_x, hi_x, lo_z, hi_z``."""
+    out = np.empty((len(segs), 4))
+    for k in range(len(segs)):
+        out[k, 0] = min(segs[k, 0], segs[k, 2])
+        out[k, 1] = max(segs[k, 0], segs[k, 2])
+        out[k, 2] = min(segs[k, 1], segs[k, 3])
+        out[k, 3] = max(segs[k, 1], segs[k, 3])
+    return out
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def first_contact(
+    px: float,
+    pz: float,
+    dx: float,
+    dz: float,
+    segs: np.ndarray,
+    box: np.ndarray,
+    cand: np.ndarray,
+    c0: int,
+    c1: int,
+    reach: float,
+) -> tuple[float, int]:
+    """First contact of the move ``p → p + d``, lengthened by ``reach``, with the segments
+    ``cand[c0:c1]`` (ascending indices into ``segs``): ``(t, j)`` as :func:`crossings` gives for
+    one move (of equal ``t``, the later segment)."""
+    dlen = math.sqrt(dx * dx + dz * dz)
+    scale = 1.0 + reach / dlen if dlen > 0 else 1.0
+    qx, qz = px + dx * scale, pz + dz * scale
+    lo_x, hi_x = min(px, qx) - 1e-9, max(px, qx) + 1e-9
+    lo_z, hi_z = min(pz, qz) - 1e-9, max(pz, qz) + 1e-9
+    sdx, sdz = dx * scale, dz * scale
+    dd = sdx * sdx + sdz * sdz
+    tmin, jmin = math.inf, -1
+    for c in range(c0, c1):
+        j = cand[c]
+        if not (
+            box[j, 1] >= lo_x and box[j, 0] <= hi_x and box[j, 3] >= lo_z and box[j, 2] <= hi_z
+        ):
+            continue
+        ax, az = segs[j, 0], segs[j, 1]
+        ex, ez = segs[j, 2] - ax, segs[j, 3] - az
+        wx, wz = ax - px, az - pz
+        denom = sdx * ez - sdz * ex
+        wxd = wx * sdz - wz * sdx  # w × d: zero when the segment's start is on the move's line
+        if abs(denom) > 1e-12:
+            t = (wx * ez - wz * ex) / denom
+            u = wxd / denom
+            if not (0.0 <= t <= 1.0 and 0.0 <= u <= 1.0):
+                continue
+        elif abs(wxd) <= 1e-9 * math.sqrt(dd):
+            # collinear: the move runs along the segment's line, and meets its nearer end
+            ta = (wx * sdx + wz * sdz) / dd
+            tb = ((wx + ex) * sdx + (wz + ez) * sdz) / dd
+            if not (max(ta, tb) >= 0.0 and min(ta, tb) <= 1.0):
+                continue
+            t = max(min(ta, tb), 0.0)
+        else:
+            continue
+        t *= scale
+        if t <= tmin:
+            tmin, jmin = t, j
+    return tmin, jmin
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def sweep_point(
+    px: float,
+    pz: float,
+    dx: float,
+    dz: float,
+    segs: np.ndarray,
+    box: np.ndarray,
+    kind: np.ndarray,
+    sign: np.ndarray,
+    cand: np.ndarray,
+    c0: int,
+    c1: int,
+    iterations: int,
+) -> tuple[float, float, int, float, float]:
+    """:func:`sweep` of one point against the segments ``cand[c0:c1]``: ``(x, z, portal,
+    portal_x, portal_z)``, the portal's index into ``segs`` or -1."""
+    if dx * dx + dz * dz <= 1e-18:
+        return px, pz, -1, 0.0, 0.0
+    for _ in range(iterations):
+        t, j = first_contact(px, pz, dx, dz, segs, box, cand, c0, c1, SKIN)
+        if j < 0:
+            return px + dx, pz + dz, -1, 0.0, 0.0
+        sx, sz = segs[j, 0], segs[j, 1]
+        ex, ez = segs[j, 2] - sx, segs[j, 3] - sz
+        ln = math.hypot(ex, ez)
+        nx, nz = -ez / ln, ex / ln
+        # a portal crossed the leading way is no obstacle: cross it, or walk up to it (a top
+        # end runs from the ramp's left corner to its right one: its normal is the stair's axis)
+        if kind[j] == PORTAL and (dx * nx + dz * nz) * sign[j] > 0:
+            if t <= 1.0:
+                return px, pz, j, px + dx * t, pz + dz * t
+            return px + dx, pz + dz, -1, 0.0, 0.0
+        # blocked: stop SKIN short of the segment, slide along it with the rest of the move
+        s0 = (px - sx) * nx + (pz - sz) * nz
+        dn = dx * nx + dz * nz
+        dlen = math.sqrt(dx * dx + dz * dz)
+        crossing = abs(dn) > 1e-12
+        f = (abs(s0) - SKIN) / abs(dn) if crossing else t - SKIN / max(dlen, 1e-300)
+        f = min(max(f, 0.0), 1.0)
+        f = min(f, max(t - 1e-9, 0.0))
+        rx, rz = dx * (1.0 - f), dz * (1.0 - f)
+        px, pz = px + dx * f, pz + dz * f
+        if not crossing:  # head-on into a wall's end: stop there
+            break
+        rn = rx * nx + rz * nz
+        dx, dz = rx - rn * nx, rz - rn * nz
+        if dx * dx + dz * dz <= 1e-12:
+            break
+    return px, pz, -1, 0.0, 0.0
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _crossings(
+    p: np.ndarray, d: np.ndarray, segs: np.ndarray, reach: float
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(p)
+    tmin = np.full(n, np.inf)
+    jmin = np.full(n, -1, np.int64)
+    box = boxes(segs)
+    cand = np.arange(len(segs)).astype(np.int32)
+    for i in range(n):
+        tmin[i], jmin[i] = first_contact(
+            p[i, 0], p[i, 1], d[i, 0], d[i, 1], segs, box, cand, 0, len(segs), reach
+        )
+    return tmin, jmin
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")
+def _sweep(
+    p: np.ndarray,
+    d: np.ndarray,
+    segs: np.ndarray,
+    kind: np.ndarray,
+    sign: np.ndarray,
+    iterations: int,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    n = len(p)
+    out = np.empty((n, 2))
+    portal = np.full(n, -1, np.int64)
+    point = np.zeros((n, 2))
+    box = boxes(segs)
+    cand = np.arange(len(segs)).astype(np.int32)
+    for i in range(n):
+        x, z, j, jx, jz = sweep_point(
+            p[i, 0], p[i, 1], d[i, 0], d[i, 1], segs, box, kind, sign, cand, 0, len(segs),
+            iterations,
+        )  # fmt: skip
+        out[i, 0], out[i, 1], portal[i] = x, z, j
+        if j >= 0:
+            point[i, 0], point[i, 1] = jx, jz
+    return out, portal, point
+
+
+def _moves(p: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.ascontiguousarray(p, dtype=np.float64).reshape(-1, 2)
+    d = np.ascontiguousarray(d, dtype=np.float64).reshape(-1, 2)
+    return p, d
+
+
 def crossings(
     p: np.ndarray, d: np.ndarray, segs: np.ndarray, reach: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -165,58 +455,9 @@ def crossings(
     Returns ``(t, j)``: the fraction of ``d`` at the first contact (up to ``1 + reach / |d|``;
     ``inf`` when none) and the segment's index (-1 when none).
     """
-    n = len(p)
-    tmin = np.full(n, np.inf)
-    jmin = np.full(n, -1, dtype=np.int64)
-    if n == 0 or len(segs) == 0:
-        return tmin, jmin
-    dlen = np.sqrt(np.einsum("ij,ij->i", d, d))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(dlen > 0, 1.0 + reach / dlen, 1.0)
-    q = p + d * scale[:, None]
-    # broad phase: bounding boxes of the moves against those of the segments
-    lo_x, hi_x = np.minimum(p[:, 0], q[:, 0]) - 1e-9, np.maximum(p[:, 0], q[:, 0]) + 1e-9
-    lo_z, hi_z = np.minimum(p[:, 1], q[:, 1]) - 1e-9, np.maximum(p[:, 1], q[:, 1]) + 1e-9
-    s_lo_x, s_hi_x = np.minimum(segs[:, 0], segs[:, 2]), np.maximum(segs[:, 0], segs[:, 2])
-    s_lo_z, s_hi_z = np.minimum(segs[:, 1], segs[:, 3]), np.maximum(segs[:, 1], segs[:, 3])
-    near = (
-        (s_hi_x[None, :] >= lo_x[:, None])
-        & (s_lo_x[None, :] <= hi_x[:, None])
-        & (s_hi_z[None, :] >= lo_z[:, None])
-        & (s_lo_z[None, :] <= hi_z[:, None])
-    )
-    ii, jj = np.nonzero(near)
-    if len(ii) == 0:
-        return tmin, jmin
-    # narrow phase, pair by pair
-    sc = scale[ii]
-    dx, dz = d[ii, 0] * sc, d[ii, 1] * sc
-    ax, az = segs[jj, 0], segs[jj, 1]
-    ex, ez = segs[jj, 2] - ax, segs[jj, 3] - az
-    wx, wz = ax - p[ii, 0], az - p[ii, 1]
-    denom = dx * ez - dz * ex
-    wxd = wx * dz - wz * dx  # w × d: zero when the segment's start is on the move's line
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (wx * ez - wz * ex) / denom
-        u = wxd / denom
-        hit = (np.abs(denom) > 1e-12) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
-        # collinear: the move runs along the segment's line
-        dd = dx * dx + dz * dz
-        ta = (wx * dx + wz * dz) / dd
-        tb = ((wx + ex) * dx + (wz + ez) * dz) / dd
-    along = (np.abs(denom) <= 1e-12) & (np.abs(wxd) <= 1e-9 * np.sqrt(dd))
-    if np.any(along):
-        lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
-        meets = along & (hi >= 0.0) & (lo <= 1.0)
-        t = np.where(meets, np.maximum(lo, 0.0), t)
-        hit = hit | meets
-    if not np.any(hit):
-        return tmin, jmin
-    ii, jj, t = ii[hit], jj[hit], t[hit] * sc[hit]
-    np.minimum.at(tmin, ii, t)
-    first = t == tmin[ii]
-    jmin[ii[first]] = jj[first]
-    return tmin, jmin
+    p, d = _moves(p, d)
+    segs = np.ascontiguousarray(segs, dtype=np.float64).reshape(-1, 4)
+    return _crossings(p, d, segs, float(reach))
 
 
 def sweep(
@@ -228,70 +469,22 @@ def sweep(
     ``fs`` of the portal each point went through (-1 for none; such a point stays at its start
     and ``portal_point`` is where it crossed), for the caller to move it to the portal's floor.
     """
-    p = np.array(p, dtype=np.float64)
-    d = np.array(d, dtype=np.float64)
-    n = len(p)
-    portal = np.full(n, -1, dtype=np.int64)
-    portal_point = np.zeros((n, 2), dtype=np.float64)
-    live = np.flatnonzero(np.einsum("ij,ij->i", d, d) > 1e-18)
-    segs = fs.segs
-    for _ in range(iterations):
-        if len(live) == 0:
-            break
-        pl, dl = p[live], d[live]
-        t, j = crossings(pl, dl, segs, SKIN)
-        jj = np.maximum(j, 0)
-        seg = segs[jj]
-        ex, ez = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
-        ln = np.hypot(ex, ez)
-        nx, nz = -ez / ln, ex / ln
-        # a portal crossed the leading way is no obstacle: cross it, or walk up to it
-        leading = (j >= 0) & (fs.kind[jj] == PORTAL)
-        if np.any(leading):
-            axis = _portal_axis(seg)
-            ahead = (dl[:, 0] * axis[:, 0] + dl[:, 1] * axis[:, 1]) * fs.sign[jj]
-            leading &= ahead > 0
-        through = leading & (t <= 1.0)
-        free = (j < 0) | (leading & ~through)
-        p[live[free]] = pl[free] + dl[free]
-        d[live[free]] = 0.0
-        if np.any(through):
-            it = live[through]
-            portal[it] = j[through]
-            portal_point[it] = pl[through] + dl[through] * t[through, None]
-            d[it] = 0.0
-        block = ~(free | through)
-        if not np.any(block):
-            break
-        ib, pb, db, tb = live[block], pl[block], dl[block], t[block]
-        sb = seg[block]
-        nxb, nzb = nx[block], nz[block]
-        s0 = (pb[:, 0] - sb[:, 0]) * nxb + (pb[:, 1] - sb[:, 1]) * nzb
-        dn = db[:, 0] * nxb + db[:, 1] * nzb
-        dlen = np.sqrt(np.einsum("ij,ij->i", db, db))
-        crossing = np.abs(dn) > 1e-12
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(
-                crossing, (np.abs(s0) - SKIN) / np.abs(dn), tb - SKIN / np.maximum(dlen, 1e-300)
-            )
-        f = np.clip(f, 0.0, 1.0)
-        f = np.minimum(f, np.maximum(tb - 1e-9, 0.0))
-        p[ib] = pb + db * f[:, None]
-        rest = db * (1.0 - f)[:, None]
-        rn = rest[:, 0] * nxb + rest[:, 1] * nzb
-        slide = rest - np.stack([rn * nxb, rn * nzb], axis=1)
-        slide[~crossing] = 0.0  # head-on into a wall's end: stop there
-        d[ib] = slide
-        live = ib[np.einsum("ij,ij->i", slide, slide) > 1e-12]
-    return p, portal, portal_point
+    p, d = _moves(p, d)
+    return _sweep(p, d, fs.segs, fs.kind, fs.sign, int(iterations))
 
 
-def _portal_axis(seg: np.ndarray) -> np.ndarray:
-    """The unit normal of portal segments, oriented along their stair's axis.
+def _warm() -> None:
+    """Compile (or load from the cache) the kernels for the dtypes the callers pass."""
+    fs = FloorSegments(
+        segs=np.array([[0.0, 1.0, 1.0, 1.0]]),
+        kind=np.zeros(1, np.int8),
+        stair=np.full(1, -1, np.int16),
+        target=np.full(1, -1, np.int16),
+        sign=np.zeros(1, np.int8),
+    )
+    crossings(np.zeros((1, 2)), np.ones((1, 2)), fs.segs)
+    sweep(np.zeros((1, 2)), np.ones((1, 2)), fs)
+    build_grid([fs], 0.3, 0.5)
 
-    A top end runs from the ramp's left corner to its right corner (``Stair.corners``), so its
-    direction ``(ex, ez)`` turned to ``(-ez, ex)`` is the stair's axis.
-    """
-    ex, ez = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
-    ln = np.hypot(ex, ez)
-    return np.stack([-ez / ln, ex / ln], axis=1)
+
+_warm()
