@@ -10,9 +10,9 @@ segment, backed off so that the avatar stays ``SKIN`` metres (perpendicular) on 
 rest of the move slides along the wall. A later check rejects any stored move that still crosses a
 segment, so no sequence of moves passes through a wall, whatever the floating point does.
 
-The move is compiled (numba): :func:`sweep_point` and :func:`first_contact` move one point, over
-the candidate segments a :class:`SegmentGrid` cell lists (the crowd's step) or over all of them
-(:func:`sweep`, :func:`crossings`).
+The move is compiled (``world/move_kernels.py``, numba): one point at a time, over the segments a
+:class:`SegmentGrid` cell lists (the crowd's step) or over all of them (:func:`sweep`,
+:func:`crossings`). ``WALL``, ``PORTAL`` and ``SKIN`` are defined there, next to the kernels.
 """
 
 from __future__ import annotations
@@ -20,11 +20,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numba
 import numpy as np
 
 from world.geometry import polygon_edges
 from world.model import World
+from world.move_kernels import PORTAL, SKIN, WALL, fill_grid
+from world.move_kernels import crossings_all as _crossings
+from world.move_kernels import sweep_all as _sweep
 
 __all__ = [
     "WALL",
@@ -32,19 +34,12 @@ __all__ = [
     "SKIN",
     "FloorSegments",
     "SegmentGrid",
-    "boxes",
     "build_grid",
     "build_segments",
     "crossings",
-    "first_contact",
     "sweep",
-    "sweep_point",
 ]
 
-WALL = 0
-PORTAL = 1
-SKIN = 0.05
-"""How far (m) an avatar is kept from a wall's centre line."""
 
 _EXTEND = 1e-3  # walls are lengthened by this at both ends so that joints have no pinholes
 _COLLINEAR = 1e-6
@@ -220,222 +215,8 @@ def build_grid(segments: list[FloorSegments], reach: float, cell: float) -> Segm
         a = np.searchsorted(x0, s_lo[:, axis] - reach - cell, "left")
         b = np.searchsorted(x0, s_hi[:, axis] + reach, "right") - 1
         ranges += [a, b]
-    start, items = _fill_grid(first, nx, nz, *(np.asarray(r, np.int64) for r in ranges))
+    start, items = fill_grid(first, nx, nz, *(np.asarray(r, np.int64) for r in ranges))
     return SegmentGrid((float(origin[0]), float(origin[1])), 1.0 / cell, nx, nz, start, items)
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _fill_grid(
-    first: np.ndarray,
-    nx: int,
-    nz: int,
-    x_lo: np.ndarray,
-    x_hi: np.ndarray,
-    z_lo: np.ndarray,
-    z_hi: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The cells' lists (CSR) of :func:`build_grid`: segment ``g`` of floor ``f`` goes into the
-    inner cells ``x_lo[g]..x_hi[g] × z_lo[g]..z_hi[g]`` and into every border cell of ``f``."""
-    cells = (len(first) - 1) * nx * nz
-    start = np.zeros(cells + 1, np.int64)
-    _grid_pass(first, nx, nz, x_lo, x_hi, z_lo, z_hi, start[1:], start[:0], False)
-    start = np.cumsum(start)
-    items = np.empty(start[-1], np.int32)
-    _grid_pass(first, nx, nz, x_lo, x_hi, z_lo, z_hi, start[:-1].copy(), items, True)
-    return start, items
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _grid_pass(
-    first: np.ndarray,
-    nx: int,
-    nz: int,
-    x_lo: np.ndarray,
-    x_hi: np.ndarray,
-    z_lo: np.ndarray,
-    z_hi: np.ndarray,
-    at: np.ndarray,
-    items: np.ndarray,
-    fill: bool,
-) -> None:
-    """One pass over the (segment, cell) pairs of :func:`_fill_grid`: counts them into ``at``,
-    or (``fill``) writes each segment at ``items[at[cell]]`` and moves that on."""
-    for f in range(len(first) - 1):
-        for g in range(first[f], first[f + 1]):
-            for ix in range(nx):
-                border_x = ix == 0 or ix == nx - 1
-                inner_x = x_lo[g] <= ix <= x_hi[g]
-                if not (border_x or inner_x):
-                    continue
-                for iz in range(nz):
-                    inner = inner_x and z_lo[g] <= iz <= z_hi[g]
-                    if not (border_x or inner or iz == 0 or iz == nz - 1):
-                        continue
-                    c = (f * nx + ix) * nz + iz
-                    if fill:
-                        items[at[c]] = g
-                    at[c] += 1
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def boxes(segs: np.ndarray) -> np.ndarray:
-    """The segments' bounding boxes, ``(m, 4)`` as ``lo_x, hi_x, lo_z, hi_z``."""
-    out = np.empty((len(segs), 4))
-    for k in range(len(segs)):
-        out[k, 0] = min(segs[k, 0], segs[k, 2])
-        out[k, 1] = max(segs[k, 0], segs[k, 2])
-        out[k, 2] = min(segs[k, 1], segs[k, 3])
-        out[k, 3] = max(segs[k, 1], segs[k, 3])
-    return out
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def first_contact(
-    px: float,
-    pz: float,
-    dx: float,
-    dz: float,
-    segs: np.ndarray,
-    box: np.ndarray,
-    cand: np.ndarray,
-    c0: int,
-    c1: int,
-    reach: float,
-) -> tuple[float, int]:
-    """First contact of the move ``p → p + d``, lengthened by ``reach``, with the segments
-    ``cand[c0:c1]`` (ascending indices into ``segs``): ``(t, j)`` as :func:`crossings` gives for
-    one move (of equal ``t``, the later segment)."""
-    dlen = math.sqrt(dx * dx + dz * dz)
-    scale = 1.0 + reach / dlen if dlen > 0 else 1.0
-    qx, qz = px + dx * scale, pz + dz * scale
-    lo_x, hi_x = min(px, qx) - 1e-9, max(px, qx) + 1e-9
-    lo_z, hi_z = min(pz, qz) - 1e-9, max(pz, qz) + 1e-9
-    sdx, sdz = dx * scale, dz * scale
-    dd = sdx * sdx + sdz * sdz
-    tmin, jmin = math.inf, -1
-    for c in range(c0, c1):
-        j = cand[c]
-        if not (
-            box[j, 1] >= lo_x and box[j, 0] <= hi_x and box[j, 3] >= lo_z and box[j, 2] <= hi_z
-        ):
-            continue
-        ax, az = segs[j, 0], segs[j, 1]
-        ex, ez = segs[j, 2] - ax, segs[j, 3] - az
-        wx, wz = ax - px, az - pz
-        denom = sdx * ez - sdz * ex
-        wxd = wx * sdz - wz * sdx  # w × d: zero when the segment's start is on the move's line
-        if abs(denom) > 1e-12:
-            t = (wx * ez - wz * ex) / denom
-            u = wxd / denom
-            if not (0.0 <= t <= 1.0 and 0.0 <= u <= 1.0):
-                continue
-        elif abs(wxd) <= 1e-9 * math.sqrt(dd):
-            # collinear: the move runs along the segment's line, and meets its nearer end
-            ta = (wx * sdx + wz * sdz) / dd
-            tb = ((wx + ex) * sdx + (wz + ez) * sdz) / dd
-            if not (max(ta, tb) >= 0.0 and min(ta, tb) <= 1.0):
-                continue
-            t = max(min(ta, tb), 0.0)
-        else:
-            continue
-        t *= scale
-        if t <= tmin:
-            tmin, jmin = t, j
-    return tmin, jmin
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def sweep_point(
-    px: float,
-    pz: float,
-    dx: float,
-    dz: float,
-    segs: np.ndarray,
-    box: np.ndarray,
-    kind: np.ndarray,
-    sign: np.ndarray,
-    cand: np.ndarray,
-    c0: int,
-    c1: int,
-    iterations: int,
-) -> tuple[float, float, int, float, float]:
-    """:func:`sweep` of one point against the segments ``cand[c0:c1]``: ``(x, z, portal,
-    portal_x, portal_z)``, the portal's index into ``segs`` or -1."""
-    if dx * dx + dz * dz <= 1e-18:
-        return px, pz, -1, 0.0, 0.0
-    for _ in range(iterations):
-        t, j = first_contact(px, pz, dx, dz, segs, box, cand, c0, c1, SKIN)
-        if j < 0:
-            return px + dx, pz + dz, -1, 0.0, 0.0
-        sx, sz = segs[j, 0], segs[j, 1]
-        ex, ez = segs[j, 2] - sx, segs[j, 3] - sz
-        ln = math.hypot(ex, ez)
-        nx, nz = -ez / ln, ex / ln
-        # a portal crossed the leading way is no obstacle: cross it, or walk up to it (a top
-        # end runs from the ramp's left corner to its right one: its normal is the stair's axis)
-        if kind[j] == PORTAL and (dx * nx + dz * nz) * sign[j] > 0:
-            if t <= 1.0:
-                return px, pz, j, px + dx * t, pz + dz * t
-            return px + dx, pz + dz, -1, 0.0, 0.0
-        # blocked: stop SKIN short of the segment, slide along it with the rest of the move
-        s0 = (px - sx) * nx + (pz - sz) * nz
-        dn = dx * nx + dz * nz
-        dlen = math.sqrt(dx * dx + dz * dz)
-        crossing = abs(dn) > 1e-12
-        f = (abs(s0) - SKIN) / abs(dn) if crossing else t - SKIN / max(dlen, 1e-300)
-        f = min(max(f, 0.0), 1.0)
-        f = min(f, max(t - 1e-9, 0.0))
-        rx, rz = dx * (1.0 - f), dz * (1.0 - f)
-        px, pz = px + dx * f, pz + dz * f
-        if not crossing:  # head-on into a wall's end: stop there
-            break
-        rn = rx * nx + rz * nz
-        dx, dz = rx - rn * nx, rz - rn * nz
-        if dx * dx + dz * dz <= 1e-12:
-            break
-    return px, pz, -1, 0.0, 0.0
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _crossings(
-    p: np.ndarray, d: np.ndarray, segs: np.ndarray, reach: float
-) -> tuple[np.ndarray, np.ndarray]:
-    n = len(p)
-    tmin = np.full(n, np.inf)
-    jmin = np.full(n, -1, np.int64)
-    box = boxes(segs)
-    cand = np.arange(len(segs)).astype(np.int32)
-    for i in range(n):
-        tmin[i], jmin[i] = first_contact(
-            p[i, 0], p[i, 1], d[i, 0], d[i, 1], segs, box, cand, 0, len(segs), reach
-        )
-    return tmin, jmin
-
-
-@numba.njit(cache=True, nogil=True, error_model="numpy")
-def _sweep(
-    p: np.ndarray,
-    d: np.ndarray,
-    segs: np.ndarray,
-    kind: np.ndarray,
-    sign: np.ndarray,
-    iterations: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    n = len(p)
-    out = np.empty((n, 2))
-    portal = np.full(n, -1, np.int64)
-    point = np.zeros((n, 2))
-    box = boxes(segs)
-    cand = np.arange(len(segs)).astype(np.int32)
-    for i in range(n):
-        x, z, j, jx, jz = sweep_point(
-            p[i, 0], p[i, 1], d[i, 0], d[i, 1], segs, box, kind, sign, cand, 0, len(segs),
-            iterations,
-        )  # fmt: skip
-        out[i, 0], out[i, 1], portal[i] = x, z, j
-        if j >= 0:
-            point[i, 0], point[i, 1] = jx, jz
-    return out, portal, point
 
 
 def _moves(p: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -471,20 +252,3 @@ def sweep(
     """
     p, d = _moves(p, d)
     return _sweep(p, d, fs.segs, fs.kind, fs.sign, int(iterations))
-
-
-def _warm() -> None:
-    """Compile (or load from the cache) the kernels for the dtypes the callers pass."""
-    fs = FloorSegments(
-        segs=np.array([[0.0, 1.0, 1.0, 1.0]]),
-        kind=np.zeros(1, np.int8),
-        stair=np.full(1, -1, np.int16),
-        target=np.full(1, -1, np.int16),
-        sign=np.zeros(1, np.int8),
-    )
-    crossings(np.zeros((1, 2)), np.ones((1, 2)), fs.segs)
-    sweep(np.zeros((1, 2)), np.ones((1, 2)), fs)
-    build_grid([fs], 0.3, 0.5)
-
-
-_warm()

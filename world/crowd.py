@@ -5,7 +5,7 @@ turns intents into motion for every active avatar at once, with a speed clamp, c
 the walls of the avatar's floor (``world/collision.py``) and stairs between floors. Slots are the
 avatar ids the server hands out; inactive slots keep their last values and are ignored.
 
-A tick's movement is one call of a compiled kernel (``world/crowd_kernels.py``), which walks the
+A tick's movement is one call of a compiled kernel (``world/move_kernels.py``), which walks the
 avatars one by one: at the tens of avatars of most instances, a few dozen numpy calls' fixed cost
 was the whole step.
 """
@@ -16,20 +16,19 @@ import math
 
 import numpy as np
 
-from world import crowd_kernels as kernels
+from world import move_kernels as kernels
 from world.collision import (
     SKIN,
     FloorSegments,
     SegmentGrid,
-    boxes,
     build_grid,
     build_segments,
     sweep,
 )
-from world.crowd_kernels import GOLDEN as _GOLDEN
-from world.crowd_kernels import MAX_SUBSTEP
 from world.geometry import points_in_polygon
 from world.model import World
+from world.move_kernels import GOLDEN as _GOLDEN
+from world.move_kernels import MAX_SUBSTEP
 
 __all__ = [
     "Crowd",
@@ -106,7 +105,7 @@ class Crowd:
         # every floor's segments end to end, for the step kernel (the grid indexes into them)
         fss = self._segments
         self._segs = np.ascontiguousarray(np.concatenate([fs.segs for fs in fss]), np.float64)
-        self._box = boxes(self._segs)
+        self._box = kernels.boxes(self._segs)
         self._kind = np.concatenate([fs.kind for fs in fss]).astype(np.int8)
         self._stair = np.concatenate([fs.stair for fs in fss]).astype(np.int16)
         self._target = np.concatenate([fs.target for fs in fss]).astype(np.int16)
@@ -199,7 +198,7 @@ class Crowd:
         metres; each substep collides against the walls of the avatar's floor, slides along them
         and takes stairs (off the top end to the upper floor, back across it to the ramp).
         Avatars closer than ``personal_space`` also ease apart (:meth:`separation`), no faster
-        than the speed limit allows. One compiled call (``world/crowd_kernels.py``).
+        than the speed limit allows. One compiled call (``world/move_kernels.py``).
         """
         if not math.isfinite(dt) or dt <= 0:
             return
