@@ -65,8 +65,9 @@ def fill_grid(
     z_lo: np.ndarray,
     z_hi: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The cells' lists (CSR) of :func:`world.collision.build_grid`: segment ``g`` of floor ``f`` goes into the
-    inner cells ``x_lo[g]..x_hi[g] × z_lo[g]..z_hi[g]`` and into every border cell of ``f``."""
+    """The cells' lists (CSR) of :func:`world.collision.build_grid`: segment ``g`` of floor
+    ``f`` goes into the inner cells ``x_lo[g]..x_hi[g] × z_lo[g]..z_hi[g]`` and into every
+    border cell of ``f``."""
     cells = (len(first) - 1) * nx * nz
     start = np.zeros(cells + 1, np.int64)
     _grid_pass(first, nx, nz, x_lo, x_hi, z_lo, z_hi, start[1:], start[:0], False)
@@ -134,8 +135,8 @@ def first_contact(
     reach: float,
 ) -> tuple[float, int]:
     """First contact of the move ``p → p + d``, lengthened by ``reach``, with the segments
-    ``cand[c0:c1]`` (ascending indices into ``segs``): ``(t, j)`` as :func:`world.collision.crossings` gives for
-    one move (of equal ``t``, the later segment)."""
+    ``cand[c0:c1]`` (ascending indices into ``segs``): ``(t, j)`` as
+    :func:`world.collision.crossings` gives for one move (of equal ``t``, the later segment)."""
     dlen = math.sqrt(dx * dx + dz * dz)
     scale = 1.0 + reach / dlen if dlen > 0 else 1.0
     qx, qz = px + dx * scale, pz + dz * scale
@@ -190,8 +191,8 @@ def sweep_point(
     c1: int,
     iterations: int,
 ) -> tuple[float, float, int, float, float]:
-    """:func:`world.collision.sweep` of one point against the segments ``cand[c0:c1]``: ``(x, z, portal,
-    portal_x, portal_z)``, the portal's index into ``segs`` or -1."""
+    """:func:`world.collision.sweep` of one point against the segments ``cand[c0:c1]``:
+    ``(x, z, portal, portal_x, portal_z)``, the portal's index into ``segs`` or -1."""
     if dx * dx + dz * dz <= 1e-18:
         return px, pz, -1, 0.0, 0.0
     for _ in range(iterations):
