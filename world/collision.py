@@ -1,4 +1,4 @@
-"""Collision segments per floor, and the vectorised swept-point move against them.
+"""Collision segments per floor, and the swept-point move against them.
 
 Each floor's blocking segments are its outline edges, its walls, the footprints of solid decor and
 the sides of its stairs. A stair's top end is a *portal* on both of its floors: crossing it towards
@@ -9,23 +9,37 @@ The move is exact for a point: a move from ``p`` to ``p + d`` is cut at its firs
 segment, backed off so that the avatar stays ``SKIN`` metres (perpendicular) on its side, and the
 rest of the move slides along the wall. A later check rejects any stored move that still crosses a
 segment, so no sequence of moves passes through a wall, whatever the floating point does.
+
+The move is compiled (``world/move_kernels.py``, numba): one point at a time, over the segments a
+:class:`SegmentGrid` cell lists (the crowd's step) or over all of them (:func:`sweep`,
+:func:`crossings`). ``WALL``, ``PORTAL`` and ``SKIN`` are defined there, next to the kernels.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
 from world.geometry import polygon_edges
 from world.model import World
+from world.move_kernels import PORTAL, SKIN, WALL, fill_grid
+from world.move_kernels import crossings_all as _crossings
+from world.move_kernels import sweep_all as _sweep
 
-__all__ = ["WALL", "PORTAL", "SKIN", "FloorSegments", "build_segments", "sweep", "crossings"]
+__all__ = [
+    "WALL",
+    "PORTAL",
+    "SKIN",
+    "FloorSegments",
+    "SegmentGrid",
+    "build_grid",
+    "build_segments",
+    "crossings",
+    "sweep",
+]
 
-WALL = 0
-PORTAL = 1
-SKIN = 0.05
-"""How far (m) an avatar is kept from a wall's centre line."""
 
 _EXTEND = 1e-3  # walls are lengthened by this at both ends so that joints have no pinholes
 _COLLINEAR = 1e-6
@@ -154,6 +168,63 @@ def build_segments(world: World) -> list[FloorSegments]:
     return out
 
 
+@dataclass(slots=True)
+class SegmentGrid:
+    """A broad phase over the segments of every floor: which of them a short move can touch.
+
+    The plane is cut into ``nx × nz`` square cells of ``1 / inv`` metres from ``origin`` (the
+    same cells on every floor). Cell ``c`` of floor ``f`` (``c = f · nx · nz + ix · nz + iz``)
+    lists in ``items[start[c]:start[c + 1]]`` the indices (into the concatenation of the floors'
+    segments, ascending) of every segment whose bounding box comes within ``reach`` of the cell
+    on both axes: every segment a move starting in the cell and staying within ``reach`` of its
+    start could meet. The border cells, where every point off the grid lands, list all of the
+    floor's segments. Most cells of a city hall list none.
+    """
+
+    origin: tuple[float, float]
+    inv: float
+    nx: int
+    nz: int
+    start: np.ndarray  # int64 (floors · nx · nz + 1,)
+    items: np.ndarray  # int32
+
+
+def build_grid(segments: list[FloorSegments], reach: float, cell: float) -> SegmentGrid:
+    """The :class:`SegmentGrid` of ``segments`` (as :func:`build_segments` gives them) for moves
+    that stay within ``reach`` metres of their start, with cells of at least ``cell`` metres
+    (coarser for a world over 512 cells across). ``cell=inf`` gives one cell per floor that
+    lists every segment: no broad phase at all."""
+    counts = [len(fs.segs) for fs in segments]
+    allsegs = np.concatenate([fs.segs for fs in segments]) if sum(counts) else np.zeros((0, 4))
+    first = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    if not math.isfinite(cell) or len(allsegs) == 0:
+        start = first.copy()
+        items = np.arange(len(allsegs), dtype=np.int32)
+        return SegmentGrid((0.0, 0.0), 0.0, 1, 1, start, items)
+    lo = np.minimum(allsegs[:, :2], allsegs[:, 2:]).min(axis=0)
+    hi = np.maximum(allsegs[:, :2], allsegs[:, 2:]).max(axis=0)
+    cell = max(cell, float((hi - lo).max()) / 512)
+    origin = lo - cell  # one border cell below
+    nx, nz = (np.ceil((hi - origin) / cell).astype(np.int64) + 2).tolist()
+    s_lo = np.minimum(allsegs[:, :2], allsegs[:, 2:])
+    s_hi = np.maximum(allsegs[:, :2], allsegs[:, 2:])
+    # the cells [x0, x0 + cell] with x0 - reach <= s_hi and x0 + cell + reach >= s_lo, per axis
+    ranges = []
+    for axis, n in ((0, nx), (1, nz)):
+        x0 = origin[axis] + cell * np.arange(n)
+        a = np.searchsorted(x0, s_lo[:, axis] - reach - cell, "left")
+        b = np.searchsorted(x0, s_hi[:, axis] + reach, "right") - 1
+        ranges += [a, b]
+    start, items = fill_grid(first, nx, nz, *(np.asarray(r, np.int64) for r in ranges))
+    return SegmentGrid((float(origin[0]), float(origin[1])), 1.0 / cell, nx, nz, start, items)
+
+
+def _moves(p: np.ndarray, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.ascontiguousarray(p, dtype=np.float64).reshape(-1, 2)
+    d = np.ascontiguousarray(d, dtype=np.float64).reshape(-1, 2)
+    return p, d
+
+
 def crossings(
     p: np.ndarray, d: np.ndarray, segs: np.ndarray, reach: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -165,58 +236,9 @@ def crossings(
     Returns ``(t, j)``: the fraction of ``d`` at the first contact (up to ``1 + reach / |d|``;
     ``inf`` when none) and the segment's index (-1 when none).
     """
-    n = len(p)
-    tmin = np.full(n, np.inf)
-    jmin = np.full(n, -1, dtype=np.int64)
-    if n == 0 or len(segs) == 0:
-        return tmin, jmin
-    dlen = np.sqrt(np.einsum("ij,ij->i", d, d))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        scale = np.where(dlen > 0, 1.0 + reach / dlen, 1.0)
-    q = p + d * scale[:, None]
-    # broad phase: bounding boxes of the moves against those of the segments
-    lo_x, hi_x = np.minimum(p[:, 0], q[:, 0]) - 1e-9, np.maximum(p[:, 0], q[:, 0]) + 1e-9
-    lo_z, hi_z = np.minimum(p[:, 1], q[:, 1]) - 1e-9, np.maximum(p[:, 1], q[:, 1]) + 1e-9
-    s_lo_x, s_hi_x = np.minimum(segs[:, 0], segs[:, 2]), np.maximum(segs[:, 0], segs[:, 2])
-    s_lo_z, s_hi_z = np.minimum(segs[:, 1], segs[:, 3]), np.maximum(segs[:, 1], segs[:, 3])
-    near = (
-        (s_hi_x[None, :] >= lo_x[:, None])
-        & (s_lo_x[None, :] <= hi_x[:, None])
-        & (s_hi_z[None, :] >= lo_z[:, None])
-        & (s_lo_z[None, :] <= hi_z[:, None])
-    )
-    ii, jj = np.nonzero(near)
-    if len(ii) == 0:
-        return tmin, jmin
-    # narrow phase, pair by pair
-    sc = scale[ii]
-    dx, dz = d[ii, 0] * sc, d[ii, 1] * sc
-    ax, az = segs[jj, 0], segs[jj, 1]
-    ex, ez = segs[jj, 2] - ax, segs[jj, 3] - az
-    wx, wz = ax - p[ii, 0], az - p[ii, 1]
-    denom = dx * ez - dz * ex
-    wxd = wx * dz - wz * dx  # w × d: zero when the segment's start is on the move's line
-    with np.errstate(divide="ignore", invalid="ignore"):
-        t = (wx * ez - wz * ex) / denom
-        u = wxd / denom
-        hit = (np.abs(denom) > 1e-12) & (t >= 0.0) & (t <= 1.0) & (u >= 0.0) & (u <= 1.0)
-        # collinear: the move runs along the segment's line
-        dd = dx * dx + dz * dz
-        ta = (wx * dx + wz * dz) / dd
-        tb = ((wx + ex) * dx + (wz + ez) * dz) / dd
-    along = (np.abs(denom) <= 1e-12) & (np.abs(wxd) <= 1e-9 * np.sqrt(dd))
-    if np.any(along):
-        lo, hi = np.minimum(ta, tb), np.maximum(ta, tb)
-        meets = along & (hi >= 0.0) & (lo <= 1.0)
-        t = np.where(meets, np.maximum(lo, 0.0), t)
-        hit = hit | meets
-    if not np.any(hit):
-        return tmin, jmin
-    ii, jj, t = ii[hit], jj[hit], t[hit] * sc[hit]
-    np.minimum.at(tmin, ii, t)
-    first = t == tmin[ii]
-    jmin[ii[first]] = jj[first]
-    return tmin, jmin
+    p, d = _moves(p, d)
+    segs = np.ascontiguousarray(segs, dtype=np.float64).reshape(-1, 4)
+    return _crossings(p, d, segs, float(reach))
 
 
 def sweep(
@@ -228,70 +250,5 @@ def sweep(
     ``fs`` of the portal each point went through (-1 for none; such a point stays at its start
     and ``portal_point`` is where it crossed), for the caller to move it to the portal's floor.
     """
-    p = np.array(p, dtype=np.float64)
-    d = np.array(d, dtype=np.float64)
-    n = len(p)
-    portal = np.full(n, -1, dtype=np.int64)
-    portal_point = np.zeros((n, 2), dtype=np.float64)
-    live = np.flatnonzero(np.einsum("ij,ij->i", d, d) > 1e-18)
-    segs = fs.segs
-    for _ in range(iterations):
-        if len(live) == 0:
-            break
-        pl, dl = p[live], d[live]
-        t, j = crossings(pl, dl, segs, SKIN)
-        jj = np.maximum(j, 0)
-        seg = segs[jj]
-        ex, ez = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
-        ln = np.hypot(ex, ez)
-        nx, nz = -ez / ln, ex / ln
-        # a portal crossed the leading way is no obstacle: cross it, or walk up to it
-        leading = (j >= 0) & (fs.kind[jj] == PORTAL)
-        if np.any(leading):
-            axis = _portal_axis(seg)
-            ahead = (dl[:, 0] * axis[:, 0] + dl[:, 1] * axis[:, 1]) * fs.sign[jj]
-            leading &= ahead > 0
-        through = leading & (t <= 1.0)
-        free = (j < 0) | (leading & ~through)
-        p[live[free]] = pl[free] + dl[free]
-        d[live[free]] = 0.0
-        if np.any(through):
-            it = live[through]
-            portal[it] = j[through]
-            portal_point[it] = pl[through] + dl[through] * t[through, None]
-            d[it] = 0.0
-        block = ~(free | through)
-        if not np.any(block):
-            break
-        ib, pb, db, tb = live[block], pl[block], dl[block], t[block]
-        sb = seg[block]
-        nxb, nzb = nx[block], nz[block]
-        s0 = (pb[:, 0] - sb[:, 0]) * nxb + (pb[:, 1] - sb[:, 1]) * nzb
-        dn = db[:, 0] * nxb + db[:, 1] * nzb
-        dlen = np.sqrt(np.einsum("ij,ij->i", db, db))
-        crossing = np.abs(dn) > 1e-12
-        with np.errstate(divide="ignore", invalid="ignore"):
-            f = np.where(
-                crossing, (np.abs(s0) - SKIN) / np.abs(dn), tb - SKIN / np.maximum(dlen, 1e-300)
-            )
-        f = np.clip(f, 0.0, 1.0)
-        f = np.minimum(f, np.maximum(tb - 1e-9, 0.0))
-        p[ib] = pb + db * f[:, None]
-        rest = db * (1.0 - f)[:, None]
-        rn = rest[:, 0] * nxb + rest[:, 1] * nzb
-        slide = rest - np.stack([rn * nxb, rn * nzb], axis=1)
-        slide[~crossing] = 0.0  # head-on into a wall's end: stop there
-        d[ib] = slide
-        live = ib[np.einsum("ij,ij->i", slide, slide) > 1e-12]
-    return p, portal, portal_point
-
-
-def _portal_axis(seg: np.ndarray) -> np.ndarray:
-    """The unit normal of portal segments, oriented along their stair's axis.
-
-    A top end runs from the ramp's left corner to its right corner (``Stair.corners``), so its
-    direction ``(ex, ez)`` turned to ``(-ez, ex)`` is the stair's axis.
-    """
-    ex, ez = seg[:, 2] - seg[:, 0], seg[:, 3] - seg[:, 1]
-    ln = np.hypot(ex, ez)
-    return np.stack([-ez / ln, ex / ln], axis=1)
+    p, d = _moves(p, d)
+    return _sweep(p, d, fs.segs, fs.kind, fs.sign, int(iterations))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from world import load_world
+from world.collision import build_grid
 from world.crowd import SPAWN_SPREAD, Crowd
 from world.geometry import points_in_polygon, polygon_edges, segments_intersect
 from world.model import World
@@ -337,18 +338,22 @@ def test_removed_avatars_do_not_move_and_place_refuses_points_off_the_floor(hall
         crowd.place(1, 7, 10.0, 10.0, 0.0)
 
 
-def test_the_clear_cell_shortcut_moves_everyone_exactly_as_the_sweep_does(hall: World) -> None:
-    """Walkers in cells far from any wall skip the sweep (Crowd._build_clear); a crowd without
-    that raster sweeps everyone. Over random walks with stairs, walls and removals, both hold the
-    very same bits at every step, and the shortcut was taken for most of the walkers."""
+def test_the_collision_grid_moves_everyone_exactly_as_sweeping_every_wall_does(
+    hall: World,
+) -> None:
+    """Each substep looks only at the walls its grid cell lists (world.collision.SegmentGrid);
+    a crowd whose grid is one cell per floor sweeps every wall of the floor. Over random walks
+    with stairs, walls and removals, both hold the very same bits at every step, and most of the
+    hall's cells list no wall at all (a walker there takes its move without any test)."""
     rng = np.random.default_rng(5)
     n = 150
     fast, plain = Crowd(hall, n), Crowd(hall, n)
-    plain._clear = None
+    plain._grid = build_grid(plain._segments, 0.0, math.inf)
     for i in range(n):
         fast.spawn(i)
         plain.spawn(i)
-    assert fast._clear is not None and fast._clear.mean() > 0.5  # most of the hall is clear
+    cells = np.diff(fast._grid.start)
+    assert len(cells) > 1000 and (cells == 0).mean() > 0.5
     for t in range(120):
         if t % 10 == 0:
             for i in rng.choice(n, n // 2, replace=False):

@@ -91,3 +91,57 @@ def test_personal_space_zero_turns_it_off(hall: World) -> None:
     crowd.place(1, 0, 30.0, 30.0, 0.0)
     crowd.step(TICK)
     assert gap(crowd, 0, 1) == 0.0
+
+
+def reference_separation(crowd: Crowd, idx: np.ndarray, dt: float) -> np.ndarray:
+    """Crowd.separation's rule, pair by pair over every pair of ``idx`` (no cells)."""
+    r = crowd.personal_space
+    p = crowd.pos[idx].astype(np.float64)
+    out = np.zeros((len(idx), 2))
+    for a in range(len(idx)):
+        for b in range(a + 1, len(idx)):
+            if crowd.floor[idx[a]] != crowd.floor[idx[b]]:
+                continue
+            d = p[a] - p[b]
+            dist = math.hypot(*d)
+            if dist >= r:
+                continue
+            if dist < 1e-6:
+                lo, hi = sorted((float(idx[a]), float(idx[b])))
+                angle = math.pi * (3.0 - math.sqrt(5.0)) * lo + hi
+                d = np.array([math.sin(angle), math.cos(angle)]) * (
+                    1.0 if idx[a] < idx[b] else -1.0
+                )
+                dist = 1.0
+            push = d * (r - dist) / 2 / max(dist, 1e-6)
+            out[a] += push
+            out[b] -= push
+    length = np.hypot(out[:, 0], out[:, 1])
+    cap = crowd.separation_speed * dt
+    over = length > cap
+    out[over] *= (cap / length[over])[:, None]
+    return out
+
+
+def test_the_cells_find_every_close_pair_as_looking_at_all_pairs_does(hall: World) -> None:
+    """Separation hashes avatars into cells and pairs each cell with its neighbours; a plain
+    look at every pair finds the same pushes (up to the order of the sums), on two floors, with
+    avatars on the cells' edges, stacked on one spot, and just out of reach."""
+    rng = np.random.default_rng(2)
+    n = 300
+    crowd = Crowd(hall, n)
+    r = crowd.personal_space
+    for s in range(n):
+        if s % 5 == 0:  # on a cell's corner or edge
+            x, z = 30 + r * rng.integers(0, 6), 20 + r * rng.integers(0, 6) + rng.choice([0, 0.3])
+        elif s % 7 == 0:  # a few on one spot
+            x, z = 31.0, 21.0
+        else:
+            x, z = rng.uniform(28, 34, 2)
+        crowd.place(s, int(s % 3 == 0), float(x), float(z), 0.0)
+    idx = np.flatnonzero(crowd.active)[rng.permutation(n)[: n - 20]]
+    for dt in (TICK, 1.0):
+        got = crowd.separation(idx, dt)
+        want = reference_separation(crowd, idx, dt)
+        assert (np.abs(want).sum(axis=1) > 0).mean() > 0.8
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
