@@ -35,3 +35,11 @@ if ! { .venv/bin/python -m pip install -q --disable-pip-version-check --upgrade 
   exit 1
 fi
 echo "install: Python packages ready in .venv"
+# numba compiles the per-tick kernels on their first import and caches them beside their modules
+# (__pycache__); compile them here, once, so that no server start or test waits for it
+if ! .venv/bin/python -c "import server.app" >>"$log" 2>&1; then
+  tail -20 "$log" >&2
+  echo "install: the server does not import (log above, also in $log)" >&2
+  exit 1
+fi
+echo "install: kernels compiled"
