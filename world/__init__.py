@@ -1,12 +1,14 @@
 """The pure model of a world: files, geometry, movement and interest management.
 
-numpy and the standard library only: no asyncio, no sockets. ``server/`` drives it.
+numpy, numba (the kernels that run every tick, compiled and cached on first import) and the
+standard library only: no asyncio, no sockets. ``server/`` drives it.
 
 - :mod:`world.loader` — ``load_world``, ``check_world``, ``WorldError``, ``WorldProblem``
 - :mod:`world.model` — the frozen dataclasses (``World``, ``Floor``, ``Zone``, ``Kiosk``, …)
 - :mod:`world.geometry` — polygons and segments
 - :mod:`world.collision` — wall segments per floor and the swept move
 - :mod:`world.crowd` — ``Crowd``: avatars as structure-of-arrays, ``step(dt)``
+- :mod:`world.move_kernels` — the step's numba kernels (separation, easing, swept moves, floors)
 - :mod:`world.interest` — ``Interest``: who sees whom, ``enter_leave``
 """
 
