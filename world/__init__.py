@@ -10,6 +10,8 @@ standard library only: no asyncio, no sockets. ``server/`` drives it.
 - :mod:`world.crowd` — ``Crowd``: avatars as structure-of-arrays, ``step(dt)``
 - :mod:`world.move_kernels` — the step's numba kernels (separation, easing, swept moves, floors)
 - :mod:`world.interest` — ``Interest``: who sees whom, ``enter_leave``
+- :mod:`world.audibility` — who hears whom: zone rules, gains, the K kept with hysteresis
+- :mod:`world.audibility_kernels` — its numba kernels (a pair's gain, each listener's K best)
 """
 
 from __future__ import annotations
