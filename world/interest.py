@@ -4,13 +4,16 @@ Each viewer sees the avatars on its floor within ``radius``, nearest first, at m
 them (itself first); the rest of its floor is counted in ``beyond`` so that a far crowd is
 summarised rather than dropped silently.
 
-One compiled kernel (numba) answers a query: it counting-sorts the active avatars into the cells
-of a uniform grid per floor (``cell`` metres, coarser when the avatars spread over more cells
-than a few per avatar), then for each viewer walks the cells around its own in square rings,
-keeping the ``cap`` nearest in a bounded heap, and skips every cell (and stops at the ring) that
-cannot hold anyone nearer than the heap's farthest. "Nearer" is the key ``(float32 d², slot)``,
-with d² = (x - vx)² + (z - vz)² in float32, so ties break by slot and the answer does not depend
-on the grid's cell or on the order in which cells are met.
+One compiled kernel (numba) answers a query. It counting-sorts the active avatars into the cells
+of a uniform grid per floor (sized from their density: about four avatars a cell, at least
+``cell`` metres), then walks, for each viewer, the cells around its own in square rings. Every
+avatar within reach goes into a small buffer as one int64 key, the float32 bits of its d² above
+its slot; the buffer is cut to the ``cap`` smallest keys (quickselect) when it fills and after
+each ring, and the cut's largest key bounds what may enter next, so that cells (and whole rings)
+that cannot hold anyone nearer are skipped. The ``cap`` kept are then sorted. The key is
+``(float32 d², slot)`` with d² = (x - vx)² + (z - vz)² in float32, as the numpy code before it
+computed it: ties break by slot, and neither the grid nor the order in which cells are met shows
+in the answer.
 """
 
 from __future__ import annotations
@@ -24,14 +27,16 @@ from world.crowd import Crowd
 
 __all__ = ["Interest", "enter_leave"]
 
-_MIN_CELLS = 4096  # cells the grid may always have; beyond that, at most _CELLS_PER_AVATAR each
-_CELLS_PER_AVATAR = 8
+_MIN_CELLS = 4096  # cells the grid may always have; beyond that, _CELLS_PER_AVATAR per avatar
+_CELLS_PER_AVATAR = 16
+_PER_CELL = 4.0  # avatars per cell aimed at
+_BUF = 2  # candidates kept per viewer, in caps, before they are cut to the cap nearest
 
 
 class Interest:
     """Who sees whom: a radius (m), a cap on the avatars per viewer, and the grid's cell (m)."""
 
-    def __init__(self, radius: float = 30.0, cap: int = 64, cell: float = 2.5) -> None:
+    def __init__(self, radius: float = 30.0, cap: int = 64, cell: float = 0.5) -> None:
         if radius <= 0 or cap < 1 or cell <= 0:
             raise ValueError(f"need radius > 0, cap >= 1, cell > 0; got {radius}, {cap}, {cell}")
         self.radius = float(radius)
@@ -68,25 +73,31 @@ class Interest:
 
 
 @numba.njit(cache=True, nogil=True)
-def _before(d1: float, s1: int, d2: float, s2: int) -> bool:
-    """Whether key ``(d1, s1)`` orders before ``(d2, s2)``."""
-    return bool(d1 < d2 or (d1 == d2 and s1 < s2))
-
-
-@numba.njit(cache=True, nogil=True)
-def _sift_down(hd: np.ndarray, hs: np.ndarray, i: int, m: int) -> None:
-    """Restore the max-heap ``hd``/``hs[:m]`` below ``i``."""
-    while True:
-        c = 2 * i + 1
-        if c >= m:
+def _select(a: np.ndarray, n: int, k: int) -> None:
+    """Reorder ``a[:n]`` (distinct values) so that ``a[k]`` is its k-th smallest, the smaller
+    ones before it (quickselect)."""
+    lo, hi = 0, n - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        x, y, z = a[lo], a[mid], a[hi]
+        if x < y:
+            med = mid if y < z else (hi if x < z else lo)
+        else:
+            med = lo if x < z else (hi if y < z else mid)
+        a[med], a[hi] = a[hi], a[med]
+        pivot = a[hi]
+        store = lo
+        for i in range(lo, hi):
+            if a[i] < pivot:
+                a[i], a[store] = a[store], a[i]
+                store += 1
+        a[store], a[hi] = a[hi], a[store]
+        if store == k:
             return
-        if c + 1 < m and _before(hd[c], hs[c], hd[c + 1], hs[c + 1]):
-            c += 1
-        if not _before(hd[i], hs[i], hd[c], hs[c]):
-            return
-        hd[i], hd[c] = hd[c], hd[i]
-        hs[i], hs[c] = hs[c], hs[i]
-        i = c
+        if store < k:
+            lo = store + 1
+        else:
+            hi = store - 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -130,9 +141,12 @@ def _query(
         zmin = min(zmin, float(pos[a, 1]))
         zmax = max(zmax, float(pos[a, 1]))
     nf = fmax - fmin + 1
-    # the grid: cells of `c` m over the box, doubled while there would be too many
+    # the grid: cells that would hold about _PER_CELL avatars each if they spread evenly over
+    # their box (at most a quarter of the radius, at least `cell`), doubled while there would be
+    # more than a few cells per avatar (avatars far apart)
     limit_cells = max(_MIN_CELLS, _CELLS_PER_AVATAR * na)
-    c = cell
+    area = (xmax - xmin + cell) * (zmax - zmin + cell) * nf
+    c = max(cell, min(math.sqrt(area / na * _PER_CELL), radius / 4))
     while True:
         cx0 = math.floor(xmin / c)
         cz0 = math.floor(zmin / c)
@@ -172,8 +186,19 @@ def _query(
     # cells are skipped by a bound in float64 with room for float32 rounding of d²
     slack = 1.0 + 1e-5
     reach = radius * slack + 1e-6
-    hd = np.empty(cap, np.float32)
-    hs = np.empty(cap, np.int64)
+    # a candidate's key: the float32 bits of its d² (they order like the values, d² >= 0) over
+    # its slot, one int64 compare; up to 2 cap candidates are kept, cut to the cap nearest
+    # (quickselect) whenever the buffer fills, which also tightens the bound for what may enter
+    keys = np.empty(_BUF * cap, np.int64)
+    most = 0
+    for g in range(ncell):
+        most = max(most, start[g + 1] - start[g])
+    d2s = np.empty(most, np.float32)
+    d2i = d2s.view(np.int32)
+    bits_f = np.empty(1, np.float32)
+    bits_i = bits_f.view(np.int32)
+    bits_f[0] = r2
+    all_in = (np.int64(bits_i[0]) << 32) | 0xFFFFFFFF
     for j in range(viewers.shape[0]):
         v = viewers[j]
         if not active[v]:
@@ -188,9 +213,16 @@ def _query(
         z0 = max(0, math.floor((float(vz) - reach) / c) - cz0)
         z1 = min(h - 1, math.floor((float(vz) + reach) / c) - cz0)
         rings = max(gvx - x0, x1 - gvx, gvz - z0, z1 - gvz)
-        m = 0  # the heap's size
-        lim = r2  # the farthest d² that can still enter
+        m = 0  # candidates in keys
+        lim = r2  # the farthest d² that may still enter
+        lim_key = all_in  # and the largest key
         for ring in range(rings + 1):
+            if m > cap:
+                _select(keys, m, cap - 1)
+                m = cap
+                lim_key = keys[cap - 1]
+                bits_i[0] = np.int32(lim_key >> 32)
+                lim = bits_f[0]
             edge = (ring - 1) * c  # every cell of this ring is at least this far
             if ring > 1 and edge * edge > float(lim) * slack + 1e-9:
                 break
@@ -208,51 +240,51 @@ def _query(
                         gz += step
                         continue
                     g = (fbase + gx) * h + gz
-                    for t in range(start[g], start[g + 1]):
-                        dx = sx[t] - vx
-                        dz = sz[t] - vz
-                        d2 = dx * dx + dz * dz
-                        if d2 > lim:
+                    t0 = start[g]
+                    nt = start[g + 1] - t0
+                    for t in range(nt):
+                        dx = sx[t0 + t] - vx
+                        dz = sz[t0 + t] - vz
+                        d2s[t] = dx * dx + dz * dz
+                    for t in range(nt):
+                        if d2s[t] > lim:
                             continue
-                        s = ss[t]
-                        if m < cap:
-                            # push, sifting up
-                            i = m
-                            m += 1
-                            while i > 0:
-                                p = (i - 1) // 2
-                                if not _before(hd[p], hs[p], d2, s):
-                                    break
-                                hd[i] = hd[p]
-                                hs[i] = hs[p]
-                                i = p
-                            hd[i] = d2
-                            hs[i] = s
-                            if m == cap:
-                                lim = hd[0]
-                        elif _before(d2, s, hd[0], hs[0]):
-                            hd[0] = d2
-                            hs[0] = s
-                            _sift_down(hd, hs, 0, m)
-                            lim = hd[0]
+                        key = (np.int64(d2i[t]) << 32) | ss[t0 + t]
+                        if key > lim_key:
+                            continue
+                        keys[m] = key
+                        m += 1
+                        if m == _BUF * cap:
+                            _select(keys, m, cap - 1)
+                            m = cap
+                            lim_key = keys[cap - 1]
+                            bits_i[0] = np.int32(lim_key >> 32)
+                            lim = bits_f[0]
                     gz += step
-        # heap sort: the nearest first
-        for e in range(m - 1, 0, -1):
-            hd[0], hd[e] = hd[e], hd[0]
-            hs[0], hs[e] = hs[e], hs[0]
-            _sift_down(hd, hs, 0, e)
-        # the viewer itself first, also when someone stands exactly where it stands; not in its
-        # own row at all when more than cap stand on its spot with lower slots
+        if m > cap:
+            _select(keys, m, cap - 1)
+            m = cap
+        # insertion sort: cap is small, and the cut has left the keys partly in order
+        for e in range(1, m):
+            ke = keys[e]
+            b = e - 1
+            while b >= 0 and keys[b] > ke:
+                keys[b + 1] = keys[b]
+                b -= 1
+            keys[b + 1] = ke
+        # the viewer itself first, also when someone stands exactly where it stands (its key is
+        # its slot: d² = 0); not in its own row at all when more than cap stand on its spot with
+        # lower slots
         at = m - 1
         for e in range(m):
-            if hs[e] == v:
+            if keys[e] == v:
                 at = e
                 break
         for e in range(at, 0, -1):
-            hs[e] = hs[e - 1]
-        hs[0] = v
+            keys[e] = keys[e - 1]
+        keys[0] = v
         for e in range(m):
-            visible[j, e] = hs[e]
+            visible[j, e] = keys[e] & 0xFFFFFFFF
         beyond[j] = per_floor[floor[v] - fmin] - m
 
 
