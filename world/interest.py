@@ -34,7 +34,7 @@ _BUF = 2  # candidates kept per viewer, in caps, before they are cut to the cap 
 
 
 class Interest:
-    """Who sees whom: a radius (m), a cap on the avatars per viewer, and the grid's cell (m)."""
+    """Who sees whom: a radius (m), a cap on the avatars per viewer, and the finest grid cell (m)."""
 
     def __init__(self, radius: float = 30.0, cap: int = 64, cell: float = 0.5) -> None:
         if radius <= 0 or cap < 1 or cell <= 0:
