@@ -9,7 +9,7 @@ standard library only: no asyncio, no sockets. ``server/`` drives it.
 - :mod:`world.collision` — wall segments per floor and the swept move
 - :mod:`world.crowd` — ``Crowd``: avatars as structure-of-arrays, ``step(dt)``
 - :mod:`world.move_kernels` — the step's numba kernels (separation, easing, swept moves, floors)
-- :mod:`world.interest` — ``Interest``: who sees whom, ``enter_leave``
+- :mod:`world.interest` — ``Interest``: who sees whom (one numba kernel over a grid), ``enter_leave``
 - :mod:`world.audibility` — who hears whom: zone rules, gains, the K kept with hysteresis
 - :mod:`world.audibility_kernels` — its numba kernels (a pair's gain, each listener's K best)
 """

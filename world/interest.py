@@ -4,90 +4,44 @@ Each viewer sees the avatars on its floor within ``radius``, nearest first, at m
 them (itself first); the rest of its floor is counted in ``beyond`` so that a far crowd is
 summarised rather than dropped silently.
 
-Avatars are bucketed by ``(floor, cell x, cell z)``. Viewers of one cell are answered together
-from the ``(2 ring + 1)²`` block of cells around it, which holds everyone within
-``ring × cell`` (plus the viewer's margin inside its own cell). A viewer whose ``cap`` nearest in
-the block all lie within that reach is settled; the others wait for the next pass. Passes go from
-fine cells to coarse ones (a dense crowd is settled from few candidates) and then to wider rings,
-until the last pass covers ``radius``. Each pass is a handful of numpy operations over a padded
-``(viewers, candidates)`` table, never a Python loop over avatars.
-
-A small query (viewers × avatars up to ``brute_limit``, e.g. everyone in a hall of a few hundred)
-skips the grid: one ``(viewers, avatars)`` table of distances answers it in a dozen numpy calls,
-where the passes would cost a few hundred. Both orders are the same keys (float32 d², slot), so
-the answers are identical.
+One compiled kernel (numba) answers a query. It counting-sorts the active avatars into the cells
+of a uniform grid per floor (sized from their density: about four avatars a cell, at least
+``cell`` metres), then walks, for each viewer, the cells around its own in square rings. Every
+avatar within reach goes into a small buffer as one int64 key, the float32 bits of its d² above
+its slot; the buffer is cut to the ``cap`` smallest keys (quickselect) when it fills and after
+each ring, and the cut's largest key bounds what may enter next, so that cells (and whole rings)
+that cannot hold anyone nearer are skipped. The ``cap`` kept are then sorted. The key is
+``(float32 d², slot)`` with d² = (x - vx)² + (z - vz)² in float32, as the numpy code before it
+computed it: ties break by slot, and neither the grid nor the order in which cells are met shows
+in the answer.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from world.crowd import Crowd
 
 __all__ = ["Interest", "enter_leave"]
 
-_SPAN = 1 << 20  # cells per axis in the bucket key
-_OFF = _SPAN // 2
-_BUDGET = 1 << 19  # distances computed at once, at most (about)
-_SLOT_BITS = 20  # a sort key is (float32 bits of d², slot), slots below 2**20
-_SLOT_MASK = (1 << _SLOT_BITS) - 1
-_BRUTE = 1 << 17  # viewers × avatars up to which one dense table beats the grid's passes
-
-
-def _key(floor: np.ndarray, cx: np.ndarray, cz: np.ndarray) -> np.ndarray:
-    return (floor.astype(np.int64) * _SPAN + (cx + _OFF)) * _SPAN + (cz + _OFF)
-
-
-class _Grid:
-    """Active avatars bucketed by ``(floor, cell x, cell z)`` for one cell size."""
-
-    __slots__ = ("cell", "order", "keys", "starts", "counts")
-
-    def __init__(self, cell: float, pos: np.ndarray, fl: np.ndarray) -> None:
-        self.cell = cell
-        cells = np.floor(pos / cell).astype(np.int64)
-        key = _key(fl, cells[:, 0], cells[:, 1])
-        self.order = np.argsort(key, kind="stable")
-        self.keys, self.starts, self.counts = np.unique(
-            key[self.order], return_index=True, return_counts=True
-        )
-
-
-@dataclass(slots=True)
-class _Query:
-    """The arrays of one query. Candidates index ``px``/``pz``/``slot``; the last is a sentinel."""
-
-    px: np.ndarray  # float32 (active + 1,)
-    pz: np.ndarray
-    slot: np.ndarray  # int64 (active + 1,)
-    fl: np.ndarray  # int64 (active,)
-    vpos: np.ndarray  # float32 (viewers, 2), active viewers only
-    vfl: np.ndarray  # int64 (viewers,)
-    out: np.ndarray  # int32 (viewers, cap)
+_MIN_CELLS = 4096  # cells the grid may always have; beyond that, _CELLS_PER_AVATAR per avatar
+_CELLS_PER_AVATAR = 16
+_PER_CELL = 4.0  # avatars per cell aimed at
+_BUF = 2  # candidates kept per viewer, in caps, before they are cut to the cap nearest
 
 
 class Interest:
-    """Who sees whom: a radius (m), a cap on the avatars per viewer, and the grid's cell (m)."""
+    """Who sees whom: a radius (m), a cap on the avatars per viewer, and the finest grid cell (m)."""
 
-    def __init__(self, radius: float = 30.0, cap: int = 64, cell: float = 10.0) -> None:
+    def __init__(self, radius: float = 30.0, cap: int = 64, cell: float = 0.5) -> None:
         if radius <= 0 or cap < 1 or cell <= 0:
             raise ValueError(f"need radius > 0, cap >= 1, cell > 0; got {radius}, {cap}, {cell}")
         self.radius = float(radius)
         self.cap = int(cap)
         self.cell = float(cell)
-        self.brute_limit = _BRUTE
-        # (cell size, ring) passes: fine cells first, the size growing by √2 up to ``cell``,
-        # then wider rings until ring × cell covers the radius
-        self._passes: list[tuple[float, int]] = []
-        size = self.cell / 4
-        while size < self.cell * 0.999:
-            self._passes.append((size, 1))
-            size *= math.sqrt(2.0)
-        levels = max(1, math.ceil(self.radius / self.cell))
-        self._passes += [(self.cell, ring) for ring in range(1, levels + 1)]
 
     def query(self, crowd: Crowd, viewers: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The view of each viewer slot.
@@ -97,181 +51,258 @@ class Interest:
             viewer's floor within ``radius``, nearest first (the viewer itself first), ties by
             slot, padded with -1; ``beyond`` int32 ``(len(viewers),)``, the active avatars on
             the viewer's floor that are not in its row. An inactive viewer gets an empty row.
+
+        Raises:
+            IndexError: a viewer is not a slot of ``crowd``.
         """
         viewers = np.asarray(viewers, dtype=np.int64).reshape(-1)
-        nv, cap = len(viewers), self.cap
-        visible = np.full((nv, cap), -1, dtype=np.int32)
-        beyond = np.zeros(nv, dtype=np.int32)
-        act = np.flatnonzero(crowd.active)
-        vi = np.flatnonzero(crowd.active[viewers])
-        if len(act) == 0 or len(vi) == 0:
-            return visible, beyond
-        if act[-1] > _SLOT_MASK:
-            raise ValueError(f"slots above {_SLOT_MASK} are not supported")
-        pos = crowd.pos[act].astype(np.float32)
-        vslot = viewers[vi]
-        q = _Query(
-            px=np.append(pos[:, 0], np.float32(1e9)),  # the sentinel is far from everyone
-            pz=np.append(pos[:, 1], np.float32(1e9)),
-            slot=np.append(act, 0),
-            fl=crowd.floor[act].astype(np.int64),
-            vpos=crowd.pos[vslot].astype(np.float32),
-            vfl=crowd.floor[vslot].astype(np.int64),
-            out=np.full((len(vi), cap), -1, dtype=np.int32),
-        )
-        if len(vi) * len(act) <= self.brute_limit:
-            self._dense(q)
-        else:
-            grids: dict[float, _Grid] = {}
-            rows = np.arange(len(vi))
-            for n, (cell, ring) in enumerate(self._passes):
-                grid = grids.get(cell)
-                if grid is None:
-                    grid = grids[cell] = _Grid(cell, pos.astype(np.float64), q.fl)
-                rows = self._pass(q, grid, ring, n == len(self._passes) - 1, rows)
-                if len(rows) == 0:
-                    break
-        out = q.out
-        # the viewer itself first, also when someone stands exactly where it stands
-        for i in np.flatnonzero(out[:, 0] != vslot).tolist():
-            row = out[i]
-            hit = np.flatnonzero(row == vslot[i])
-            # not in its own row at all when more than cap stand on its spot with lower slots
-            at = int(hit[0]) if len(hit) else cap - 1
-            row[1 : at + 1] = row[:at].copy()
-            row[0] = vslot[i]
-        visible[vi] = out
-        shown = np.count_nonzero(out >= 0, axis=1)
-        beyond[vi] = (np.bincount(q.fl)[q.vfl] - shown).astype(np.int32)
+        visible = np.full((len(viewers), self.cap), -1, dtype=np.int32)
+        beyond = np.zeros(len(viewers), dtype=np.int32)
+        if len(viewers):
+            _query(
+                crowd.active,
+                np.ascontiguousarray(crowd.pos, dtype=np.float32),
+                crowd.floor.astype(np.int64, copy=False),
+                viewers,
+                self.radius,
+                self.cell,
+                visible,
+                beyond,
+            )
         return visible, beyond
 
-    def _dense(self, q: _Query) -> None:
-        """Every viewer against every avatar in one table; the same keys as :meth:`_chunk`."""
-        cap = self.cap
-        dx = q.px[None, :-1] - q.vpos[:, 0, None]  # candidate - viewer, as _chunk computes it
-        dx *= dx
-        dz = q.pz[None, :-1] - q.vpos[:, 1, None]
-        dz *= dz
-        dx += dz
-        dx[q.fl[None, :] != q.vfl[:, None]] = np.inf  # other floors: never inside the radius
-        keys = dx.view(np.int32).astype(np.int64)
-        keys <<= _SLOT_BITS
-        keys |= q.slot[None, :-1]
-        if keys.shape[1] > cap:
-            keys = np.partition(keys, cap - 1, axis=1)[:, :cap]
-        keys.sort(axis=1)
-        kd2 = (keys >> _SLOT_BITS).astype(np.int32).view(np.float32)
-        inside = kd2 <= np.float32(self.radius * self.radius)
-        q.out[:, : keys.shape[1]] = np.where(inside, keys & _SLOT_MASK, -1)
 
-    def _pass(self, q: _Query, grid: _Grid, ring: int, last: bool, rows: np.ndarray) -> np.ndarray:
-        """Settle what viewers ``rows`` the ``(2 ring + 1)²`` blocks can; return the others."""
-        cap = self.cap
-        vcells = np.floor(q.vpos[rows] / grid.cell).astype(np.int64)
-        vkey = _key(q.vfl[rows], vcells[:, 0], vcells[:, 1])
-        gkeys, gfirst, ginv = np.unique(vkey, return_index=True, return_inverse=True)
-        ginv = ginv.reshape(-1)
-        span = np.arange(-ring, ring + 1, dtype=np.int64)
-        ox, oz = np.meshgrid(span, span, indexing="ij")
-        bkeys = _key(
-            q.vfl[rows][gfirst][:, None],
-            vcells[gfirst, 0][:, None] + ox.ravel()[None, :],
-            vcells[gfirst, 1][:, None] + oz.ravel()[None, :],
-        )
-        at = np.minimum(np.searchsorted(grid.keys, bkeys), len(grid.keys) - 1)
-        cnt = np.where(grid.keys[at] == bkeys, grid.counts[at], 0)
-        tot = cnt.sum(axis=1)
-        # every block's members, block after block
-        fc = cnt.ravel()
-        excl = np.cumsum(fc) - fc
-        members = grid.order[
-            np.repeat(grid.starts[at].ravel(), fc) + np.arange(int(fc.sum())) - np.repeat(excl, fc)
-        ]
-        m_start = np.cumsum(tot) - tot
-        # the viewers of every group, group after group (positions in rows)
-        by_group = np.argsort(ginv, kind="stable")
-        r_count = np.bincount(ginv, minlength=len(gkeys))
-        r_start = np.cumsum(r_count) - r_count
-        # how far each viewer's block reaches for sure: the ring plus its margin in its cell
-        f = q.vpos[rows] / grid.cell - vcells
-        margin = np.minimum(np.minimum(f[:, 0], 1 - f[:, 0]), np.minimum(f[:, 1], 1 - f[:, 1]))
-        reach = np.minimum((ring + margin) * grid.cell, self.radius)
-        if last:
-            reach[:] = self.radius
-        eligible = tot > 0
-        if not last:
-            # skip blocks too sparse to hold cap avatars within their reach (on average the
-            # reach's disc is π (ring + 1/6)² / (2 ring + 1)² of the block): a wider pass will
-            eligible &= tot * (math.pi * (ring + 1 / 6) ** 2 / (2 * ring + 1) ** 2) >= 0.7 * cap
-        done = np.zeros(len(rows), dtype=bool)
-        # chunks of groups of similar size keep the padded tables small
-        todo = np.flatnonzero(eligible)
-        todo = todo[np.argsort(tot[todo], kind="stable")]
-        # cut the sorted groups into chunks whose padded tables stay under the budget
-        cuts: list[int] = []
-        start = weight = 0
-        for n, g in enumerate(todo.tolist()):
-            if n > start and (weight + int(r_count[g])) * int(tot[g]) > _BUDGET:
-                cuts.append(n)
-                start, weight = n, 0
-            weight += int(r_count[g])
-        for chunk in np.split(todo, cuts):
-            if len(chunk):
-                self._chunk(
-                    q, chunk, tot, members, m_start, by_group, r_count, r_start, rows, reach,
-                    last, done,
-                )  # fmt: skip
-        return rows[~done]
-
-    def _chunk(
-        self, q: _Query, groups: np.ndarray, tot: np.ndarray, members: np.ndarray,
-        m_start: np.ndarray, by_group: np.ndarray, r_count: np.ndarray, r_start: np.ndarray,
-        rows: np.ndarray, reach: np.ndarray, last: bool, done: np.ndarray,
-    ) -> None:  # fmt: skip
-        """Distances from the viewers of ``groups`` to their blocks; keep the ``cap`` nearest."""
-        cap = self.cap
-        t = tot[groups]
-        n_g = len(groups)
-        sentinel = len(q.px) - 1
-        table = np.full((n_g, max(1, int(t.max()))), sentinel, dtype=np.int64)
-        col = np.arange(int(t.sum())) - np.repeat(np.cumsum(t) - t, t)
-        table[np.repeat(np.arange(n_g), t), col] = members[np.repeat(m_start[groups], t) + col]
-        tx, tz, ts = q.px[table], q.pz[table], q.slot[table]
-        rc = r_count[groups]
-        k = np.arange(int(rc.sum())) - np.repeat(np.cumsum(rc) - rc, rc)
-        mine = by_group[np.repeat(r_start[groups], rc) + k]  # positions in rows
-        gi = np.repeat(np.arange(n_g), rc)  # each viewer's row of the table
-        r = rows[mine]
-        dx = tx[gi]
-        dx -= q.vpos[r, 0, None]
-        dx *= dx
-        dz = tz[gi]
-        dz -= q.vpos[r, 1, None]
-        dz *= dz
-        dx += dz
-        d2 = dx
-        # one int64 per candidate sorts by distance, then slot: d² >= 0, so its float32 bits
-        # order like the values
-        keys = d2.view(np.int32).astype(np.int64)
-        keys <<= _SLOT_BITS
-        keys |= ts[gi]
-        if keys.shape[1] > cap:
-            keys = np.partition(keys, cap - 1, axis=1)[:, :cap]
-        keys.sort(axis=1)
-        kd2 = (keys >> _SLOT_BITS).astype(np.int32).view(np.float32)
-        lim2 = (reach[mine] * reach[mine]).astype(np.float32)[:, None]
-        inside = kd2 <= lim2
-        if last:
-            ok = np.ones(len(mine), dtype=bool)
-        elif keys.shape[1] < cap:
-            return
+@numba.njit(cache=True, nogil=True)
+def _select(a: np.ndarray, n: int, k: int) -> None:
+    """Reorder ``a[:n]`` (distinct values) so that ``a[k]`` is its k-th smallest, the smaller
+    ones before it (quickselect)."""
+    lo, hi = 0, n - 1
+    while hi > lo:
+        mid = (lo + hi) >> 1
+        x, y, z = a[lo], a[mid], a[hi]
+        if x < y:
+            med = mid if y < z else (hi if x < z else lo)
         else:
-            ok = inside[:, cap - 1]
-        if not np.any(ok):
+            med = lo if x < z else (hi if y < z else mid)
+        a[med], a[hi] = a[hi], a[med]
+        pivot = a[hi]
+        store = lo
+        for i in range(lo, hi):
+            if a[i] < pivot:
+                a[i], a[store] = a[store], a[i]
+                store += 1
+        a[store], a[hi] = a[hi], a[store]
+        if store == k:
             return
-        found = np.where(inside[ok], keys[ok] & _SLOT_MASK, -1)
-        q.out[r[ok], : found.shape[1]] = found
-        done[mine[ok]] = True
+        if store < k:
+            lo = store + 1
+        else:
+            hi = store - 1
+
+
+@numba.njit(cache=True, nogil=True)
+def _query(
+    active: np.ndarray,  # bool (capacity,)
+    pos: np.ndarray,  # float32 (capacity, 2)
+    floor: np.ndarray,  # int64 (capacity,)
+    viewers: np.ndarray,  # int64 (viewers,)
+    radius: float,
+    cell: float,
+    visible: np.ndarray,  # int32 (viewers, cap), filled with -1: the answer
+    beyond: np.ndarray,  # int32 (viewers,), zeros: the answer
+) -> None:
+    """Fill ``visible`` and ``beyond`` (see :meth:`Interest.query`)."""
+    n = active.shape[0]
+    cap = visible.shape[1]
+    for j in range(viewers.shape[0]):
+        if viewers[j] < 0 or viewers[j] >= n:
+            raise IndexError("a viewer is not a slot of the crowd")
+    # the active avatars and their bounding box
+    na = 0
+    for i in range(n):
+        if active[i]:
+            na += 1
+    if na == 0:
+        return
+    act = np.empty(na, np.int64)
+    k = 0
+    for i in range(n):
+        if active[i]:
+            act[k] = i
+            k += 1
+    fmin = fmax = int(floor[act[0]])
+    xmin = xmax = float(pos[act[0], 0])
+    zmin = zmax = float(pos[act[0], 1])
+    for a in act:
+        fmin = min(fmin, int(floor[a]))
+        fmax = max(fmax, int(floor[a]))
+        xmin = min(xmin, float(pos[a, 0]))
+        xmax = max(xmax, float(pos[a, 0]))
+        zmin = min(zmin, float(pos[a, 1]))
+        zmax = max(zmax, float(pos[a, 1]))
+    nf = fmax - fmin + 1
+    # the grid: cells that would hold about _PER_CELL avatars each if they spread evenly over
+    # their box (at most a quarter of the radius, at least `cell`), doubled while there would be
+    # more than a few cells per avatar (avatars far apart)
+    limit_cells = max(_MIN_CELLS, _CELLS_PER_AVATAR * na)
+    area = (xmax - xmin + cell) * (zmax - zmin + cell) * nf
+    c = max(cell, min(math.sqrt(area / na * _PER_CELL), radius / 4))
+    while True:
+        cx0 = math.floor(xmin / c)
+        cz0 = math.floor(zmin / c)
+        w = math.floor(xmax / c) - cx0 + 1
+        h = math.floor(zmax / c) - cz0 + 1
+        if nf * w * h <= limit_cells or nf * w * h <= nf:
+            break
+        c *= 2.0
+    ncell = nf * w * h
+    # counting sort of the avatars by cell; their coordinates and slots copied in that order
+    cell_of = np.empty(na, np.int64)
+    start = np.zeros(ncell + 1, np.int64)
+    per_floor = np.zeros(nf, np.int64)
+    for k in range(na):
+        i = act[k]
+        gx = math.floor(float(pos[i, 0]) / c) - cx0
+        gz = math.floor(float(pos[i, 1]) / c) - cz0
+        g = ((floor[i] - fmin) * w + gx) * h + gz
+        cell_of[k] = g
+        start[g + 1] += 1
+        per_floor[floor[i] - fmin] += 1
+    for g in range(ncell):
+        start[g + 1] += start[g]
+    fill = start[:-1].copy()
+    sx = np.empty(na, np.float32)
+    sz = np.empty(na, np.float32)
+    ss = np.empty(na, np.int64)
+    for k in range(na):
+        g = cell_of[k]
+        at = fill[g]
+        fill[g] += 1
+        i = act[k]
+        sx[at] = pos[i, 0]
+        sz[at] = pos[i, 1]
+        ss[at] = i
+    r2 = np.float32(radius * radius)
+    # cells are skipped by a bound in float64 with room for float32 rounding of d²
+    slack = 1.0 + 1e-5
+    reach = radius * slack + 1e-6
+    # a candidate's key: the float32 bits of its d² (they order like the values, d² >= 0) over
+    # its slot, one int64 compare; up to 2 cap candidates are kept, cut to the cap nearest
+    # (quickselect) whenever the buffer fills, which also tightens the bound for what may enter
+    keys = np.empty(_BUF * cap, np.int64)
+    most = 0
+    for g in range(ncell):
+        most = max(most, start[g + 1] - start[g])
+    d2s = np.empty(most, np.float32)
+    d2i = d2s.view(np.int32)
+    bits_f = np.empty(1, np.float32)
+    bits_i = bits_f.view(np.int32)
+    bits_f[0] = r2
+    all_in = (np.int64(bits_i[0]) << 32) | 0xFFFFFFFF
+    for j in range(viewers.shape[0]):
+        v = viewers[j]
+        if not active[v]:
+            continue
+        vx = pos[v, 0]
+        vz = pos[v, 1]
+        fbase = (floor[v] - fmin) * w
+        gvx = math.floor(float(vx) / c) - cx0
+        gvz = math.floor(float(vz) / c) - cz0
+        x0 = max(0, math.floor((float(vx) - reach) / c) - cx0)
+        x1 = min(w - 1, math.floor((float(vx) + reach) / c) - cx0)
+        z0 = max(0, math.floor((float(vz) - reach) / c) - cz0)
+        z1 = min(h - 1, math.floor((float(vz) + reach) / c) - cz0)
+        rings = max(gvx - x0, x1 - gvx, gvz - z0, z1 - gvz)
+        m = 0  # candidates in keys
+        lim = r2  # the farthest d² that may still enter
+        lim_key = all_in  # and the largest key
+        for ring in range(rings + 1):
+            if m > cap:
+                _select(keys, m, cap - 1)
+                m = cap
+                lim_key = keys[cap - 1]
+                bits_i[0] = np.int32(lim_key >> 32)
+                lim = bits_f[0]
+            edge = (ring - 1) * c  # every cell of this ring is at least this far
+            if ring > 1 and edge * edge > float(lim) * slack + 1e-9:
+                break
+            for gx in range(max(x0, gvx - ring), min(x1, gvx + ring) + 1):
+                side = gx == gvx - ring or gx == gvx + ring
+                step = 1 if side else 2 * ring
+                gz = gvz - ring
+                while gz <= gvz + ring:
+                    if gz < z0 or gz > z1:
+                        gz += step
+                        continue
+                    bx = max(0.0, (gx + cx0) * c - float(vx), float(vx) - (gx + cx0 + 1) * c)
+                    bz = max(0.0, (gz + cz0) * c - float(vz), float(vz) - (gz + cz0 + 1) * c)
+                    if bx * bx + bz * bz > float(lim) * slack + 1e-9:
+                        gz += step
+                        continue
+                    g = (fbase + gx) * h + gz
+                    t0 = start[g]
+                    nt = start[g + 1] - t0
+                    for t in range(nt):
+                        dx = sx[t0 + t] - vx
+                        dz = sz[t0 + t] - vz
+                        d2s[t] = dx * dx + dz * dz
+                    for t in range(nt):
+                        if d2s[t] > lim:
+                            continue
+                        key = (np.int64(d2i[t]) << 32) | ss[t0 + t]
+                        if key > lim_key:
+                            continue
+                        keys[m] = key
+                        m += 1
+                        if m == _BUF * cap:
+                            _select(keys, m, cap - 1)
+                            m = cap
+                            lim_key = keys[cap - 1]
+                            bits_i[0] = np.int32(lim_key >> 32)
+                            lim = bits_f[0]
+                    gz += step
+        if m > cap:
+            _select(keys, m, cap - 1)
+            m = cap
+        # insertion sort: cap is small, and the cut has left the keys partly in order
+        for e in range(1, m):
+            ke = keys[e]
+            b = e - 1
+            while b >= 0 and keys[b] > ke:
+                keys[b + 1] = keys[b]
+                b -= 1
+            keys[b + 1] = ke
+        # the viewer itself first, also when someone stands exactly where it stands (its key is
+        # its slot: d² = 0); not in its own row at all when more than cap stand on its spot with
+        # lower slots
+        at = m - 1
+        for e in range(m):
+            if keys[e] == v:
+                at = e
+                break
+        for e in range(at, 0, -1):
+            keys[e] = keys[e - 1]
+        keys[0] = v
+        for e in range(m):
+            visible[j, e] = keys[e] & 0xFFFFFFFF
+        beyond[j] = per_floor[floor[v] - fmin] - m
+
+
+def _warm() -> None:
+    """Compile (or load from the cache) the kernel for the dtypes ``query`` passes."""
+    _query(
+        np.ones(2, np.bool_),
+        np.zeros((2, 2), np.float32),
+        np.zeros(2, np.int64),
+        np.arange(2, dtype=np.int64),
+        1.0,
+        1.0,
+        np.full((2, 1), -1, np.int32),
+        np.zeros(2, np.int32),
+    )
+
+
+_warm()
 
 
 def enter_leave(prev: np.ndarray, cur: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -144,21 +144,73 @@ def test_enter_leave_between_sorted_views() -> None:
     assert entered.tolist() == [2] and left.tolist() == []
 
 
-@pytest.mark.parametrize("seed", range(4))
-def test_the_dense_table_and_the_grid_give_the_same_answer(hall: World, seed: int) -> None:
-    """Small queries skip the grid; the answer must not depend on which path ran."""
+def reference(
+    crowd: Crowd, viewers: np.ndarray, radius: float, cap: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """The contract, written plainly: per viewer, its floor within the radius sorted by the key
+    (float32 d², slot), the first cap of them, the viewer itself moved to the front."""
+    visible = np.full((len(viewers), cap), -1, dtype=np.int32)
+    beyond = np.zeros(len(viewers), dtype=np.int32)
+    act = np.flatnonzero(crowd.active)
+    for i, v in enumerate(viewers.tolist()):
+        if not crowd.active[v]:
+            continue
+        same = act[crowd.floor[act] == crowd.floor[v]]
+        d = crowd.pos[same].astype(np.float32) - crowd.pos[v].astype(np.float32)
+        d2 = d[:, 0] * d[:, 0] + d[:, 1] * d[:, 1]  # float32, as the kernel computes it
+        inside = d2 <= np.float32(radius * radius)
+        order = np.lexsort((same[inside], d2[inside]))
+        got = same[inside][order][:cap].tolist()
+        if v in got:
+            got.remove(v)
+        else:
+            got.pop()  # more than cap stand on its spot with lower slots
+        got.insert(0, v)
+        visible[i, : len(got)] = got
+        beyond[i] = len(same) - len(got)
+    return visible, beyond
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_answer_is_the_keys_order_whatever_the_grid_cell(hall: World, seed: int) -> None:
+    """Ties in d² break by slot, exactly, and the grid's cell size never shows in the answer."""
     rng = np.random.default_rng(100 + seed)
-    n = int(rng.integers(30, 400))
+    n = int(rng.integers(30, 1500))
     crowd = Crowd(hall, n + 5)
     crowd.active[:n] = True
     crowd.pos[:n] = rng.uniform([0, 0], [80, 50], (n, 2))
     crowd.pos[: n // 3] = rng.normal([30, 45], 0.5, (n // 3, 2))  # a crowd, with ties in d²
     crowd.pos[n // 3 : n // 3 + 5] = crowd.pos[0]  # some stand on one spot
+    if seed >= 4:
+        crowd.pos[:n] = np.round(crowd.pos[:n] * 4) / 4  # on a lattice: ties everywhere
     crowd.floor[:n] = rng.integers(0, 2, n)
-    radius, cap = [(30.0, 64), (8.0, 16), (45.0, 200), (30.0, 1)][seed]
+    radius, cap = [(30.0, 64), (8.0, 16), (45.0, 200), (30.0, 1)][seed % 4]
     viewers = rng.choice(n + 5, size=min(n, 150), replace=False)
-    dense, grid = Interest(radius=radius, cap=cap), Interest(radius=radius, cap=cap)
-    dense.brute_limit, grid.brute_limit = 1 << 30, 0
-    v1, b1 = dense.query(crowd, viewers)
-    v2, b2 = grid.query(crowd, viewers)
-    assert np.array_equal(v1, v2) and np.array_equal(b1, b2)
+    want = reference(crowd, viewers, radius, cap)
+    for cell in (0.7, 2.5, 10.0, 100.0):
+        visible, beyond = Interest(radius=radius, cap=cap, cell=cell).query(crowd, viewers)
+        assert visible.dtype == np.int32 and beyond.dtype == np.int32
+        assert np.array_equal(visible, want[0]) and np.array_equal(beyond, want[1])
+
+
+def test_avatars_spread_over_a_city_get_a_coarser_grid_and_the_same_answer(hall: World) -> None:
+    rng = np.random.default_rng(7)
+    n = 300
+    crowd = Crowd(hall, n)
+    crowd.active[:] = True
+    crowd.pos[:] = rng.uniform([-5000, -3000], [20000, 9000], (n, 2))  # 10⁸ cells of 2.5 m
+    crowd.pos[:40] = rng.uniform([100, 100], [130, 110], (40, 2))
+    viewers = np.arange(n)
+    for radius in (30.0, 3000.0):
+        got = Interest(radius=radius, cap=16).query(crowd, viewers)
+        want = reference(crowd, viewers, radius, 16)
+        assert np.array_equal(got[0], want[0]) and np.array_equal(got[1], want[1])
+
+
+def test_a_viewer_that_is_not_a_slot_is_refused(hall: World) -> None:
+    crowd = Crowd(hall, 3)
+    crowd.place(0, 0, 30.0, 30.0, 0.0)
+    with pytest.raises(IndexError):
+        Interest().query(crowd, np.array([0, 3]))
+    visible, beyond = Interest().query(crowd, np.array([], dtype=np.int64))
+    assert visible.shape == (0, 64) and beyond.shape == (0,)
