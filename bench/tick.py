@@ -1,7 +1,8 @@
 """Where one instance tick spends its time, in process, without sockets.
 
 ``python -m bench.tick --avatars 1000 --ticks 200`` walks N avatars in the real world and times
-each phase of a tick (step, quantise, interest, encode, pack): the server's work per tick less the
+each phase of a tick (step, quantise, interest, encode: views, sections and frames; pack: one
+slice per viewer): the server's work per tick less the
 socket writes. Times are CPU time of this process (``time.process_time``), so that other load on
 the machine does not blur where the tick's work goes; the server's wall-clock tick is measured by
 ``bench.crowd``. Writes bench/results/tick-N.json. Measures; never asserts.
@@ -27,8 +28,8 @@ from pathlib import Path
 import numpy as np
 
 from server.config import ROOT
-from server.instance import HISTORY, _pack_snapshot
-from server.protocol.batch import PAD, encode_batch, sort_views
+from server.instance import _HEAD, HISTORY, _packb
+from server.protocol.batch import PAD, encode_frames, entered_avatars, prepare_views
 from server.protocol.snapshot import quantize
 from world.crowd import Crowd
 from world.interest import Interest
@@ -66,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
         crowd.spawn(i)
     history = np.zeros((HISTORY, n, 4), np.int32)
     views = np.full((HISTORY, n, interest.cap), PAD, np.uint16)
+    view_tick = np.full((HISTORY, n), -1, np.int64)
+    zeros = np.zeros(n, np.int64)
     slots = np.arange(n)
     visible_cache = np.full((n, interest.cap), -1, np.int32)
     beyond_cache = np.zeros(n, np.int32)
@@ -84,26 +87,42 @@ def main(argv: list[str] | None = None) -> int:
         history[tick % HISTORY] = q
         t2 = time.process_time()
         redo = slots[(slots + tick) % args.interest_every == 0] if tick > 1 else slots
-        v, b = interest.query(crowd, redo)
-        visible_cache[redo] = v
-        beyond_cache[redo] = b
+        seen, far = interest.query(crowd, redo)
+        visible_cache[redo] = seen
+        beyond_cache[redo] = far
         visible, beyond = visible_cache, beyond_cache
         t3 = time.process_time()
-        cur = sort_views(visible)
-        views[tick % HISTORY] = cur
         base_tick = max(tick - 2, 0)  # clients acknowledge about 100 ms back
-        base = views[base_tick % HISTORY] if base_tick else np.full_like(cur, PAD)
-        sec = encode_batch(cur, base, q, history, np.full(n, base_tick % HISTORY))
+        # every viewer acks base_tick (none before tick 3): what Instance.broadcast runs
+        cur, base, b_tick, b_ring = prepare_views(
+            visible, views, view_tick, slots, np.full(n, base_tick), tick
+        )
+        classes, entered = entered_avatars(cur, base, q, history, b_ring)
+        frames = encode_frames(
+            cur,
+            base,
+            classes,
+            q,
+            history,
+            _HEAD + _packb(tick),
+            _packb(0.0),
+            b_tick,
+            zeros,
+            beyond,
+            entered,
+            [_packb([a, f"bench{a}", 0]) for a in entered.tolist()],
+        )
         t4 = time.process_time()
+        # the send loop's share: one slice per viewer
+        data, off = frames.data, frames.off.tolist()
         total_bytes = 0
-        for i in range(n):
-            frame = _pack_snapshot(tick, base_tick, 0, 0.0, *sec.sections(i), [], int(beyond[i]))
-            total_bytes += len(frame)
+        for lo, hi in zip(off, off[1:], strict=False):
+            total_bytes += len(data[lo:hi])
         t5 = time.process_time()
-        for k, v in zip(
+        for k, dt in zip(
             phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0), strict=True
         ):
-            phases[k].append(v * 1000)
+            phases[k].append(dt * 1000)
     summary = {
         k: {"p50_ms": float(np.percentile(v[20:], 50)), "p99_ms": float(np.percentile(v[20:], 99))}
         for k, v in phases.items()

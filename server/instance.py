@@ -25,11 +25,9 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import numpy as np
 
-from server.protocol.batch import PAD, encode_batch, sort_views
+from server.protocol.batch import PAD, encode_frames, entered_avatars, prepare_views
 from server.protocol.codes import MsgType
 from server.protocol.snapshot import quantize
-from server.session import WS_HEADERS as _HEADERS
-from server.session import WS_HEADERS_UP_TO as _HEADERS_UP_TO
 from server.tasks import stop_task
 from world.crowd import Crowd
 from world.interest import Interest
@@ -459,76 +457,63 @@ class Instance:
         if self.blocked is not None:  # per-viewer mask: a blocked avatar is not in the view
             hide = self.blocked[slots[:, None], np.maximum(visible, 0)] & (visible >= 0)
             visible = np.where(hide, -1, visible)
-        cur = sort_views(visible)
-        ring = tick % HISTORY
-        self.views[ring, slots, : cur.shape[1]] = cur
-        self.view_tick[ring, slots] = tick
-        # a base is usable if it is recent and the view we keep for it is the one we sent then
-        base_ring = acked % HISTORY
-        usable = (
-            (acked > 0) & (tick - acked < HISTORY) & (self.view_tick[base_ring, slots] == acked)
+        cur, base, base_tick, base_ring = prepare_views(
+            visible, self.views, self.view_tick, slots, acked, tick
         )
-        base = self.views[base_ring, slots, : cur.shape[1]]
-        base[~usable] = PAD
-        base_tick = np.where(usable, acked, 0)
-        sections = encode_batch(cur, base, q, self.history, base_ring)
-
-        now = time.monotonic()
-        server_time = time.time() * 1000.0
+        classes, entered = entered_avatars(cur, base, q, self.history, base_ring)
         names, colors = self.names, self.colors
-        parts = sections.all_sections()
-        entered = sections.all_entered()
-        base_ticks = base_tick.tolist()
-        last_seqs = self.last_seq[slots].tolist()
-        crowds = beyond.tolist()
-        sent = nbytes = 0
-        written: list[int] = []
         packb = _packb
-        headers, up_to = _HEADERS, _HEADERS_UP_TO
+        frames = encode_frames(
+            cur,
+            base,
+            classes,
+            q,
+            self.history,
+            _HEAD + packb(tick),
+            packb(time.time() * 1000.0),
+            base_tick,
+            self.last_seq[slots],
+            beyond,
+            entered,
+            [packb([a, names[a], colors[a]]) for a in entered.tolist()],
+        )
+        now = time.monotonic()
+        data = frames.data
+        ring = tick % HISTORY
+        ends = frames.off.tolist()
+        starts = ends[:-1]
+        del ends[0]
+        sizes = frames.size.tolist()
+        missed: list[int] = []  # indices (in viewers) of the frames not sent
         # this tick's send order (see _send_order), as rotated lists: no indexing per viewer
         k = _send_start(n, tick)
-        for s, t, e, (full, move, turn_move, turn, left), b_tick, l_seq, crowd in zip(
+        order = _send_order(n, tick)
+        for i, s, t, a, b, size in zip(
+            order,
             viewers[k:] + viewers[:k],
             transports[k:] + transports[:k],
-            entered[k:] + entered[:k],
-            parts[k:] + parts[:k],
-            base_ticks[k:] + base_ticks[:k],
-            last_seqs[k:] + last_seqs[:k],
-            crowds[k:] + crowds[:k],
+            starts[k:] + starts[:k],
+            ends[k:] + ends[:k],
+            sizes[k:] + sizes[:k],
             strict=True,
         ):
-            # _pack_snapshot's frame, built here: a call less per viewer
-            frame = packb(
-                [
-                    _SNAPSHOT,
-                    tick,
-                    b_tick,
-                    l_seq,
-                    server_time,
-                    full,
-                    move,
-                    turn_move,
-                    turn,
-                    left,
-                    [[a, names[a], colors[a]] for a in e] if e else [],
-                    crowd,
-                ]
-            )
-            size = len(frame)
-            if t.get_write_buffer_size() <= s.send_limit and size < up_to:
-                # Session.push_to's common case, inline: within the budget, a cached header
+            if t.get_write_buffer_size() <= s.send_limit:
+                # Session.push_to's common case, inline: within the budget, header included
                 s.behind_since = None
-                t.write(headers[size] + frame)
-            elif not s.push_to(t, frame, now):
+                t.write(data[a:b])
+            elif not s.push_to(t, data[b - size : b], now):
                 # not sent: the client cannot acknowledge it, so forget the view we kept (a peer
                 # too far behind is closed with TOO_SLOW by its session's output budget)
                 self.view_tick[ring, s.avatar_id] = -1
-                continue
-            sent += 1
-            nbytes += size
-            written.append(s.avatar_id)
+                missed.append(i)
+        sent = n - len(missed)
+        nbytes = int(frames.size.sum())
+        if missed:
+            nbytes -= int(frames.size[missed].sum())
+            slots = np.delete(slots, missed)
+        written = slots
         self.metrics.sent(sent, nbytes, n - sent)
-        if written:
+        if len(written):
             at = self.carried_at[written]
             self.metrics.observe_input_latency(now - at[at > 0.0])
             self.carried_at[written] = 0.0
@@ -552,35 +537,4 @@ def _send_start(n: int, tick: int) -> int:
 
 _packb = msgpack.Packer(use_bin_type=True).pack
 _SNAPSHOT = int(MsgType.SNAPSHOT)
-
-
-def _pack_snapshot(
-    tick: int,
-    base_tick: int,
-    last_seq: int,
-    server_time: float,
-    full: bytes,
-    move: bytes,
-    turn_move: bytes,
-    turn: bytes,
-    left: bytes,
-    info: list[list[object]],
-    crowd: int,
-) -> bytes:
-    """``Snapshot(...).encode()`` without building the dataclass: this runs once per viewer per tick."""
-    return _packb(
-        [
-            _SNAPSHOT,
-            tick,
-            base_tick,
-            last_seq,
-            server_time,
-            full,
-            move,
-            turn_move,
-            turn,
-            left,
-            info,
-            crowd,
-        ]
-    )
+_HEAD = b"\x9c" + _packb(_SNAPSHOT)  # a snapshot's msgpack array: 12 items, its type first
