@@ -29,7 +29,7 @@ import numpy as np
 
 from server.config import ROOT
 from server.instance import _HEAD, HISTORY, _packb
-from server.protocol.batch import PAD, encode_frames, entered_avatars, prepare_views
+from server.protocol.batch import PAD, InfoTable, encode_frames, prepare_views
 from server.protocol.snapshot import quantize
 from world.crowd import Crowd
 from world.interest import Interest
@@ -69,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
     views = np.full((HISTORY, n, interest.cap), PAD, np.uint16)
     view_tick = np.full((HISTORY, n), -1, np.int64)
     zeros = np.zeros(n, np.int64)
+    info = InfoTable(n)
+    names, colors = [f"bench{a}" for a in range(n)], [0] * n
     slots = np.arange(n)
     visible_cache = np.full((n, interest.cap), -1, np.int32)
     beyond_cache = np.zeros(n, np.int32)
@@ -97,11 +99,11 @@ def main(argv: list[str] | None = None) -> int:
         cur, base, b_tick, b_ring = prepare_views(
             visible, views, view_tick, slots, np.full(n, base_tick), tick
         )
-        classes, entered = entered_avatars(cur, base, q, history, b_ring)
+        info.update(names, colors)
         frames = encode_frames(
             cur,
             base,
-            classes,
+            b_ring,
             q,
             history,
             _HEAD + _packb(tick),
@@ -109,15 +111,15 @@ def main(argv: list[str] | None = None) -> int:
             b_tick,
             zeros,
             beyond,
-            entered,
-            [_packb([a, f"bench{a}", 0]) for a in entered.tolist()],
+            info,
         )
         t4 = time.process_time()
         # the send loop's share: one slice per viewer
-        data, off = frames.data, frames.off.tolist()
+        data, lo = frames.data, 0
         total_bytes = 0
-        for lo, hi in zip(off, off[1:], strict=False):
+        for hi in frames.end.tolist():
             total_bytes += len(data[lo:hi])
+            lo = hi
         t5 = time.process_time()
         for k, dt in zip(
             phases, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t5 - t0), strict=True

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 import msgpack
 import numpy as np
 
-from server.protocol.batch import PAD, encode_frames, entered_avatars, prepare_views
+from server.protocol.batch import PAD, InfoTable, encode_frames, prepare_views
 from server.protocol.codes import MsgType
 from server.protocol.snapshot import quantize
 from server.tasks import stop_task
@@ -120,6 +120,7 @@ class Instance:
         self._view_tick_mv = _scalars(self.view_tick)  # view_tick is written in place only
         self.names: list[str] = [""] * config.capacity
         self.colors: list[int] = [0] * config.capacity
+        self.info = InfoTable(config.capacity)  # names and colours packed for snapshots
         self._free: collections.deque[int] = collections.deque(range(config.capacity))
         # (tick of the leave, slot), oldest first
         self._cooling: collections.deque[tuple[int, int]] = collections.deque()
@@ -460,13 +461,14 @@ class Instance:
         cur, base, base_tick, base_ring = prepare_views(
             visible, self.views, self.view_tick, slots, acked, tick
         )
-        classes, entered = entered_avatars(cur, base, q, self.history, base_ring)
-        names, colors = self.names, self.colors
+        self.info.update(self.names, self.colors)
+        # this tick's send order (see _send_order): the frames are laid out in it
+        k = _send_start(n, tick)
         packb = _packb
         frames = encode_frames(
             cur,
             base,
-            classes,
+            base_ring,
             q,
             self.history,
             _HEAD + packb(tick),
@@ -474,44 +476,38 @@ class Instance:
             base_tick,
             self.last_seq[slots],
             beyond,
-            entered,
-            [packb([a, names[a], colors[a]]) for a in entered.tolist()],
+            self.info,
+            k,
         )
         now = time.monotonic()
         data = frames.data
         ring = tick % HISTORY
-        ends = frames.off.tolist()
-        starts = ends[:-1]
-        del ends[0]
-        sizes = frames.size.tolist()
-        missed: list[int] = []  # indices (in viewers) of the frames not sent
-        # this tick's send order (see _send_order), as rotated lists: no indexing per viewer
-        k = _send_start(n, tick)
-        order = _send_order(n, tick)
-        for i, s, t, a, b, size in zip(
-            order,
+        missed: list[int] = []  # avatar ids of the viewers whose frame was not sent
+        a = 0
+        for s, t, b in zip(
             viewers[k:] + viewers[:k],
             transports[k:] + transports[:k],
-            starts[k:] + starts[:k],
-            ends[k:] + ends[:k],
-            sizes[k:] + sizes[:k],
+            frames.end.tolist(),
             strict=True,
         ):
             if t.get_write_buffer_size() <= s.send_limit:
                 # Session.push_to's common case, inline: within the budget, header included
                 s.behind_since = None
                 t.write(data[a:b])
-            elif not s.push_to(t, data[b - size : b], now):
+            elif not s.push_to(t, _payload(data[a:b]), now):
                 # not sent: the client cannot acknowledge it, so forget the view we kept (a peer
                 # too far behind is closed with TOO_SLOW by its session's output budget)
                 self.view_tick[ring, s.avatar_id] = -1
-                missed.append(i)
+                missed.append(s.avatar_id)
+            a = b
         sent = n - len(missed)
-        nbytes = int(frames.size.sum())
         if missed:
-            nbytes -= int(frames.size[missed].sum())
-            slots = np.delete(slots, missed)
-        written = slots
+            keep = ~np.isin(slots, missed)
+            nbytes = int(frames.size[keep].sum())
+            written = slots[keep]
+        else:
+            nbytes = int(frames.size.sum())
+            written = slots
         self.metrics.sent(sent, nbytes, n - sent)
         if len(written):
             at = self.carried_at[written]
@@ -538,3 +534,9 @@ def _send_start(n: int, tick: int) -> int:
 _packb = msgpack.Packer(use_bin_type=True).pack
 _SNAPSHOT = int(MsgType.SNAPSHOT)
 _HEAD = b"\x9c" + _packb(_SNAPSHOT)  # a snapshot's msgpack array: 12 items, its type first
+
+
+def _payload(frame: bytes) -> bytes:
+    """A frame of ours without its WebSocket header (7, 16 or 64-bit length)."""
+    n = frame[1]
+    return frame[2 if n < 126 else 4 if n == 126 else 10 :]

@@ -8,20 +8,21 @@ calls per viewer; at a thousand viewers and 20 Hz that alone would eat the tick,
   server, kept in the view history, with the acknowledged base row it is encoded against;
 - ``_classify``: one merge walk per viewer over its view and its base, which classes every avatar
   in view (unchanged, full, move, turn_move, turn, entered) and every base avatar that left;
-- :func:`encode_frames`: every viewer's whole WebSocket frame (RFC 6455 header, then the msgpack
-  array that ``Snapshot.encode`` makes) into one ``bytes`` buffer, viewer ``i`` at
-  ``[off[i], off[i + 1])``, so that the send loop only slices and writes;
+- :func:`encode_frames`: the classes, then every viewer's whole WebSocket frame (RFC 6455 header,
+  then the msgpack array that ``Snapshot.encode`` makes) into one ``bytes`` buffer in send order,
+  so that the send loop only slices and writes;
 - :func:`encode_batch`: the same sections as separate byte strings per viewer (tests, benches).
 
 Byte-for-byte the per-viewer codec and ``msgpack`` (``tests/unit/test_snapshot_batch.py`` checks
-both on random crowds). Pure: numpy and numba; the entered avatars' ``[id, name, colour]`` entries
-are packed by the caller (Python strings) and copied in by id.
+both on random crowds). Pure: numpy, numba and msgpack; the avatars' ``[id, name, colour]`` info
+entries (Python strings) are packed by :class:`InfoTable` when they change and copied in by id.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import msgpack
 import numba
 import numpy as np
 
@@ -29,6 +30,7 @@ __all__ = [
     "PAD",
     "BatchSections",
     "Frames",
+    "InfoTable",
     "encode_batch",
     "encode_frames",
     "prepare_views",
@@ -129,7 +131,7 @@ def _classify(
     q_now: np.ndarray,
     history: np.ndarray,
     base_index: np.ndarray,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # a merge walk of each viewer's sorted view against its sorted base: an id not in the base
     # entered (full); one in it is full if it changed floor or moved beyond an int8 of cm on an
     # axis, else move / turn_move / turn by what changed, or nothing; a base id not in the view
@@ -139,7 +141,6 @@ def _classify(
     code = np.zeros((n, cap), np.uint8)
     left = np.zeros((n, bcap), np.uint8)
     counts = np.zeros((n, 6), np.int64)
-    entered_any = np.zeros(q_now.shape[0], np.uint8)
     for i in range(n):
         hb = history[base_index[i]]
         j = 0
@@ -172,12 +173,11 @@ def _classify(
                 code[i, k] = _ENTERED
                 counts[i, 0] += 1
                 counts[i, _COUNT_ENTERED] += 1
-                entered_any[c] = 1
         while j < bcap and base[i, j] != PAD:
             left[i, j] = 1
             counts[i, _LEFT] += 1
             j += 1
-    return code, left, counts, entered_any
+    return code, left, counts
 
 
 @_jit
@@ -319,7 +319,7 @@ def encode_batch(
         The sections of every viewer, sorted by id within each, as the per-viewer codec makes them.
     """
     q_now, history, base_index = _typed(q_now, history, base_index)
-    code, left, counts, _ = _classify(cur, base, q_now, history, base_index)
+    code, left, counts = _classify(cur, base, q_now, history, base_index)
     data, off, entered, entered_off = _sections(
         cur, base, code, left, counts, q_now, history, base_index
     )
@@ -406,12 +406,9 @@ def _put_array_header(out: np.ndarray, p: int, n: int) -> int:
 def _frames(
     cur: np.ndarray,
     base: np.ndarray,
-    code: np.ndarray,
-    left: np.ndarray,
-    counts: np.ndarray,
+    base_index: np.ndarray,
     q_now: np.ndarray,
     history: np.ndarray,
-    base_index: np.ndarray,
     head: np.ndarray,
     stamp: np.ndarray,
     base_tick: np.ndarray,
@@ -419,15 +416,20 @@ def _frames(
     crowd: np.ndarray,
     info: np.ndarray,
     info_at: np.ndarray,
+    first: int,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # viewer i's frame: WebSocket header (0x82, 7/16/64-bit length), then the msgpack array
     # head (fixarray 12, SNAPSHOT, tick) | base_tick | last_seq | stamp (float 64) | five bins
-    # (full, move, turn_move, turn, left) | array of the entered avatars' info entries | crowd
+    # (full, move, turn_move, turn, left) | array of the entered avatars' info entries | crowd;
+    # laid out in send order: viewers first, first + 1, ..., n - 1, 0, ..., first - 1
+    code, left, counts = _classify(cur, base, q_now, history, base_index)
     n, cap = cur.shape
     sizes = np.array(_RECORD, np.int64)
     payload = np.empty(n, np.int64)
-    off = np.zeros(n + 1, np.int64)
-    for i in range(n):
+    end = np.empty(n, np.int64)
+    at = 0
+    for j in range(n):
+        i = (first + j) % n
         size = head.shape[0] + stamp.shape[0]
         size += _int_size(base_tick[i]) + _int_size(last_seq[i]) + _int_size(crowd[i])
         for s in range(5):
@@ -441,12 +443,14 @@ def _frames(
                     c = cur[i, k]
                     size += info_at[c + 1] - info_at[c]
         payload[i] = size
-        off[i + 1] = off[i] + size + (2 if size < 126 else 4 if size < 65536 else 10)
-    out = np.empty(off[n], np.uint8)
+        at += size + (2 if size < 126 else 4 if size < 65536 else 10)
+        end[j] = at
+    out = np.empty(at, np.uint8)
     pos = np.empty(5, np.int64)
-    for i in range(n):
+    p = 0
+    for j in range(n):
+        i = (first + j) % n
         size = payload[i]
-        p = off[i]
         out[p] = 0x82
         if size < 126:
             out[p + 1] = size
@@ -478,37 +482,57 @@ def _frames(
                     out[p : p + b - a] = info[a:b]
                     p += b - a
         p = _put_int(out, p, crowd[i])
-    return out, off, payload
+    return out, end, payload
+
+
+class InfoTable:
+    """Each avatar's msgpack ``[id, name, colour]``, the entry a snapshot's ``info`` holds for an
+    avatar new to the view: packed when an avatar's name or colour changes, not every tick."""
+
+    __slots__ = ("_names", "_colors", "_entries", "blob", "at")
+
+    def __init__(self, capacity: int) -> None:
+        self._names: list[str | None] = [None] * capacity
+        self._colors: list[int | None] = [None] * capacity
+        self._entries = [b""] * capacity
+        #: avatar a's entry is ``blob[at[a]:at[a + 1]]``
+        self.blob = np.frombuffer(b"", np.uint8)
+        self.at = np.zeros(capacity + 1, np.int64)
+
+    def update(self, names: list[str], colors: list[int]) -> None:
+        """Take the avatars' names and colours (by id); repacks only what changed."""
+        if names == self._names and colors == self._colors:  # mostly the same objects: cheap
+            return
+        entries = self._entries
+        for a, (name, color, old_name, old_color) in enumerate(
+            zip(names, colors, self._names, self._colors, strict=True)
+        ):
+            if name != old_name or color != old_color:
+                entries[a] = _packb([a, name, color])
+        self._names, self._colors = list(names), list(colors)
+        # read-only (from bytes) as a frame's head and stamp: one compiled signature
+        self.blob = np.frombuffer(b"".join(entries), np.uint8)
+        np.cumsum([len(e) for e in entries], out=self.at[1:])
+
+
+_packb = msgpack.Packer(use_bin_type=True).pack
 
 
 @dataclass(slots=True)
 class Frames:
-    """Every viewer's frame in one buffer: viewer ``i``'s WebSocket frame is
-    ``data[off[i]:off[i+1]]``, its msgpack payload the last ``size[i]`` bytes of it."""
+    """Every viewer's frame in one buffer, in send order: the ``j``-th frame written (viewer
+    ``(first + j) % n``) is ``data[end[j - 1]:end[j]]`` (from 0 for ``j = 0``); ``size[i]`` is the
+    length of viewer ``i``'s msgpack payload, the end of its frame after the WebSocket header."""
 
     data: bytes
-    off: np.ndarray
+    end: np.ndarray
     size: np.ndarray
-
-
-def entered_avatars(
-    cur: np.ndarray,
-    base: np.ndarray,
-    q_now: np.ndarray,
-    history: np.ndarray,
-    base_index: np.ndarray,
-) -> tuple[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray]:
-    """Classify every viewer's view (see :func:`encode_frames`); returns the classes and the ids
-    of the avatars that entered some viewer's view (sorted), whose info entries the frames need."""
-    q_now, history, base_index = _typed(q_now, history, base_index)
-    code, left, counts, any_entered = _classify(cur, base, q_now, history, base_index)
-    return (code, left, counts, base_index), np.flatnonzero(any_entered)
 
 
 def encode_frames(
     cur: np.ndarray,
     base: np.ndarray,
-    classes: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    base_index: np.ndarray,
     q_now: np.ndarray,
     history: np.ndarray,
     head: bytes,
@@ -516,53 +540,40 @@ def encode_frames(
     base_tick: np.ndarray,
     last_seq: np.ndarray,
     crowd: np.ndarray,
-    entered: np.ndarray,
-    info: list[bytes],
+    info: InfoTable,
+    first: int = 0,
 ) -> Frames:
-    """Every viewer's whole snapshot frame (WebSocket header and msgpack payload).
+    """Every viewer's whole snapshot frame (WebSocket header and msgpack payload), in one kernel.
 
     Args:
-        cur, base: as for :func:`encode_batch`.
-        classes: from :func:`entered_avatars` on the same views.
-        q_now, history: as for :func:`encode_batch`.
+        cur, base, base_index, q_now, history: as for :func:`encode_batch`.
         head: the msgpack bytes of the array's start: fixarray 12, SNAPSHOT, tick.
         stamp: the msgpack bytes of the server time (a float 64).
         base_tick, last_seq, crowd: (n,) per viewer, ints.
-        entered: the ids of :func:`entered_avatars` (sorted).
-        info: each of their msgpack ``[id, name, colour]`` entries, in that order.
+        info: the avatars' info entries, up to date.
+        first: the viewer written first (the buffer is in send order from it).
 
     Returns:
         The frames; each payload is ``packb([SNAPSHOT, tick, base_tick, last_seq, server_time,
         full, move, turn_move, turn, left, info, crowd])`` byte for byte.
     """
-    code, left, counts, base_index = classes
-    capacity = q_now.shape[0]
-    info_at = np.zeros(capacity + 1, np.int64)
-    if info:  # entry of avatar a at blob[info_at[a]:info_at[a + 1]]
-        lens = np.zeros(capacity + 1, np.int64)
-        lens[entered + 1] = [len(b) for b in info]
-        np.cumsum(lens, out=info_at)
-    # read-only (from bytes) as head and stamp, empty or not: one compiled signature
-    blob = np.frombuffer(b"".join(info), np.uint8)
     q_now, history, base_index = _typed(q_now, history, base_index)
-    data, off, size = _frames(
+    data, end, size = _frames(
         cur,
         base,
-        code,
-        left,
-        counts,
+        base_index,
         q_now,
         history,
-        base_index,
         np.frombuffer(head, np.uint8),
         np.frombuffer(stamp, np.uint8),
         base_tick.astype(np.int64, copy=False),
         last_seq.astype(np.int64, copy=False),
         crowd.astype(np.int64, copy=False),
-        blob,
-        info_at,
+        info.blob,
+        info.at,
+        first,
     )
-    return Frames(data.tobytes(), off, size)
+    return Frames(data.tobytes(), end, size)
 
 
 def _warm() -> None:
@@ -579,11 +590,12 @@ def _warm() -> None:
     q = np.zeros((2, 4), np.int32)
     history = np.zeros((4, 2, 4), np.int32)
     encode_batch(sort_views(visible), base, q, history, base_ring)
-    classes, entered = entered_avatars(cur, base, q, history, base_ring)
+    info = InfoTable(2)
+    info.update(["", "a"], [0, 1])
     encode_frames(
         cur,
         base,
-        classes,
+        base_ring,
         q,
         history,
         b"\x9c\x21\x01",
@@ -591,8 +603,8 @@ def _warm() -> None:
         base_tick,
         base_tick,
         base_tick,
-        entered,
-        [b"\x93\x00\xa0\x00"] * len(entered),
+        info,
+        1,
     )
 
 

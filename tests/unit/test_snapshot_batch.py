@@ -9,9 +9,9 @@ import pytest
 
 from server.protocol.batch import (
     PAD,
+    InfoTable,
     encode_batch,
     encode_frames,
-    entered_avatars,
     prepare_views,
     sort_views,
 )
@@ -103,13 +103,13 @@ def test_frames_are_the_msgpack_of_the_sections(seed: int) -> None:
     names = [f"名前{a}" * (a % 7) for a in range(CAPACITY)]
     colors = [int(c) for c in rng.integers(0, 2**24, CAPACITY)]
     tick, server_time = int(rng.choice(_INTS[:10])), float(rng.uniform(0, 2e12))
-    classes, entered = entered_avatars(cur, base, q_now, history, base_index)
-    assert entered.tolist() == sorted({a for e in expected for a in e[5].tolist()})
-    info = [_pack([a, names[a], colors[a]]) for a in entered.tolist()]
+    info = InfoTable(CAPACITY)
+    info.update(names, colors)
+    first = int(rng.integers(0, n))
     got = encode_frames(
         cur,
         base,
-        classes,
+        base_index,
         q_now,
         history,
         b"\x9c" + _pack(int(MsgType.SNAPSHOT)) + _pack(tick),
@@ -117,9 +117,11 @@ def test_frames_are_the_msgpack_of_the_sections(seed: int) -> None:
         base_tick,
         last_seq,
         crowd,
-        entered,
         info,
+        first,
     )
+    ends = [0, *got.end.tolist()]
+    frames = {(first + j) % n: got.data[ends[j] : ends[j + 1]] for j in range(n)}
     for v in range(n):
         payload = _pack(
             [
@@ -133,8 +135,7 @@ def test_frames_are_the_msgpack_of_the_sections(seed: int) -> None:
                 int(crowd[v]),
             ]
         )
-        a, b = got.off[v], got.off[v + 1]
-        assert got.data[a:b] == _frame(payload), v
+        assert frames[v] == _frame(payload), v
         assert got.size[v] == len(payload)
 
 
@@ -147,29 +148,19 @@ def test_big_frames_take_the_long_headers() -> None:
     small = sort_views(np.arange(20, dtype=np.int32)[None, :])
     cur = np.concatenate([cur, np.pad(small, ((0, 0), (0, 5980)), constant_values=PAD)])
     base = np.full_like(cur, PAD)
-    classes, entered = entered_avatars(cur, base, history[1], history, np.zeros(2, np.int64))
-    info = [_pack([a, "x", 1]) for a in entered.tolist()]
+    info = InfoTable(capacity)
+    info.update(["x"] * capacity, [1] * capacity)
     zeros = np.zeros(2, np.int64)
     got = encode_frames(
-        cur,
-        base,
-        classes,
-        history[1],
-        history,
-        b"\x9c!\x05",
-        _pack(1.5),
-        zeros,
-        zeros,
-        zeros,
-        entered,
-        info,
+        cur, base, zeros, history[1], history, b"\x9c!\x05", _pack(1.5), zeros, zeros, zeros, info
     )
+    ends = [0, *got.end.tolist()]
     ids = [cur[0, :6000], cur[1, :20]]
     for v in range(2):
         full = encode_sections(ids[v], history[1][ids[v]], ids[v][:0], history[0][:0])[0]
         info_v = [[int(a), "x", 1] for a in ids[v]]
         payload = _pack([33, 5, 0, 0, 1.5, full, b"", b"", b"", b"", info_v, 0])
-        assert got.data[got.off[v] : got.off[v + 1]] == _frame(payload)
+        assert got.data[ends[v] : ends[v + 1]] == _frame(payload)
 
 
 def test_prepare_views_keeps_the_rows_and_finds_usable_bases() -> None:
@@ -191,3 +182,15 @@ def test_prepare_views_keeps_the_rows_and_finds_usable_bases() -> None:
     assert base.tolist() == [views_before[5 % hist, 3].tolist(), [PAD] * 3, [PAD] * 3]
     assert base_tick.tolist() == [5, 0, 0]
     assert base_ring.tolist() == [1, 2, 0]
+
+
+def test_info_table_repacks_what_changed() -> None:
+    info = InfoTable(3)
+    names, colors = ["a", "", "c"], [1, 0, 3]
+    info.update(names, colors)
+    entries = [_pack([a, names[a], colors[a]]) for a in range(3)]
+    assert info.blob.tobytes() == b"".join(entries)
+    names[1], colors[2] = "ß" * 40, 2**24 - 1
+    info.update(names, colors)
+    for a in range(3):
+        assert info.blob[info.at[a] : info.at[a + 1]].tobytes() == _pack([a, names[a], colors[a]])
