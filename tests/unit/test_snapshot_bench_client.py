@@ -32,7 +32,6 @@ from bench.client import (
 )
 from bench.crowd import parse_metrics, summarise
 from bench.kernel_viewers import parse_frames
-from server.instance import _pack_snapshot
 from server.protocol.codes import MsgType
 from server.protocol.messages import Ack, Input, Snapshot
 from server.protocol.snapshot import HISTORY_TICKS, SnapshotState, encode_sections, quantize
@@ -187,7 +186,8 @@ def test_snapshot_head_and_sections_read_the_frame_as_the_codec_wrote_it(tick: i
         Snapshot(
             tick, base, 130, 12.5, full, move, turn_move, turn, left, [[1, "a", 2]], 4
         ).encode(),
-        _pack_snapshot(tick, base, 2**20, 1.0, full, move, turn_move, turn, left, [], 0),
+        # the server's frames are these bytes (tests/unit/test_snapshot_batch.py pins it)
+        Snapshot(tick, base, 2**20, 1.0, full, move, turn_move, turn, left, [], 0).encode(),
     ):
         head = snapshot_head(frame)
         assert head is not None
