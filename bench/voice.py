@@ -8,7 +8,8 @@ times, separately:
 
 - ``zones``: the zone key of every avatar (``ZoneTable.locate``, the raster look-up);
 - ``select``: ``audibility.audible`` (gains, then each listener's K loudest with hysteresis);
-- ``changes``: ``audibility.changes`` (who must be told what).
+- ``changes``: ``audibility.changes`` (who must be told what) and the AUDIO_SUBS bytes of
+  every listener told (``server.voice.relay.encode_subs``).
 
 Times are CPU time of this process (``time.process_time``), so that other load on a shared
 machine blurs them less than wall-clock time would. Writes ``bench/results/voice-select.json``
@@ -75,6 +76,7 @@ from bench.crowd import (
 )
 from server.protocol.codes import PROTOCOL_VERSION, MsgType
 from server.protocol.messages import Ack, Hello, Input, Voice, Welcome, decode
+from server.voice.relay import encode_subs
 from world import load_world
 from world.audibility import Listeners, Selection, Speakers, ZoneTable, audible, changes
 from world.model import World
@@ -123,6 +125,7 @@ def run(world: World, avatars: int, talking: float, updates: int, seed: int = 1)
         )
         t2 = time.process_time()
         out, told = changes(told, sel)
+        encode_subs(out)
         t3 = time.process_time()
         t_zone.append(t1 - t0)
         t_sel.append(t2 - t1)

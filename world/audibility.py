@@ -42,6 +42,7 @@ below any threshold).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,6 +67,7 @@ __all__ = [
     "Speakers",
     "Selection",
     "Change",
+    "Changes",
     "gains",
     "source_gains",
     "select",
@@ -620,9 +622,14 @@ def _warm() -> None:
     prev = audible(table, lis, spk).ids
     audible(table, lis, spk, prev)
     select(gains(table, lis, spk), spk.ids, prev)
-
-
-_warm()
+    _kernels.diff_rows(
+        prev,
+        np.zeros(prev.shape, np.float32),
+        prev,
+        np.ones(prev.shape, np.float32),
+        1.0,
+        np.float32(1e-9),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -634,56 +641,70 @@ class Change:
     remove: list[int]
 
 
-def changes(told: Selection, new: Selection, min_db: float = 1.0) -> tuple[list[Change], Selection]:
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """The changes of one update as flat arrays (what :func:`changes` computes in one compiled
+    pass): ``rows`` ascending, the listeners with something to tell; row ``rows[c]``'s adds are
+    ``add_ids[add_off[c]:add_off[c + 1]]`` with ``add_gains`` (float64, rounded to 4 places as
+    they are told), its removes ``gone_ids[gone_off[c]:gone_off[c + 1]]``. Iterating gives
+    :class:`Change` objects (for tests and tools; the relay encodes from the arrays)."""
+
+    rows: np.ndarray
+    add_ids: np.ndarray
+    add_gains: np.ndarray
+    add_off: np.ndarray
+    gone_ids: np.ndarray
+    gone_off: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __iter__(self) -> Iterator[Change]:
+        add_ids = self.add_ids.tolist()
+        add_g = self.add_gains.tolist()
+        gone = self.gone_ids.tolist()
+        a_off = self.add_off.tolist()
+        g_off = self.gone_off.tolist()
+        for c, r in enumerate(self.rows.tolist()):
+            a0, a1, g0, g1 = a_off[c], a_off[c + 1], g_off[c], g_off[c + 1]
+            yield Change(r, list(zip(add_ids[a0:a1], add_g[a0:a1], strict=True)), gone[g0:g1])
+
+
+_DB_FLOOR = np.float32(1e-9)
+
+
+def changes(told: Selection, new: Selection, min_db: float = 1.0) -> tuple[Changes, Selection]:
     """What to tell each listener: the rows whose set changed, or whose kept gain moved by
     ``min_db`` or more from the gain last told.
 
     A gain change is told only past ``min_db`` so that walking about does not send an update to
     every listener ten times a second; the client smooths the gain it is given. Both selections
-    are as :class:`Selection` says: ids ascending in each row, -1 padded at the end, so each
-    row's old and new ids are matched by a search in sorted arrays (all rows at once: the ids are
-    offset by row).
+    are as :class:`Selection` says (ids ascending in each row, -1 padded at the end), so one
+    compiled pass merges each row's old and new ids (:func:`world.audibility_kernels.diff_rows`).
 
     Returns:
         The changes, and what the listeners know after them (``new``'s ids, with the gains
         told: a gain that moved less than ``min_db`` keeps its older value, so a slow drift is
         told once it adds up).
     """
-    n, k = new.ids.shape
-    kt = told.ids.shape[1]
-    top = max(int(new.ids.max(initial=0)), int(told.ids.max(initial=0))) + 2
-    # row r's ids as r * top + id, the padding as r * top + top - 1: ascending over the array
-    t_key = (
-        np.where(told.ids >= 0, told.ids, top - 1) + (np.arange(n, dtype=np.int64) * top)[:, None]
+    rows, add_ids, add_g, add_end, gone_ids, gone_end, after_g = _kernels.diff_rows(
+        np.ascontiguousarray(told.ids, dtype=np.int64),
+        np.ascontiguousarray(told.gains, dtype=np.float32),
+        np.ascontiguousarray(new.ids, dtype=np.int64),
+        np.ascontiguousarray(new.gains, dtype=np.float32),
+        float(min_db),
+        _DB_FLOOR,
     )
-    n_key = np.where(new.ids >= 0, new.ids, top - 1) + (np.arange(n, dtype=np.int64) * top)[:, None]
-    t_flat = t_key.reshape(-1)
-    n_flat = n_key.reshape(-1)
-    live = new.ids >= 0
-    at = np.minimum(np.searchsorted(t_flat, n_flat), t_flat.size - 1).reshape(n, k)
-    known = live & (t_flat[at] == n_key)
-    before = np.where(known, told.gains.reshape(-1)[at], np.float32(0.0))
-    with np.errstate(divide="ignore"):
-        moved = np.abs(db(np.maximum(new.gains, 1e-9)) - db(np.maximum(before, 1e-9))) >= min_db
-    add = live & (~known | moved)
-    t_live = told.ids >= 0
-    back = np.minimum(np.searchsorted(n_flat, t_flat), n_flat.size - 1).reshape(n, kt)
-    gone = t_live & (n_flat[back] != t_key)
-    after = Selection(new.ids.copy(), np.where(add, new.gains, before).astype(np.float32))
-    a_count = add.sum(axis=1)
-    g_count = gone.sum(axis=1)
-    rows = np.flatnonzero(a_count + g_count)
-    if rows.size == 0:
-        return [], after
-    # flat lists in row order, cut by each row's counts
-    add_ids = new.ids[add].tolist()
-    add_g = np.round(new.gains[add].astype(np.float64), 4).tolist()
-    gone_ids = told.ids[gone].tolist()
-    a_end = np.cumsum(a_count[rows]).tolist()
-    g_end = np.cumsum(g_count[rows]).tolist()
-    out = []
-    a0 = g0 = 0
-    for r, a1, g1 in zip(rows.tolist(), a_end, g_end, strict=True):
-        out.append(Change(r, list(zip(add_ids[a0:a1], add_g[a0:a1], strict=True)), gone_ids[g0:g1]))
-        a0, g0 = a1, g1
-    return out, after
+    zero = np.zeros(1, np.int64)
+    out = Changes(
+        rows,
+        add_ids,
+        np.round(add_g.astype(np.float64), 4),
+        np.concatenate([zero, add_end]),
+        gone_ids,
+        np.concatenate([zero, gone_end]),
+    )
+    return out, Selection(new.ids.copy(), after_g)
+
+
+_warm()

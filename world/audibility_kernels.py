@@ -13,7 +13,16 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-__all__ = ["NONE", "DISTANCE", "PA", "pair_gains", "keep_rows", "bound_table", "near"]
+__all__ = [
+    "NONE",
+    "DISTANCE",
+    "PA",
+    "pair_gains",
+    "keep_rows",
+    "bound_table",
+    "near",
+    "diff_rows",
+]
 
 # zone rules, as in the table of world.audibility's docstring
 NONE = 0
@@ -360,3 +369,80 @@ def near(lpos, lkey, lid, prev, spos, skey, sid, mega, rule, kfloor, kmodel, kpa
                 break  # nobody farther can enter, or beat the k-th
         _write(i, bi, bg, kept, ids, gains)
     return ids, gains, pairs
+
+
+@_jit
+def diff_rows(t_ids, t_gains, n_ids, n_gains, min_db, floor):
+    """Each row's told (``t_*``) and new (``n_*``) kept speakers (ids ascending, -1 padded at
+    the end) merged: the new ids to tell (new, or a gain moved by ``min_db`` or more, in dB of
+    float64 gains floored at ``floor``), the told ids gone, and the gains known after.
+
+    Returns ``(rows, add_ids, add_gains, add_end, gone_ids, gone_end, after_gains)``: the rows
+    with something to tell, ascending; each one's add and gone entries in the flat arrays end at
+    ``add_end`` / ``gone_end`` (cumulative); ``after_gains`` as ``n_gains`` but a gain not told
+    keeps the told value (0 where padded).
+    """
+    n, k = n_ids.shape
+    kt = t_ids.shape[1]
+    after = np.zeros((n, k), np.float32)
+    rows = np.empty(n, np.int64)
+    add_ids = np.empty(n * k, np.int64)
+    add_gains = np.empty(n * k, np.float32)
+    add_end = np.empty(n, np.int64)
+    gone_ids = np.empty(n * kt, np.int64)
+    gone_end = np.empty(n, np.int64)
+    nr = 0
+    na = 0
+    ng = 0
+    lo = np.float64(floor)
+    for r in range(n):
+        nt = 0
+        while nt < kt and t_ids[r, nt] >= 0:
+            nt += 1
+        a0 = na
+        g0 = ng
+        i = 0
+        for j in range(k):
+            nid = n_ids[r, j]
+            if nid < 0:
+                break
+            while i < nt and t_ids[r, i] < nid:
+                gone_ids[ng] = t_ids[r, i]
+                ng += 1
+                i += 1
+            g = n_gains[r, j]
+            if i < nt and t_ids[r, i] == nid:
+                before = t_gains[r, i]
+                i += 1
+                d = 20.0 * np.log10(max(np.float64(g), lo)) - 20.0 * np.log10(
+                    max(np.float64(before), lo)
+                )
+                tell = abs(d) >= min_db
+            else:
+                before = np.float32(0.0)
+                tell = True
+            if tell:
+                add_ids[na] = nid
+                add_gains[na] = g
+                na += 1
+                after[r, j] = g
+            else:
+                after[r, j] = before
+        while i < nt:
+            gone_ids[ng] = t_ids[r, i]
+            ng += 1
+            i += 1
+        if na > a0 or ng > g0:
+            rows[nr] = r
+            add_end[nr] = na
+            gone_end[nr] = ng
+            nr += 1
+    return (
+        rows[:nr],
+        add_ids[:na],
+        add_gains[:na],
+        add_end[:nr],
+        gone_ids[:ng],
+        gone_end[:nr],
+        after,
+    )

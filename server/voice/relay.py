@@ -22,12 +22,14 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 import msgpack
+import numba
 import numpy as np
 
 from server.errors import PeerError
 from server.protocol.codes import CloseCode, MsgType
 from server.protocol.messages import AudioSubs, VoiceHeard
 from world.audibility import (
+    Changes,
     K,
     Listeners,
     Selection,
@@ -56,6 +58,7 @@ __all__ = [
     "HEARD_IDS_MAX",
     "STAGE_MIN_DB",
     "pack_batch",
+    "encode_subs",
 ]
 
 MAX_PACKET = 400  # bytes of Opus in one frame; 20 ms at 24 kbit/s is about 60
@@ -92,6 +95,106 @@ def _unblocked(sel: Selection, blocked: np.ndarray, lslots: np.ndarray) -> Selec
     ids[:n] = head_sorted
     gains[:n] = np.where(head_sorted < 0, 0.0, g)
     return Selection(ids, gains)
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_uint(buf: np.ndarray, o: int, v: int) -> int:
+    """MessagePack's smallest form of the unsigned int ``v`` at ``buf[o:]``; the end."""
+    if v < 0x80:
+        buf[o] = v
+        return o + 1
+    if v <= 0xFF:
+        buf[o] = 0xCC
+        buf[o + 1] = v
+        return o + 2
+    if v <= 0xFFFF:
+        buf[o] = 0xCD
+        n = 2
+    elif v <= 0xFFFFFFFF:
+        buf[o] = 0xCE
+        n = 4
+    else:
+        buf[o] = 0xCF
+        n = 8
+    for b in range(n):
+        buf[o + n - b] = (v >> (8 * b)) & 0xFF
+    return o + 1 + n
+
+
+@numba.njit(cache=True, nogil=True)
+def _put_array(buf: np.ndarray, o: int, n: int) -> int:
+    if n < 16:
+        buf[o] = 0x90 | n
+        return o + 1
+    if n <= 0xFFFF:
+        buf[o] = 0xDC
+        buf[o + 1] = n >> 8
+        buf[o + 2] = n & 0xFF
+        return o + 3
+    buf[o] = 0xDD
+    for b in range(4):
+        buf[o + 4 - b] = (n >> (8 * b)) & 0xFF
+    return o + 5
+
+
+@numba.njit(cache=True, nogil=True)
+def _encode_subs(code, add_ids, add_bits, add_off, gone_ids, gone_off):
+    """Every row's ``AudioSubs(add=[[id, gain], ...], remove=[...], stage=None).encode()``
+    (MessagePack: ids as unsigned ints in their smallest form, gains as float64 from their
+    bits ``add_bits``) back to back in one buffer; row ``c`` is ``buf[off[c]:off[c + 1]]``."""
+    nr = len(add_off) - 1
+    size = nr * 16 + len(add_ids) * 19 + len(gone_ids) * 9
+    buf = np.empty(size, np.uint8)
+    off = np.empty(nr + 1, np.int64)
+    o = 0
+    for c in range(nr):
+        off[c] = o
+        buf[o] = 0x94
+        o = _put_uint(buf, o + 1, code)
+        a0, a1 = add_off[c], add_off[c + 1]
+        o = _put_array(buf, o, a1 - a0)
+        for a in range(a0, a1):
+            buf[o] = 0x92
+            o = _put_uint(buf, o + 1, add_ids[a])
+            buf[o] = 0xCB
+            bits = add_bits[a]
+            for b in range(8):
+                buf[o + 8 - b] = (bits >> np.uint64(8 * b)) & np.uint64(0xFF)
+            o += 9
+        g0, g1 = gone_off[c], gone_off[c + 1]
+        o = _put_array(buf, o, g1 - g0)
+        for g in range(g0, g1):
+            o = _put_uint(buf, o, gone_ids[g])
+        buf[o] = 0xC0  # stage: nil
+        o += 1
+    off[nr] = o
+    return buf[:o], off
+
+
+_SUBS_CODE = int(MsgType.AUDIO_SUBS)
+
+
+def encode_subs(ch: Changes) -> tuple[bytes, list[int]]:
+    """The AUDIO_SUBS message of each changed row (``stage`` nil), as one bytes and the
+    offsets of each message in it: row ``ch.rows[c]``'s is ``data[off[c]:off[c + 1]]``, the
+    bytes of ``AudioSubs(add, remove).encode()``."""
+    buf, off = _encode_subs(
+        _SUBS_CODE,
+        np.ascontiguousarray(ch.add_ids, dtype=np.int64),
+        np.ascontiguousarray(ch.add_gains, dtype=np.float64).view(np.uint64),
+        np.ascontiguousarray(ch.add_off, dtype=np.int64),
+        np.ascontiguousarray(ch.gone_ids, dtype=np.int64),
+        np.ascontiguousarray(ch.gone_off, dtype=np.int64),
+    )
+    return buf.tobytes(), off.tolist()
+
+
+_F64 = struct.Struct(">d")
+
+
+def with_stage(msg: bytes, stage: float) -> bytes:
+    """An :func:`encode_subs` message with ``stage`` in place of its nil."""
+    return msg[:-1] + b"\xcb" + _F64.pack(stage)
 
 
 def pack_batch(elems: list[bytes]) -> bytes:
@@ -141,7 +244,12 @@ class Room:
         self.told = Selection.empty(cap, k)
         self.window_start = np.zeros(cap, np.float64)
         self.window_count = np.zeros(cap, np.int64)
-        self.listeners_of: dict[int, list[Session]] = {}
+        # who gets each speaker's frames, from the last update: ``subs[row]`` the speakers of
+        # listener ``subs_of[row]`` (``cap`` where none), ``nsubs[slot]`` a speaker's listeners
+        self.subs = np.full((0, k), cap, np.intp)
+        self.subs_of: list[Session] = []
+        self.nsubs = np.zeros(cap + 1, np.int64)
+        self._pidx = np.full(cap + 1, -1, np.int64)  # flush scratch: slot -> pending index
         self.pending: dict[int, list[tuple[float, bytes]]] = {}
         # watch-only viewers hearing this room's stage: their told ids and gains
         self.remote_told: dict[Session, Selection] = {}
@@ -176,9 +284,13 @@ class Room:
     def forget(self, session: Session) -> None:
         self.remote_told.pop(session, None)
         self.drained_at.pop(session, None)
-        for subs in self.listeners_of.values():
-            if session in subs:
-                subs.remove(session)
+        rows = [i for i, s in enumerate(self.subs_of) if s is session]
+        if rows:
+            cap = self.instance.capacity
+            for spk in self.subs[rows].reshape(-1).tolist():
+                if spk != cap:
+                    self.nsubs[spk] -= 1
+            self.subs[rows] = cap
 
     # -- inbound -------------------------------------------------------------------------------
 
@@ -272,7 +384,7 @@ class Room:
         ):
             # a quiet hall, and nobody was told of anyone: nothing can change (the most
             # common case, and the selection is the costly part of an update)
-            self.listeners_of = {}
+            self._unsubscribe()
             self._tell_stage(stage)
             return False
         speakers = Speakers.of(talking, c.pos[talking], self.key[talking], self.megaphone[talking])
@@ -303,28 +415,57 @@ class Room:
                 after.ids[n + j : n + j + 1], after.gains[n + j : n + j + 1]
             )
         everyone = listen + remote
-        for ch in out:
-            s = everyone[ch.row]
-            msg = AudioSubs(
-                add=[[i, g] for i, g in ch.add], remove=ch.remove, stage=stage.pop(s, None)
-            ).encode()
-            if s.send(msg):
-                self.counters.subs_sent += 1
+        if len(out):
+            data, off = encode_subs(out)
+            sent = 0
+            for at, r in enumerate(out.rows.tolist()):
+                s = everyone[r]
+                msg = data[off[at] : off[at + 1]]
+                if stage:
+                    g = stage.pop(s, None)
+                    if g is not None:
+                        msg = with_stage(msg, g)
+                if s.send(msg):
+                    sent += 1
+            self.counters.subs_sent += sent
         self._tell_stage(stage)
-        # who gets each speaker's frames
-        r, col = np.nonzero(after.ids >= 0)
-        spk = after.ids[r, col]
-        order = np.argsort(spk, kind="stable")
-        r, spk = r[order], spk[order]
-        heard: dict[int, list[Session]] = {}
+        self._subscribe(after.ids, everyone, lslots)
+        return stage_talks
+
+    def _subscribe(self, ids: np.ndarray, everyone: list[Session], lslots: np.ndarray) -> None:
+        """Note who gets each speaker's frames (``ids``: each listener's kept speakers, the
+        avatar listeners first, then the remote ones), and tell the speakers whose listeners
+        changed (:meth:`_tell_speakers`)."""
+        cap = self.instance.capacity
+        self.subs = np.where(ids >= 0, ids, cap).astype(np.intp)  # cap: nobody
+        self.subs_of = everyone
+        r, col = np.nonzero(ids >= 0)
+        spk = ids[r, col]
+        self.nsubs = np.bincount(spk, minlength=cap + 1)[: cap + 1]
+        self.nsubs[cap] = 0
+        n = len(lslots)
+        big = np.iinfo(np.int64).max
+        lid = np.full(r.size, big, np.int64)  # remote listeners: counted, not named
+        av = r < n
+        lid[av] = lslots[r[av]]
+        order = np.lexsort((lid, spk))
+        spk, lid = spk[order], lid[order]
+        heard: dict[int, tuple[int, tuple[int, ...]]] = {}
         if spk.size:
             cuts = np.flatnonzero(np.diff(spk)) + 1
-            firsts = spk[np.r_[0, cuts]].tolist()
-            for who, rows in zip(firsts, np.split(r, cuts), strict=True):
-                heard[who] = [everyone[i] for i in rows.tolist()]
-        self.listeners_of = heard
+            starts = np.r_[0, cuts]
+            ends = np.r_[cuts, spk.size]
+            avatars = np.add.reduceat((lid != big).astype(np.int64), starts)
+            for who, a, b, m in zip(
+                spk[starts].tolist(), starts.tolist(), ends.tolist(), avatars.tolist(), strict=True
+            ):
+                heard[who] = (b - a, tuple(lid[a : a + min(m, HEARD_IDS_MAX)].tolist()))
         self._tell_speakers(heard)
-        return stage_talks
+
+    def _unsubscribe(self) -> None:
+        self.subs = np.full((0, self.k), self.instance.capacity, np.intp)
+        self.subs_of = []
+        self.nsubs[:] = 0
 
     def _stage_news(
         self, listen: list[Session], narration: tuple[int, float, float]
@@ -362,14 +503,13 @@ class Room:
             if s.send(msg):
                 self.counters.subs_sent += 1
 
-    def _tell_speakers(self, heard: dict[int, list[Session]]) -> None:
-        """VOICE_HEARD to each speaker whose listeners changed (the "who hears you" indicator)."""
+    def _tell_speakers(self, heard: dict[int, tuple[int, tuple[int, ...]]]) -> None:
+        """VOICE_HEARD to each speaker whose listeners changed (the "who hears you" indicator):
+        ``heard`` has each speaker's (count, avatar ids ascending, at most ``HEARD_IDS_MAX``)."""
         told = self.heard_told
         sessions = self.instance.sessions
         for slot in set(told) | set(heard):
-            subs = heard.get(slot, ())
-            ids = sorted(s.avatar_id for s in subs if s.avatar_id >= 0 and s.mode != "watch")
-            value = (len(subs), tuple(ids[:HEARD_IDS_MAX]))
+            value = heard.get(slot, (0, ()))
             if told.get(slot, (0, ())) == value:
                 continue
             if value[0]:
@@ -397,37 +537,85 @@ class Room:
     # -- every 20 ms: the frames out -----------------------------------------------------------
 
     def flush(self, now: float) -> None:
-        """Write each listener one VOICE_FRAME with what its speakers said since the last flush."""
+        """Write each listener one VOICE_FRAME with what its speakers said since the last flush.
+
+        The frames of a speaker are joined once; each distinct set of speakers with frames is
+        packed once, and each listener gets its set's batch (speakers in the order they first
+        spoke since the last flush, each one's frames in order)."""
         if not self.pending:
             return
         c = self.counters
-        out: dict[Session, list[bytes]] = {}
+        nsubs = self.nsubs
+        pidx = self._pidx
+        parts: list[bytes] = []
+        counts: list[int] = []
+        used: list[int] = []
         for spk, frames in self.pending.items():
-            subs = self.listeners_of.get(spk)
-            if not subs:
+            nsub = int(nsubs[spk])
+            if not nsub:
                 continue
             fresh = [e for t, e in frames if now - t <= MAX_AGE]
-            c.dropped_late += (len(frames) - len(fresh)) * len(subs)
+            c.dropped_late += (len(frames) - len(fresh)) * nsub
             if not fresh:
                 continue
-            for s in subs:
-                got = out.get(s)
-                if got is None:
-                    out[s] = list(fresh)
-                else:
-                    got.extend(fresh)
+            pidx[spk] = len(parts)
+            used.append(spk)
+            parts.append(b"".join(fresh))
+            counts.append(len(fresh))
         self.pending.clear()
+        if not parts:
+            return
+        try:
+            m = len(parts)
+            p = pidx[self.subs]  # each listener's speakers as pending indices, -1: none
+        finally:
+            pidx[used] = -1
+        p = np.where(p < 0, m, p)
+        p.sort(axis=1)
+        count = np.append(np.asarray(counts, np.int64), 0)  # m: no frames
+        frames_of = count[p].sum(axis=1)
+        rows = np.flatnonzero(frames_of)
+        if not rows.size:
+            return
+        sets, which = np.unique(p[rows], axis=0, return_inverse=True)
+        batches = []
+        for row, total in zip(sets.tolist(), count[sets].sum(axis=1).tolist(), strict=True):
+            head = bytes((0x90 | total,)) if total < 16 else b"\xdc" + struct.pack(">H", total)
+            batches.append(_HEAD + head + b"".join([parts[i] for i in row if i < m]))
         drained = self.drained_at
-        for s, elems in out.items():
+        everyone = self.subs_of
+        batch_n = written = 0
+        for i, w, n in zip(
+            rows.tolist(), which.reshape(-1).tolist(), frames_of[rows].tolist(), strict=True
+        ):
+            s = everyone[i]
             if not s.connected:
                 continue
             if s.buffered() == 0:
                 drained[s] = now
             elif now - drained.get(s, now) > MAX_AGE:
-                c.dropped_slow += len(elems)
+                c.dropped_slow += n
                 continue
             else:
                 drained.setdefault(s, now)
-            if s.send(pack_batch(elems)):
-                c.batches += 1
-                c.frames_forwarded += len(elems)
+            if s.send(batches[w]):
+                batch_n += 1
+                written += n
+        c.batches += batch_n
+        c.frames_forwarded += written
+
+
+def _warm() -> None:
+    """Compile (or load from the cache) the encoder, so that no tick pays for it."""
+    ch = Changes(
+        np.zeros(1, np.int64),
+        np.array([1], np.int64),
+        np.array([0.5]),
+        np.array([0, 1], np.int64),
+        np.array([2], np.int64),
+        np.array([0, 1], np.int64),
+    )
+    encode_subs(ch)
+
+
+_warm()

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from server.protocol.messages import AudioSubs, Voice, VoiceFrame, decode
-from server.voice.relay import _packb, pack_batch
+from server.voice.relay import _packb, encode_subs, pack_batch, with_stage
 from tests.unit.test_protocol_mirror import _run_js, node  # noqa: F401 (the fixture)
 
 
@@ -42,3 +42,40 @@ console.log(JSON.stringify(out));
     frames = [AudioSubs([], [], 0.5).encode().hex(), AudioSubs([[3, 0.25]], [4]).encode().hex()]
     got = _run_js(node, script, frames, tmp_path)
     assert got == [["AUDIO_SUBS", [], [], 0.5], ["AUDIO_SUBS", [[3, 0.25]], [4], None]]
+
+
+def test_audio_subs_encoded_from_the_changes_are_the_message() -> None:
+    """``encode_subs`` (one compiled pass over the changes' arrays) gives each row the bytes of
+    ``AudioSubs(add, remove).encode()``, and ``with_stage`` those with a stage gain; ids in
+    every MessagePack int width, and lists past 15 entries."""
+    import numpy as np
+
+    from world.audibility import Changes, Selection, changes
+
+    rng = np.random.default_rng(3)
+    widths = [0, 5, 127, 128, 255, 256, 65535, 65536, 2**32 - 1, 2**32, 2**40]
+    for k in (3, 8, 20):
+        n = 50
+        pool = np.array(sorted(set(widths) | set(rng.integers(0, 70000, 40).tolist())))
+
+        def sel(n: int, k: int, pool: np.ndarray) -> Selection:
+            ids = np.full((n, k), -1, np.int64)
+            gains = np.zeros((n, k), np.float32)
+            for r in range(n):
+                m = int(rng.integers(0, k + 1))
+                ids[r, :m] = np.sort(rng.choice(pool, m, replace=False))
+                gains[r, :m] = rng.choice([1.0, 0.5, 0.3333, 1e-3, 0.01], m) * rng.uniform(
+                    0.5, 1, m
+                )
+            return Selection(ids, gains)
+
+        out, _ = changes(sel(n, k, pool), sel(n, k, pool))
+        assert isinstance(out, Changes) and len(out) > 10
+        data, off = encode_subs(out)
+        for at, ch in enumerate(out):
+            msg = data[off[at] : off[at + 1]]
+            assert msg == AudioSubs([[i, g] for i, g in ch.add], ch.remove).encode()
+            assert (
+                with_stage(msg, 0.1234)
+                == AudioSubs([[i, g] for i, g in ch.add], ch.remove, 0.1234).encode()
+            )
