@@ -197,6 +197,74 @@ def with_stage(msg: bytes, stage: float) -> bytes:
     return msg[:-1] + b"\xcb" + _F64.pack(stage)
 
 
+_HEAD_U8 = np.frombuffer(_HEAD, np.uint8)
+
+
+@numba.njit(cache=True, nogil=True)
+def _pack_rows(subs, pidx, part_buf, part_off, part_count, head):
+    """Each listener's VOICE_FRAME (``pack_batch`` of its speakers' frames), back to back.
+
+    ``subs[row]``: the speaker slots of a listener (padded with a slot that has no frames);
+    ``pidx[slot]``: the index of that speaker's joined frames (``part_buf[part_off[i]:
+    part_off[i + 1]]``, ``part_count[i]`` of them) or -1; speakers go in index order (the
+    order they first spoke since the last flush). Returns the rows that get frames, each one's
+    message as ``buf[off[j]:off[j + 1]]`` and its number of frames."""
+    n, k = subs.shape
+    idx = np.empty(k, np.int64)
+    rows = np.empty(n, np.int64)
+    nframes = np.empty(n, np.int64)
+    size = 0
+    nr = 0
+    for r in range(n):
+        total = 0
+        nbytes = 0
+        for c in range(k):
+            i = pidx[subs[r, c]]
+            if i >= 0:
+                total += part_count[i]
+                nbytes += part_off[i + 1] - part_off[i]
+        if total:
+            rows[nr] = r
+            nframes[nr] = total
+            nr += 1
+            size += len(head) + 3 + nbytes
+    buf = np.empty(size, np.uint8)
+    off = np.empty(nr + 1, np.int64)
+    o = 0
+    for j in range(nr):
+        r = rows[j]
+        off[j] = o
+        m = 0
+        for c in range(k):  # this row's indices, ascending (insertion sort of at most k)
+            i = pidx[subs[r, c]]
+            if i >= 0:
+                t = m
+                while t > 0 and idx[t - 1] > i:
+                    idx[t] = idx[t - 1]
+                    t -= 1
+                idx[t] = i
+                m += 1
+        for h in range(len(head)):
+            buf[o + h] = head[h]
+        o += len(head)
+        total = nframes[j]
+        if total < 16:
+            buf[o] = 0x90 | total
+            o += 1
+        else:
+            buf[o] = 0xDC
+            buf[o + 1] = (total >> 8) & 0xFF
+            buf[o + 2] = total & 0xFF
+            o += 3
+        for t in range(m):
+            i = idx[t]
+            for b in range(part_off[i], part_off[i + 1]):
+                buf[o] = part_buf[b]
+                o += 1
+    off[nr] = o
+    return rows[:nr], off, nframes[:nr], buf[:o]
+
+
 def pack_batch(elems: list[bytes]) -> bytes:
     """``VoiceFrame(frames).encode()`` from frames packed once each (shared by all listeners)."""
     n = len(elems)
@@ -566,28 +634,27 @@ class Room:
         if not parts:
             return
         try:
-            m = len(parts)
-            p = pidx[self.subs]  # each listener's speakers as pending indices, -1: none
+            joined = b"".join(parts)
+            part_off = np.zeros(len(parts) + 1, np.int64)
+            np.cumsum([len(x) for x in parts], out=part_off[1:])
+            rows, off, frames_of, buf = _pack_rows(
+                self.subs,
+                pidx,
+                np.frombuffer(joined, np.uint8),
+                part_off,
+                np.asarray(counts, np.int64),
+                _HEAD_U8,
+            )
         finally:
             pidx[used] = -1
-        p = np.where(p < 0, m, p)
-        p.sort(axis=1)
-        count = np.append(np.asarray(counts, np.int64), 0)  # m: no frames
-        frames_of = count[p].sum(axis=1)
-        rows = np.flatnonzero(frames_of)
         if not rows.size:
             return
-        sets, which = np.unique(p[rows], axis=0, return_inverse=True)
-        batches = []
-        for row, total in zip(sets.tolist(), count[sets].sum(axis=1).tolist(), strict=True):
-            head = bytes((0x90 | total,)) if total < 16 else b"\xdc" + struct.pack(">H", total)
-            batches.append(_HEAD + head + b"".join([parts[i] for i in row if i < m]))
+        data = buf.tobytes()
+        offs = off.tolist()
         drained = self.drained_at
         everyone = self.subs_of
         batch_n = written = 0
-        for i, w, n in zip(
-            rows.tolist(), which.reshape(-1).tolist(), frames_of[rows].tolist(), strict=True
-        ):
+        for at, (i, n) in enumerate(zip(rows.tolist(), frames_of.tolist(), strict=True)):
             s = everyone[i]
             if not s.connected:
                 continue
@@ -598,7 +665,7 @@ class Room:
                 continue
             else:
                 drained.setdefault(s, now)
-            if s.send(batches[w]):
+            if s.send(data[offs[at] : offs[at + 1]]):
                 batch_n += 1
                 written += n
         c.batches += batch_n
@@ -616,6 +683,16 @@ def _warm() -> None:
         np.array([0, 1], np.int64),
     )
     encode_subs(ch)
+    part = _packb([0, 0, b""])
+    pidx = np.array([0, -1], np.int64)
+    _pack_rows(
+        np.zeros((1, 2), np.intp),
+        pidx,
+        np.frombuffer(part, np.uint8),
+        np.array([0, len(part)], np.int64),
+        np.ones(1, np.int64),
+        _HEAD_U8,
+    )
 
 
 _warm()

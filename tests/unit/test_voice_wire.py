@@ -79,3 +79,46 @@ def test_audio_subs_encoded_from_the_changes_are_the_message() -> None:
                 with_stage(msg, 0.1234)
                 == AudioSubs([[i, g] for i, g in ch.add], ch.remove, 0.1234).encode()
             )
+
+
+def test_each_listeners_batch_packed_at_once_is_pack_batch_of_its_speakers_frames() -> None:
+    """``_pack_rows`` gives each listener with frames ``pack_batch`` of its speakers' frames,
+    speakers in the order they first spoke (their index), 0 to past 15 frames."""
+    import numpy as np
+
+    from server.voice.relay import _HEAD_U8, _pack_rows
+
+    rng = np.random.default_rng(5)
+    cap, k = 40, 8
+    order = rng.permutation(cap)[:25]  # the speakers with frames, in the order they spoke
+    frames = {
+        int(s): [
+            _packb([int(s), q, bytes(int(rng.integers(0, 80)))])
+            for q in range(int(rng.integers(1, 6)))
+        ]
+        for s in order
+    }
+    pidx = np.full(cap + 1, -1, np.int64)
+    pidx[order] = np.arange(len(order))
+    parts = [b"".join(frames[int(s)]) for s in order]
+    part_off = np.zeros(len(parts) + 1, np.int64)
+    np.cumsum([len(x) for x in parts], out=part_off[1:])
+    subs = np.full((30, k), cap, np.intp)
+    for r in range(30):
+        m = int(rng.integers(0, k + 1))
+        subs[r, :m] = np.sort(rng.choice(cap, m, replace=False))
+    counts = np.array([len(frames[int(s)]) for s in order], np.int64)
+    joined = np.frombuffer(b"".join(parts), np.uint8)
+    rows, off, nframes, buf = _pack_rows(subs, pidx, joined, part_off, counts, _HEAD_U8)
+    data = buf.tobytes()
+    want_rows = []
+    for r in range(30):
+        mine = sorted((int(pidx[s]), int(s)) for s in subs[r] if pidx[s] >= 0)
+        elems = [e for _, s in mine for e in frames[s]]
+        if elems:
+            want_rows.append(r)
+            j = len(want_rows) - 1
+            assert data[off[j] : off[j + 1]] == pack_batch(elems)
+            assert nframes[j] == len(elems)
+    assert rows.tolist() == want_rows
+    assert max(nframes) >= 16
