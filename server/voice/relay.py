@@ -656,9 +656,10 @@ class Room:
         batch_n = written = 0
         for at, (i, n) in enumerate(zip(rows.tolist(), frames_of.tolist(), strict=True)):
             s = everyone[i]
-            if not s.connected:
+            t = s.writable()  # s.connected and s.buffered(), with one look at the socket
+            if t is None:
                 continue
-            if s.buffered() == 0:
+            if t.get_write_buffer_size() == 0:
                 drained[s] = now
             elif now - drained.get(s, now) > MAX_AGE:
                 c.dropped_slow += n
