@@ -244,8 +244,7 @@ def _pack_rows(subs, pidx, part_buf, part_off, part_count, head):
                     t -= 1
                 idx[t] = i
                 m += 1
-        for h in range(len(head)):
-            buf[o + h] = head[h]
+        buf[o : o + len(head)] = head
         o += len(head)
         total = nframes[j]
         if total < 16:
@@ -258,9 +257,9 @@ def _pack_rows(subs, pidx, part_buf, part_off, part_count, head):
             o += 3
         for t in range(m):
             i = idx[t]
-            for b in range(part_off[i], part_off[i + 1]):
-                buf[o] = part_buf[b]
-                o += 1
+            a, b = part_off[i], part_off[i + 1]
+            buf[o : o + b - a] = part_buf[a:b]
+            o += b - a
     off[nr] = o
     return rows[:nr], off, nframes[:nr], buf[:o]
 
