@@ -701,9 +701,11 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     )
                 t = time.monotonic()
                 phase = "actions"
+                print(f"  phase: {phase}", flush=True)  # a profiler started by hand waits for it
                 lag = await action_lag(cl.lb, viewers, args.actions, inline)
                 done("actions_s")
                 phase = "hellos"
+                print(f"  phase: {phase}", flush=True)
                 route = await routing(cl, args.hellos)
                 done("hellos_s")
                 for n in range(args.kills):
