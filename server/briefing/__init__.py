@@ -268,7 +268,7 @@ async def staff_action(request: web.Request) -> web.Response:
             return _json({"error": "bad_request", "reason": 'body: expected {"rate": number}'}, 400)
         kw[key] = value
     try:
-        state = request.app[BRIEFINGS].act(b, action, **kw)
+        state = await request.app[BRIEFINGS].act_published(b, action, **kw)
     except TimelineError as e:
         return _json({"error": "conflict", "reason": str(e)}, 409)
     audit(request.app, actor.name, f"briefing.{action.value}", b.id, **kw)

@@ -21,11 +21,12 @@ plays to the end, re-set by every action.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from zoneinfo import ZoneInfo
@@ -71,7 +72,13 @@ def who(session: Session) -> str:
     """A viewer as counted in the attendance: a digest of its resume token (so the same person
     is counted once, also across a restart that resumes it), never the token itself, which is
     what lets a client take its avatar back and so is never written anywhere."""
-    key = session.resume_token or f"session-{id(session)}"
+    return _digest(session.resume_token or f"session-{id(session)}")
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _digest(key: str) -> str:
+    # every refresh of the counts (4 a second per instance) digests every viewer again: a
+    # SHA-256 each, some thousands a second for a briefing's audience, on the event loop
     return hashlib.sha256(key.encode()).hexdigest()[:20]
 
 
@@ -485,6 +492,9 @@ class BriefingService:
         #: ``fn(briefing_id, action, server_ms, args)`` after each local staff action (cluster bus);
         #: ``action`` is a timeline :class:`Action` value, or ``"reset"`` for a new run
         self.on_action: list[Callable[[str, str, float, dict[str, Any]], None]] = []
+        #: awaited by :meth:`act_published` between the listeners and the local fan-out (the
+        #: cluster bus: its outbox takes the action to Redis first); each must return at once
+        self.before_fanout: list[Callable[[], Awaitable[None]]] = []
         #: cluster mode: ``fn(b)`` when a run ends, instead of writing its minutes here at once;
         #: the relay gathers the cluster's attendance and has one process write them
         #: (:meth:`write_minutes`); None: this process writes them (a single process)
@@ -633,6 +643,23 @@ class BriefingService:
         times, so every process computes the same schedule. Local actions are handed to
         :attr:`on_action` listeners (the bus publishes them).
         """
+        now, state = self._apply(b, action, now, remote, kw)
+        return self._tell(b, now, state)
+
+    async def act_published(self, b: LiveBriefing, action: Action, **kw: Any) -> dict[str, Any]:
+        """:meth:`act` for a staff request: the action is applied and handed to the
+        :attr:`on_action` listeners, then :attr:`before_fanout` lets the bus hand it to Redis
+        (never waiting for Redis), and only then is this process's audience written to. The
+        other processes' audience then hears it while this one writes its own (before, their
+        fan-out began only after this process's whole fan-out and the request's answer)."""
+        now, state = self._apply(b, action, None, False, kw)
+        for hook in self.before_fanout:
+            await hook()
+        return self._tell(b, now, state)
+
+    def _apply(
+        self, b: LiveBriefing, action: Action, now: float | None, remote: bool, kw: dict[str, Any]
+    ) -> tuple[float, State]:
         now = now_ms() if now is None else now
         self.audience.update_all()  # who stands in the audience at this very moment
         state = b.act(action, now, **kw)
@@ -640,6 +667,9 @@ class BriefingService:
         if not remote:
             for listener in self.on_action:
                 listener(b.id, action.value, now, dict(kw))
+        return now, state
+
+    def _tell(self, b: LiveBriefing, now: float, state: State) -> dict[str, Any]:
         t0 = time.perf_counter()
         sent = self.broadcast(b, now)
         fanout_ms = (time.perf_counter() - t0) * 1000.0

@@ -69,6 +69,7 @@ class BriefingSync:
         """Hook into the service and the bus (call once, before the bus starts); the caller
         also hands :meth:`on_connect` to the cluster's connect listeners."""
         self.service.on_action.append(self.on_local_action)
+        self.service.before_fanout.append(self.outbox.handed)
         self.bus.subscribe(CHANNEL, self.on_message)
 
     # -- out --------------------------------------------------------------------------------------

@@ -342,6 +342,16 @@ class Outbox:
         self._queue.append((channel, data))
         self._wake.set()
 
+    async def handed(self, turns: int = 3) -> None:
+        """Give the publishing task a few turns of the loop to take what is queued (its first
+        write to Redis happens within its turn), never waiting for Redis: a caller about to do a
+        long synchronous step (a staff action's fan-out to its own audience) lets the message go
+        to the other processes first. Returns after ``turns`` turns whatever happened."""
+        for _ in range(turns):
+            if not self._queue or self._task is None:
+                return
+            await asyncio.sleep(0)
+
     async def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name="bus outbox")
 
