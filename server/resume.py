@@ -26,7 +26,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Collection
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from aiohttp import web
@@ -134,6 +134,17 @@ def seats_of(app: web.Application) -> list[Seat]:
     return [seat for s in app[HALL].avatars() if (seat := seat_of(s, now, window)) is not None]
 
 
+_SEAT_FIELDS = tuple(f.name for f in fields(Seat))
+
+
+def seat_json(seat: Seat, at: float) -> str:
+    """A seat as the cluster keeps it in Redis (its fields, in order, and ``at``, the wall time):
+    what ``asdict`` gave, without its deep copy of every field (every avatar, every beat)."""
+    d = {name: getattr(seat, name) for name in _SEAT_FIELDS}
+    d["at"] = at
+    return json.dumps(d, ensure_ascii=False, separators=(",", ":"))
+
+
 def cluster_seats(app: web.Application, owned: Collection[str]) -> dict[str, dict[str, str]]:
     """Instance → resume token → seat JSON (with ``at``, the wall time), for the instances of
     ``owned``: what the cluster writes to Redis on each lease beat (about once a second)."""
@@ -147,9 +158,7 @@ def cluster_seats(app: web.Application, owned: Collection[str]) -> dict[str, dic
         for s in inst.sessions.values():
             seat = seat_of(s, now, window)
             if seat is not None:
-                seats[seat.token] = json.dumps(
-                    {**asdict(seat), "at": wall}, ensure_ascii=False, separators=(",", ":")
-                )
+                seats[seat.token] = seat_json(seat, wall)
     return out
 
 
@@ -163,10 +172,7 @@ def _seat_now(app: web.Application, session: Session) -> None:
         return
     seat = seat_of(session, time.monotonic(), app[CONFIG].resume_window)
     if seat is not None:
-        text = json.dumps(
-            {**asdict(seat), "at": round(time.time(), 3)}, ensure_ascii=False, separators=(",", ":")
-        )
-        leases.seat(inst.id, seat.token, text)
+        leases.seat(inst.id, seat.token, seat_json(seat, round(time.time(), 3)))
 
 
 def _taken_over(app: web.Application, lease: Any, saved: dict[str, dict[str, Any]]) -> None:

@@ -514,6 +514,7 @@ class RedisLeases:
         ttl: float = DEFAULT_LEASE_TTL,
         interval: float | None = None,
         timeout: float | None = None,
+        lookup_timeout: float | None = None,
         seats_ttl: float = 30.0,
     ) -> None:
         self.url = url
@@ -523,6 +524,13 @@ class RedisLeases:
         self.ttl = ttl
         self.interval = interval if interval is not None else min(BEAT_MAX, ttl * BEAT_SHARE)
         self.timeout = timeout if timeout is not None else min(0.5, ttl / 4.0)
+        #: hellos' look-ups (a token's instance, a holder, a process, the seat counts): longer
+        #: than a beat's call. A loop that lagged past a short timeout (a busy process: its
+        #: timers run before the reply waiting in the socket is read) failed a look-up Redis had
+        #: answered, and a resume that does not know where its seat is is sent MOVED to try again
+        self.lookup_timeout = (
+            lookup_timeout if lookup_timeout is not None else max(self.timeout, ttl / 2.0)
+        )
         self.seats_ttl = seats_ttl
         self.members: dict[str, Member] = {}
         self.stale: set[str] = set()
@@ -579,19 +587,20 @@ class RedisLeases:
     def connected(self) -> bool:
         return self._ok
 
-    def _pool_client(self, size: int) -> Any:
+    def _pool_client(self, size: int, timeout: float | None = None) -> Any:
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
         # a call waits for a free connection (within its own timeout) rather than fail with
         # "too many connections", which would read as Redis being away
+        timeout = self.timeout if timeout is None else timeout
         pool = aioredis.BlockingConnectionPool.from_url(
             self.url,
             max_connections=size,
-            timeout=self.timeout,
-            socket_timeout=self.timeout,
-            socket_connect_timeout=self.timeout,
+            timeout=timeout,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout,
             retry_on_timeout=False,
             retry=Retry(NoBackoff(), 0),
         )
@@ -612,7 +621,7 @@ class RedisLeases:
         """The connections of hellos' look-ups (a token's instance, a holder, a process): a
         failover sends hundreds of resumes at once; they queue here, not on the beat."""
         if self._lookups is None:
-            self._lookups = self._pool_client(16)
+            self._lookups = self._pool_client(16, self.lookup_timeout)
         return self._lookups
 
     def _failed(self, exc: BaseException) -> None:
@@ -1076,7 +1085,7 @@ class RedisLeases:
 
     async def holder(self, instance: str) -> Holder | None:
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.lookup_timeout):
                 raw = await self._lookup().get(self.key("lease", instance))
         except (*REDIS_DOWN, TimeoutError):
             return self.holders.get(instance)
@@ -1107,7 +1116,7 @@ class RedisLeases:
         if m is not None or process_id in self.stale:
             return m  # a process whose beat stopped is not sent anyone
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.lookup_timeout):
                 raw = await self._lookup().get(self.key("live", process_id))
             d = json.loads(raw) if raw else None
             if d is None:
@@ -1118,7 +1127,7 @@ class RedisLeases:
 
     async def token_instance(self, token: str) -> str | None:
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.lookup_timeout):
                 raw = await self._lookup().get(self.key("tok", token))
         except (*REDIS_DOWN, TimeoutError) as exc:
             raise LookupUnanswered from exc
@@ -1129,7 +1138,7 @@ class RedisLeases:
         if not names:
             return {}
         try:
-            async with asyncio.timeout(self.timeout):
+            async with asyncio.timeout(self.lookup_timeout):
                 pipe = self._lookup().pipeline(transaction=False)
                 for inst in names:
                     pipe.hlen(self.key("seats", inst))

@@ -457,9 +457,16 @@ class ClusterPlacement:
         if hops < MAX_HOPS and self.leases.connected:
             # the others' beats are up to a beat old: right after a burst every instance would
             # look as if it had room; the seats in Redis are written as each avatar joins
-            seated = await self.leases.seated(
-                [i for i, h in self._instances().items() if h.process_id != self.me]
-            )
+            # (only those with room by their owner's beat: the seats can only make one fuller,
+            # so with none, as when every instance is full, the hello makes no Redis call here;
+            # on a busy process each call costs a turn of its loop, a tick or more)
+            roomy = []
+            for i, h in self._instances().items():
+                if h.process_id != self.me:
+                    pop = self._population(i, h)
+                    if pop is not None and pop < capacity:
+                        roomy.append(i)
+            seated = await self.leases.seated(roomy)
             # what this process knows after the read (other hellos went on meanwhile)
             known = {i: h for i, h in self._instances().items() if i not in full}
             candidates: list[tuple[int, int, str, Holder]] = []
