@@ -123,6 +123,9 @@ class LiveBriefing:
         self.watchers: set[Session] = set()  # the watch-only ones among the viewers
         self.hall_seen: set[str] = set()  # distinct people, by :func:`who` (not their tokens)
         self.online_seen: set[str] = set()
+        # the sessions whose digest is in hall_seen / online_seen already (a refresh of the
+        # counts, 4 a second per instance, digests and adds only the ones it has not counted)
+        self._counted: tuple[set[Session], set[Session]] = (set(), set())
         self.hall_peak = 0
         self.online_peak = 0
         self.spoken: set[int] = set()  # segments reached, even for an instant
@@ -246,8 +249,14 @@ class LiveBriefing:
         online = [s for s in self.watchers if s.connected]
         self._counts = {"hall": len(hall), "online": len(online)}
         if running:
-            self.hall_seen.update(who(s) for s in hall)
-            self.online_seen.update(who(s) for s in online)
+            for seen, counted, now in (
+                (self.hall_seen, self._counted[0], hall),
+                (self.online_seen, self._counted[1], online),
+            ):
+                fresh = [s for s in now if s not in counted]
+                if fresh:
+                    counted.update(fresh)
+                    seen.update(who(s) for s in fresh)
             self.hall_peak = max(self.hall_peak, len(hall))
             self.online_peak = max(self.online_peak, len(online))
 
@@ -255,6 +264,8 @@ class LiveBriefing:
         """``session`` left for good (the leave hook): no longer told nor counted."""
         self.viewers.discard(session)
         self.joined.discard(session)
+        for counted in self._counted:
+            counted.discard(session)
         if session in self.watchers:
             self.watchers.discard(session)
             self.refresh_counts()
@@ -441,6 +452,7 @@ class LiveBriefing:
         a = snap["attendance"]
         self.hall_seen = {str(x) for x in a["hall_seen"]}
         self.online_seen = {str(x) for x in a["online_seen"]}
+        self._counted = (set(), set())
         self.hall_peak = int(a["hall_peak"])
         self.online_peak = int(a["online_peak"])
         at = snap.get("scheduled_at")
