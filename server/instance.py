@@ -197,6 +197,7 @@ class Instance:
         self.last_seq[slot] = 0
         self.input_at[slot] = 0.0
         self.visible_fresh[slot] = False
+        self.empty_since = None
         if len(self.sessions) >= self.capacity:
             self.state = InstanceState.FULL
 
@@ -370,14 +371,14 @@ class Instance:
                     self.on_lapse(self)
                 return
             next_at += period
-            if self.empty_since is not None and self._ticked_empty:
+            if not self.sessions and self._ticked_empty:
                 # nobody here, nobody to resume: time goes on (freed ids cool) and nothing is
                 # stepped, told or written; a tick after the last one left has been run whole
                 self.tick += 1
                 next_at = max(next_at, loop.time() - period)  # after a stall, no burst
                 await asyncio.sleep(max(0.0, next_at - loop.time()))
                 continue
-            self._ticked_empty = self.empty_since is not None
+            self._ticked_empty = not self.sessions
             t0 = time.perf_counter()
             t1 = t0
             try:
