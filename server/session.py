@@ -55,8 +55,6 @@ __all__ = [
     "Connections",
     "address_key",
     "ws_binary_header",
-    "WS_HEADERS",
-    "WS_HEADERS_UP_TO",
 ]
 
 log = logging.getLogger("emachi.session")
@@ -83,9 +81,6 @@ def _header(n: int) -> bytes:
 # the headers of frames up to 4 KiB (every snapshot of a hall), made once: 4096 small bytes
 _HEADERS_UP_TO = 4096
 _HEADERS = [_header(n) for n in range(_HEADERS_UP_TO)]
-# for a send loop that writes the header itself (Instance.broadcast): frames of n < UP_TO bytes
-WS_HEADERS_UP_TO = _HEADERS_UP_TO
-WS_HEADERS = _HEADERS
 
 
 class SessionState(enum.Enum):
